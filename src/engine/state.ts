@@ -1,0 +1,67 @@
+/**
+ * The run state document: kube-transform's `pipeline_run_state.json`, plus timestamps,
+ * attempt counts and the run's own status.
+ *
+ * @module
+ */
+import type { Job } from "../spec/schema.ts";
+
+/** The seven job statuses, spelled as kube-transform spells them. */
+export const JobStatus = {
+  Pending: "Pending",
+  Running: "Running",
+  AwaitingDescendants: "AwaitingDescendants",
+  Completed: "Completed",
+  Failed: "Failed",
+  SkippedDueToUpstreamFailure: "SkippedDueToUpstreamFailure",
+  DescendantFailed: "DescendantFailed",
+} as const;
+
+/** One of the seven job statuses. */
+export type JobStatus = typeof JobStatus[keyof typeof JobStatus];
+
+/** A job in the state document: its spec fields, its status and its history. */
+export interface JobState extends Job {
+  status: JobStatus;
+  direct_descendants?: string[];
+  parent_job?: string;
+  /** Times the job was submitted to an executor. */
+  attempts: number;
+  /** Task attempts that failed and were retried. */
+  task_retries?: number;
+  submitted_at?: string;
+  finished_at?: string;
+  /** Why the job failed. */
+  error?: string;
+}
+
+/** The run's own status, derived from its jobs. */
+export type RunStatus = "Running" | "Completed" | "Failed" | "Interrupted";
+
+/** The whole state document. */
+export interface StateDocument {
+  pipeline_run_id: string;
+  pipeline_name: string;
+  status: RunStatus;
+  created_at: string;
+  updated_at: string;
+  finished_at?: string;
+  /** The kt-deno version that started the run. */
+  kt_version?: string;
+  jobs: Record<string, JobState>;
+}
+
+/** Where a run's metadata lives, relative to the data dir. */
+export function metadataDir(runId: string): string {
+  return `kt-metadata/${runId}`;
+}
+
+/** Path of the state document, relative to the data dir. */
+export function statePath(runId: string): string {
+  return `${metadataDir(runId)}/pipeline_run_state.json`;
+}
+
+/** Path of a dynamic job's output (the jobs it returned), relative to the data dir. */
+export function dynamicOutputPath(runId: string, job: string): string {
+  return `${metadataDir(runId)}/dynamic_job_output/${job}.json`;
+}

@@ -1,0 +1,129 @@
+/**
+ * The pipeline spec: kube-transform's `KTPipeline`, field for field, plus kt-deno's
+ * optional extensions (`command` tasks, `retries`, `timeout`, `parallelism`).
+ *
+ * @module
+ */
+import { z } from "zod";
+import { parseQuantity } from "./quantity.ts";
+
+/** `module.path.function`: identifiers joined by dots, at least one dot, nothing else. */
+export const FUNCTION_REF = /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)+$/;
+
+const functionRef = z.string().regex(FUNCTION_REF, {
+  error: (issue) =>
+    `function reference must be module.path.function (identifiers joined by dots), got ${
+      JSON.stringify(issue.input)
+    }`,
+});
+
+const args = z.record(z.string(), z.unknown());
+
+function quantity(kind: "memory" | "cpu", fallback: string) {
+  return z.string().default(fallback).check((ctx) => {
+    const value = parseQuantity(ctx.value);
+    if (value === null || value < 0) {
+      ctx.issues.push({
+        code: "custom",
+        input: ctx.value,
+        message: `invalid ${kind} quantity ${
+          JSON.stringify(ctx.value)
+        }: expected a Kubernetes quantity such as ${
+          kind === "memory" ? '"1.5Gi" or "512Mi"' : '"500m" or "2"'
+        }`,
+      });
+    }
+  });
+}
+
+/** One task of a static job: a function call, or a command run as a process. */
+export const TaskSchema = z.strictObject({
+  function: functionRef.optional().describe("module.path.function under the functions folder"),
+  args: args.default({}).describe("keyword arguments passed to the function"),
+  command: z.array(z.string()).min(1).optional().describe(
+    "kt-deno extension: an argv to run as a process instead of a function",
+  ),
+}).check((ctx) => {
+  if (ctx.value.function !== undefined && ctx.value.command !== undefined) {
+    ctx.issues.push({
+      code: "custom",
+      input: ctx.value,
+      path: ["command"],
+      message: "a task takes either function or command, not both",
+    });
+  }
+});
+
+/** One job of a pipeline, as written (before names are filled in and sanitized). */
+export const JobSchema = z.strictObject({
+  type: z.enum(["static", "dynamic"]),
+  name: z.string().optional().describe("defaults to <base>-job-<index>"),
+  memory: quantity("memory", "1Gi"),
+  cpu: quantity("cpu", "500m"),
+  dependencies: z.array(z.string()).default([]),
+  tasks: z.array(TaskSchema).optional().describe("static jobs only; default []"),
+  function: functionRef.optional().describe("dynamic jobs only: returns a list of jobs"),
+  args: args.optional().describe("dynamic jobs only; default {}"),
+  retries: z.int().min(0).max(100).optional().describe(
+    "kt-deno extension: times a failed task is retried (default 0)",
+  ),
+  timeout: z.number().positive().optional().describe(
+    "kt-deno extension: seconds the job may run before it fails",
+  ),
+  parallelism: z.int().min(1).optional().describe(
+    "kt-deno extension: most tasks of this job running at once",
+  ),
+}).superRefine((job, ctx) => {
+  const wrong = job.type === "static"
+    ? (["function", "args"] as const).filter((key) => job[key] !== undefined)
+    : job.type === "dynamic" && job.tasks !== undefined
+    ? ["tasks" as const]
+    : [];
+  for (const key of wrong) {
+    ctx.addIssue({
+      code: "custom",
+      path: [key],
+      message: job.type === "static"
+        ? `a static job takes tasks, not ${key}`
+        : "a dynamic job takes function and args, not tasks",
+    });
+  }
+}, { when: () => true });
+
+/** A whole pipeline, as written. */
+export const PipelineSchema = z.strictObject({
+  name: z.string(),
+  jobs: z.array(JobSchema).default([]),
+});
+
+/** A pipeline spec as a user writes it (in YAML, JSON or code). */
+export type PipelineSpec = z.input<typeof PipelineSchema>;
+/** A job spec as a user writes it. */
+export type JobSpec = z.input<typeof JobSchema>;
+/** A task spec as a user writes it. */
+export type TaskSpec = z.input<typeof TaskSchema>;
+/** A task after defaults. */
+export type Task = z.output<typeof TaskSchema>;
+
+/** A job after validation: name filled in and sanitized, defaults applied. */
+export type Job = {
+  name: string;
+  type: "static" | "dynamic";
+  memory: string;
+  cpu: string;
+  dependencies: string[];
+  tasks?: Task[];
+  function?: string;
+  args?: Record<string, unknown>;
+  retries?: number;
+  timeout?: number;
+  parallelism?: number;
+};
+
+/** A pipeline after validation. */
+export type Pipeline = { name: string; jobs: Job[] };
+
+/** The JSON Schema of a pipeline spec, for editors. */
+export function pipelineJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(PipelineSchema, { io: "input" }) as Record<string, unknown>;
+}

@@ -1,0 +1,209 @@
+/**
+ * Validation of a pipeline before anything runs: the schema, then the checks that need
+ * the whole job list (names, dependencies, cycles). Every problem names its job and field.
+ *
+ * @module
+ */
+import type { z } from "zod";
+import { automaticName, isDnsLabel, sanitizeName } from "./names.ts";
+import { type Job, JobSchema, type Pipeline, PipelineSchema } from "./schema.ts";
+
+/** One thing wrong with a spec. */
+export interface Problem {
+  /** The job's name (or `jobs[i]` when it has none yet). */
+  job?: string;
+  /** The field, as a path inside the job (`tasks[2].function`). */
+  field?: string;
+  message: string;
+}
+
+/** The outcome of validation: the normalized value, or every problem found. */
+export type Validated<T> = { ok: true; value: T } | { ok: false; problems: Problem[] };
+
+/** Formats a problem as one line: `job "b", field dependencies: unknown job "x"`. */
+export function formatProblem(problem: Problem): string {
+  const where = [
+    problem.job !== undefined ? `job ${JSON.stringify(problem.job)}` : "",
+    problem.field ? `field ${problem.field}` : "",
+  ].filter(Boolean).join(", ");
+  return where ? `${where}: ${problem.message}` : problem.message;
+}
+
+/** Raised where a spec cannot be used; carries every problem. */
+export class SpecError extends Error {
+  constructor(readonly problems: Problem[], context = "invalid pipeline spec") {
+    super(`${context}:\n${problems.map((p) => `  - ${formatProblem(p)}`).join("\n")}`);
+    this.name = "SpecError";
+  }
+}
+
+function fieldPath(path: PropertyKey[]): string {
+  return path.map((key, i) =>
+    typeof key === "number" ? `[${key}]` : `${i === 0 ? "" : "."}${String(key)}`
+  ).join("");
+}
+
+function rawName(raw: unknown, index: number): string {
+  const name = (raw as { jobs?: { name?: unknown }[] } | undefined)?.jobs?.[index]?.name;
+  return typeof name === "string" ? name : `jobs[${index}]`;
+}
+
+function schemaProblems(error: z.ZodError, jobName: (index: number) => string): Problem[] {
+  return error.issues.map((issue) => {
+    const [first, index, ...rest] = issue.path;
+    if (first === "jobs" && typeof index === "number") {
+      return { job: jobName(index), field: fieldPath(rest) || undefined, message: issue.message };
+    }
+    return { field: fieldPath(issue.path) || undefined, message: issue.message };
+  });
+}
+
+function normalize(job: z.output<typeof JobSchema>, base: string, index: number): Job {
+  const out: Job = {
+    name: sanitizeName(job.name ?? automaticName(base, index)),
+    type: job.type,
+    memory: job.memory,
+    cpu: job.cpu,
+    dependencies: job.dependencies.map(sanitizeName),
+  };
+  if (job.type === "static") out.tasks = job.tasks ?? [];
+  else {
+    if (job.function !== undefined) out.function = job.function;
+    out.args = job.args ?? {};
+  }
+  for (const key of ["retries", "timeout", "parallelism"] as const) {
+    if (job[key] !== undefined) out[key] = job[key];
+  }
+  return out;
+}
+
+/** Names the first dependency cycle among `jobs`, as `a -> b -> a`, or returns null. */
+export function findCycle(jobs: Pick<Job, "name" | "dependencies">[]): string[] | null {
+  const deps = new Map(jobs.map((job) => [job.name, job.dependencies]));
+  const state = new Map<string, "open" | "done">();
+  const stack: string[] = [];
+  const visit = (name: string): string[] | null => {
+    if (state.get(name) === "done" || !deps.has(name)) return null;
+    if (state.get(name) === "open") return [...stack.slice(stack.indexOf(name)), name];
+    state.set(name, "open");
+    stack.push(name);
+    for (const dep of deps.get(name)!) {
+      const cycle = visit(dep);
+      if (cycle) return cycle;
+    }
+    stack.pop();
+    state.set(name, "done");
+    return null;
+  };
+  for (const job of jobs) {
+    const cycle = visit(job.name);
+    if (cycle) return cycle;
+  }
+  return null;
+}
+
+/**
+ * The checks that need the whole list: valid and unique names, known dependencies, no
+ * cycles. `existing` holds the names already in the run (for a dynamic job's output).
+ */
+function checkJobs(jobs: Job[], labels: string[], existing: ReadonlySet<string>): Problem[] {
+  const problems: Problem[] = [];
+  const seen = new Map<string, string>();
+  jobs.forEach((job, i) => {
+    if (!isDnsLabel(job.name)) {
+      problems.push({
+        job: labels[i],
+        field: "name",
+        message: `becomes ${
+          JSON.stringify(job.name)
+        } after sanitizing, which is not a valid Kubernetes name (lower-case letters, digits and '-', starting and ending with a letter or digit)`,
+      });
+    }
+    if (existing.has(job.name)) {
+      problems.push({
+        job: labels[i],
+        field: "name",
+        message: `Duplicate job name ${
+          JSON.stringify(job.name)
+        }: a job of that name is already in the run`,
+      });
+    } else if (seen.has(job.name)) {
+      problems.push({
+        job: labels[i],
+        field: "name",
+        message: `Duplicate job name ${JSON.stringify(job.name)} (after sanitizing; also ${
+          seen.get(job.name)
+        })`,
+      });
+    } else seen.set(job.name, labels[i]);
+  });
+  jobs.forEach((job, i) => {
+    for (const dep of job.dependencies) {
+      if (!seen.has(dep) && !existing.has(dep)) {
+        problems.push({
+          job: labels[i],
+          field: "dependencies",
+          message: `unknown job ${JSON.stringify(dep)}`,
+        });
+      }
+    }
+  });
+  const cycle = findCycle(jobs);
+  if (cycle) {
+    problems.push({
+      job: cycle[0],
+      field: "dependencies",
+      message: `dependency cycle: ${cycle.join(" -> ")}`,
+    });
+  }
+  return problems;
+}
+
+/**
+ * Validates a pipeline spec (already parsed from YAML or JSON) and normalizes it.
+ *
+ * @example
+ * ```ts
+ * import { validatePipeline } from "./validate.ts";
+ * const result = validatePipeline({ name: "p", jobs: [{ type: "static" }] });
+ * if (result.ok) result.value.jobs[0].name; // "pipeline-p-job-0"
+ * ```
+ */
+export function validatePipeline(raw: unknown): Validated<Pipeline> {
+  const parsed = PipelineSchema.safeParse(raw);
+  if (!parsed.success) {
+    return { ok: false, problems: schemaProblems(parsed.error, (i) => rawName(raw, i)) };
+  }
+  const base = `pipeline-${parsed.data.name}`;
+  const jobs = parsed.data.jobs.map((job, i) => normalize(job, base, i));
+  const labels = parsed.data.jobs.map((job, i) => job.name ?? jobs[i].name);
+  const problems = checkJobs(jobs, labels, new Set());
+  return problems.length
+    ? { ok: false, problems }
+    : { ok: true, value: { name: parsed.data.name, jobs } };
+}
+
+/**
+ * Validates the job list a dynamic job returned: the same rules as a spec, names based on
+ * the parent's name, dependencies may name jobs already in the run.
+ */
+export function validateDescendants(
+  raw: unknown,
+  parent: string,
+  existing: ReadonlySet<string>,
+): Validated<Job[]> {
+  const parsed = JobSchema.array().safeParse(raw);
+  if (!parsed.success) {
+    const wrapped = schemaProblems(
+      {
+        issues: parsed.error.issues.map((i) => ({ ...i, path: ["jobs", ...i.path] })),
+      } as z.ZodError,
+      (i) => rawName({ jobs: raw }, i),
+    );
+    return { ok: false, problems: wrapped };
+  }
+  const jobs = parsed.data.map((job, i) => normalize(job, parent, i));
+  const labels = parsed.data.map((job, i) => job.name ?? jobs[i].name);
+  const problems = checkJobs(jobs, labels, existing);
+  return problems.length ? { ok: false, problems } : { ok: true, value: jobs };
+}

@@ -1,0 +1,135 @@
+/**
+ * The `fs` helper that task functions receive: file operations relative to the data dir,
+ * on whichever driver the data dir uses.
+ *
+ * @module
+ */
+import { type EntryInfo, normalizePath, type StorageDriver } from "./driver.ts";
+import { globBase, globToRegExp } from "./glob.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * File operations bound to one data dir. Every path is relative to the data dir; a path
+ * that escapes it (`../x`, `/etc/passwd`) throws a `PathEscapeError`.
+ *
+ * @example
+ * ```ts
+ * import { DataFs } from "./data_fs.ts";
+ * import { LocalDriver } from "./local.ts";
+ * const fs = new DataFs(new LocalDriver(await Deno.makeTempDir()));
+ * await fs.write(fs.join("out", "a.txt"), "hello\n");
+ * await fs.listdir("out"); // ["a.txt"]
+ * ```
+ */
+export class DataFs {
+  constructor(readonly driver: StorageDriver) {}
+
+  /** The data dir, as given. */
+  get root(): string {
+    return this.driver.root;
+  }
+
+  /** Joins path segments with `/`. */
+  join(...parts: string[]): string {
+    return parts.filter((part) => part !== "").join("/").replace(/\/{2,}/g, "/");
+  }
+
+  /** Names of the entries of a directory, sorted. */
+  listdir(path = ""): Promise<string[]> {
+    return this.driver.list(normalizePath(path));
+  }
+
+  /** True when a file is at the path. */
+  async isfile(path: string): Promise<boolean> {
+    return (await this.driver.stat(normalizePath(path)))?.type === "file";
+  }
+
+  /** True when a directory is at the path. */
+  async isdir(path: string): Promise<boolean> {
+    return (await this.driver.stat(normalizePath(path)))?.type === "directory";
+  }
+
+  /** True when anything is at the path. */
+  async exists(path: string): Promise<boolean> {
+    return (await this.driver.stat(normalizePath(path))) !== null;
+  }
+
+  /** Type, size and modification time, or `null` when nothing is at the path. */
+  stat(path: string): Promise<EntryInfo | null> {
+    return this.driver.stat(normalizePath(path));
+  }
+
+  /** Creates a directory and its parents. */
+  mkdir(path: string): Promise<void> {
+    return this.driver.mkdir(normalizePath(path));
+  }
+
+  /** Removes a file. */
+  remove(path: string): Promise<void> {
+    return this.driver.remove(normalizePath(path));
+  }
+
+  /** Removes a directory and all it holds. */
+  rmdir(path: string): Promise<void> {
+    return this.driver.rmdir(normalizePath(path));
+  }
+
+  /** Paths (relative to the data dir) matching a glob pattern, sorted. */
+  async glob(pattern: string): Promise<string[]> {
+    const normalized = normalizePath(pattern);
+    const base = globBase(normalized);
+    const baseInfo = await this.driver.stat(base);
+    if (baseInfo?.type !== "directory") return [];
+    const regexp = globToRegExp(normalized);
+    return (await this.driver.walk(base)).map((entry) => entry.path).filter((path) =>
+      regexp.test(path)
+    );
+  }
+
+  /** A file's contents as UTF-8 text. */
+  async read(path: string): Promise<string> {
+    return decoder.decode(await this.driver.read(normalizePath(path)));
+  }
+
+  /** Replaces a file with UTF-8 text, creating parent directories. */
+  write(path: string, text: string): Promise<void> {
+    return this.driver.write(normalizePath(path), encoder.encode(text));
+  }
+
+  /** Appends UTF-8 text to a file. */
+  append(path: string, text: string): Promise<void> {
+    return this.driver.append(normalizePath(path), encoder.encode(text));
+  }
+
+  /** A file's contents as bytes. */
+  readBytes(path: string): Promise<Uint8Array> {
+    return this.driver.read(normalizePath(path));
+  }
+
+  /** Replaces a file with bytes. */
+  writeBytes(path: string, data: Uint8Array): Promise<void> {
+    return this.driver.write(normalizePath(path), data);
+  }
+
+  /** A readable stream of a file's bytes. */
+  readStream(path: string): Promise<ReadableStream<Uint8Array>> {
+    return this.driver.readStream(normalizePath(path));
+  }
+
+  /** Writes a file from a stream of bytes. */
+  writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<void> {
+    return this.driver.writeStream(normalizePath(path), stream);
+  }
+
+  /** Parses a JSON file. */
+  async readJson<T = unknown>(path: string): Promise<T> {
+    return JSON.parse(await this.read(path)) as T;
+  }
+
+  /** Writes a value as a JSON file, atomically. */
+  writeJson(path: string, value: unknown): Promise<void> {
+    return this.write(path, JSON.stringify(value, null, 2) + "\n");
+  }
+}

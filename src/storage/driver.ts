@@ -1,0 +1,92 @@
+/**
+ * The storage driver interface: what kt-deno needs of a file store.
+ *
+ * Every path a driver takes is relative to the data dir and already normalized by
+ * {@linkcode normalizePath} (forward slashes, no `.` or `..` segments, no leading slash;
+ * `""` is the data dir itself). Drivers never see a path that escapes the data dir.
+ *
+ * @module
+ */
+
+/** What {@linkcode StorageDriver.stat} reports of one entry. */
+export interface EntryInfo {
+  /** Path relative to the data dir. */
+  path: string;
+  type: "file" | "directory";
+  /** Size in bytes; 0 for directories. */
+  size: number;
+  /** Last modification time, when the store knows it. */
+  mtime: Date | null;
+}
+
+/** A file store rooted at a data dir: a local folder or an object store prefix. */
+export interface StorageDriver {
+  /** The data dir this driver is bound to, as the user gave it (a path or a URL). */
+  readonly root: string;
+  /** Whole contents of a file. Throws {@linkcode NotFoundError} when it does not exist. */
+  read(path: string): Promise<Uint8Array>;
+  /** Replaces a file atomically: a reader sees the old contents or the new, never a mix. */
+  write(path: string, data: Uint8Array): Promise<void>;
+  /** Appends to a file, creating it when missing. */
+  append(path: string, data: Uint8Array): Promise<void>;
+  /** Streams a file's contents. Throws {@linkcode NotFoundError} when it does not exist. */
+  readStream(path: string): Promise<ReadableStream<Uint8Array>>;
+  /** Writes a file from a stream without holding it all in memory. */
+  writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<void>;
+  /** Entry info, or `null` when nothing is at that path. */
+  stat(path: string): Promise<EntryInfo | null>;
+  /** Names (not paths) of the direct children of a directory, sorted. */
+  list(path: string): Promise<string[]>;
+  /** Every file and directory below a directory (recursively), sorted by path. */
+  walk(path: string): Promise<EntryInfo[]>;
+  /** Creates a directory and its parents; no error when it exists. */
+  mkdir(path: string): Promise<void>;
+  /** Removes one file. Throws {@linkcode NotFoundError} when it does not exist. */
+  remove(path: string): Promise<void>;
+  /** Removes a directory and everything below it. */
+  rmdir(path: string): Promise<void>;
+  /** Fails with a message naming the data dir when the store cannot be used at all. */
+  check(): Promise<void>;
+}
+
+/** Raised when a path does not exist in the store. */
+export class NotFoundError extends Error {
+  constructor(readonly path: string, readonly root: string) {
+    super(`no such file in data dir ${root}: ${path}`);
+    this.name = "NotFoundError";
+  }
+}
+
+/** Raised when a path would leave the data dir. */
+export class PathEscapeError extends Error {
+  constructor(readonly path: string) {
+    super(`path escapes the data dir: ${JSON.stringify(path)}`);
+    this.name = "PathEscapeError";
+  }
+}
+
+/**
+ * Normalizes a path relative to the data dir and rejects one that escapes it.
+ *
+ * @example
+ * ```ts
+ * import { normalizePath } from "./driver.ts";
+ * normalizePath("a//b/./c"); // "a/b/c"
+ * normalizePath("a/../b"); // "b"
+ * ```
+ */
+export function normalizePath(path: string): string {
+  if (path.includes("\0")) throw new PathEscapeError(path);
+  if (path.startsWith("/")) throw new PathEscapeError(path);
+  const out: string[] = [];
+  for (const segment of path.replaceAll("\\", "/").split("/")) {
+    if (segment === "" || segment === ".") continue;
+    if (segment === "..") {
+      if (out.length === 0) throw new PathEscapeError(path);
+      out.pop();
+    } else {
+      out.push(segment);
+    }
+  }
+  return out.join("/");
+}

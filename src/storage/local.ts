@@ -1,0 +1,145 @@
+/**
+ * The local-filesystem storage driver: a data dir that is a folder on this machine.
+ *
+ * @module
+ */
+import { type EntryInfo, NotFoundError, type StorageDriver } from "./driver.ts";
+
+/**
+ * A {@linkcode StorageDriver} over a local folder.
+ *
+ * @example
+ * ```ts
+ * import { LocalDriver } from "./local.ts";
+ * const store = new LocalDriver(await Deno.makeTempDir());
+ * await store.write("a/b.txt", new TextEncoder().encode("hi"));
+ * ```
+ */
+export class LocalDriver implements StorageDriver {
+  readonly #base: string;
+
+  constructor(readonly root: string) {
+    this.#base = root.replace(/\/+$/, "") || "/";
+  }
+
+  #abs(path: string): string {
+    return path === "" ? this.#base : `${this.#base}/${path}`;
+  }
+
+  async #parent(path: string): Promise<void> {
+    const slash = path.lastIndexOf("/");
+    await Deno.mkdir(slash < 0 ? this.#base : this.#abs(path.slice(0, slash)), {
+      recursive: true,
+    });
+  }
+
+  async #notFound<T>(path: string, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) throw new NotFoundError(path, this.root);
+      throw error;
+    }
+  }
+
+  read(path: string): Promise<Uint8Array> {
+    return this.#notFound(path, () => Deno.readFile(this.#abs(path)));
+  }
+
+  async write(path: string, data: Uint8Array): Promise<void> {
+    await this.#parent(path);
+    const target = this.#abs(path);
+    const temp = `${target}.kt-tmp-${crypto.randomUUID()}`;
+    try {
+      await Deno.writeFile(temp, data);
+      await Deno.rename(temp, target);
+    } catch (error) {
+      await Deno.remove(temp).catch(() => {});
+      throw error;
+    }
+  }
+
+  async append(path: string, data: Uint8Array): Promise<void> {
+    await this.#parent(path);
+    await Deno.writeFile(this.#abs(path), data, { append: true });
+  }
+
+  readStream(path: string): Promise<ReadableStream<Uint8Array>> {
+    return this.#notFound(path, async () => (await Deno.open(this.#abs(path))).readable);
+  }
+
+  async writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<void> {
+    await this.#parent(path);
+    const target = this.#abs(path);
+    const temp = `${target}.kt-tmp-${crypto.randomUUID()}`;
+    try {
+      const file = await Deno.open(temp, { write: true, create: true, truncate: true });
+      await stream.pipeTo(file.writable);
+      await Deno.rename(temp, target);
+    } catch (error) {
+      await Deno.remove(temp).catch(() => {});
+      throw error;
+    }
+  }
+
+  async stat(path: string): Promise<EntryInfo | null> {
+    try {
+      const info = await Deno.stat(this.#abs(path));
+      return {
+        path,
+        type: info.isDirectory ? "directory" : "file",
+        size: info.isDirectory ? 0 : info.size,
+        mtime: info.mtime,
+      };
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return null;
+      throw error;
+    }
+  }
+
+  list(path: string): Promise<string[]> {
+    return this.#notFound(path, async () => {
+      const names: string[] = [];
+      for await (const entry of Deno.readDir(this.#abs(path))) names.push(entry.name);
+      return names.sort();
+    });
+  }
+
+  async walk(path: string): Promise<EntryInfo[]> {
+    const out: EntryInfo[] = [];
+    for (const name of await this.list(path)) {
+      const child = path === "" ? name : `${path}/${name}`;
+      const info = await this.stat(child);
+      if (!info) continue;
+      out.push(info);
+      if (info.type === "directory") out.push(...await this.walk(child));
+    }
+    return out.sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+  }
+
+  async mkdir(path: string): Promise<void> {
+    await Deno.mkdir(this.#abs(path), { recursive: true });
+  }
+
+  remove(path: string): Promise<void> {
+    return this.#notFound(path, async () => {
+      if ((await Deno.stat(this.#abs(path))).isDirectory) {
+        throw new Error(`not a file in data dir ${this.root}: ${path} (use rmdir)`);
+      }
+      await Deno.remove(this.#abs(path));
+    });
+  }
+
+  rmdir(path: string): Promise<void> {
+    return this.#notFound(path, () => Deno.remove(this.#abs(path), { recursive: true }));
+  }
+
+  async check(): Promise<void> {
+    try {
+      const info = await Deno.stat(this.#base);
+      if (!info.isDirectory) throw new Error(`data dir ${this.root} is not a directory`);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+}
