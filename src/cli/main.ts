@@ -1,0 +1,62 @@
+/**
+ * The `kt-deno` command line: one program that is the launcher, the local executor, and
+ * (with later subcommands) the controller and task runner, chosen by subcommand.
+ *
+ * @module
+ */
+import { Command, CommanderError } from "commander";
+import { SpecError } from "../spec/validate.ts";
+import { UsageError } from "./errors.ts";
+import { runSubcommand } from "./run.ts";
+import { schemaSubcommand } from "./schema.ts";
+import { statusSubcommand } from "./status.ts";
+import { validateSubcommand } from "./validate.ts";
+import { versionLine, versionSubcommand } from "./version.ts";
+import { workerSubcommand } from "./worker.ts";
+
+/**
+ * Runs the CLI with the given arguments and resolves to the exit code: 0 success,
+ * 1 a failed run or an error, 2 bad usage or an invalid spec.
+ *
+ * @example
+ * ```ts ignore
+ * Deno.exit(await main(["validate", "pipeline.yaml"]));
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  let code = 0;
+  const exit = (c: number) => code = c;
+  const program = new Command("kt-deno")
+    .description("run batch data pipelines, on this machine or on Kubernetes")
+    .version(versionLine(), "-V, --version", "print the version")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    .addCommand(runSubcommand(exit))
+    .addCommand(validateSubcommand(exit))
+    .addCommand(statusSubcommand(exit))
+    .addCommand(schemaSubcommand(exit))
+    .addCommand(versionSubcommand(exit))
+    .addCommand(workerSubcommand(exit), { hidden: true });
+  for (const command of program.commands) command.exitOverride();
+  try {
+    if (args.length === 0) {
+      program.outputHelp();
+      return 2;
+    }
+    await program.parseAsync(args, { from: "user" });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.code === "commander.helpDisplayed" || error.code === "commander.version" ||
+          error.code === "commander.help"
+        ? 0
+        : 2;
+    }
+    if (error instanceof SpecError || error instanceof UsageError) {
+      console.error(`kt-deno: ${error.message}`);
+      return 2;
+    }
+    console.error(`kt-deno: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * `kt-deno status RUN_ID`: a run's jobs and their statuses, from its state document.
+ *
+ * @module
+ */
+import { Command } from "commander";
+import { type StateDocument, statePath } from "../engine/state.ts";
+import { isRunId } from "../run/run_id.ts";
+import { DataFs } from "../storage/data_fs.ts";
+import { NotFoundError } from "../storage/driver.ts";
+import { openStorage } from "../storage/open.ts";
+import { UsageError } from "./errors.ts";
+
+/** Reads a run's state document from a data dir. */
+export async function readState(dataDir: string, runId: string): Promise<StateDocument> {
+  if (!isRunId(runId)) {
+    throw new UsageError(
+      `not a run id: ${JSON.stringify(runId)} (expected ktpr + 8 hex characters)`,
+    );
+  }
+  try {
+    return await new DataFs(openStorage(dataDir)).readJson<StateDocument>(statePath(runId));
+  } catch (error) {
+    if (error instanceof NotFoundError) {
+      throw new UsageError(`no run ${runId} in data dir ${dataDir}`);
+    }
+    throw error;
+  }
+}
+
+/** The state as a text table: one row a job. */
+export function formatStatus(doc: StateDocument): string {
+  const rows = [["JOB", "TYPE", "STATUS", "ATTEMPTS", "PARENT", "ERROR"]];
+  for (const job of Object.values(doc.jobs)) {
+    rows.push([
+      job.name,
+      job.type,
+      job.status,
+      String(job.attempts ?? 0),
+      job.parent_job ?? "",
+      job.error ?? "",
+    ]);
+  }
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+  const table = rows.map((row) =>
+    row.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd()
+  );
+  return [`run ${doc.pipeline_run_id} (${doc.pipeline_name}): ${doc.status}`, ...table].join("\n");
+}
+
+/** The `status` subcommand. */
+export function statusSubcommand(exit: (code: number) => void): Command {
+  return new Command("status")
+    .description("show a run's jobs and their statuses")
+    .argument("<run-id>", "the run id that kt-deno run printed")
+    .option("--data-dir <dir>", "data dir of the run", "./kt-data")
+    .option("-o, --output <format>", "table or json", "table")
+    .action(async (runId: string, flags: { dataDir: string; output: string }) => {
+      if (flags.output !== "table" && flags.output !== "json") {
+        throw new UsageError(`--output must be table or json, got ${JSON.stringify(flags.output)}`);
+      }
+      const doc = await readState(flags.dataDir, runId);
+      console.log(flags.output === "json" ? JSON.stringify(doc, null, 2) : formatStatus(doc));
+      exit(0);
+    });
+}

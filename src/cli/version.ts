@@ -1,0 +1,22 @@
+/**
+ * `kt-deno version`: this build's version and the Deno it runs on.
+ *
+ * @module
+ */
+import { Command } from "commander";
+import { VERSION } from "../version.ts";
+
+/** The line `kt-deno version` prints. */
+export function versionLine(): string {
+  return `kt-deno ${VERSION} (deno ${Deno.version.deno}, ${Deno.build.target})`;
+}
+
+/** The `version` subcommand. */
+export function versionSubcommand(exit: (code: number) => void): Command {
+  return new Command("version")
+    .description("print the version")
+    .action(() => {
+      console.log(versionLine());
+      exit(0);
+    });
+}

@@ -1,0 +1,45 @@
+/**
+ * The executor interface: what the pipeline driver needs of a place that runs jobs.
+ * Two adapters implement it: local worker processes, and Kubernetes Jobs.
+ *
+ * @module
+ */
+import type { JobState } from "../engine/state.ts";
+
+/** How a job ended, as its executor saw it. */
+export interface JobOutcome {
+  ok: boolean;
+  /** Why it failed. */
+  error?: string;
+  /** Task attempts that failed and were retried. */
+  taskRetries: number;
+}
+
+/** Task counts of one job, for progress displays. */
+export interface JobProgress {
+  job: string;
+  total: number;
+  succeeded: number;
+  running: number;
+  failed: number;
+}
+
+/** What an executor reports while it works. */
+export interface ExecutorEvents {
+  /** A job's task counts changed. */
+  progress?(progress: JobProgress): void;
+  /** A line of a task's output. */
+  log?(job: string, index: number, line: string): void;
+}
+
+/** Runs jobs. Every running job is handed to {@linkcode Executor.run} once per process. */
+export interface Executor {
+  /**
+   * Runs every task of a job and resolves when the job has finished, well or not.
+   * For a run resumed after a restart, this adopts work already under way for the job
+   * rather than starting it again.
+   */
+  run(job: Readonly<JobState>): Promise<JobOutcome>;
+  /** Stops all work under way; pending `run` calls resolve as failed. */
+  stop(reason: string): Promise<void>;
+}

@@ -1,0 +1,150 @@
+/**
+ * The local executor: runs each job's tasks on this machine, in worker processes, at most
+ * `concurrency` tasks at once, with per-task retries and a job timeout.
+ *
+ * @module
+ */
+import type { JobState } from "../engine/state.ts";
+import { taskRequest } from "../task/request.ts";
+import { runCommand } from "../task/run_task.ts";
+import { selfCommand } from "../task/self_command.ts";
+import type { Executor, ExecutorEvents, JobOutcome, JobProgress } from "./executor.ts";
+import { Slots } from "./slots.ts";
+import { type TaskResult, WorkerPool } from "./worker_pool.ts";
+
+/** Settings of a {@linkcode LocalExecutor}. */
+export interface LocalExecutorOptions {
+  runId: string;
+  dataDir: string;
+  functionsDir: string;
+  /** Most tasks running at once over all jobs (default: the CPU count). */
+  concurrency?: number;
+  events?: ExecutorEvents;
+}
+
+/** The default task concurrency: this machine's CPU count. */
+export function defaultConcurrency(): number {
+  return navigator.hardwareConcurrency || 1;
+}
+
+function reason(signal: AbortSignal): string {
+  return signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
+}
+
+/**
+ * Runs jobs on this machine.
+ *
+ * @example
+ * ```ts
+ * import { LocalExecutor } from "./local.ts";
+ * const executor = new LocalExecutor({ runId: "ktpr0000abcd", dataDir: "./kt-data", functionsDir: "./kt_functions" });
+ * ```
+ */
+export class LocalExecutor implements Executor {
+  readonly #slots: Slots;
+  readonly #pool: WorkerPool;
+  readonly #stopped = new AbortController();
+  readonly #where: { runId: string; dataDir: string; functionsDir: string };
+
+  constructor(readonly options: LocalExecutorOptions) {
+    this.#slots = new Slots(options.concurrency ?? defaultConcurrency());
+    this.#where = {
+      runId: options.runId,
+      dataDir: options.dataDir,
+      functionsDir: options.functionsDir,
+    };
+    this.#pool = new WorkerPool(
+      selfCommand(["worker"]),
+      {},
+      (request, line) => options.events?.log?.(request.job, request.index, line),
+    );
+  }
+
+  async run(job: Readonly<JobState>): Promise<JobOutcome> {
+    const count = job.type === "dynamic" ? 1 : job.tasks!.length;
+    const retries = job.retries ?? 0;
+    const abort = new AbortController();
+    const stop = () => abort.abort(this.#stopped.signal.reason);
+    this.#stopped.signal.addEventListener("abort", stop, { once: true });
+    const timer = job.timeout === undefined ? undefined : setTimeout(
+      () => abort.abort(new Error(`job timed out after ${job.timeout}s`)),
+      job.timeout * 1000,
+    );
+    const perJob = new Slots(job.parallelism ?? count);
+    const progress: JobProgress = {
+      job: job.name,
+      total: count,
+      succeeded: 0,
+      running: 0,
+      failed: 0,
+    };
+    const failures: { index: number; error: string }[] = [];
+    let taskRetries = 0;
+
+    const runTaskAt = async (index: number) => {
+      const releaseJob = await perJob.acquire();
+      try {
+        for (let attempt = 0;; attempt++) {
+          const release = await this.#slots.acquire();
+          progress.running++;
+          this.options.events?.progress?.({ ...progress });
+          let result: TaskResult;
+          try {
+            result = await this.#attempt(job, index, abort.signal);
+          } finally {
+            release();
+            progress.running--;
+          }
+          if (!result.ok && attempt < retries && !abort.signal.aborted) {
+            taskRetries++;
+            continue;
+          }
+          if (result.ok) progress.succeeded++;
+          else {
+            progress.failed++;
+            failures.push({ index, error: result.error });
+          }
+          this.options.events?.progress?.({ ...progress });
+          return;
+        }
+      } finally {
+        releaseJob();
+      }
+    };
+
+    try {
+      await Promise.all(Array.from({ length: count }, (_, index) => runTaskAt(index)));
+    } finally {
+      clearTimeout(timer);
+      this.#stopped.signal.removeEventListener("abort", stop);
+    }
+    if (failures.length === 0) return { ok: true, taskRetries };
+    failures.sort((a, b) => a.index - b.index);
+    const error = count === 1
+      ? failures[0].error
+      : `${failures.length} of ${count} tasks failed: ${
+        failures.slice(0, 3).map((f) => `task ${f.index}: ${f.error}`).join("; ")
+      }${failures.length > 3 ? "; …" : ""}`;
+    return { ok: false, taskRetries, error };
+  }
+
+  async #attempt(job: Readonly<JobState>, index: number, signal: AbortSignal): Promise<TaskResult> {
+    if (signal.aborted) return { ok: false, error: reason(signal) };
+    const request = taskRequest(job, index, this.#where);
+    if (!request.command) return await this.#pool.exec(request, signal);
+    try {
+      await runCommand(request, {
+        signal,
+        output: (line) => this.options.events?.log?.(job.name, index, line),
+      });
+      return { ok: true };
+    } catch (error) {
+      return { ok: false, error: signal.aborted ? reason(signal) : (error as Error).message };
+    }
+  }
+
+  async stop(why: string): Promise<void> {
+    this.#stopped.abort(new Error(why));
+    await this.#pool.close();
+  }
+}

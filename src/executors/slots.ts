@@ -1,0 +1,40 @@
+/**
+ * A counting semaphore: at most `size` holders at once, waiters served in order.
+ *
+ * @module
+ */
+
+/**
+ * Limits how many things run at once.
+ *
+ * @example
+ * ```ts
+ * import { Slots } from "./slots.ts";
+ * const slots = new Slots(2);
+ * const release = await slots.acquire();
+ * try { /* work *\/ } finally { release(); }
+ * ```
+ */
+export class Slots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(size: number) {
+    if (!(size >= 1)) throw new RangeError(`slot count must be at least 1, got ${size}`);
+    this.#free = size;
+  }
+
+  /** Waits for a slot; the returned function gives it back (once). */
+  async acquire(): Promise<() => void> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free++;
+    };
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * A pool of `kt-deno worker` processes for the local executor. Each worker runs one task
+ * at a time; a worker that dies takes only its current task with it and is not reused.
+ *
+ * @module
+ */
+import { readLines } from "../task/lines.ts";
+import type { TaskRequest } from "../task/request.ts";
+import type { WorkerReply } from "../task/worker.ts";
+
+/** The result of one task in a worker. */
+export type TaskResult = { ok: true } | { ok: false; error: string };
+
+/** Receives a line of a task's output. */
+export type OutputSink = (request: TaskRequest, line: string) => void;
+
+class WorkerProcess {
+  readonly #child: Deno.ChildProcess;
+  readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #nonce = crypto.randomUUID();
+  readonly exited: Promise<Deno.CommandStatus>;
+  #nextId = 0;
+  #current?: { id: number; request: TaskRequest; done: (result: TaskResult) => void };
+  alive = true;
+
+  constructor(command: string[], env: Record<string, string>, output: OutputSink) {
+    this.#child = new Deno.Command(command[0], {
+      args: command.slice(1),
+      env: { ...env, KT_WORKER_NONCE: this.#nonce },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#stdin = this.#child.stdin.getWriter();
+    const forward = async (stream: ReadableStream<Uint8Array>, replies: boolean) => {
+      for await (const line of readLines(stream)) {
+        if (replies && line.startsWith(this.#nonce)) {
+          const reply = JSON.parse(line.slice(this.#nonce.length)) as WorkerReply;
+          if (reply.id === this.#current?.id) {
+            this.#finish(reply.ok ? { ok: true } : { ok: false, error: reply.error ?? "failed" });
+          }
+        } else if (this.#current && (line || !replies)) {
+          output(this.#current.request, line);
+        }
+      }
+    };
+    const streams = Promise.all([
+      forward(this.#child.stdout, true),
+      forward(this.#child.stderr, false),
+    ]);
+    this.exited = this.#child.status.then(async (status) => {
+      this.alive = false;
+      await streams;
+      this.#finish({
+        ok: false,
+        error: status.signal
+          ? `the task's process was killed by ${status.signal}`
+          : `the task ended its process with exit code ${status.code}`,
+      });
+      return status;
+    });
+  }
+
+  #finish(result: TaskResult): void {
+    const current = this.#current;
+    this.#current = undefined;
+    current?.done(result);
+  }
+
+  run(request: TaskRequest): Promise<TaskResult> {
+    const id = ++this.#nextId;
+    const result = new Promise<TaskResult>((done) => this.#current = { id, request, done });
+    const line = JSON.stringify({ id, request }) + "\n";
+    this.#stdin.write(new TextEncoder().encode(line)).catch(() => {});
+    return result;
+  }
+
+  kill(): void {
+    if (!this.alive) return;
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#stdin.close().catch(() => {});
+    await this.exited;
+  }
+}
+
+/**
+ * Worker processes, started on demand and reused. The caller limits how many tasks run
+ * at once; the pool starts a worker whenever none is idle.
+ */
+export class WorkerPool {
+  readonly #idle: WorkerProcess[] = [];
+  readonly #all = new Set<WorkerProcess>();
+
+  constructor(
+    readonly command: string[],
+    readonly env: Record<string, string>,
+    readonly output: OutputSink,
+  ) {}
+
+  /** Runs one function task in a worker; an aborted signal kills that worker. */
+  async exec(request: TaskRequest, signal: AbortSignal): Promise<TaskResult> {
+    if (signal.aborted) {
+      return { ok: false, error: String(signal.reason?.message ?? signal.reason) };
+    }
+    let worker = this.#idle.pop();
+    while (worker && !worker.alive) worker = this.#idle.pop();
+    if (!worker) {
+      worker = new WorkerProcess(this.command, this.env, this.output);
+      this.#all.add(worker);
+      worker.exited.then(() => this.#all.delete(worker!));
+    }
+    const abort = () => worker!.kill();
+    signal.addEventListener("abort", abort, { once: true });
+    try {
+      const result = await worker.run(request);
+      if (signal.aborted) {
+        return { ok: false, error: String(signal.reason?.message ?? signal.reason) };
+      }
+      return result;
+    } finally {
+      signal.removeEventListener("abort", abort);
+      if (worker.alive) this.#idle.push(worker);
+    }
+  }
+
+  /** Ends every worker: idle ones by closing their input, busy ones by killing them. */
+  async close(): Promise<void> {
+    const idle = new Set(this.#idle);
+    this.#idle.length = 0;
+    await Promise.all([...this.#all].map((worker) => {
+      if (!idle.has(worker)) worker.kill();
+      return worker.close();
+    }));
+  }
+}

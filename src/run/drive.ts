@@ -1,0 +1,102 @@
+/**
+ * The pipeline driver: feeds an executor's outcomes to the engine and submits what the
+ * engine makes ready. The same loop drives the local executor and the Kubernetes one.
+ *
+ * @module
+ */
+import type { PipelineRun } from "../engine/pipeline_run.ts";
+import { dynamicOutputPath, type JobState } from "../engine/state.ts";
+import type { Executor } from "../executors/executor.ts";
+import { formatProblem, validateDescendants } from "../spec/validate.ts";
+import type { DataFs } from "../storage/data_fs.ts";
+import { StateWriter } from "./state_writer.ts";
+
+/** Settings of {@linkcode drivePipeline}. */
+export interface DriveOptions {
+  /** Aborting stops the run: running work is stopped and the state says Interrupted. */
+  signal?: AbortSignal;
+  /** Called after every change of the run's state. */
+  onChange?: (run: PipelineRun) => void;
+  /** The clock (tests pass their own). */
+  now?: () => Date;
+}
+
+/**
+ * Reads and validates the jobs a dynamic job returned. Returns the jobs, or the reason
+ * they cannot be registered.
+ */
+export async function readDescendants(
+  fs: DataFs,
+  run: PipelineRun,
+  job: Readonly<JobState>,
+): Promise<{ jobs: import("../spec/schema.ts").Job[] } | { error: string }> {
+  let raw: unknown;
+  try {
+    raw = await fs.readJson(dynamicOutputPath(run.runId, job.name));
+  } catch (error) {
+    return { error: `cannot read the jobs it returned: ${(error as Error).message}` };
+  }
+  const existing = new Set(run.jobs().map((j) => j.name));
+  const result = validateDescendants(raw, job.name, existing);
+  if (result.ok) return { jobs: result.value };
+  return {
+    error: `the jobs it returned are invalid: ${result.problems.map(formatProblem).join("; ")}`,
+  };
+}
+
+/**
+ * Runs a pipeline to the end (or until interrupted) and returns when nothing is under
+ * way. Jobs already Running in a resumed run are handed to the executor again, which
+ * adopts them.
+ */
+export async function drivePipeline(
+  run: PipelineRun,
+  executor: Executor,
+  fs: DataFs,
+  options: DriveOptions = {},
+): Promise<PipelineRun> {
+  const now = options.now ?? (() => new Date());
+  const writer = new StateWriter(fs, run);
+  const inFlight = new Map<string, Promise<void>>();
+  let interrupted = false;
+
+  const changed = () => {
+    options.onChange?.(run);
+    return writer.save();
+  };
+  const finish = async (job: Readonly<JobState>, outcome: Awaited<ReturnType<Executor["run"]>>) => {
+    if (!outcome.ok) run.fail(job.name, outcome.error ?? "failed", now(), outcome.taskRetries);
+    else if (job.type === "static") run.succeed(job.name, [], now(), outcome.taskRetries);
+    else {
+      const found = await readDescendants(fs, run, job);
+      if ("jobs" in found) run.succeed(job.name, found.jobs, now(), outcome.taskRetries);
+      else run.fail(job.name, found.error, now(), outcome.taskRetries);
+    }
+    if (!interrupted) launch(run.advance(now()));
+    await changed();
+  };
+  const launch = (jobs: readonly Readonly<JobState>[]) => {
+    for (const job of jobs) {
+      const work = executor.run(job).then((outcome) => finish(job, outcome));
+      inFlight.set(job.name, work.finally(() => inFlight.delete(job.name)));
+    }
+  };
+  const interrupt = () => {
+    interrupted = true;
+    run.interrupt(String(options.signal?.reason ?? "interrupted"), now());
+    executor.stop("the run was interrupted");
+  };
+
+  if (options.signal?.aborted) interrupt();
+  options.signal?.addEventListener("abort", interrupt, { once: true });
+  try {
+    if (!interrupted) launch([...run.running(), ...run.advance(now())]);
+    await changed();
+    while (inFlight.size > 0) await Promise.race(inFlight.values());
+  } finally {
+    options.signal?.removeEventListener("abort", interrupt);
+    await executor.stop("the run ended");
+    await changed();
+  }
+  return run;
+}

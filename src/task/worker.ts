@@ -1,0 +1,48 @@
+/**
+ * The worker loop of the local executor (`kt-deno worker`): a long-lived process that
+ * reads task requests as JSON lines on stdin and runs them one at a time, so that a task
+ * that crashes or calls `Deno.exit` takes down only its own worker.
+ *
+ * Replies go to stdout on lines that start with the nonce the executor gave the worker in
+ * `KT_WORKER_NONCE`; every other line there is the task's own output.
+ *
+ * @module
+ */
+import { readLines } from "./lines.ts";
+import type { TaskRequest } from "./request.ts";
+import { runTask } from "./run_task.ts";
+
+/** A request sent to a worker. */
+export interface WorkerRequest {
+  id: number;
+  request: TaskRequest;
+}
+
+/** A worker's reply to one request. */
+export interface WorkerReply {
+  id: number;
+  ok: boolean;
+  error?: string;
+}
+
+/** Runs requests from stdin until stdin closes. */
+export async function workerLoop(nonce: string): Promise<void> {
+  const encoder = new TextEncoder();
+  const baseEnv = Deno.env.toObject();
+  for await (const line of readLines(Deno.stdin.readable)) {
+    if (!line.trim()) continue;
+    const { id, request } = JSON.parse(line) as WorkerRequest;
+    let reply: WorkerReply;
+    try {
+      await runTask(request);
+      reply = { id, ok: true };
+    } catch (error) {
+      reply = { id, ok: false, error: error instanceof Error ? error.message : String(error) };
+    }
+    for (const key of Object.keys(Deno.env.toObject())) {
+      if (!(key in baseEnv)) Deno.env.delete(key);
+    }
+    const bytes = encoder.encode(`\n${nonce}${JSON.stringify(reply)}\n`);
+    for (let sent = 0; sent < bytes.length;) sent += await Deno.stdout.write(bytes.subarray(sent));
+  }
+}
