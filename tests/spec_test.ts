@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import {
+  findCycle,
+  parseQuantity,
+  pipelineJsonSchema,
+  sanitizeName,
+  scaleMemory,
+  validateDescendants,
+  validatePipeline,
+} from "../src/spec/mod.ts";
+
+Deno.test("quantities parse as the API server's grammar allows", () => {
+  const cases: [string, number | null][] = [
+    ["1.5Gi", 1.5 * 2 ** 30],
+    ["500m", 0.5],
+    ["2", 2],
+    ["1e3", 1000],
+    ["1E-3", 0.001],
+    [".5", 0.5],
+    ["128974848", 128974848],
+    ["129M", 129e6],
+    ["123Mi", 123 * 2 ** 20],
+    ["+1k", 1000],
+    ["1e3m", null],
+    ["16 GB", null],
+    ["1.5gi", null],
+    ["", null],
+    ["Gi", null],
+    ["1.2.3", null],
+  ];
+  for (const [text, value] of cases) assert.equal(parseQuantity(text), value, text);
+});
+
+Deno.test("the memory limit is computed from the value, not the digits", () => {
+  assert.equal(scaleMemory("1.5Gi", 1.1), String(Math.ceil(1.5 * 2 ** 30 * 1.1)));
+  assert.equal(scaleMemory("1Gi", 1.1), "1181116007");
+  assert.equal(scaleMemory("500M", 1.1), "550000000");
+});
+
+Deno.test("names are sanitized as kube-transform does", () => {
+  assert.equal(sanitizeName("Load_Data (v2)"), "load-datav2");
+  assert.equal(sanitizeName("x".repeat(70)).length, 63);
+});
+
+Deno.test("defaults and automatic names follow kube-transform", () => {
+  const result = validatePipeline({
+    name: "My_Pipe",
+    jobs: [{ type: "static" }, { type: "dynamic", function: "m.f", dependencies: ["pipeline-My_Pipe-job-0"] }],
+  });
+  assert.ok(result.ok);
+  assert.deepEqual(result.value.jobs, [
+    { name: "pipeline-my-pipe-job-0", type: "static", memory: "1Gi", cpu: "500m", dependencies: [], tasks: [] },
+    {
+      name: "pipeline-my-pipe-job-1",
+      type: "dynamic",
+      memory: "1Gi",
+      cpu: "500m",
+      dependencies: ["pipeline-my-pipe-job-0"],
+      function: "m.f",
+      args: {},
+    },
+  ]);
+});
+
+Deno.test("descendants are named after their parent and may depend on jobs in the run", () => {
+  const result = validateDescendants(
+    [{ type: "static", dependencies: ["earlier"] }, { type: "static", name: "named" }],
+    "parent",
+    new Set(["earlier", "parent"]),
+  );
+  assert.ok(result.ok);
+  assert.deepEqual(result.value.map((j) => j.name), ["parent-job-0", "named"]);
+  const clash = validateDescendants([{ type: "static", name: "earlier" }], "parent", new Set(["earlier"]));
+  assert.ok(!clash.ok);
+  assert.match(clash.problems[0].message, /Duplicate job name "earlier"/);
+  const notList = validateDescendants({ jobs: [] }, "parent", new Set());
+  assert.ok(!notList.ok);
+});
+
+Deno.test("cycles are found and named, self-loops included", () => {
+  assert.deepEqual(findCycle([{ name: "a", dependencies: ["a"] }]), ["a", "a"]);
+  assert.equal(findCycle([{ name: "a", dependencies: [] }, { name: "b", dependencies: ["a"] }]), null);
+});
+
+Deno.test("extensions are optional and checked", () => {
+  const ok = validatePipeline({
+    name: "p",
+    jobs: [{ type: "static", retries: 2, timeout: 1.5, parallelism: 3, tasks: [{ command: ["true"] }] }],
+  });
+  assert.ok(ok.ok);
+  const bad = validatePipeline({
+    name: "p",
+    jobs: [{ name: "a", type: "static", retries: -1, tasks: [{ function: "m.f", command: ["x"] }] }],
+  });
+  assert.ok(!bad.ok);
+  assert.deepEqual(bad.problems.map((p) => p.field).sort(), ["retries", "tasks[0].command"]);
+});
+
+Deno.test("the JSON Schema describes the spec", () => {
+  const schema = pipelineJsonSchema() as { required: string[]; properties: Record<string, unknown> };
+  assert.deepEqual(schema.required, ["name"]);
+  assert.deepEqual(Object.keys(schema.properties), ["name", "jobs"]);
+});
