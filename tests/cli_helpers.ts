@@ -19,7 +19,11 @@ const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 export const FIXTURE_FUNCTIONS = new URL("./fixtures/kt_functions", import.meta.url).pathname;
 
 /** Runs `kt-deno ARGS` in `cwd` and waits for it. */
-export async function ktDeno(args: string[], cwd: string, env: Record<string, string> = {}): Promise<CliResult> {
+export async function ktDeno(
+  args: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+): Promise<CliResult> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", "--config", CONFIG, MAIN, ...args],
     cwd,
@@ -27,7 +31,11 @@ export async function ktDeno(args: string[], cwd: string, env: Record<string, st
     stdin: "null",
   }).output();
   const decoder = new TextDecoder();
-  return { code: output.code, stdout: decoder.decode(output.stdout), stderr: decoder.decode(output.stderr) };
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
 }
 
 /** Starts `kt-deno ARGS` without waiting (for signal tests). */

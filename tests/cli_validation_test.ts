@@ -6,7 +6,10 @@ async function rejects(spec: unknown, ...messages: RegExp[]) {
   const { dir, path } = await specFile(spec);
   try {
     const dataDir = `${dir}/kt-data`;
-    const run = await ktDeno(["run", path, "--data-dir", dataDir, "--functions", FIXTURE_FUNCTIONS], dir);
+    const run = await ktDeno(
+      ["run", path, "--data-dir", dataDir, "--functions", FIXTURE_FUNCTIONS],
+      dir,
+    );
     assert.equal(run.code, 2, run.stderr);
     for (const message of messages) assert.match(run.stderr, message);
     assert.equal(run.stdout, "", "nothing runs, so no run id is printed");
@@ -41,7 +44,10 @@ Deno.test("a dependency cycle is named", async () => {
 
 Deno.test("names that collide after sanitizing are duplicates", async () => {
   await rejects(
-    { name: "p", jobs: [{ name: "Load_Data", type: "static" }, { name: "load-data", type: "static" }] },
+    {
+      name: "p",
+      jobs: [{ name: "Load_Data", type: "static" }, { name: "load-data", type: "static" }],
+    },
     /Duplicate job name "load-data"/,
   );
 });
@@ -50,7 +56,11 @@ Deno.test("invalid resource quantities are rejected per job and field", async ()
   await rejects(
     {
       name: "p",
-      jobs: [{ name: "a", type: "static", memory: "16 GB" }, { name: "b", type: "static", cpu: "lots" }],
+      jobs: [{ name: "a", type: "static", memory: "16 GB" }, {
+        name: "b",
+        type: "static",
+        cpu: "lots",
+      }],
     },
     /job "a", field memory: invalid memory quantity "16 GB"/,
     /job "b", field cpu: invalid cpu quantity "lots"/,
@@ -58,8 +68,14 @@ Deno.test("invalid resource quantities are rejected per job and field", async ()
 });
 
 Deno.test("a name that cannot become a Kubernetes name is rejected", async () => {
-  await rejects({ name: "p", jobs: [{ name: "!!!", type: "static" }] }, /job "!!!", field name: becomes ""/);
-  await rejects({ name: "p", jobs: [{ name: "-edge-", type: "static" }] }, /not a valid Kubernetes name/);
+  await rejects(
+    { name: "p", jobs: [{ name: "!!!", type: "static" }] },
+    /job "!!!", field name: becomes ""/,
+  );
+  await rejects(
+    { name: "p", jobs: [{ name: "-edge-", type: "static" }] },
+    /not a valid Kubernetes name/,
+  );
 });
 
 Deno.test("function references that are not module.path.function are rejected", async () => {
@@ -76,7 +92,10 @@ Deno.test("function references that are not module.path.function are rejected", 
 });
 
 Deno.test("unknown fields and static/dynamic mix-ups are rejected", async () => {
-  await rejects({ name: "p", jobs: [{ name: "a", type: "static", colour: "red" }] }, /job "a".*"colour"/);
+  await rejects(
+    { name: "p", jobs: [{ name: "a", type: "static", colour: "red" }] },
+    /job "a".*"colour"/,
+  );
   await rejects(
     { name: "p", jobs: [{ name: "a", type: "static", function: "m.f" }] },
     /job "a", field function: a static job takes tasks, not function/,

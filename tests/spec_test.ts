@@ -45,11 +45,22 @@ Deno.test("names are sanitized as kube-transform does", () => {
 Deno.test("defaults and automatic names follow kube-transform", () => {
   const result = validatePipeline({
     name: "My_Pipe",
-    jobs: [{ type: "static" }, { type: "dynamic", function: "m.f", dependencies: ["pipeline-My_Pipe-job-0"] }],
+    jobs: [{ type: "static" }, {
+      type: "dynamic",
+      function: "m.f",
+      dependencies: ["pipeline-My_Pipe-job-0"],
+    }],
   });
   assert.ok(result.ok);
   assert.deepEqual(result.value.jobs, [
-    { name: "pipeline-my-pipe-job-0", type: "static", memory: "1Gi", cpu: "500m", dependencies: [], tasks: [] },
+    {
+      name: "pipeline-my-pipe-job-0",
+      type: "static",
+      memory: "1Gi",
+      cpu: "500m",
+      dependencies: [],
+      tasks: [],
+    },
     {
       name: "pipeline-my-pipe-job-1",
       type: "dynamic",
@@ -70,7 +81,11 @@ Deno.test("descendants are named after their parent and may depend on jobs in th
   );
   assert.ok(result.ok);
   assert.deepEqual(result.value.map((j) => j.name), ["parent-job-0", "named"]);
-  const clash = validateDescendants([{ type: "static", name: "earlier" }], "parent", new Set(["earlier"]));
+  const clash = validateDescendants(
+    [{ type: "static", name: "earlier" }],
+    "parent",
+    new Set(["earlier"]),
+  );
   assert.ok(!clash.ok);
   assert.match(clash.problems[0].message, /Duplicate job name "earlier"/);
   const notList = validateDescendants({ jobs: [] }, "parent", new Set());
@@ -79,25 +94,42 @@ Deno.test("descendants are named after their parent and may depend on jobs in th
 
 Deno.test("cycles are found and named, self-loops included", () => {
   assert.deepEqual(findCycle([{ name: "a", dependencies: ["a"] }]), ["a", "a"]);
-  assert.equal(findCycle([{ name: "a", dependencies: [] }, { name: "b", dependencies: ["a"] }]), null);
+  assert.equal(
+    findCycle([{ name: "a", dependencies: [] }, { name: "b", dependencies: ["a"] }]),
+    null,
+  );
 });
 
 Deno.test("extensions are optional and checked", () => {
   const ok = validatePipeline({
     name: "p",
-    jobs: [{ type: "static", retries: 2, timeout: 1.5, parallelism: 3, tasks: [{ command: ["true"] }] }],
+    jobs: [{
+      type: "static",
+      retries: 2,
+      timeout: 1.5,
+      parallelism: 3,
+      tasks: [{ command: ["true"] }],
+    }],
   });
   assert.ok(ok.ok);
   const bad = validatePipeline({
     name: "p",
-    jobs: [{ name: "a", type: "static", retries: -1, tasks: [{ function: "m.f", command: ["x"] }] }],
+    jobs: [{
+      name: "a",
+      type: "static",
+      retries: -1,
+      tasks: [{ function: "m.f", command: ["x"] }],
+    }],
   });
   assert.ok(!bad.ok);
   assert.deepEqual(bad.problems.map((p) => p.field).sort(), ["retries", "tasks[0].command"]);
 });
 
 Deno.test("the JSON Schema describes the spec", () => {
-  const schema = pipelineJsonSchema() as { required: string[]; properties: Record<string, unknown> };
+  const schema = pipelineJsonSchema() as {
+    required: string[];
+    properties: Record<string, unknown>;
+  };
   assert.deepEqual(schema.required, ["name"]);
   assert.deepEqual(Object.keys(schema.properties), ["name", "jobs"]);
 });
