@@ -12,7 +12,6 @@ import { schemaSubcommand } from "./schema.ts";
 import { statusSubcommand } from "./status.ts";
 import { validateSubcommand } from "./validate.ts";
 import { versionLine, versionSubcommand } from "./version.ts";
-import { workerSubcommand } from "./worker.ts";
 
 /**
  * Runs the CLI with the given arguments and resolves to the exit code: 0 success,
@@ -35,8 +34,7 @@ export async function main(args: string[]): Promise<number> {
     .addCommand(validateSubcommand(exit))
     .addCommand(statusSubcommand(exit))
     .addCommand(schemaSubcommand(exit))
-    .addCommand(versionSubcommand(exit))
-    .addCommand(workerSubcommand(exit), { hidden: true });
+    .addCommand(versionSubcommand(exit));
   for (const command of program.commands) command.exitOverride();
   try {
     if (args.length === 0) {

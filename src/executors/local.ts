@@ -42,12 +42,14 @@ function reason(signal: AbortSignal): string {
  */
 export class LocalExecutor implements Executor {
   readonly #slots: Slots;
+  readonly #concurrency: number;
   readonly #pool: WorkerPool;
   readonly #stopped = new AbortController();
   readonly #where: { runId: string; dataDir: string; functionsDir: string };
 
   constructor(readonly options: LocalExecutorOptions) {
-    this.#slots = new Slots(options.concurrency ?? defaultConcurrency());
+    this.#concurrency = options.concurrency ?? defaultConcurrency();
+    this.#slots = new Slots(this.#concurrency);
     this.#where = {
       runId: options.runId,
       dataDir: options.dataDir,
@@ -70,7 +72,6 @@ export class LocalExecutor implements Executor {
       () => abort.abort(new Error(`job timed out after ${job.timeout}s`)),
       job.timeout * 1000,
     );
-    const perJob = new Slots(job.parallelism ?? count);
     const progress: JobProgress = {
       job: job.name,
       total: count,
@@ -81,9 +82,9 @@ export class LocalExecutor implements Executor {
     const failures: { index: number; error: string }[] = [];
     let taskRetries = 0;
 
-    const runTaskAt = async (index: number) => {
-      const releaseJob = await perJob.acquire();
-      try {
+    let next = 0;
+    const runner = async () => {
+      for (let index = next++; index < count; index = next++) {
         for (let attempt = 0;; attempt++) {
           const release = await this.#slots.acquire();
           progress.running++;
@@ -105,15 +106,14 @@ export class LocalExecutor implements Executor {
             failures.push({ index, error: result.error });
           }
           this.options.events?.progress?.({ ...progress });
-          return;
+          break;
         }
-      } finally {
-        releaseJob();
       }
     };
+    const runners = Math.min(count, job.parallelism ?? count, this.#concurrency);
 
     try {
-      await Promise.all(Array.from({ length: count }, (_, index) => runTaskAt(index)));
+      await Promise.all(Array.from({ length: runners }, runner));
     } finally {
       clearTimeout(timer);
       this.#stopped.signal.removeEventListener("abort", stop);

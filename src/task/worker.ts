@@ -1,5 +1,5 @@
 /**
- * The worker loop of the local executor (`kt-deno worker`): a long-lived process that
+ * The worker loop of the local executor (`kt-deno worker`, internal): a long-lived process that
  * reads task requests as JSON lines on stdin and runs them one at a time, so that a task
  * that crashes or calls `Deno.exit` takes down only its own worker.
  *
@@ -45,4 +45,15 @@ export async function workerLoop(nonce: string): Promise<void> {
     const bytes = encoder.encode(`\n${nonce}${JSON.stringify(reply)}\n`);
     for (let sent = 0; sent < bytes.length;) sent += await Deno.stdout.write(bytes.subarray(sent));
   }
+}
+
+/** The entry of a worker process: runs requests until stdin closes; resolves to the exit code. */
+export async function workerMain(): Promise<number> {
+  const nonce = Deno.env.get("KT_WORKER_NONCE");
+  if (!nonce) {
+    console.error("kt-deno: kt-deno worker is started by kt-deno run, not by hand");
+    return 2;
+  }
+  await workerLoop(nonce);
+  return 0;
 }
