@@ -7,7 +7,10 @@
 import { Command, CommanderError } from "commander";
 import { SpecError } from "../spec/validate.ts";
 import { UsageError } from "./errors.ts";
+import { controllerSubcommand } from "./controller.ts";
+import { rbacSubcommand } from "./rbac.ts";
 import { runSubcommand } from "./run.ts";
+import { taskSubcommand } from "./task.ts";
 import { schemaSubcommand } from "./schema.ts";
 import { statusSubcommand } from "./status.ts";
 import { validateSubcommand } from "./validate.ts";
@@ -34,7 +37,10 @@ export async function main(args: string[]): Promise<number> {
     .addCommand(validateSubcommand(exit))
     .addCommand(statusSubcommand(exit))
     .addCommand(schemaSubcommand(exit))
-    .addCommand(versionSubcommand(exit));
+    .addCommand(versionSubcommand(exit))
+    .addCommand(rbacSubcommand(exit))
+    .addCommand(controllerSubcommand(exit))
+    .addCommand(taskSubcommand(exit));
   for (const command of program.commands) command.exitOverride();
   try {
     if (args.length === 0) {

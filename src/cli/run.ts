@@ -4,7 +4,6 @@
  * @module
  */
 import { Command } from "commander";
-import type { PipelineRun } from "../engine/pipeline_run.ts";
 import { defaultConcurrency } from "../executors/local.ts";
 import { runLocally } from "../run/local_run.ts";
 import { newRunId } from "../run/run_id.ts";
@@ -12,13 +11,34 @@ import { loadSpec } from "../spec/load.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { positiveInt, UsageError } from "./errors.ts";
 import { progressView } from "./progress.ts";
+import { PipelineRun } from "../engine/pipeline_run.ts";
+import { KubeClient, kubeconfigConnection } from "../k8s/client.ts";
+import { followRun, launchRun, runSettings } from "../k8s/launcher.ts";
+import { controllerJobName } from "../k8s/names.ts";
+import { isLocalDataDir } from "../storage/open.ts";
 
 /** Options of `kt-deno run`. */
 export interface RunFlags {
   dataDir: string;
   functions: string;
   concurrency?: number;
+  image?: string;
+  controllerImage?: string;
+  namespace?: string;
+  context?: string;
+  wait?: boolean;
+  hostPath?: string | false;
+  ttl?: number;
 }
+
+const CLUSTER_FLAGS = [
+  "controllerImage",
+  "namespace",
+  "context",
+  "wait",
+  "hostPath",
+  "ttl",
+] as const;
 
 function usesFunctions(pipeline: Pipeline): boolean {
   return pipeline.jobs.some((job) =>
@@ -37,6 +57,16 @@ async function isDirectory(path: string): Promise<boolean> {
 /** Runs a spec file locally; resolves to the exit code (0 completed, 1 failed, 130 interrupted). */
 export async function runCommand(specPath: string, flags: RunFlags): Promise<number> {
   const pipeline = await loadSpec(specPath);
+  if (flags.image !== undefined) return await runOnCluster(pipeline, flags);
+  const stray = CLUSTER_FLAGS.find((flag) => flags[flag] !== undefined);
+  if (stray) {
+    const name = stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    throw new UsageError(
+      `--${
+        name === "host-path" && flags.hostPath === false ? "no-host-path" : name
+      } needs --image (it is for runs on Kubernetes)`,
+    );
+  }
   if (usesFunctions(pipeline) && !await isDirectory(flags.functions)) {
     throw new UsageError(
       `functions folder ${flags.functions} not found (the spec calls functions; set --functions DIR)`,
@@ -72,6 +102,55 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
   return run.status === "Completed" ? 0 : run.status === "Interrupted" ? 130 : 1;
 }
 
+/**
+ * Launches a run on the cluster of the kubeconfig (a controller Job) and, with --wait,
+ * follows it; resolves to the exit code.
+ */
+async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number> {
+  const local = isLocalDataDir(flags.dataDir);
+  if (local && !flags.dataDir.replace(/^file:\/\//, "").startsWith("/")) {
+    throw new UsageError(
+      `--data-dir ${flags.dataDir}: a local data dir for Kubernetes must be an absolute path (it is mounted from the nodes)`,
+    );
+  }
+  const dataDir = flags.dataDir.replace(/^file:\/\//, "");
+  const hostDataPath = !local || flags.hostPath === false ? null : flags.hostPath ?? dataDir;
+  const connection = await kubeconfigConnection(flags.context).catch((error) => {
+    throw new UsageError(`cannot use the kubeconfig: ${(error as Error).message}`);
+  });
+  const kube = new KubeClient(connection);
+  try {
+    const settings = runSettings({
+      runId: newRunId(),
+      namespace: flags.namespace ?? kube.namespace,
+      image: flags.image!,
+      controllerImage: flags.controllerImage,
+      dataDir,
+      hostDataPath,
+      ttlSecondsAfterFinished: flags.ttl,
+    });
+    await launchRun(kube, settings, pipeline);
+    const controller = controllerJobName(settings.runId);
+    console.log(`run id: ${settings.runId}`);
+    console.log(`controller: job/${controller} in namespace ${settings.namespace}`);
+    console.log(`follow: kubectl logs -f job/${controller} -n ${settings.namespace}`);
+    console.log(`status: kt-deno status ${settings.runId} --data-dir ${dataDir}`);
+    if (!flags.wait) return 0;
+    const view = progressView();
+    const result = await followRun(kube, settings, {
+      update: (run) => view.update(run),
+      events: { progress: (p) => view.tasks(p) },
+    });
+    if (result.state) view.close(PipelineRun.resume(result.state));
+    const status = result.state?.status ??
+      (result.controller === "Complete" ? "Completed" : "Failed");
+    console.log(`run ${settings.runId} ${status}`);
+    return result.controller === "Complete" && status === "Completed" ? 0 : 1;
+  } finally {
+    kube.close();
+  }
+}
+
 /** The `run` subcommand. */
 export function runSubcommand(exit: (code: number) => void): Command {
   return new Command("run")
@@ -84,5 +163,19 @@ export function runSubcommand(exit: (code: number) => void): Command {
       `most tasks running at once (default: CPU count, ${defaultConcurrency()})`,
       positiveInt("--concurrency"),
     )
+    .option(
+      "--image <image>",
+      "run on Kubernetes with this worker image (kt-deno on PATH, functions in /app/kt_functions)",
+    )
+    .option("--controller-image <image>", "image of the controller Job (default: --image)")
+    .option("-n, --namespace <ns>", "namespace (default: the kubeconfig context's)")
+    .option("--context <name>", "kubeconfig context (default: the current one)")
+    .option("--wait", "follow the run on the cluster until it ends; exit 0 or 1 like a local run")
+    .option(
+      "--host-path <dir>",
+      "host folder mounted at a local data dir in every pod (default: the data dir)",
+    )
+    .option("--no-host-path", "mount no host folder (the data dir is reachable otherwise)")
+    .option("--ttl <seconds>", "keep finished Jobs this long (default 3600)", positiveInt("--ttl"))
     .action(async (spec: string, flags: RunFlags) => exit(await runCommand(spec, flags)));
 }

@@ -1,0 +1,16 @@
+/**
+ * `kt-deno task`: the command of worker pods; runs the pod's one task.
+ *
+ * @module
+ */
+import { Command } from "commander";
+import { runPodTask } from "../task/pod_task.ts";
+
+/** The `task` subcommand. */
+export function taskSubcommand(exit: (code: number) => void): Command {
+  return new Command("task")
+    .description(
+      "run this pod's task, found by JOB_COMPLETION_INDEX (the worker pods' command; exit 0 done, 1 task failed, 2 set up wrong)",
+    )
+    .action(async () => exit(await runPodTask()));
+}

@@ -1,0 +1,143 @@
+/**
+ * The launcher: starts a run on a cluster (the spec in a ConfigMap, a controller Job) and,
+ * when asked, follows it to the end.
+ *
+ * @module
+ */
+import { PipelineRun } from "../engine/pipeline_run.ts";
+import { type StateDocument, statePath } from "../engine/state.ts";
+import { type KubeJob, parseIndexes } from "../executors/kubernetes.ts";
+import type { ExecutorEvents } from "../executors/executor.ts";
+import type { Pipeline } from "../spec/schema.ts";
+import { DataFs } from "../storage/data_fs.ts";
+import { openStorage } from "../storage/open.ts";
+import { VERSION } from "../version.ts";
+import { type KubeClient } from "./client.ts";
+import { controllerJob, type RunSettings, specConfigMap } from "./manifests.ts";
+import { controllerJobName, LABELS, specConfigMapName } from "./names.ts";
+
+/** Creates a run's ConfigMap and controller Job; the ConfigMap is then owned by the Job. */
+export async function launchRun(kube: KubeClient, settings: RunSettings, pipeline: Pipeline) {
+  const ns = settings.namespace;
+  await kube.request("POST", `/api/v1/namespaces/${ns}/configmaps`, {
+    body: specConfigMap(settings, pipeline),
+  });
+  const job = await kube.request<{ metadata: { uid: string; name: string } }>(
+    "POST",
+    `/apis/batch/v1/namespaces/${ns}/jobs`,
+    { body: controllerJob(settings) },
+  );
+  await kube.request(
+    "PATCH",
+    `/api/v1/namespaces/${ns}/configmaps/${specConfigMapName(settings.runId)}`,
+    {
+      contentType: "application/merge-patch+json",
+      body: {
+        metadata: {
+          ownerReferences: [{
+            apiVersion: "batch/v1",
+            kind: "Job",
+            name: job.metadata.name,
+            uid: job.metadata.uid,
+            blockOwnerDeletion: false,
+          }],
+        },
+      },
+    },
+  );
+}
+
+/** Default settings for a launch, filled from the launcher's flags. */
+export function runSettings(options: {
+  runId: string;
+  namespace: string;
+  image: string;
+  controllerImage?: string;
+  dataDir: string;
+  hostDataPath: string | null;
+  ttlSecondsAfterFinished?: number;
+  env?: Record<string, string>;
+}): RunSettings {
+  return {
+    runId: options.runId,
+    namespace: options.namespace,
+    image: options.image,
+    controllerImage: options.controllerImage ?? options.image,
+    dataDir: options.dataDir,
+    version: VERSION,
+    hostDataPath: options.hostDataPath,
+    ttlSecondsAfterFinished: options.ttlSecondsAfterFinished ?? 3600,
+    env: options.env ?? {},
+  };
+}
+
+function finished(job: KubeJob): "Complete" | "Failed" | undefined {
+  const condition = job.status?.conditions?.find((c) =>
+    (c.type === "Complete" || c.type === "Failed") && c.status === "True"
+  );
+  return condition?.type as "Complete" | "Failed" | undefined;
+}
+
+/**
+ * Follows a launched run until its controller Job finishes, reporting task counts from
+ * the Jobs and statuses from the state document (when the data dir is readable here).
+ * Resolves to the run's final state document, or null when it could not be read.
+ */
+export async function followRun(
+  kube: KubeClient,
+  settings: RunSettings,
+  view: { update(run: PipelineRun): void; events: ExecutorEvents },
+  signal?: AbortSignal,
+): Promise<{ controller: "Complete" | "Failed"; state: StateDocument | null }> {
+  const fs = new DataFs(openStorage(settings.dataDir));
+  const readState = () => fs.readJson<StateDocument>(statePath(settings.runId)).catch(() => null);
+  const path = `/apis/batch/v1/namespaces/${settings.namespace}/jobs`;
+  const selector = `${LABELS.runId}=${settings.runId}`;
+  let resourceVersion = "";
+  const handle = async (job: KubeJob): Promise<"Complete" | "Failed" | undefined> => {
+    if (job.metadata.name === controllerJobName(settings.runId)) {
+      const state = await readState();
+      if (state) view.update(PipelineRun.resume(state));
+      return finished(job);
+    }
+    const ktJob = job.metadata.labels?.[LABELS.job];
+    if (ktJob) {
+      view.events.progress?.({
+        job: ktJob,
+        total: job.spec?.completions ?? 0,
+        succeeded: job.status?.succeeded ?? 0,
+        running: job.status?.active ?? 0,
+        failed: parseIndexes(job.status?.failedIndexes).length,
+      });
+      const state = await readState();
+      if (state) view.update(PipelineRun.resume(state));
+    }
+  };
+  while (true) {
+    const list = await kube.request<{ metadata: { resourceVersion: string }; items: KubeJob[] }>(
+      "GET",
+      path,
+      { query: { labelSelector: selector } },
+    );
+    resourceVersion = list.metadata.resourceVersion;
+    for (const job of list.items) {
+      const end = await handle(job);
+      if (end) return { controller: end, state: await readState() };
+    }
+    try {
+      for await (
+        const event of kube.watch<KubeJob>(
+          path,
+          { labelSelector: selector, resourceVersion },
+          signal,
+        )
+      ) {
+        if (event.type === "BOOKMARK" || event.type === "DELETED") continue;
+        const end = await handle(event.object);
+        if (end) return { controller: end, state: await readState() };
+      }
+    } catch (error) {
+      if (signal?.aborted) throw error;
+    }
+  }
+}

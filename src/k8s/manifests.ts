@@ -1,0 +1,235 @@
+/**
+ * The Kubernetes objects of a run, built as plain data (no I/O): the spec ConfigMap, the
+ * controller Job, one Job per kt job, and the RBAC the controller needs.
+ *
+ * @module
+ */
+import type { JobState } from "../engine/state.ts";
+import { scaleMemory } from "../spec/quantity.ts";
+import type { Pipeline } from "../spec/schema.ts";
+import { controllerJobName, jobObjectName, runLabels, specConfigMapName } from "./names.ts";
+
+/** The service account kt-deno's pods run as (kube-transform's name). */
+export const SERVICE_ACCOUNT = "kt-pod";
+/** Where the controller finds its ConfigMap. */
+export const CONFIG_MOUNT = "/config";
+/** Where worker images keep task functions. */
+export const IMAGE_FUNCTIONS_DIR = "/app/kt_functions";
+
+/** What the launcher decides for a run, and the controller reads back from the ConfigMap. */
+export interface RunSettings {
+  runId: string;
+  namespace: string;
+  /** The worker image: `kt-deno` on PATH and functions in /app/kt_functions. */
+  image: string;
+  controllerImage: string;
+  dataDir: string;
+  /** The launcher's kt-deno version; controller and tasks refuse another. */
+  version: string;
+  /** Host folder mounted at the data dir in every pod; null for object stores. */
+  hostDataPath: string | null;
+  /** Seconds finished Jobs are kept before the TTL controller deletes them. */
+  ttlSecondsAfterFinished: number;
+  /** Extra environment for the controller and every pod (object store settings). */
+  env: Record<string, string>;
+}
+
+/** An object reference for `ownerReferences`. */
+export interface Owner {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+}
+
+type Json = Record<string, unknown>;
+
+function envList(env: Record<string, string>): Json[] {
+  return Object.entries(env).map(([name, value]) => ({ name, value }));
+}
+
+function dataVolume(settings: RunSettings): { volumes: Json[]; mounts: Json[] } {
+  if (settings.hostDataPath === null) return { volumes: [], mounts: [] };
+  return {
+    volumes: [{
+      name: "data",
+      hostPath: { path: settings.hostDataPath, type: "DirectoryOrCreate" },
+    }],
+    mounts: [{ name: "data", mountPath: settings.dataDir }],
+  };
+}
+
+function ownerReferences(owner: Owner | undefined): Json {
+  return owner ? { ownerReferences: [{ ...owner, blockOwnerDeletion: false }] } : {};
+}
+
+/** The ConfigMap that carries a run's spec and settings to its controller. */
+export function specConfigMap(settings: RunSettings, pipeline: Pipeline, owner?: Owner): Json {
+  return {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: {
+      name: specConfigMapName(settings.runId),
+      namespace: settings.namespace,
+      labels: runLabels(settings.runId, "controller"),
+      ...ownerReferences(owner),
+    },
+    data: {
+      "pipeline_spec.json": JSON.stringify(pipeline),
+      "run.json": JSON.stringify(settings),
+    },
+  };
+}
+
+/**
+ * The controller Job. It is retried (up to `backoffLimit`) when its pod dies, and each new
+ * controller resumes the run from the state document and the Jobs that exist; a
+ * controller that exits 1 (the run failed) or 2 (it cannot run) ends the Job at once.
+ */
+export function controllerJob(settings: RunSettings): Json {
+  const labels = runLabels(settings.runId, "controller");
+  const data = dataVolume(settings);
+  return {
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: { name: controllerJobName(settings.runId), namespace: settings.namespace, labels },
+    spec: {
+      backoffLimit: 3,
+      podFailurePolicy: {
+        rules: [{
+          action: "FailJob",
+          onExitCodes: { containerName: "controller", operator: "In", values: [1, 2] },
+        }],
+      },
+      ttlSecondsAfterFinished: settings.ttlSecondsAfterFinished,
+      template: {
+        metadata: { labels },
+        spec: {
+          serviceAccountName: SERVICE_ACCOUNT,
+          restartPolicy: "Never",
+          containers: [{
+            name: "controller",
+            image: settings.controllerImage,
+            command: ["kt-deno", "controller", "--config", CONFIG_MOUNT],
+            env: envList(settings.env),
+            resources: {
+              requests: { cpu: "250m", memory: "256Mi" },
+              limits: { memory: "512Mi" },
+            },
+            volumeMounts: [
+              { name: "config", mountPath: CONFIG_MOUNT, readOnly: true },
+              ...data.mounts,
+            ],
+          }],
+          volumes: [
+            { name: "config", configMap: { name: specConfigMapName(settings.runId) } },
+            ...data.volumes,
+          ],
+        },
+      },
+    },
+  };
+}
+
+/** Number of tasks (Job completions) of a kt job: its tasks, or 1 for a dynamic job. */
+export function taskCount(job: Readonly<JobState>): number {
+  return job.type === "dynamic" ? 1 : job.tasks!.length;
+}
+
+/**
+ * The Indexed Job of a kt job: one completion per task, each pod running `kt-deno task`,
+ * which finds its task by its completion index.
+ */
+export function ktJob(settings: RunSettings, job: Readonly<JobState>, owner?: Owner): Json {
+  const labels = runLabels(settings.runId, "job", job.name);
+  const count = taskCount(job);
+  const data = dataVolume(settings);
+  return {
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: {
+      name: jobObjectName(settings.runId, job.name),
+      namespace: settings.namespace,
+      labels,
+      ...ownerReferences(owner),
+    },
+    spec: {
+      completionMode: "Indexed",
+      completions: count,
+      parallelism: Math.min(job.parallelism ?? count, count),
+      backoffLimitPerIndex: job.retries ?? 0,
+      ...(job.timeout === undefined ? {} : { activeDeadlineSeconds: Math.ceil(job.timeout) }),
+      ttlSecondsAfterFinished: settings.ttlSecondsAfterFinished,
+      template: {
+        metadata: { labels },
+        spec: {
+          restartPolicy: "Never",
+          serviceAccountName: SERVICE_ACCOUNT,
+          automountServiceAccountToken: false,
+          containers: [{
+            name: "task",
+            image: settings.image,
+            command: ["kt-deno", "task"],
+            env: [
+              ...envList({
+                ...settings.env,
+                DATA_DIR: settings.dataDir,
+                KT_RUN_ID: settings.runId,
+                KT_JOB_NAME: job.name,
+                KT_VERSION: settings.version,
+                KT_FUNCTIONS_DIR: IMAGE_FUNCTIONS_DIR,
+                KT_IMAGE_PATH: settings.image,
+              }),
+              {
+                name: "JOB_COMPLETION_INDEX",
+                valueFrom: {
+                  fieldRef: {
+                    fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']",
+                  },
+                },
+              },
+            ],
+            resources: {
+              requests: { cpu: job.cpu, memory: job.memory },
+              limits: { memory: scaleMemory(job.memory, 1.1) },
+            },
+            volumeMounts: data.mounts,
+          }],
+          volumes: data.volumes,
+        },
+      },
+    },
+  };
+}
+
+/**
+ * The least-privilege RBAC of the controller: the `kt-pod` service account, a Role that
+ * lets it create, read and watch Jobs in its namespace and nothing else, and the binding.
+ */
+export function rbacManifests(namespace: string): Json[] {
+  const labels = { "app.kubernetes.io/managed-by": "kt-deno" };
+  return [
+    {
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata: { name: SERVICE_ACCOUNT, namespace, labels },
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name: "kt-deno-controller", namespace, labels },
+      rules: [{
+        apiGroups: ["batch"],
+        resources: ["jobs"],
+        verbs: ["get", "list", "watch", "create"],
+      }],
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: "kt-deno-controller", namespace, labels },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "kt-deno-controller" },
+      subjects: [{ kind: "ServiceAccount", name: SERVICE_ACCOUNT, namespace }],
+    },
+  ];
+}

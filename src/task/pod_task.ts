@@ -1,0 +1,64 @@
+/**
+ * `kt-deno task`, the command of worker pods: finds its task by its completion index,
+ * reads only that task's definition, runs it, and exits with a code that says what
+ * happened (0 done, 1 the task failed, 2 the pod is set up wrong).
+ *
+ * @module
+ */
+import { taskErrorPath, taskFilePath } from "../engine/state.ts";
+import { DataFs } from "../storage/data_fs.ts";
+import { openStorage } from "../storage/open.ts";
+import { VERSION } from "../version.ts";
+import type { TaskRequest } from "./request.ts";
+import { runTask } from "./run_task.ts";
+
+/** A task's definition as the controller writes it for pods. */
+export type TaskDefinition = Pick<TaskRequest, "kind" | "function" | "args" | "command">;
+
+/** Raised when the controller or a pod runs under another kt-deno version than the launcher's. */
+export class VersionMismatchError extends Error {
+  constructor(launcher: string, here: string, where: string) {
+    super(
+      `kt-deno version mismatch: the run was launched by kt-deno ${launcher}, but this ${where} has kt-deno ${here}; use an image with kt-deno ${launcher}`,
+    );
+    this.name = "VersionMismatchError";
+  }
+}
+
+function required(name: string): string {
+  const value = Deno.env.get(name);
+  if (value === undefined || value === "") throw new Error(`${name} is not set in the pod`);
+  return value;
+}
+
+/** Runs this pod's task; resolves to the exit code. */
+export async function runPodTask(): Promise<number> {
+  let fs: DataFs | undefined;
+  let errorPath: string | undefined;
+  try {
+    const runId = required("KT_RUN_ID");
+    const job = required("KT_JOB_NAME");
+    const index = Number(required("JOB_COMPLETION_INDEX"));
+    const dataDir = required("DATA_DIR");
+    fs = new DataFs(openStorage(dataDir));
+    errorPath = taskErrorPath(runId, job, index);
+    const launched = required("KT_VERSION");
+    if (launched !== VERSION) throw new VersionMismatchError(launched, VERSION, "image");
+    const definition = await fs.readJson<TaskDefinition>(taskFilePath(runId, job, index));
+    const functionsDir = Deno.env.get("KT_FUNCTIONS_DIR") ?? "/app/kt_functions";
+    try {
+      await runTask({ ...definition, runId, job, index, dataDir, functionsDir });
+      return 0;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      console.error(`kt-deno task: ${message}`);
+      await fs.write(errorPath, message).catch(() => {});
+      return 1;
+    }
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`kt-deno task: ${message}`);
+    if (fs && errorPath) await fs.write(errorPath, message).catch(() => {});
+    return 2;
+  }
+}
