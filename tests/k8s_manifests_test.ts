@@ -1,0 +1,148 @@
+import assert from "node:assert/strict";
+import { parseAllDocuments } from "yaml";
+import { PipelineRun } from "../src/engine/pipeline_run.ts";
+import { parseIndexes } from "../src/executors/kubernetes.ts";
+import { runSettings } from "../src/k8s/launcher.ts";
+import { controllerJob, ktJob, rbacManifests } from "../src/k8s/manifests.ts";
+import { jobObjectName, LABELS } from "../src/k8s/names.ts";
+import { ktDeno, specFile } from "./cli_helpers.ts";
+
+const settings = runSettings({
+  runId: "ktpr0123abcd",
+  namespace: "pipelines",
+  image: "worker:1",
+  dataDir: "/mnt/data",
+  hostDataPath: "/srv/data",
+});
+
+function jobState(name: string, extra: Record<string, unknown> = {}) {
+  const run = PipelineRun.start("ktpr0123abcd", {
+    name: "p",
+    jobs: [{
+      name,
+      type: "static",
+      memory: "1.5Gi",
+      cpu: "250m",
+      dependencies: [],
+      tasks: [{ function: "m.f", args: {} }, { function: "m.f", args: {} }, { args: {} }],
+      ...extra,
+    }],
+  }, new Date());
+  return run.job(name)!;
+}
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
+
+Deno.test("Job names fit in 63 characters and stay unique", () => {
+  assert.equal(jobObjectName("ktpr0123abcd", "load"), "load-ktpr0123abcd");
+  const a = jobObjectName("ktpr0123abcd", "x".repeat(60) + "a");
+  const b = jobObjectName("ktpr0123abcd", "x".repeat(60) + "b");
+  assert.equal(a.length, 63);
+  assert.notEqual(a, b);
+  assert.match(a, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+});
+
+Deno.test("a static job becomes an Indexed Job with its resources, retries and timeout", () => {
+  const owner = {
+    apiVersion: "batch/v1",
+    kind: "Job",
+    name: "kt-controller-ktpr0123abcd",
+    uid: "u-1",
+  };
+  const job: Any = ktJob(
+    settings,
+    jobState("load", { retries: 2, timeout: 90.5, parallelism: 2 }),
+    owner,
+  );
+  assert.equal(job.metadata.name, "load-ktpr0123abcd");
+  assert.deepEqual(job.metadata.labels[LABELS.runId], "ktpr0123abcd");
+  assert.deepEqual(job.metadata.labels[LABELS.job], "load");
+  assert.deepEqual(job.metadata.ownerReferences, [{ ...owner, blockOwnerDeletion: false }]);
+  assert.equal(job.spec.completionMode, "Indexed");
+  assert.equal(job.spec.completions, 3);
+  assert.equal(job.spec.parallelism, 2);
+  assert.equal(job.spec.backoffLimitPerIndex, 2);
+  assert.equal(job.spec.activeDeadlineSeconds, 91);
+  assert.equal(job.spec.ttlSecondsAfterFinished, 3600);
+  const pod = job.spec.template.spec;
+  assert.equal(pod.restartPolicy, "Never");
+  const container = pod.containers[0];
+  assert.deepEqual(container.command, ["kt-deno", "task"]);
+  assert.deepEqual(container.resources, {
+    requests: { cpu: "250m", memory: "1.5Gi" },
+    limits: { memory: String(Math.ceil(1.5 * 2 ** 30 * 1.1)) },
+  });
+  const env = Object.fromEntries(container.env.map((e: Any) => [e.name, e.value ?? e.valueFrom]));
+  assert.equal(env.DATA_DIR, "/mnt/data");
+  assert.equal(env.KT_JOB_NAME, "load");
+  assert.equal(env.KT_VERSION, settings.version);
+  assert.equal(
+    env.JOB_COMPLETION_INDEX.fieldRef.fieldPath,
+    "metadata.annotations['batch.kubernetes.io/job-completion-index']",
+  );
+  assert.deepEqual(pod.volumes, [{
+    name: "data",
+    hostPath: { path: "/srv/data", type: "DirectoryOrCreate" },
+  }]);
+  assert.deepEqual(container.volumeMounts, [{ name: "data", mountPath: "/mnt/data" }]);
+});
+
+Deno.test("no host path is mounted for an object store data dir", () => {
+  const s3 = { ...settings, dataDir: "s3://bucket/data", hostDataPath: null };
+  const job: Any = ktJob(s3, jobState("load"));
+  assert.deepEqual(job.spec.template.spec.volumes, []);
+  const controller: Any = controllerJob(s3);
+  assert.deepEqual(controller.spec.template.spec.volumes.map((v: Any) => v.name), ["config"]);
+});
+
+Deno.test("the controller Job resumes after crashes but ends on a failed run", () => {
+  const job: Any = controllerJob(settings);
+  assert.equal(job.metadata.name, "kt-controller-ktpr0123abcd");
+  assert.equal(job.spec.backoffLimit, 3);
+  assert.deepEqual(job.spec.podFailurePolicy.rules[0].onExitCodes.values, [1, 2]);
+  assert.equal(job.spec.template.spec.serviceAccountName, "kt-pod");
+});
+
+Deno.test("the controller's Role allows Jobs only", () => {
+  const [account, role, binding]: Any[] = rbacManifests("pipelines");
+  assert.equal(account.metadata.name, "kt-pod");
+  assert.deepEqual(role.rules, [{
+    apiGroups: ["batch"],
+    resources: ["jobs"],
+    verbs: ["get", "list", "watch", "create"],
+  }]);
+  assert.deepEqual(binding.subjects, [{
+    kind: "ServiceAccount",
+    name: "kt-pod",
+    namespace: "pipelines",
+  }]);
+});
+
+Deno.test("failed indexes expand from the Job status form", () => {
+  assert.deepEqual(parseIndexes("1,3-5,9"), [1, 3, 4, 5, 9]);
+  assert.deepEqual(parseIndexes(undefined), []);
+});
+
+Deno.test("kt-deno rbac prints the manifests as YAML documents", async () => {
+  const result = await ktDeno(["rbac", "--namespace", "team-a"], Deno.cwd());
+  assert.equal(result.code, 0, result.stderr);
+  const docs = parseAllDocuments(result.stdout).map((d) => d.toJS());
+  assert.deepEqual(docs, rbacManifests("team-a"));
+  const bad = await ktDeno(["rbac", "--namespace", "Not_Valid"], Deno.cwd());
+  assert.equal(bad.code, 2);
+});
+
+Deno.test("cluster flags need --image; a cluster data dir must be absolute", async () => {
+  const { dir, path } = await specFile({ name: "p", jobs: [{ type: "static" }] });
+  try {
+    const stray = await ktDeno(["run", path, "--namespace", "x", "--data-dir", "d"], dir);
+    assert.equal(stray.code, 2);
+    assert.match(stray.stderr, /--namespace needs --image/);
+    const relative = await ktDeno(["run", path, "--image", "w:1", "--data-dir", "rel/data"], dir);
+    assert.equal(relative.code, 2);
+    assert.match(relative.stderr, /must be an absolute path/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
