@@ -8,6 +8,7 @@ import { defaultConcurrency } from "../executors/local.ts";
 import { runLocally } from "../run/local_run.ts";
 import { newRunId } from "../run/run_id.ts";
 import { loadSpec } from "../spec/load.ts";
+import { resolveFunctionsDir } from "../task/functions.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { positiveInt, UsageError } from "./errors.ts";
 import { progressView } from "./progress.ts";
@@ -67,7 +68,8 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
       } needs --image (it is for runs on Kubernetes)`,
     );
   }
-  if (usesFunctions(pipeline) && !await isDirectory(flags.functions)) {
+  const functionsDir = resolveFunctionsDir(flags.functions);
+  if (usesFunctions(pipeline) && !await isDirectory(functionsDir)) {
     throw new UsageError(
       `functions folder ${flags.functions} not found (the spec calls functions; set --functions DIR)`,
     );
@@ -86,7 +88,7 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
     run = await runLocally(pipeline, {
       runId,
       dataDir: flags.dataDir,
-      functionsDir: flags.functions,
+      functionsDir,
       concurrency: flags.concurrency,
       signal: abort.signal,
       events: { progress: (p) => view.tasks(p), log: (job, i, line) => view.log(job, i, line) },

@@ -1,14 +1,14 @@
 /**
- * `kt-deno version`: this build's version and the Deno it runs on.
+ * `kt-deno version`: this build's version, the Deno it runs on and its commit.
  *
  * @module
  */
 import { Command } from "commander";
-import { VERSION } from "../version.ts";
+import { buildInfo, VERSION } from "../version.ts";
 
 /** The line `kt-deno version` prints. */
 export function versionLine(): string {
-  return `kt-deno ${VERSION} (deno ${Deno.version.deno}, ${Deno.build.target})`;
+  return `kt-deno ${VERSION} (deno ${Deno.version.deno}, commit ${buildInfo().commit}, ${Deno.build.target})`;
 }
 
 /** The `version` subcommand. */

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { embeddedFunctionsDir } from "../version.ts";
 import type { TaskContext } from "./context.ts";
 
 /** What a task function looks like: called with the task's args and a context. */
@@ -65,4 +66,22 @@ export async function loadFunction(functionsDir: string, ref: string): Promise<T
     );
   }
   return fn as TaskFunction;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The functions folder to use: the given one when it exists on disk; otherwise the
+ * folder compiled into this binary (`deno task compile --functions DIR`), if any.
+ */
+export function resolveFunctionsDir(dir: string): string {
+  if (isDirectory(dir)) return dir;
+  const embedded = embeddedFunctionsDir();
+  return embedded && isDirectory(embedded) ? embedded : dir;
 }

@@ -9,6 +9,7 @@ import { taskErrorPath, taskFilePath } from "../engine/state.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { VERSION } from "../version.ts";
+import { resolveFunctionsDir } from "./functions.ts";
 import type { TaskRequest } from "./request.ts";
 import { runTask } from "./run_task.ts";
 
@@ -45,7 +46,9 @@ export async function runPodTask(): Promise<number> {
     const launched = required("KT_VERSION");
     if (launched !== VERSION) throw new VersionMismatchError(launched, VERSION, "image");
     const definition = await fs.readJson<TaskDefinition>(taskFilePath(runId, job, index));
-    const functionsDir = Deno.env.get("KT_FUNCTIONS_DIR") ?? "/app/kt_functions";
+    const functionsDir = resolveFunctionsDir(
+      Deno.env.get("KT_FUNCTIONS_DIR") ?? "/app/kt_functions",
+    );
     try {
       await runTask({ ...definition, runId, job, index, dataDir, functionsDir });
       return 0;

@@ -5,10 +5,7 @@
  * @module
  */
 
-/** True when running as a `deno compile` binary. */
-export function isCompiled(): boolean {
-  return Deno.mainModule.includes("/deno-compile-");
-}
+import { isCompiled } from "../version.ts";
 
 /**
  * The argv that runs `kt-deno` with the given subcommand and arguments.
