@@ -14,7 +14,7 @@ import { positiveInt, UsageError } from "./errors.ts";
 import { progressView } from "./progress.ts";
 import { PipelineRun } from "../engine/pipeline_run.ts";
 import { KubeClient, kubeconfigConnection } from "../k8s/client.ts";
-import { followRun, launchRun, runSettings } from "../k8s/launcher.ts";
+import { defaultControllerImage, followRun, launchRun, runSettings } from "../k8s/launcher.ts";
 import { controllerJobName } from "../k8s/names.ts";
 import { isLocalDataDir } from "../storage/open.ts";
 
@@ -169,7 +169,10 @@ export function runSubcommand(exit: (code: number) => void): Command {
       "--image <image>",
       "run on Kubernetes with this worker image (kt-deno on PATH, functions in /app/kt_functions)",
     )
-    .option("--controller-image <image>", "image of the controller Job (default: --image)")
+    .option(
+      "--controller-image <image>",
+      `image of the controller Job (default: ${defaultControllerImage()})`,
+    )
     .option("-n, --namespace <ns>", "namespace (default: the kubeconfig context's)")
     .option("--context <name>", "kubeconfig context (default: the current one)")
     .option("--wait", "follow the run on the cluster until it ends; exit 0 or 1 like a local run")

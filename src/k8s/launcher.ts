@@ -47,6 +47,11 @@ export async function launchRun(kube: KubeClient, settings: RunSettings, pipelin
   );
 }
 
+/** The controller image of this version: the Dockerfile's `controller` target, tagged so. */
+export function defaultControllerImage(): string {
+  return `kt-deno:${VERSION}`;
+}
+
 /** Default settings for a launch, filled from the launcher's flags. */
 export function runSettings(options: {
   runId: string;
@@ -62,7 +67,7 @@ export function runSettings(options: {
     runId: options.runId,
     namespace: options.namespace,
     image: options.image,
-    controllerImage: options.controllerImage ?? options.image,
+    controllerImage: options.controllerImage ?? defaultControllerImage(),
     dataDir: options.dataDir,
     version: VERSION,
     hostDataPath: options.hostDataPath,

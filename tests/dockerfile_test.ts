@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+interface Stage {
+  name: string;
+  base: string;
+  lines: string[];
+}
+
+function stages(text: string): Stage[] {
+  const joined = text.replace(/\\\n/g, " ").split("\n").map((l) => l.trim());
+  const out: Stage[] = [];
+  for (const line of joined) {
+    if (!line || line.startsWith("#")) continue;
+    const from = /^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/i.exec(line);
+    if (from) out.push({ base: from[1], name: from[2] ?? "", lines: [] });
+    else out.at(-1)?.lines.push(line);
+  }
+  return out;
+}
+
+const dockerfile = await Deno.readTextFile(`${ROOT}Dockerfile`);
+const all = stages(dockerfile);
+const stage = (name: string) => all.find((s) => s.name === name)!;
+
+Deno.test("the Dockerfile has a controller and a worker target", () => {
+  assert.deepEqual(all.map((s) => s.name), ["build", "controller", "worker"]);
+});
+
+Deno.test("the controller image is the binary alone, non-root, binary as entrypoint", () => {
+  const controller = stage("controller");
+  assert.match(controller.base, /distroless\/cc/);
+  assert.deepEqual(controller.lines.filter((l) => l.startsWith("COPY")), [
+    "COPY --from=build /out/kt-deno /usr/local/bin/kt-deno",
+  ]);
+  const user = controller.lines.find((l) => l.startsWith("USER"))!;
+  assert.ok(user && !/\b(0|root)\b/.test(user), user);
+  assert.ok(controller.lines.includes('ENTRYPOINT ["/usr/local/bin/kt-deno"]'));
+});
+
+Deno.test("the worker image runs as non-root with kt-deno on PATH and /app/kt_functions", () => {
+  const worker = stage("worker");
+  const run = worker.lines.find((l) => l.startsWith("RUN deno install"))!;
+  assert.match(run, /\/usr\/local\/bin\/kt-deno/);
+  assert.match(run, /mkdir -p \/app\/kt_functions/);
+  assert.equal(worker.lines.findLast((l) => l.startsWith("USER")), "USER 10001");
+});
+
+Deno.test("every file the Dockerfile copies from the repository exists", async () => {
+  for (const line of all.flatMap((s) => s.lines).filter((l) => /^COPY\s+(?!--from)/.test(l))) {
+    const sources = line.split(/\s+/).slice(1, -1);
+    for (const source of sources) {
+      assert.ok(await Deno.stat(`${ROOT}${source}`), `${line}: ${source}`);
+    }
+  }
+});
+
+Deno.test("one Deno version is pinned everywhere", async () => {
+  const pinned = /ARG DENO_VERSION=(\S+)/.exec(dockerfile)![1];
+  assert.match(pinned, /^\d+\.\d+\.\d+$/);
+  for (const file of ["README.md", ".ci/run"]) {
+    const versions = [
+      ...(await Deno.readTextFile(`${ROOT}${file}`)).matchAll(/deno@(\d+\.\d+\.\d+)/g),
+    ];
+    assert.ok(versions.length > 0, file);
+    for (const [, version] of versions) assert.equal(version, pinned, file);
+  }
+  assert.equal(Deno.version.deno, pinned, "the tests run on the pinned Deno");
+});
