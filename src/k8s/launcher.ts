@@ -12,13 +12,23 @@ import type { Pipeline } from "../spec/schema.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { VERSION } from "../version.ts";
-import { type KubeClient } from "./client.ts";
-import { controllerJob, type RunSettings, specConfigMap } from "./manifests.ts";
+import { ApiError, type KubeClient } from "./client.ts";
+import { controllerJob, type RunSettings, SERVICE_ACCOUNT, specConfigMap } from "./manifests.ts";
 import { controllerJobName, LABELS, specConfigMapName } from "./names.ts";
 
 /** Creates a run's ConfigMap and controller Job; the ConfigMap is then owned by the Job. */
 export async function launchRun(kube: KubeClient, settings: RunSettings, pipeline: Pipeline) {
   const ns = settings.namespace;
+  await kube.request("GET", `/api/v1/namespaces/${ns}/serviceaccounts/${SERVICE_ACCOUNT}`).catch(
+    (error) => {
+      if (error instanceof ApiError && error.status === 404) {
+        throw new Error(
+          `service account ${SERVICE_ACCOUNT} not found in namespace ${ns}: run \`kt-deno rbac --namespace ${ns} | kubectl apply -f -\` first`,
+        );
+      }
+      if (!(error instanceof ApiError && error.status === 403)) throw error;
+    },
+  );
   await kube.request("POST", `/api/v1/namespaces/${ns}/configmaps`, {
     body: specConfigMap(settings, pipeline),
   });
