@@ -1,0 +1,385 @@
+/**
+ * kt-deno on a real control plane: the launcher, the controller Job and the task pods,
+ * end to end, with worker images imitated by the process node's image map.
+ */
+import assert from "node:assert/strict";
+import { parseAllDocuments } from "yaml";
+import { ApiError, type KubeClient } from "../src/k8s/client.ts";
+import { LABELS } from "../src/k8s/names.ts";
+import { VERSION } from "../src/version.ts";
+import type { StateDocument } from "../src/engine/state.ts";
+import { FIXTURE_FUNCTIONS, ktDeno, runIdOf, specFile, stateOf } from "./cli_helpers.ts";
+import { copy } from "./copy.ts";
+import { clusterSuite } from "./cluster/harness.ts";
+
+// deno-lint-ignore no-explicit-any
+type Obj = any;
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const EXAMPLE = `${ROOT}examples/hello-world`;
+const IMAGE = "kt-worker:test";
+const NS = "default";
+
+/** A worker "image": functions in /app/kt_functions and kt-deno on PATH. */
+const imageRoot = Deno.makeTempDirSync({ prefix: "kt-image-" });
+await copy(FIXTURE_FUNCTIONS, `${imageRoot}/app/kt_functions`);
+await Deno.copyFile(`${EXAMPLE}/kt_functions/hello.ts`, `${imageRoot}/app/kt_functions/hello.ts`);
+await Deno.writeTextFile(
+  `${imageRoot}/kt-deno`,
+  `#!/bin/sh\nexec ${Deno.execPath()} run -A --quiet --config ${ROOT}deno.json ${ROOT}main.ts "$@"\n`,
+);
+await Deno.chmod(`${imageRoot}/kt-deno`, 0o755);
+const bin = { "kt-deno": `${imageRoot}/kt-deno` };
+
+const suite = clusterSuite({
+  imageMap: { [IMAGE]: { app: `${imageRoot}/app`, bin }, [`kt-deno:${VERSION}`]: { bin }, "*": {} },
+});
+
+async function until<T>(
+  what: string,
+  seconds: number,
+  check: () => Promise<T | undefined | null | false>,
+) {
+  const deadline = Date.now() + seconds * 1000;
+  while (Date.now() < deadline) {
+    const value = await check().catch(() => undefined);
+    if (value) return value as T;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`timed out after ${seconds}s waiting for ${what}`);
+}
+
+let rbacApplied = false;
+async function applyRbac(kube: KubeClient): Promise<void> {
+  if (rbacApplied) return;
+  const printed = await ktDeno(["rbac", "--namespace", NS], ROOT);
+  assert.equal(printed.code, 0, printed.stderr);
+  for (const doc of parseAllDocuments(printed.stdout).map((d) => d.toJS())) {
+    const group = doc.apiVersion === "v1" ? "/api/v1" : `/apis/${doc.apiVersion}`;
+    const plural =
+      { ServiceAccount: "serviceaccounts", Role: "roles", RoleBinding: "rolebindings" }[
+        doc.kind as string
+      ];
+    await kube.request("POST", `${group}/namespaces/${NS}/${plural}`, { body: doc }).catch(
+      (error) => {
+        if (!(error instanceof ApiError && error.status === 409)) throw error;
+      },
+    );
+  }
+  rbacApplied = true;
+}
+
+/** Launches a spec on the cluster (with --wait unless told otherwise). */
+async function launch(
+  kubeconfig: string,
+  spec: unknown,
+  options: { wait?: boolean; dataDir?: string } = {},
+) {
+  const { dir, path } = await specFile(spec);
+  const dataDir = options.dataDir ?? `${dir}/data`;
+  await Deno.mkdir(dataDir, { recursive: true });
+  const result = await ktDeno(
+    [
+      "run",
+      path,
+      "--image",
+      IMAGE,
+      "--data-dir",
+      dataDir,
+      ...(options.wait === false ? [] : ["--wait"]),
+    ],
+    dir,
+    { KUBECONFIG: kubeconfig },
+  );
+  return { ...result, dir, dataDir };
+}
+
+async function jobsOf(kube: KubeClient, runId: string): Promise<Obj[]> {
+  const list = await kube.request<Obj>("GET", `/apis/batch/v1/namespaces/${NS}/jobs`, {
+    query: { labelSelector: `${LABELS.runId}=${runId},${LABELS.component}=job` },
+  });
+  return list.items;
+}
+
+async function controllerEnd(kube: KubeClient, runId: string, seconds = 120): Promise<string> {
+  return await until("the controller Job to finish", seconds, async () => {
+    const job = await kube.request<Obj>(
+      "GET",
+      `/apis/batch/v1/namespaces/${NS}/jobs/kt-controller-${runId}`,
+    );
+    return job.status?.conditions?.find((c: Obj) =>
+      (c.type === "Complete" || c.type === "Failed") && c.status === "True"
+    )
+      ?.type;
+  });
+}
+
+function statuses(state: StateDocument): Record<string, string> {
+  return Object.fromEntries(Object.values(state.jobs).map((job) => [job.name, job.status]));
+}
+
+const ok = (name: string) => ({ function: "steps.ok", args: { name } });
+
+suite.test("the controller's service account has only the kt-deno rbac permissions", async ({ kube }) => {
+  await applyRbac(kube);
+  const can = async (verb: string, resource: string, group = "") => {
+    const review = await kube.request<Obj>(
+      "POST",
+      "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+      {
+        body: {
+          apiVersion: "authorization.k8s.io/v1",
+          kind: "SubjectAccessReview",
+          spec: {
+            user: `system:serviceaccount:${NS}:kt-pod`,
+            groups: [
+              "system:serviceaccounts",
+              `system:serviceaccounts:${NS}`,
+              "system:authenticated",
+            ],
+            resourceAttributes: { namespace: NS, verb, resource, group },
+          },
+        },
+      },
+    );
+    return review.status.allowed === true;
+  };
+  for (const verb of ["create", "get", "list", "watch"]) {
+    assert.ok(await can(verb, "jobs", "batch"), verb);
+  }
+  for (const verb of ["delete", "patch", "update"]) {
+    assert.equal(await can(verb, "jobs", "batch"), false, verb);
+  }
+  assert.equal(await can("get", "secrets"), false);
+  assert.equal(await can("create", "pods"), false);
+  assert.equal(await can("list", "configmaps"), false);
+});
+
+suite.test("an invalid spec exits 2 and creates nothing in the cluster", async ({ cluster, kube }) => {
+  const count = async () =>
+    (await kube.request<Obj>("GET", `/apis/batch/v1/namespaces/${NS}/jobs`)).items.length +
+    (await kube.request<Obj>("GET", `/api/v1/namespaces/${NS}/configmaps`)).items.length;
+  const before = await count();
+  const result = await launch(cluster.kubeconfigPath, {
+    name: "bad",
+    jobs: [{ name: "a", type: "static", dependencies: ["missing"] }],
+  });
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /job "a", field dependencies: unknown job "missing"/);
+  assert.equal(await count(), before);
+});
+
+suite.test("hello-world on the cluster: outputs right, state all Completed, exit 0", async ({ cluster, kube }) => {
+  await applyRbac(kube);
+  const dir = await Deno.makeTempDir({ prefix: "kt-e2e-hello-" });
+  await copy(`${EXAMPLE}/data/input`, `${dir}/data/input`);
+  const { dir: specDir } = await specFile({});
+  const result = await ktDeno(
+    ["run", `${EXAMPLE}/pipeline.yaml`, "--image", IMAGE, "--data-dir", `${dir}/data`, "--wait"],
+    specDir,
+    { KUBECONFIG: cluster.kubeconfigPath },
+  );
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  const runId = runIdOf(result.stdout);
+  for (const name of ["greek.txt", "numbers.txt", "name.txt"]) {
+    const input = await Deno.readTextFile(`${dir}/data/input/${name}`);
+    const expected = input.trimEnd().split("\n").map((l) => `Hello World: ${l}`).join("\n") + "\n";
+    assert.equal(await Deno.readTextFile(`${dir}/data/output/${name}`), expected);
+  }
+  const state = await stateOf(`${dir}/data`, runId);
+  assert.deepEqual(statuses(state), { plan: "Completed", prepend: "Completed" });
+  const jobs = await jobsOf(kube, runId);
+  assert.deepEqual(jobs.map((j: Obj) => j.metadata.labels[LABELS.job]).sort(), ["plan", "prepend"]);
+  for (const job of jobs) {
+    assert.equal(job.metadata.ownerReferences[0].name, `kt-controller-${runId}`);
+    assert.equal(job.spec.completionMode, "Indexed");
+  }
+  assert.equal(
+    jobs.find((j: Obj) => j.metadata.labels[LABELS.job] === "prepend").spec.completions,
+    3,
+  );
+});
+
+suite.test("a three-stage chain and a diamond run in dependency order", async ({ cluster, kube }) => {
+  await applyRbac(kube);
+  const result = await launch(cluster.kubeconfigPath, {
+    name: "shapes",
+    jobs: [
+      { name: "a", type: "static", tasks: [ok("a")] },
+      { name: "b", type: "static", dependencies: ["a"], tasks: [ok("b")] },
+      { name: "c", type: "static", dependencies: ["b"], tasks: [ok("c")] },
+      { name: "top", type: "static", tasks: [ok("top")] },
+      { name: "left", type: "static", dependencies: ["top"], tasks: [ok("left")] },
+      { name: "right", type: "static", dependencies: ["top"], tasks: [ok("right")] },
+      {
+        name: "join",
+        type: "static",
+        dependencies: ["left", "right"],
+        tasks: [ok("join-0"), ok("join-1")],
+      },
+    ],
+  });
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  const state = await stateOf(result.dataDir, runIdOf(result.stdout));
+  assert.equal(state.status, "Completed");
+  const j = state.jobs;
+  for (
+    const [before, after] of [["a", "b"], ["b", "c"], ["top", "left"], ["top", "right"], [
+      "left",
+      "join",
+    ], ["right", "join"]]
+  ) {
+    assert.ok(j[before].finished_at! <= j[after].submitted_at!, `${before} before ${after}`);
+  }
+  const seen = JSON.parse(await Deno.readTextFile(`${result.dataDir}/done/join-1`));
+  assert.equal(seen.index, 1);
+  assert.equal(seen.env.JOB_COMPLETION_INDEX, "1");
+});
+
+suite.test("a failing task: kube-transform's statuses, the Job's Failed condition, exit 1", async ({ cluster, kube }) => {
+  await applyRbac(kube);
+  const result = await launch(cluster.kubeconfigPath, {
+    name: "failing",
+    jobs: [
+      { name: "job-a", type: "dynamic", function: "steps.spawn", args: { jobs: [] } },
+      {
+        name: "job-b",
+        type: "static",
+        dependencies: ["job-a"],
+        tasks: [ok("b0"), { function: "steps.fail", args: { message: "b1 broke" } }],
+      },
+      { name: "job-c", type: "static", dependencies: ["job-b"], tasks: [ok("c")] },
+    ],
+  });
+  assert.equal(result.code, 1, result.stdout + result.stderr);
+  const runId = runIdOf(result.stdout);
+  const state = await stateOf(result.dataDir, runId);
+  assert.deepEqual(statuses(state), {
+    "job-a": "Completed",
+    "job-b": "Failed",
+    "job-c": "SkippedDueToUpstreamFailure",
+  });
+  assert.equal(state.jobs["job-b"].error, "1 of 2 tasks failed: task 1: b1 broke");
+  const jobB = (await jobsOf(kube, runId)).find((j: Obj) =>
+    j.metadata.labels[LABELS.job] === "job-b"
+  );
+  assert.ok(jobB.status.conditions.some((c: Obj) => c.type === "Failed" && c.status === "True"));
+  assert.equal(await controllerEnd(kube, runId), "Failed");
+});
+
+suite.test("a dynamic job fans out to several static jobs and a nested dynamic job", async ({ cluster }) => {
+  const result = await launch(cluster.kubeconfigPath, {
+    name: "fan",
+    jobs: [{
+      name: "outer",
+      type: "dynamic",
+      function: "steps.spawn",
+      args: {
+        jobs: [
+          { name: "s1", type: "static", tasks: [ok("s1-0"), ok("s1-1")] },
+          { name: "s2", type: "static", dependencies: ["s1"], tasks: [ok("s2")] },
+          {
+            name: "inner",
+            type: "dynamic",
+            function: "steps.spawn",
+            args: { jobs: [{ type: "static", tasks: [ok("leaf")] }] },
+          },
+        ],
+      },
+    }, { name: "after", type: "static", dependencies: ["outer"], tasks: [ok("after")] }],
+  });
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  const state = await stateOf(result.dataDir, runIdOf(result.stdout));
+  assert.deepEqual(statuses(state), {
+    outer: "Completed",
+    after: "Completed",
+    s1: "Completed",
+    s2: "Completed",
+    inner: "Completed",
+    "inner-job-0": "Completed",
+  });
+  assert.deepEqual(state.jobs.outer.direct_descendants, ["s1", "s2", "inner"]);
+  assert.ok(state.jobs["inner-job-0"].finished_at! <= state.jobs.after.submitted_at!);
+});
+
+suite.test("two pipelines run at once in one namespace", async ({ cluster }) => {
+  const spec = (name: string) => ({
+    name,
+    jobs: [{
+      name: "same-name",
+      type: "static",
+      tasks: [{ function: "steps.sleep", args: { ms: 1500, name } }],
+    }],
+  });
+  const [one, two] = await Promise.all([
+    launch(cluster.kubeconfigPath, spec("one")),
+    launch(cluster.kubeconfigPath, spec("two")),
+  ]);
+  assert.equal(one.code, 0, one.stdout + one.stderr);
+  assert.equal(two.code, 0, two.stdout + two.stderr);
+  assert.notEqual(runIdOf(one.stdout), runIdOf(two.stdout));
+  const spans = await Promise.all(
+    [one, two].map(async (r, i) =>
+      JSON.parse(await Deno.readTextFile(`${r.dataDir}/spans/${["one", "two"][i]}`))
+    ),
+  );
+  assert.ok(
+    spans[0].start < spans[1].end && spans[1].start < spans[0].end,
+    "the two runs overlapped",
+  );
+});
+
+suite.test("a killed controller is restarted, resumes, and creates no duplicate Job", async ({ cluster, kube }) => {
+  const result = await launch(cluster.kubeconfigPath, {
+    name: "resume",
+    jobs: [
+      {
+        name: "slow",
+        type: "static",
+        tasks: [{ function: "steps.sleep", args: { ms: 4000, name: "slow" } }],
+      },
+      {
+        name: "next",
+        type: "dynamic",
+        dependencies: ["slow"],
+        function: "steps.spawn",
+        args: { jobs: [{ name: "child", type: "static", tasks: [ok("child")] }] },
+      },
+      { name: "last", type: "static", dependencies: ["next"], tasks: [ok("last")] },
+    ],
+  }, { wait: false });
+  assert.equal(result.code, 0, result.stderr);
+  const runId = runIdOf(result.stdout);
+  const pid = await until<number>("the controller to submit job slow", 60, async () => {
+    const state = await stateOf(result.dataDir, runId).catch(() => null);
+    if (state?.jobs.slow.status !== "Running") return undefined;
+    const pods = await kube.request<Obj>("GET", `/api/v1/namespaces/${NS}/pods`, {
+      query: { labelSelector: `job-name=kt-controller-${runId}` },
+    });
+    const running = pods.items.find((p: Obj) => p.status?.phase === "Running");
+    return running &&
+      Number(running.status.containerStatuses[0].containerID.replace("process://", ""));
+  });
+  Deno.kill(-pid, "SIGKILL");
+  assert.equal(await controllerEnd(kube, runId, 180), "Complete");
+  const state = await stateOf(result.dataDir, runId);
+  assert.equal(state.status, "Completed");
+  const jobs = await jobsOf(kube, runId);
+  assert.deepEqual(jobs.map((j: Obj) => j.metadata.labels[LABELS.job]).sort(), [
+    "child",
+    "last",
+    "next",
+    "slow",
+  ]);
+  const controller = await kube.request<Obj>(
+    "GET",
+    `/apis/batch/v1/namespaces/${NS}/jobs/kt-controller-${runId}`,
+  );
+  assert.ok(controller.status.failed >= 1, "the first controller pod died");
+});
+
+suite.end();
+
+Deno.test("(image folder removed)", async () => {
+  await Deno.remove(imageRoot, { recursive: true });
+});
