@@ -30,6 +30,8 @@ await Deno.writeTextFile(
 );
 await Deno.chmod(`${imageRoot}/kt-deno`, 0o755);
 const bin = { "kt-deno": `${imageRoot}/kt-deno` };
+/** Folders the tests make, removed at the end. */
+const temporary: string[] = [imageRoot];
 
 const suite = clusterSuite({
   imageMap: { [IMAGE]: { app: `${imageRoot}/app`, bin }, [`kt-deno:${VERSION}`]: { bin }, "*": {} },
@@ -76,6 +78,7 @@ async function launch(
   options: { wait?: boolean; dataDir?: string } = {},
 ) {
   const { dir, path } = await specFile(spec);
+  temporary.push(dir);
   const dataDir = options.dataDir ?? `${dir}/data`;
   await Deno.mkdir(dataDir, { recursive: true });
   const result = await ktDeno(
@@ -174,6 +177,7 @@ suite.test("hello-world on the cluster: outputs right, state all Completed, exit
   const dir = await Deno.makeTempDir({ prefix: "kt-e2e-hello-" });
   await copy(`${EXAMPLE}/data/input`, `${dir}/data/input`);
   const { dir: specDir } = await specFile({});
+  temporary.push(dir, specDir);
   const result = await ktDeno(
     ["run", `${EXAMPLE}/pipeline.yaml`, "--image", IMAGE, "--data-dir", `${dir}/data`, "--wait"],
     specDir,
@@ -380,6 +384,6 @@ suite.test("a killed controller is restarted, resumes, and creates no duplicate 
 
 suite.end();
 
-Deno.test("(image folder removed)", async () => {
-  await Deno.remove(imageRoot, { recursive: true });
+Deno.test("(temporary folders removed)", async () => {
+  for (const dir of temporary) await Deno.remove(dir, { recursive: true });
 });
