@@ -5,14 +5,14 @@
  */
 import { Command } from "commander";
 import { CONFIG_MOUNT } from "../k8s/manifests.ts";
-import { runController } from "../k8s/controller.ts";
 
 /** The `controller` subcommand. */
 export function controllerSubcommand(exit: (code: number) => void): Command {
   return new Command("controller")
     .description("drive a run inside the cluster (the controller Job's command)")
     .option("--config <dir>", "folder of the run's ConfigMap", CONFIG_MOUNT)
-    .action(async (flags: { config: string }) =>
-      exit(await runController({ configDir: flags.config }))
-    );
+    .action(async (flags: { config: string }) => {
+      const { runController } = await import("../k8s/controller.ts");
+      exit(await runController({ configDir: flags.config }));
+    });
 }

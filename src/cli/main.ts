@@ -5,7 +5,7 @@
  * @module
  */
 import { Command, CommanderError } from "commander";
-import { SpecError } from "../spec/validate.ts";
+import { SpecError } from "../spec/problems.ts";
 import { UsageError } from "./errors.ts";
 import { controllerSubcommand } from "./controller.ts";
 import { rbacSubcommand } from "./rbac.ts";

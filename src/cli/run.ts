@@ -5,16 +5,12 @@
  */
 import { Command } from "commander";
 import { defaultConcurrency } from "../executors/local.ts";
-import { runLocally } from "../run/local_run.ts";
 import { newRunId } from "../run/run_id.ts";
-import { loadSpec } from "../spec/load.ts";
 import { resolveFunctionsDir } from "../task/functions.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { positiveInt, UsageError } from "./errors.ts";
 import { progressView } from "./progress.ts";
-import { PipelineRun } from "../engine/pipeline_run.ts";
-import { KubeClient, kubeconfigConnection } from "../k8s/client.ts";
-import { defaultControllerImage, followRun, launchRun, runSettings } from "../k8s/launcher.ts";
+import { defaultControllerImage } from "../k8s/manifests.ts";
 import { controllerJobName } from "../k8s/names.ts";
 import { isLocalDataDir } from "../storage/open.ts";
 
@@ -57,6 +53,7 @@ async function isDirectory(path: string): Promise<boolean> {
 
 /** Runs a spec file locally; resolves to the exit code (0 completed, 1 failed, 130 interrupted). */
 export async function runCommand(specPath: string, flags: RunFlags): Promise<number> {
+  const { loadSpec } = await import("../spec/load.ts");
   const pipeline = await loadSpec(specPath);
   if (flags.image !== undefined) return await runOnCluster(pipeline, flags);
   const stray = CLUSTER_FLAGS.find((flag) => flags[flag] !== undefined);
@@ -83,7 +80,8 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
     abort.abort("SIGINT");
   };
   Deno.addSignalListener("SIGINT", onSigint);
-  let run: PipelineRun;
+  const { runLocally } = await import("../run/local_run.ts");
+  let run: Awaited<ReturnType<typeof runLocally>>;
   try {
     run = await runLocally(pipeline, {
       runId,
@@ -117,6 +115,9 @@ async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number
   }
   const dataDir = flags.dataDir.replace(/^file:\/\//, "");
   const hostDataPath = !local || flags.hostPath === false ? null : flags.hostPath ?? dataDir;
+  const { KubeClient, kubeconfigConnection } = await import("../k8s/client.ts");
+  const { followRun, launchRun, runSettings } = await import("../k8s/launcher.ts");
+  const { PipelineRun } = await import("../engine/pipeline_run.ts");
   const connection = await kubeconfigConnection(flags.context).catch((error) => {
     throw new UsageError(`cannot use the kubeconfig: ${(error as Error).message}`);
   });

@@ -4,13 +4,13 @@
  * @module
  */
 import { Command } from "commander";
-import { pipelineJsonSchema } from "../spec/schema.ts";
 
 /** The `schema` subcommand. */
 export function schemaSubcommand(exit: (code: number) => void): Command {
   return new Command("schema")
     .description("print the JSON Schema of pipeline specs (for editor validation)")
-    .action(() => {
+    .action(async () => {
+      const { pipelineJsonSchema } = await import("../spec/schema.ts");
       console.log(JSON.stringify(pipelineJsonSchema(), null, 2));
       exit(0);
     });

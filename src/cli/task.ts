@@ -4,7 +4,6 @@
  * @module
  */
 import { Command } from "commander";
-import { runPodTask } from "../task/pod_task.ts";
 
 /** The `task` subcommand. */
 export function taskSubcommand(exit: (code: number) => void): Command {
@@ -12,5 +11,8 @@ export function taskSubcommand(exit: (code: number) => void): Command {
     .description(
       "run this pod's task, found by JOB_COMPLETION_INDEX (the worker pods' command; exit 0 done, 1 task failed, 2 set up wrong)",
     )
-    .action(async () => exit(await runPodTask()));
+    .action(async () => {
+      const { runPodTask } = await import("../task/pod_task.ts");
+      exit(await runPodTask());
+    });
 }

@@ -4,7 +4,6 @@
  * @module
  */
 import { Command } from "commander";
-import { loadSpec } from "../spec/load.ts";
 
 /** The `validate` subcommand. */
 export function validateSubcommand(exit: (code: number) => void): Command {
@@ -12,6 +11,7 @@ export function validateSubcommand(exit: (code: number) => void): Command {
     .description("check a pipeline spec without running it")
     .argument("<spec>", "pipeline spec file")
     .action(async (spec: string) => {
+      const { loadSpec } = await import("../spec/load.ts");
       const pipeline = await loadSpec(spec);
       console.log(
         `${spec}: valid pipeline ${JSON.stringify(pipeline.name)}, ${pipeline.jobs.length} jobs`,

@@ -9,6 +9,10 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
+import type { IncomingMessage } from "node:http";
+import https from "node:https";
+import { Readable } from "node:stream";
 import { readLines } from "../task/lines.ts";
 
 /** Where the API server is and how to authenticate to it. */
@@ -94,6 +98,10 @@ export async function kubeconfigConnection(context?: string): Promise<KubeConnec
 /**
  * JSON requests and watches against one API server.
  *
+ * Requests go through `node:https`, whose sockets have Nagle's algorithm off: Deno's
+ * fetch leaves it on, and a request body sent after its headers then waits for the
+ * server's delayed ACK, about 40 ms for every Job the controller creates.
+ *
  * @example
  * ```ts ignore
  * const kube = new KubeClient(await kubeconfigConnection());
@@ -101,12 +109,14 @@ export async function kubeconfigConnection(context?: string): Promise<KubeConnec
  * ```
  */
 export class KubeClient {
-  readonly #http: Deno.HttpClient;
+  readonly #agent: https.Agent;
 
   constructor(readonly connection: KubeConnection) {
-    this.#http = Deno.createHttpClient({
-      caCerts: connection.caCerts,
-      ...(connection.cert && connection.key ? { cert: connection.cert, key: connection.key } : {}),
+    this.#agent = new https.Agent({
+      keepAlive: true,
+      ca: connection.caCerts,
+      cert: connection.cert,
+      key: connection.key,
     });
   }
 
@@ -114,41 +124,50 @@ export class KubeClient {
     return this.connection.namespace;
   }
 
-  async #fetch(method: string, path: string, init: {
+  async #send(method: string, path: string, init: {
     query?: Record<string, string | number | boolean | undefined>;
     body?: unknown;
     contentType?: string;
     signal?: AbortSignal;
-  } = {}): Promise<Response> {
+  } = {}): Promise<IncomingMessage> {
     const url = new URL(this.connection.server + path);
     for (const [key, value] of Object.entries(init.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
-    const headers: Record<string, string> = {
+    const body = init.body === undefined ? undefined : Buffer.from(JSON.stringify(init.body));
+    const headers: Record<string, string | number> = {
       Accept: "application/json",
       ...await this.connection.headers(),
     };
-    if (init.body !== undefined) headers["Content-Type"] = init.contentType ?? "application/json";
-    const response = await fetch(url, {
-      method,
-      headers,
-      body: init.body === undefined ? undefined : JSON.stringify(init.body),
-      client: this.#http,
-      signal: init.signal,
-    });
-    if (!response.ok) {
-      const status = await response.json().catch(() => ({})) as {
-        reason?: string;
-        message?: string;
-      };
-      throw new ApiError(
-        response.status,
-        status.reason ?? response.statusText,
-        `${method} ${path}: ${response.status} ${status.reason ?? ""} ${status.message ?? ""}`
-          .trim(),
-      );
+    if (body) {
+      headers["Content-Type"] = init.contentType ?? "application/json";
+      headers["Content-Length"] = body.length;
     }
-    return response;
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      const request = https.request(url, { method, headers, agent: this.#agent }, resolve);
+      request.on("error", reject);
+      if (init.signal) {
+        const abort = () => request.destroy(new DOMException("aborted", "AbortError"));
+        if (init.signal.aborted) abort();
+        init.signal.addEventListener("abort", abort, { once: true });
+        request.on("close", () => init.signal!.removeEventListener("abort", abort));
+      }
+      request.end(body);
+    });
+    const status = response.statusCode ?? 0;
+    if (status >= 200 && status < 300) return response;
+    const text = await readAll(response);
+    let detail: { reason?: string; message?: string } = {};
+    try {
+      detail = JSON.parse(text);
+    } catch {
+      detail = { message: text.slice(0, 200) };
+    }
+    throw new ApiError(
+      status,
+      detail.reason ?? response.statusMessage ?? "",
+      `${method} ${path}: ${status} ${detail.reason ?? ""} ${detail.message ?? ""}`.trim(),
+    );
   }
 
   /** One JSON request; throws {@linkcode ApiError} on an error status. */
@@ -161,7 +180,7 @@ export class KubeClient {
       contentType?: string;
     } = {},
   ): Promise<T> {
-    return await (await this.#fetch(method, path, init)).json() as T;
+    return JSON.parse(await readAll(await this.#send(method, path, init))) as T;
   }
 
   /**
@@ -174,23 +193,33 @@ export class KubeClient {
     query: Record<string, string | number | boolean | undefined>,
     signal?: AbortSignal,
   ): AsyncGenerator<WatchEvent<T>> {
-    const response = await this.#fetch("GET", path, {
+    const response = await this.#send("GET", path, {
       query: { ...query, watch: true, allowWatchBookmarks: true },
       signal,
     });
-    for await (const line of readLines(response.body!)) {
-      if (!line) continue;
-      const event = JSON.parse(line) as WatchEvent<T>;
-      if (event.type === "ERROR") {
-        const status = event.object as { code?: number; reason?: string; message?: string };
-        throw new ApiError(status.code ?? 500, status.reason ?? "Error", status.message ?? line);
+    try {
+      for await (const line of readLines(Readable.toWeb(response) as ReadableStream<Uint8Array>)) {
+        if (!line) continue;
+        const event = JSON.parse(line) as WatchEvent<T>;
+        if (event.type === "ERROR") {
+          const status = event.object as { code?: number; reason?: string; message?: string };
+          throw new ApiError(status.code ?? 500, status.reason ?? "Error", status.message ?? line);
+        }
+        yield event;
       }
-      yield event;
+    } finally {
+      response.destroy();
     }
   }
 
-  /** Releases the HTTP client's connections. */
+  /** Releases the client's connections. */
   close(): void {
-    this.#http.close();
+    this.#agent.destroy();
   }
+}
+
+async function readAll(response: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of response) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
 }

@@ -49,7 +49,8 @@ async function loadRun(
  * 0 when it completed, 1 when it failed, 2 when the controller cannot run it.
  */
 export async function runController(options: ControllerOptions): Promise<number> {
-  const log = options.log ?? ((line: string) => console.error(line));
+  const log = options.log ??
+    ((line: string) => console.error(`${new Date().toISOString()} ${line}`));
   const settings = JSON.parse(
     await Deno.readTextFile(`${options.configDir}/run.json`),
   ) as RunSettings;

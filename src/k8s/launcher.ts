@@ -13,7 +13,13 @@ import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { VERSION } from "../version.ts";
 import { ApiError, type KubeClient } from "./client.ts";
-import { controllerJob, type RunSettings, SERVICE_ACCOUNT, specConfigMap } from "./manifests.ts";
+import {
+  controllerJob,
+  defaultControllerImage,
+  type RunSettings,
+  SERVICE_ACCOUNT,
+  specConfigMap,
+} from "./manifests.ts";
 import { controllerJobName, LABELS, specConfigMapName } from "./names.ts";
 
 /** Creates a run's ConfigMap and controller Job; the ConfigMap is then owned by the Job. */
@@ -55,11 +61,6 @@ export async function launchRun(kube: KubeClient, settings: RunSettings, pipelin
       },
     },
   );
-}
-
-/** The controller image of this version: the Dockerfile's `controller` target, tagged so. */
-export function defaultControllerImage(): string {
-  return `kt-deno:${VERSION}`;
 }
 
 /** Default settings for a launch, filled from the launcher's flags. */

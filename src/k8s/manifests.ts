@@ -7,6 +7,7 @@
 import type { JobState } from "../engine/state.ts";
 import { scaleMemory } from "../spec/quantity.ts";
 import type { Pipeline } from "../spec/schema.ts";
+import { VERSION } from "../version.ts";
 import { controllerJobName, jobObjectName, runLabels, specConfigMapName } from "./names.ts";
 
 /** The service account kt-deno's pods run as (kube-transform's name). */
@@ -15,6 +16,11 @@ export const SERVICE_ACCOUNT = "kt-pod";
 export const CONFIG_MOUNT = "/config";
 /** Where worker images keep task functions. */
 export const IMAGE_FUNCTIONS_DIR = "/app/kt_functions";
+
+/** The controller image of this version: the Dockerfile's `controller` target, tagged so. */
+export function defaultControllerImage(): string {
+  return `kt-deno:${VERSION}`;
+}
 
 /** What the launcher decides for a run, and the controller reads back from the ConfigMap. */
 export interface RunSettings {

@@ -7,7 +7,7 @@
 import type { PipelineRun } from "../engine/pipeline_run.ts";
 import { dynamicOutputPath, type JobState } from "../engine/state.ts";
 import type { Executor } from "../executors/executor.ts";
-import { formatProblem, validateDescendants } from "../spec/validate.ts";
+import type { Job } from "../spec/schema.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import { StateWriter } from "./state_writer.ts";
 
@@ -29,13 +29,15 @@ export async function readDescendants(
   fs: DataFs,
   run: PipelineRun,
   job: Readonly<JobState>,
-): Promise<{ jobs: import("../spec/schema.ts").Job[] } | { error: string }> {
+): Promise<{ jobs: Job[] } | { error: string }> {
   let raw: unknown;
   try {
     raw = await fs.readJson(dynamicOutputPath(run.runId, job.name));
   } catch (error) {
     return { error: `cannot read the jobs it returned: ${(error as Error).message}` };
   }
+  // The schema (zod) loads only when a dynamic job has returned jobs to check.
+  const { formatProblem, validateDescendants } = await import("../spec/validate.ts");
   const existing = new Set(run.jobs().map((j) => j.name));
   const result = validateDescendants(raw, job.name, existing);
   if (result.ok) return { jobs: result.value };

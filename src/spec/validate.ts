@@ -7,35 +7,8 @@
 import type { z } from "zod";
 import { automaticName, isDnsLabel, sanitizeName } from "./names.ts";
 import { type Job, JobSchema, type Pipeline, PipelineSchema } from "./schema.ts";
-
-/** One thing wrong with a spec. */
-export interface Problem {
-  /** The job's name (or `jobs[i]` when it has none yet). */
-  job?: string;
-  /** The field, as a path inside the job (`tasks[2].function`). */
-  field?: string;
-  message: string;
-}
-
-/** The outcome of validation: the normalized value, or every problem found. */
-export type Validated<T> = { ok: true; value: T } | { ok: false; problems: Problem[] };
-
-/** Formats a problem as one line: `job "b", field dependencies: unknown job "x"`. */
-export function formatProblem(problem: Problem): string {
-  const where = [
-    problem.job !== undefined ? `job ${JSON.stringify(problem.job)}` : "",
-    problem.field ? `field ${problem.field}` : "",
-  ].filter(Boolean).join(", ");
-  return where ? `${where}: ${problem.message}` : problem.message;
-}
-
-/** Raised where a spec cannot be used; carries every problem. */
-export class SpecError extends Error {
-  constructor(readonly problems: Problem[], context = "invalid pipeline spec") {
-    super(`${context}:\n${problems.map((p) => `  - ${formatProblem(p)}`).join("\n")}`);
-    this.name = "SpecError";
-  }
-}
+import type { Problem, Validated } from "./problems.ts";
+export { formatProblem, type Problem, SpecError, type Validated } from "./problems.ts";
 
 function fieldPath(path: PropertyKey[]): string {
   return path.map((key, i) =>
