@@ -37,8 +37,8 @@ export class DataFs {
   }
 
   /** Names of the entries of a directory, sorted. */
-  listdir(path = ""): Promise<string[]> {
-    return this.driver.list(normalizePath(path));
+  async listdir(path = ""): Promise<string[]> {
+    return await this.driver.list(normalizePath(path));
   }
 
   /** True when a file is at the path. */
@@ -57,23 +57,23 @@ export class DataFs {
   }
 
   /** Type, size and modification time, or `null` when nothing is at the path. */
-  stat(path: string): Promise<EntryInfo | null> {
-    return this.driver.stat(normalizePath(path));
+  async stat(path: string): Promise<EntryInfo | null> {
+    return await this.driver.stat(normalizePath(path));
   }
 
   /** Creates a directory and its parents. */
-  mkdir(path: string): Promise<void> {
-    return this.driver.mkdir(normalizePath(path));
+async mkdir(path: string): Promise<void> {
+    await this.driver.mkdir(normalizePath(path));
   }
 
   /** Removes a file. */
-  remove(path: string): Promise<void> {
-    return this.driver.remove(normalizePath(path));
+async remove(path: string): Promise<void> {
+    await this.driver.remove(normalizePath(path));
   }
 
   /** Removes a directory and all it holds. */
-  rmdir(path: string): Promise<void> {
-    return this.driver.rmdir(normalizePath(path));
+async rmdir(path: string): Promise<void> {
+    await this.driver.rmdir(normalizePath(path));
   }
 
   /** Paths (relative to the data dir) matching a glob pattern, sorted. */
@@ -94,33 +94,33 @@ export class DataFs {
   }
 
   /** Replaces a file with UTF-8 text, creating parent directories. */
-  write(path: string, text: string): Promise<void> {
-    return this.driver.write(normalizePath(path), encoder.encode(text));
+async write(path: string, text: string): Promise<void> {
+    await this.driver.write(normalizePath(path), encoder.encode(text));
   }
 
   /** Appends UTF-8 text to a file. */
-  append(path: string, text: string): Promise<void> {
-    return this.driver.append(normalizePath(path), encoder.encode(text));
+async append(path: string, text: string): Promise<void> {
+    await this.driver.append(normalizePath(path), encoder.encode(text));
   }
 
   /** A file's contents as bytes. */
-  readBytes(path: string): Promise<Uint8Array> {
-    return this.driver.read(normalizePath(path));
+  async readBytes(path: string): Promise<Uint8Array> {
+    return await this.driver.read(normalizePath(path));
   }
 
   /** Replaces a file with bytes. */
-  writeBytes(path: string, data: Uint8Array): Promise<void> {
-    return this.driver.write(normalizePath(path), data);
+async writeBytes(path: string, data: Uint8Array): Promise<void> {
+    await this.driver.write(normalizePath(path), data);
   }
 
   /** A readable stream of a file's bytes. */
-  readStream(path: string): Promise<ReadableStream<Uint8Array>> {
-    return this.driver.readStream(normalizePath(path));
+  async readStream(path: string): Promise<ReadableStream<Uint8Array>> {
+    return await this.driver.readStream(normalizePath(path));
   }
 
   /** Writes a file from a stream of bytes. */
-  writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<void> {
-    return this.driver.writeStream(normalizePath(path), stream);
+async writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<void> {
+    await this.driver.writeStream(normalizePath(path), stream);
   }
 
   /** Parses a JSON file. */
@@ -129,7 +129,7 @@ export class DataFs {
   }
 
   /** Writes a value as a JSON file, atomically. */
-  writeJson(path: string, value: unknown): Promise<void> {
-    return this.write(path, JSON.stringify(value, null, 2) + "\n");
+async writeJson(path: string, value: unknown): Promise<void> {
+    await this.write(path, JSON.stringify(value, null, 2) + "\n");
   }
 }

@@ -51,8 +51,8 @@ export interface StorageDriver {
 
 /** Raised when a path does not exist in the store. */
 export class NotFoundError extends Error {
-  constructor(readonly path: string, readonly root: string) {
-    super(`no such file in data dir ${root}: ${path}`);
+  constructor(readonly path: string, readonly root: string, detail?: string) {
+    super(`no such file in data dir ${root}: ${path}${detail ? ` (${detail})` : ""}`);
     this.name = "NotFoundError";
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { StorageDriver } from "./driver.ts";
 import { LocalDriver } from "./local.ts";
+import { S3Driver, type S3Options } from "./s3.ts";
 
 /**
  * Opens the driver for a data dir: `s3://bucket/prefix` or a local path.
@@ -15,11 +16,12 @@ import { LocalDriver } from "./local.ts";
  * const store = openStorage("./kt-data");
  * ```
  */
-export function openStorage(dataDir: string): StorageDriver {
+export function openStorage(dataDir: string, s3: S3Options = {}): StorageDriver {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(dataDir)?.[1]?.toLowerCase();
   if (scheme === undefined || scheme === "file") {
     return new LocalDriver(scheme ? dataDir.slice("file://".length) : dataDir);
   }
+  if (scheme === "s3") return new S3Driver(dataDir, s3);
   throw new Error(`unsupported data dir ${dataDir}: expected a local path or s3://bucket/prefix`);
 }
 

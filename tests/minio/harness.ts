@@ -1,0 +1,122 @@
+/**
+ * A real MinIO server for the tests: built from its Go module (tests/minio/build.sh, cached
+ * outside the repository), started on loopback with a temporary folder, stopped by PID.
+ *
+ * ```ts ignore
+ * import { startMinio } from "./minio/harness.ts";
+ * const minio = await startMinio();
+ * try {
+ *   // minio.env: AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, ... for a kt-deno process
+ * } finally {
+ *   await minio.stop();
+ * }
+ * ```
+ *
+ * @module
+ */
+
+const HERE = new URL(".", import.meta.url).pathname;
+
+/** A running MinIO server with one bucket. */
+export interface Minio {
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+  bucket: string;
+  /** Environment for a process that should use this server (endpoint, path style, keys). */
+  env: Record<string, string>;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Builds MinIO if needed; returns the binary. */
+export async function buildMinio(): Promise<string> {
+  const output = await new Deno.Command("bash", { args: [`${HERE}build.sh`], stderr: "inherit" })
+    .output();
+  if (!output.success) throw new Error("building MinIO failed (see the output above)");
+  return new TextDecoder().decode(output.stdout).trim().split("\n").at(-1)!;
+}
+
+/** Starts MinIO on 127.0.0.1 and creates a bucket. */
+export async function startMinio(bucket = "kt-test"): Promise<Minio> {
+  const binary = await buildMinio();
+  const dir = await Deno.makeTempDir({ prefix: "kt-minio-" });
+  const [port, consolePort] = [freePort(), freePort()];
+  const accessKey = "ktdeno";
+  const secretKey = "ktdeno-secret-key";
+  const child = new Deno.Command(binary, {
+    args: [
+      "server",
+      `${dir}/data`,
+      "--address",
+      `127.0.0.1:${port}`,
+      "--console-address",
+      `127.0.0.1:${consolePort}`,
+      "--quiet",
+    ],
+    env: {
+      MINIO_ROOT_USER: accessKey,
+      MINIO_ROOT_PASSWORD: secretKey,
+      MINIO_BROWSER: "off",
+      MINIO_UPDATE: "off",
+    },
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+    const timer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+    }, 5000);
+    await child.status;
+    clearTimeout(timer);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  try {
+    const deadline = Date.now() + 60_000;
+    while (true) {
+      const ok = await fetch(`${endpoint}/minio/health/live`).then(async (r) => {
+        await r.body?.cancel();
+        return r.ok;
+      }, () => false);
+      if (ok) break;
+      if (Date.now() > deadline) throw new Error("MinIO did not become ready in 60 s");
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const env = {
+      AWS_ENDPOINT_URL_S3: endpoint,
+      KT_S3_FORCE_PATH_STYLE: "true",
+      AWS_REGION: "us-east-1",
+      AWS_ACCESS_KEY_ID: accessKey,
+      AWS_SECRET_ACCESS_KEY: secretKey,
+    };
+    const { S3Client, CreateBucketCommand } = await import("@aws-sdk/client-s3");
+    const client = new S3Client({
+      endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: accessKey, secretAccessKey: secretKey },
+    });
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    client.destroy();
+    return { endpoint, accessKey, secretKey, bucket, env, pid: child.pid, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

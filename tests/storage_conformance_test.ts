@@ -1,0 +1,251 @@
+/**
+ * One storage conformance suite, run unchanged against the local driver and the S3
+ * driver (on a real MinIO server), through the `fs` helper tasks get.
+ */
+import assert from "node:assert/strict";
+import { DataFs } from "../src/storage/data_fs.ts";
+import { NotFoundError, PathEscapeError } from "../src/storage/driver.ts";
+import { LocalDriver } from "../src/storage/local.ts";
+import { S3Driver } from "../src/storage/s3.ts";
+import { type Minio, startMinio } from "./minio/harness.ts";
+
+const settings = { sanitizeOps: false, sanitizeResources: false };
+let minio: Promise<Minio> | undefined;
+const startS3 = async () => {
+  const server = await (minio ??= startMinio());
+  for (const [key, value] of Object.entries(server.env)) Deno.env.set(key, value);
+  return server;
+};
+
+interface Backend {
+  name: string;
+  open(): Promise<{ fs: DataFs; cleanup(): Promise<void> }>;
+}
+
+const backends: Backend[] = [
+  {
+    name: "local",
+    async open() {
+      const dir = await Deno.makeTempDir({ prefix: "kt-storage-" });
+      return {
+        fs: new DataFs(new LocalDriver(dir)),
+        cleanup: () => Deno.remove(dir, { recursive: true }),
+      };
+    },
+  },
+  {
+    name: "s3",
+    async open() {
+      const server = await startS3();
+      const fs = new DataFs(
+        new S3Driver(`s3://${server.bucket}/t-${crypto.randomUUID().slice(0, 8)}`),
+      );
+      return { fs, cleanup: async () => {} };
+    },
+  },
+];
+
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+for (const backend of backends) {
+  const test = (name: string, fn: (fs: DataFs) => Promise<void>) =>
+    Deno.test({
+      name: `${backend.name}: ${name}`,
+      ...settings,
+      fn: async () => {
+        const { fs, cleanup } = await backend.open();
+        try {
+          await fn(fs);
+        } finally {
+          await cleanup();
+        }
+      },
+    });
+
+  test("write, read, exists, isfile, isdir, stat", async (fs) => {
+    await fs.write("a/b/c.txt", "hello\n");
+    assert.equal(await fs.read("a/b/c.txt"), "hello\n");
+    assert.equal(await fs.exists("a/b/c.txt"), true);
+    assert.equal(await fs.isfile("a/b/c.txt"), true);
+    assert.equal(await fs.isdir("a/b/c.txt"), false);
+    assert.equal(await fs.isdir("a/b"), true);
+    assert.equal(await fs.isdir("a"), true);
+    assert.equal(await fs.isfile("a"), false);
+    const info = (await fs.stat("a/b/c.txt"))!;
+    assert.equal(info.type, "file");
+    assert.equal(info.size, 6);
+    assert.equal((await fs.stat("a"))!.type, "directory");
+    await fs.write("a/b/c.txt", "replaced");
+    assert.equal(await fs.read("a/b/c.txt"), "replaced");
+  });
+
+  test("listdir names files and folders; mkdir makes empty folders", async (fs) => {
+    await fs.write("dir/one.txt", "1");
+    await fs.write("dir/two.txt", "2");
+    await fs.write("dir/sub/three.txt", "3");
+    await fs.mkdir("dir/empty");
+    assert.deepEqual(await fs.listdir("dir"), ["empty", "one.txt", "sub", "two.txt"]);
+    assert.deepEqual(await fs.listdir("dir/empty"), []);
+    assert.equal(await fs.isdir("dir/empty"), true);
+    assert.equal(await fs.exists("dir/empty"), true);
+    assert.deepEqual(await fs.listdir(""), ["dir"]);
+  });
+
+  test("missing files and folders", async (fs) => {
+    await assert.rejects(() => fs.read("nope.txt"), NotFoundError);
+    await assert.rejects(() => fs.readBytes("no/such/file"), NotFoundError);
+    await assert.rejects(() => fs.readStream("nope.txt"), NotFoundError);
+    await assert.rejects(() => fs.listdir("no-folder"), NotFoundError);
+    await assert.rejects(() => fs.remove("nope.txt"), NotFoundError);
+    await assert.rejects(() => fs.rmdir("no-folder"), NotFoundError);
+    assert.equal(await fs.stat("nope.txt"), null);
+    assert.equal(await fs.exists("nope.txt"), false);
+    assert.equal(await fs.isfile("nope.txt"), false);
+    assert.equal(await fs.isdir("nope"), false);
+    assert.deepEqual(await fs.glob("nope/*.txt"), []);
+  });
+
+  test("remove takes a file; rmdir takes a folder and all it holds", async (fs) => {
+    await fs.write("tree/x.txt", "x");
+    await fs.write("tree/deep/y.txt", "y");
+    await fs.mkdir("tree/deep/empty");
+    await assert.rejects(() => fs.remove("tree"), /not a file/);
+    await fs.remove("tree/x.txt");
+    assert.equal(await fs.exists("tree/x.txt"), false);
+    assert.deepEqual(await fs.listdir("tree"), ["deep"]);
+    await fs.rmdir("tree");
+    assert.equal(await fs.exists("tree"), false);
+    assert.equal(await fs.exists("tree/deep/y.txt"), false);
+  });
+
+  test("append creates, then appends", async (fs) => {
+    await fs.append("log.txt", "one\n");
+    await fs.append("log.txt", "two\n");
+    assert.equal(await fs.read("log.txt"), "one\ntwo\n");
+  });
+
+  test("glob: *, ?, ** and sets", async (fs) => {
+    for (const path of ["g/a.txt", "g/b.txt", "g/c.csv", "g/sub/d.txt", "g/sub/deeper/e.txt"]) {
+      await fs.write(path, path);
+    }
+    assert.deepEqual(await fs.glob("g/*.txt"), ["g/a.txt", "g/b.txt"]);
+    assert.deepEqual(await fs.glob("g/?.csv"), ["g/c.csv"]);
+    assert.deepEqual(await fs.glob("g/[ab].txt"), ["g/a.txt", "g/b.txt"]);
+    assert.deepEqual(await fs.glob("g/**/*.txt"), [
+      "g/a.txt",
+      "g/b.txt",
+      "g/sub/d.txt",
+      "g/sub/deeper/e.txt",
+    ]);
+    assert.deepEqual(await fs.glob("g/*"), ["g/a.txt", "g/b.txt", "g/c.csv", "g/sub"]);
+  });
+
+  test("bytes round-trip exactly; JSON helpers", async (fs) => {
+    const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+    await fs.writeBytes("bin/all.bin", all);
+    assert.deepEqual(await fs.readBytes("bin/all.bin"), all);
+    await fs.writeJson("j.json", { a: [1, 2] });
+    assert.deepEqual(await fs.readJson("j.json"), { a: [1, 2] });
+  });
+
+  test("streams: a 20 MiB write and read", async (fs) => {
+    const chunk = new Uint8Array(1 << 20).map((_, i) => i % 251);
+    let sent = 0;
+    const source = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent === 20) return controller.close();
+        sent++;
+        controller.enqueue(chunk.slice());
+      },
+    });
+    await fs.writeStream("big/blob.bin", source);
+    assert.equal((await fs.stat("big/blob.bin"))!.size, 20 << 20);
+    let total = 0;
+    let ok = true;
+    for await (const part of await fs.readStream("big/blob.bin")) {
+      for (let i = 0; i < part.length; i += 4093) ok &&= part[i] === (total + i) % (1 << 20) % 251;
+      total += part.length;
+    }
+    assert.equal(total, 20 << 20);
+    assert.ok(ok, "the bytes read back are the bytes written");
+  });
+
+  test("unicode and spaces in names", async (fs) => {
+    await fs.write("données/été 2026/rapport final.txt", "ok");
+    assert.deepEqual(await fs.listdir("données"), ["été 2026"]);
+    assert.deepEqual(await fs.listdir("données/été 2026"), ["rapport final.txt"]);
+    assert.equal(await fs.read("données/été 2026/rapport final.txt"), "ok");
+    assert.deepEqual(await fs.glob("données/**/*.txt"), ["données/été 2026/rapport final.txt"]);
+  });
+
+  test("a path that leaves the data dir is an error", async (fs) => {
+    for (const path of ["../x", "/etc/passwd", "a/../../x", "a/\0b"]) {
+      await assert.rejects(() => fs.read(path), PathEscapeError, path);
+      await assert.rejects(() => fs.write(path, "x"), PathEscapeError, path);
+      await assert.rejects(() => fs.listdir(path), PathEscapeError, path);
+      await assert.rejects(() => fs.glob(`${path}/*`), PathEscapeError, path);
+    }
+    assert.equal(fs.join("a", "b/", "c.txt"), "a/b/c.txt");
+    await fs.write("a/../inside.txt", "x");
+    assert.equal(await fs.read("inside.txt"), "x");
+  });
+}
+
+Deno.test({
+  name: "s3: listing pages past 1,000 objects",
+  ...settings,
+  fn: async () => {
+    const server = await startS3();
+    const fs = new DataFs(new S3Driver(`s3://${server.bucket}/many`));
+    const names = Array.from({ length: 1100 }, (_, i) => `f${String(i).padStart(4, "0")}`);
+    let next = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      for (let i = next++; i < names.length; i = next++) await fs.write(`m/${names[i]}`, "x");
+    }));
+    assert.deepEqual(await fs.listdir("m"), names);
+    assert.equal((await fs.glob("m/*")).length, 1100);
+    await fs.rmdir("m");
+    assert.equal(await fs.exists("m"), false);
+  },
+});
+
+Deno.test({
+  name:
+    "s3: a missing bucket, bad credentials and an unreachable endpoint fail the check, saying which",
+  ...settings,
+  fn: async () => {
+    const server = await startS3();
+    await assert.rejects(
+      () => new S3Driver("s3://no-such-bucket/x").check(),
+      /S3 NoSuchBucket for s3:\/\/no-such-bucket\/x: the bucket no-such-bucket does not exist/,
+    );
+    Deno.env.set("AWS_SECRET_ACCESS_KEY", "wrong");
+    try {
+      await assert.rejects(
+        () => new S3Driver(`s3://${server.bucket}/x`).check(),
+        /S3 SignatureDoesNotMatch for s3:\/\/kt-test\/x: the credentials were refused/,
+      );
+    } finally {
+      Deno.env.set("AWS_SECRET_ACCESS_KEY", server.secretKey);
+    }
+    const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (closed.addr as Deno.NetAddr).port;
+    closed.close();
+    await assert.rejects(
+      () =>
+        new S3Driver(`s3://${server.bucket}/x`, { endpoint: `http://127.0.0.1:${port}` }).check(),
+      /for s3:\/\/kt-test\/x: the endpoint cannot be reached/,
+    );
+    await new S3Driver(`s3://${server.bucket}/x`).check();
+  },
+});
+
+Deno.test({
+  name: "(MinIO stops)",
+  ...settings,
+  fn: async () => {
+    const server = await minio?.catch(() => undefined);
+    await server?.stop();
+    if (server) assert.throws(() => Deno.kill(server.pid, "SIGCONT"));
+  },
+});
