@@ -7,6 +7,7 @@
 import { Command, CommanderError } from "commander";
 import { SpecError } from "../spec/problems.ts";
 import { UsageError } from "./errors.ts";
+import { DataDirError } from "../storage/open.ts";
 import { controllerSubcommand } from "./controller.ts";
 import { rbacSubcommand } from "./rbac.ts";
 import { runSubcommand } from "./run.ts";
@@ -56,7 +57,9 @@ export async function main(args: string[]): Promise<number> {
         ? 0
         : 2;
     }
-    if (error instanceof SpecError || error instanceof UsageError) {
+    if (
+      error instanceof SpecError || error instanceof UsageError || error instanceof DataDirError
+    ) {
       console.error(`kt-deno: ${error.message}`);
       return 2;
     }

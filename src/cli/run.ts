@@ -12,7 +12,8 @@ import { positiveInt, UsageError } from "./errors.ts";
 import { progressView } from "./progress.ts";
 import { defaultControllerImage } from "../k8s/manifests.ts";
 import { controllerJobName } from "../k8s/names.ts";
-import { isLocalDataDir } from "../storage/open.ts";
+import { checkDataDir, isLocalDataDir } from "../storage/open.ts";
+import { s3EnvForPods } from "../storage/s3.ts";
 
 /** Options of `kt-deno run`. */
 export interface RunFlags {
@@ -26,6 +27,9 @@ export interface RunFlags {
   wait?: boolean;
   hostPath?: string | false;
   ttl?: number;
+  secretEnv?: string[];
+  s3Endpoint?: string;
+  s3PathStyle?: boolean;
 }
 
 const CLUSTER_FLAGS = [
@@ -35,6 +39,7 @@ const CLUSTER_FLAGS = [
   "wait",
   "hostPath",
   "ttl",
+  "secretEnv",
 ] as const;
 
 function usesFunctions(pipeline: Pipeline): boolean {
@@ -51,10 +56,20 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * Puts the S3 flags into this process's environment, where the S3 driver, the local
+ * worker processes and the Kubernetes launcher (for the pods) all find them.
+ */
+export function applyS3Flags(flags: { s3Endpoint?: string; s3PathStyle?: boolean }): void {
+  if (flags.s3Endpoint) Deno.env.set("AWS_ENDPOINT_URL_S3", flags.s3Endpoint);
+  if (flags.s3PathStyle) Deno.env.set("KT_S3_FORCE_PATH_STYLE", "true");
+}
+
 /** Runs a spec file locally; resolves to the exit code (0 completed, 1 failed, 130 interrupted). */
 export async function runCommand(specPath: string, flags: RunFlags): Promise<number> {
   const { loadSpec } = await import("../spec/load.ts");
   const pipeline = await loadSpec(specPath);
+  applyS3Flags(flags);
   if (flags.image !== undefined) return await runOnCluster(pipeline, flags);
   const stray = CLUSTER_FLAGS.find((flag) => flags[flag] !== undefined);
   if (stray) {
@@ -71,6 +86,7 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
       `functions folder ${flags.functions} not found (the spec calls functions; set --functions DIR)`,
     );
   }
+  await checkDataDir(flags.dataDir);
   const runId = newRunId();
   console.log(`run id: ${runId}`);
   const view = progressView();
@@ -115,6 +131,7 @@ async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number
   }
   const dataDir = flags.dataDir.replace(/^file:\/\//, "");
   const hostDataPath = !local || flags.hostPath === false ? null : flags.hostPath ?? dataDir;
+  if (!local) await checkDataDir(dataDir);
   const { KubeClient, kubeconfigConnection } = await import("../k8s/client.ts");
   const { followRun, launchRun, runSettings } = await import("../k8s/launcher.ts");
   const { PipelineRun } = await import("../engine/pipeline_run.ts");
@@ -131,6 +148,8 @@ async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number
       dataDir,
       hostDataPath,
       ttlSecondsAfterFinished: flags.ttl,
+      env: local ? {} : s3EnvForPods(),
+      envFromSecrets: flags.secretEnv,
     });
     await launchRun(kube, settings, pipeline);
     const controller = controllerJobName(settings.runId);
@@ -183,5 +202,12 @@ export function runSubcommand(exit: (code: number) => void): Command {
     )
     .option("--no-host-path", "mount no host folder (the data dir is reachable otherwise)")
     .option("--ttl <seconds>", "keep finished Jobs this long (default 3600)", positiveInt("--ttl"))
+    .option(
+      "--secret-env <secret>",
+      "a Secret whose keys become environment variables of the controller and every pod (repeatable)",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option("--s3-endpoint <url>", "endpoint of an S3-compatible store (or AWS_ENDPOINT_URL_S3)")
+    .option("--s3-path-style", "path-style S3 addressing (or KT_S3_FORCE_PATH_STYLE=true)")
     .action(async (spec: string, flags: RunFlags) => exit(await runCommand(spec, flags)));
 }

@@ -73,6 +73,7 @@ export function runSettings(options: {
   hostDataPath: string | null;
   ttlSecondsAfterFinished?: number;
   env?: Record<string, string>;
+  envFromSecrets?: string[];
 }): RunSettings {
   return {
     runId: options.runId,
@@ -84,6 +85,7 @@ export function runSettings(options: {
     hostDataPath: options.hostDataPath,
     ttlSecondsAfterFinished: options.ttlSecondsAfterFinished ?? 3600,
     env: options.env ?? {},
+    envFromSecrets: options.envFromSecrets ?? [],
   };
 }
 

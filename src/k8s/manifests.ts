@@ -38,6 +38,8 @@ export interface RunSettings {
   ttlSecondsAfterFinished: number;
   /** Extra environment for the controller and every pod (object store settings). */
   env: Record<string, string>;
+  /** Secrets whose keys become environment variables of the controller and every pod. */
+  envFromSecrets: string[];
 }
 
 /** An object reference for `ownerReferences`. */
@@ -52,6 +54,11 @@ type Json = Record<string, unknown>;
 
 function envList(env: Record<string, string>): Json[] {
   return Object.entries(env).map(([name, value]) => ({ name, value }));
+}
+
+function envFrom(settings: RunSettings): Json {
+  const secrets = settings.envFromSecrets ?? [];
+  return secrets.length ? { envFrom: secrets.map((name) => ({ secretRef: { name } })) } : {};
 }
 
 function dataVolume(settings: RunSettings): { volumes: Json[]; mounts: Json[] } {
@@ -118,6 +125,7 @@ export function controllerJob(settings: RunSettings): Json {
             image: settings.controllerImage,
             command: ["kt-deno", "controller", "--config", CONFIG_MOUNT],
             env: envList(settings.env),
+            ...envFrom(settings),
             resources: {
               requests: { cpu: "250m", memory: "256Mi" },
               limits: { memory: "512Mi" },
@@ -195,6 +203,7 @@ export function ktJob(settings: RunSettings, job: Readonly<JobState>, owner?: Ow
                 },
               },
             ],
+            ...envFrom(settings),
             resources: {
               requests: { cpu: job.cpu, memory: job.memory },
               limits: { memory: scaleMemory(job.memory, 1.1) },

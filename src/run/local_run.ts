@@ -25,7 +25,8 @@ export interface LocalRunOptions {
 }
 
 /**
- * Runs a validated pipeline here and returns its final state.
+ * Runs a validated pipeline here and returns its final state. Check the data dir first
+ * (`checkDataDir`) to fail early on a store that cannot be used.
  *
  * @example
  * ```ts ignore
@@ -38,7 +39,6 @@ export async function runLocally(
   options: LocalRunOptions,
 ): Promise<PipelineRun> {
   const storage = openStorage(options.dataDir);
-  await storage.check();
   const run = PipelineRun.start(options.runId, pipeline, new Date(), VERSION);
   const executor = new LocalExecutor({
     runId: options.runId,

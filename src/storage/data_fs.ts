@@ -62,17 +62,17 @@ export class DataFs {
   }
 
   /** Creates a directory and its parents. */
-async mkdir(path: string): Promise<void> {
+  async mkdir(path: string): Promise<void> {
     await this.driver.mkdir(normalizePath(path));
   }
 
   /** Removes a file. */
-async remove(path: string): Promise<void> {
+  async remove(path: string): Promise<void> {
     await this.driver.remove(normalizePath(path));
   }
 
   /** Removes a directory and all it holds. */
-async rmdir(path: string): Promise<void> {
+  async rmdir(path: string): Promise<void> {
     await this.driver.rmdir(normalizePath(path));
   }
 
@@ -94,12 +94,12 @@ async rmdir(path: string): Promise<void> {
   }
 
   /** Replaces a file with UTF-8 text, creating parent directories. */
-async write(path: string, text: string): Promise<void> {
+  async write(path: string, text: string): Promise<void> {
     await this.driver.write(normalizePath(path), encoder.encode(text));
   }
 
   /** Appends UTF-8 text to a file. */
-async append(path: string, text: string): Promise<void> {
+  async append(path: string, text: string): Promise<void> {
     await this.driver.append(normalizePath(path), encoder.encode(text));
   }
 
@@ -109,7 +109,7 @@ async append(path: string, text: string): Promise<void> {
   }
 
   /** Replaces a file with bytes. */
-async writeBytes(path: string, data: Uint8Array): Promise<void> {
+  async writeBytes(path: string, data: Uint8Array): Promise<void> {
     await this.driver.write(normalizePath(path), data);
   }
 
@@ -119,7 +119,7 @@ async writeBytes(path: string, data: Uint8Array): Promise<void> {
   }
 
   /** Writes a file from a stream of bytes. */
-async writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<void> {
+  async writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<void> {
     await this.driver.writeStream(normalizePath(path), stream);
   }
 
@@ -129,7 +129,7 @@ async writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<voi
   }
 
   /** Writes a value as a JSON file, atomically. */
-async writeJson(path: string, value: unknown): Promise<void> {
+  async writeJson(path: string, value: unknown): Promise<void> {
     await this.write(path, JSON.stringify(value, null, 2) + "\n");
   }
 }

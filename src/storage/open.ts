@@ -25,6 +25,29 @@ export function openStorage(dataDir: string, s3: S3Options = {}): StorageDriver 
   throw new Error(`unsupported data dir ${dataDir}: expected a local path or s3://bucket/prefix`);
 }
 
+/**
+ * Opens a data dir's driver and checks that the store can be used, before anything is
+ * submitted: a missing bucket, refused credentials or an unreachable endpoint throw a
+ * {@linkcode DataDirError} that says which, for which URL.
+ */
+export async function checkDataDir(dataDir: string): Promise<StorageDriver> {
+  const driver = openStorage(dataDir);
+  try {
+    await driver.check();
+  } catch (error) {
+    throw new DataDirError(`data dir ${dataDir} cannot be used: ${(error as Error).message}`);
+  }
+  return driver;
+}
+
+/** A data dir that cannot be used at all. */
+export class DataDirError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DataDirError";
+  }
+}
+
 /** True when a data dir is a local path (and so can be shared with pods by a hostPath mount). */
 export function isLocalDataDir(dataDir: string): boolean {
   return !/^[a-z][a-z0-9+.-]*:\/\//i.test(dataDir) || dataDir.startsWith("file://");
