@@ -45,8 +45,6 @@ const backends: Backend[] = [
   },
 ];
 
-const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-
 for (const backend of backends) {
   const test = (name: string, fn: (fs: DataFs) => Promise<void>) =>
     Deno.test({
