@@ -13,12 +13,11 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { parseAllDocuments } from "yaml";
 import { KubeClient, kubeconfigConnection } from "../src/k8s/client.ts";
 import { LABELS } from "../src/k8s/names.ts";
-import { VERSION } from "../src/version.ts";
 import { startCluster } from "../tests/cluster/cluster.ts";
-import { copy } from "../tests/copy.ts";
+import { applyRbac } from "../tests/cluster/harness.ts";
+import { makeWorkerImage } from "../tests/cluster/worker_image.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
@@ -37,16 +36,8 @@ const NS = "default";
 const IMAGE = "kt-worker:bench";
 
 const work = await Deno.makeTempDir({ prefix: "kt-bench-k8s-" });
-await copy(`${ROOT}tests/fixtures/kt_functions`, `${work}/app/kt_functions`);
-await Deno.writeTextFile(
-  `${work}/kt-deno`,
-  `#!/bin/sh\nexec ${Deno.execPath()} run -A --quiet --config ${ROOT}deno.json ${ROOT}main.ts "$@"\n`,
-);
-await Deno.chmod(`${work}/kt-deno`, 0o755);
-const bin = { "kt-deno": `${work}/kt-deno` };
-const cluster = await startCluster({
-  imageMap: { [IMAGE]: { app: `${work}/app`, bin }, [`kt-deno:${VERSION}`]: { bin } },
-});
+const image = await makeWorkerImage(IMAGE, [`${ROOT}tests/fixtures/kt_functions`]);
+const cluster = await startCluster({ imageMap: image.imageMap });
 Deno.env.set("KUBECONFIG", cluster.kubeconfigPath);
 const kube = new KubeClient(await kubeconfigConnection());
 
@@ -116,21 +107,7 @@ async function run(spec: unknown, dataDir: string): Promise<{ runId: string; sec
 }
 
 try {
-  const rbac = new TextDecoder().decode(
-    (await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--quiet", "--config", `${ROOT}deno.json`, `${ROOT}main.ts`, "rbac"],
-    }).output()).stdout,
-  );
-
-  for (const doc of parseAllDocuments(rbac).map((d) => d.toJS())) {
-    const group = doc.apiVersion === "v1" ? "/api/v1" : `/apis/${doc.apiVersion}`;
-    const plural =
-      ({ ServiceAccount: "serviceaccounts", Role: "roles", RoleBinding: "rolebindings" } as Record<
-        string,
-        string
-      >)[doc.kind];
-    await kube.request("POST", `${group}/namespaces/${NS}/${plural}`, { body: doc });
-  }
+  await applyRbac(kube, NS);
 
   // 1. The chain, watched from outside.
   const stop = new AbortController();
@@ -252,5 +229,6 @@ try {
 } finally {
   kube.close();
   await cluster.stop();
+  await image.remove();
   await Deno.remove(work, { recursive: true });
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ApiError, KubeClient } from "../src/k8s/client.ts";
 import { clusterSuite } from "./cluster/harness.ts";
+import { isAlive } from "./ports.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
@@ -38,15 +39,6 @@ function job(name: string, spec: Obj, podSpec: Obj): Obj {
 
 function condition(object: Obj, type: string): Obj | undefined {
   return object.status?.conditions?.find((c: Obj) => c.type === type && c.status === "True");
-}
-
-function alive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 suite.test("an Indexed Job runs three processes that each see their own completion index", async ({ kube }) => {
@@ -221,7 +213,7 @@ suite.test("deleting a Job with foreground propagation removes its pods and stop
         Number(p.status.containerStatuses[0].containerID.replace("process://", ""))
       );
   });
-  for (const pid of pids) assert.ok(alive(pid), `process ${pid} runs`);
+  for (const pid of pids) assert.ok(isAlive(pid), `process ${pid} runs`);
   await kube.request("DELETE", `/apis/batch/v1/namespaces/${NS}/jobs/sleeper`, {
     body: { apiVersion: "v1", kind: "DeleteOptions", propagationPolicy: "Foreground" },
   });
@@ -235,7 +227,7 @@ suite.test("deleting a Job with foreground propagation removes its pods and stop
     );
     return jobGone && pods.items.length === 0;
   });
-  for (const pid of pids) assert.equal(alive(pid), false, `process ${pid} was stopped`);
+  for (const pid of pids) assert.equal(isAlive(pid), false, `process ${pid} was stopped`);
 });
 
 suite.end();

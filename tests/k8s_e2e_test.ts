@@ -3,14 +3,13 @@
  * end to end, with worker images imitated by the process node's image map.
  */
 import assert from "node:assert/strict";
-import { parseAllDocuments } from "yaml";
-import { ApiError, type KubeClient } from "../src/k8s/client.ts";
+import type { KubeClient } from "../src/k8s/client.ts";
 import { LABELS } from "../src/k8s/names.ts";
-import { VERSION } from "../src/version.ts";
 import type { StateDocument } from "../src/engine/state.ts";
 import { FIXTURE_FUNCTIONS, ktDeno, runIdOf, specFile, stateOf } from "./cli_helpers.ts";
 import { copy } from "./copy.ts";
-import { clusterSuite } from "./cluster/harness.ts";
+import { applyRbac, clusterSuite } from "./cluster/harness.ts";
+import { makeWorkerImage } from "./cluster/worker_image.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
@@ -20,22 +19,11 @@ const EXAMPLE = `${ROOT}examples/hello-world`;
 const IMAGE = "kt-worker:test";
 const NS = "default";
 
-/** A worker "image": functions in /app/kt_functions and kt-deno on PATH. */
-const imageRoot = Deno.makeTempDirSync({ prefix: "kt-image-" });
-await copy(FIXTURE_FUNCTIONS, `${imageRoot}/app/kt_functions`);
-await Deno.copyFile(`${EXAMPLE}/kt_functions/hello.ts`, `${imageRoot}/app/kt_functions/hello.ts`);
-await Deno.writeTextFile(
-  `${imageRoot}/kt-deno`,
-  `#!/bin/sh\nexec ${Deno.execPath()} run -A --quiet --config ${ROOT}deno.json ${ROOT}main.ts "$@"\n`,
-);
-await Deno.chmod(`${imageRoot}/kt-deno`, 0o755);
-const bin = { "kt-deno": `${imageRoot}/kt-deno` };
+const image = await makeWorkerImage(IMAGE, [FIXTURE_FUNCTIONS, `${EXAMPLE}/kt_functions`]);
 /** Folders the tests make, removed at the end. */
-const temporary: string[] = [imageRoot];
+const temporary: string[] = [image.root];
 
-const suite = clusterSuite({
-  imageMap: { [IMAGE]: { app: `${imageRoot}/app`, bin }, [`kt-deno:${VERSION}`]: { bin }, "*": {} },
-});
+const suite = clusterSuite({ imageMap: { ...image.imageMap, "*": {} } });
 
 async function until<T>(
   what: string,
@@ -49,26 +37,6 @@ async function until<T>(
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   throw new Error(`timed out after ${seconds}s waiting for ${what}`);
-}
-
-let rbacApplied = false;
-async function applyRbac(kube: KubeClient): Promise<void> {
-  if (rbacApplied) return;
-  const printed = await ktDeno(["rbac", "--namespace", NS], ROOT);
-  assert.equal(printed.code, 0, printed.stderr);
-  for (const doc of parseAllDocuments(printed.stdout).map((d) => d.toJS())) {
-    const group = doc.apiVersion === "v1" ? "/api/v1" : `/apis/${doc.apiVersion}`;
-    const plural =
-      { ServiceAccount: "serviceaccounts", Role: "roles", RoleBinding: "rolebindings" }[
-        doc.kind as string
-      ];
-    await kube.request("POST", `${group}/namespaces/${NS}/${plural}`, { body: doc }).catch(
-      (error) => {
-        if (!(error instanceof ApiError && error.status === 409)) throw error;
-      },
-    );
-  }
-  rbacApplied = true;
 }
 
 /** Launches a spec on the cluster (with --wait unless told otherwise). */
@@ -124,7 +92,7 @@ function statuses(state: StateDocument): Record<string, string> {
 const ok = (name: string) => ({ function: "steps.ok", args: { name } });
 
 suite.test("the controller's service account has only the kt-deno rbac permissions", async ({ kube }) => {
-  await applyRbac(kube);
+  await applyRbac(kube, NS);
   const can = async (verb: string, resource: string, group = "") => {
     const review = await kube.request<Obj>(
       "POST",
@@ -173,7 +141,7 @@ suite.test("an invalid spec exits 2 and creates nothing in the cluster", async (
 });
 
 suite.test("hello-world on the cluster: outputs right, state all Completed, exit 0", async ({ cluster, kube }) => {
-  await applyRbac(kube);
+  await applyRbac(kube, NS);
   const dir = await Deno.makeTempDir({ prefix: "kt-e2e-hello-" });
   await copy(`${EXAMPLE}/data/input`, `${dir}/data/input`);
   const { dir: specDir } = await specFile({});
@@ -205,7 +173,7 @@ suite.test("hello-world on the cluster: outputs right, state all Completed, exit
 });
 
 suite.test("a three-stage chain and a diamond run in dependency order", async ({ cluster, kube }) => {
-  await applyRbac(kube);
+  await applyRbac(kube, NS);
   const result = await launch(cluster.kubeconfigPath, {
     name: "shapes",
     jobs: [
@@ -241,7 +209,7 @@ suite.test("a three-stage chain and a diamond run in dependency order", async ({
 });
 
 suite.test("a failing task: kube-transform's statuses, the Job's Failed condition, exit 1", async ({ cluster, kube }) => {
-  await applyRbac(kube);
+  await applyRbac(kube, NS);
   const result = await launch(cluster.kubeconfigPath, {
     name: "failing",
     jobs: [

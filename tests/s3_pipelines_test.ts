@@ -4,14 +4,13 @@
  */
 import assert from "node:assert/strict";
 import type { StateDocument } from "../src/engine/state.ts";
-import { ApiError } from "../src/k8s/client.ts";
 import { DataFs } from "../src/storage/data_fs.ts";
 import { S3Driver } from "../src/storage/s3.ts";
-import { VERSION } from "../src/version.ts";
 import { FIXTURE_FUNCTIONS, ktDeno, runIdOf, specFile } from "./cli_helpers.ts";
-import { clusterSuite } from "./cluster/harness.ts";
-import { copy } from "./copy.ts";
+import { applyRbac, clusterSuite } from "./cluster/harness.ts";
+import { makeWorkerImage } from "./cluster/worker_image.ts";
 import { type Minio, startMinio } from "./minio/harness.ts";
+import { freePort } from "./ports.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const EXAMPLE = `${ROOT}examples/hello-world`;
@@ -151,9 +150,7 @@ Deno.test({
       badKey.stderr,
       /S3 SignatureDoesNotMatch for s3:\/\/kt-test\/x: the credentials were refused/,
     );
-    const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (closed.addr as Deno.NetAddr).port;
-    closed.close();
+    const port = freePort();
     const unreachable = await run(`s3://${s.bucket}/x`, {
       ...s.env,
       AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}`,
@@ -168,36 +165,13 @@ Deno.test({
 });
 
 // On the cluster: the controller and the pods talk to MinIO.
-const imageRoot = Deno.makeTempDirSync({ prefix: "kt-image-s3-" });
-temporary.push(imageRoot);
-await copy(`${EXAMPLE}/kt_functions`, `${imageRoot}/app/kt_functions`);
-await Deno.writeTextFile(
-  `${imageRoot}/kt-deno`,
-  `#!/bin/sh\nexec ${Deno.execPath()} run -A --quiet --config ${ROOT}deno.json ${ROOT}main.ts "$@"\n`,
-);
-await Deno.chmod(`${imageRoot}/kt-deno`, 0o755);
-const bin = { "kt-deno": `${imageRoot}/kt-deno` };
-const suite = clusterSuite({
-  imageMap: { [IMAGE]: { app: `${imageRoot}/app`, bin }, [`kt-deno:${VERSION}`]: { bin } },
-});
+const image = await makeWorkerImage(IMAGE, [`${EXAMPLE}/kt_functions`]);
+temporary.push(image.root);
+const suite = clusterSuite({ imageMap: image.imageMap });
 
 suite.test("hello-world on the cluster with an s3:// data dir: no host path, outputs in the bucket", async ({ cluster, kube }) => {
   const s = await server();
-  const rbac = await ktDeno(["rbac"], ROOT);
-  const { parseAllDocuments } = await import("yaml");
-  for (const doc of parseAllDocuments(rbac.stdout).map((d) => d.toJS())) {
-    const group = doc.apiVersion === "v1" ? "/api/v1" : `/apis/${doc.apiVersion}`;
-    const plural =
-      ({ ServiceAccount: "serviceaccounts", Role: "roles", RoleBinding: "rolebindings" } as Record<
-        string,
-        string
-      >)[doc.kind];
-    await kube.request("POST", `${group}/namespaces/default/${plural}`, { body: doc }).catch(
-      (e) => {
-        if (!(e instanceof ApiError && e.status === 409)) throw e;
-      },
-    );
-  }
+  await applyRbac(kube);
   await kube.request("POST", "/api/v1/namespaces/default/secrets", {
     body: {
       apiVersion: "v1",

@@ -8,6 +8,7 @@ import { NotFoundError, PathEscapeError } from "../src/storage/driver.ts";
 import { LocalDriver } from "../src/storage/local.ts";
 import { S3Driver } from "../src/storage/s3.ts";
 import { type Minio, startMinio } from "./minio/harness.ts";
+import { freePort } from "./ports.ts";
 
 const settings = { sanitizeOps: false, sanitizeResources: false };
 let minio: Promise<Minio> | undefined;
@@ -226,9 +227,7 @@ Deno.test({
     } finally {
       Deno.env.set("AWS_SECRET_ACCESS_KEY", server.secretKey);
     }
-    const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (closed.addr as Deno.NetAddr).port;
-    closed.close();
+    const port = freePort();
     await assert.rejects(
       () =>
         new S3Driver(`s3://${server.bucket}/x`, { endpoint: `http://127.0.0.1:${port}` }).check(),

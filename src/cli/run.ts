@@ -56,6 +56,13 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
+/** Adds the S3 flags (`--s3-endpoint`, `--s3-path-style`) to a subcommand. */
+export function withS3Flags(command: Command): Command {
+  return command
+    .option("--s3-endpoint <url>", "endpoint of an S3-compatible store (or AWS_ENDPOINT_URL_S3)")
+    .option("--s3-path-style", "path-style S3 addressing (or KT_S3_FORCE_PATH_STYLE=true)");
+}
+
 /**
  * Puts the S3 flags into this process's environment, where the S3 driver, the local
  * worker processes and the Kubernetes launcher (for the pods) all find them.
@@ -175,7 +182,7 @@ async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number
 
 /** The `run` subcommand. */
 export function runSubcommand(exit: (code: number) => void): Command {
-  return new Command("run")
+  return withS3Flags(new Command("run"))
     .description("validate a pipeline spec (YAML or JSON) and run it")
     .argument("<spec>", "pipeline spec file")
     .option("--data-dir <dir>", "data dir: a local folder or s3://bucket/prefix", "./kt-data")
@@ -207,7 +214,5 @@ export function runSubcommand(exit: (code: number) => void): Command {
       "a Secret whose keys become environment variables of the controller and every pod (repeatable)",
       (value: string, previous: string[] = []) => [...previous, value],
     )
-    .option("--s3-endpoint <url>", "endpoint of an S3-compatible store (or AWS_ENDPOINT_URL_S3)")
-    .option("--s3-path-style", "path-style S3 addressing (or KT_S3_FORCE_PATH_STYLE=true)")
     .action(async (spec: string, flags: RunFlags) => exit(await runCommand(spec, flags)));
 }

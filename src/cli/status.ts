@@ -10,7 +10,7 @@ import { DataFs } from "../storage/data_fs.ts";
 import { NotFoundError } from "../storage/driver.ts";
 import { openStorage } from "../storage/open.ts";
 import { UsageError } from "./errors.ts";
-import { applyS3Flags } from "./run.ts";
+import { applyS3Flags, withS3Flags } from "./run.ts";
 
 /** Reads a run's state document from a data dir. */
 export async function readState(dataDir: string, runId: string): Promise<StateDocument> {
@@ -51,13 +51,11 @@ export function formatStatus(doc: StateDocument): string {
 
 /** The `status` subcommand. */
 export function statusSubcommand(exit: (code: number) => void): Command {
-  return new Command("status")
+  return withS3Flags(new Command("status"))
     .description("show a run's jobs and their statuses")
     .argument("<run-id>", "the run id that kt-deno run printed")
     .option("--data-dir <dir>", "data dir of the run", "./kt-data")
     .option("-o, --output <format>", "table or json", "table")
-    .option("--s3-endpoint <url>", "endpoint of an S3-compatible store (or AWS_ENDPOINT_URL_S3)")
-    .option("--s3-path-style", "path-style S3 addressing (or KT_S3_FORCE_PATH_STYLE=true)")
     .action(async (
       runId: string,
       flags: { dataDir: string; output: string; s3Endpoint?: string; s3PathStyle?: boolean },

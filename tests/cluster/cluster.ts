@@ -10,6 +10,7 @@
  */
 import { kubeconfig, makeCertificates } from "./certs.ts";
 import type { ImageMap } from "./image_map.ts";
+import { freePort, isAlive } from "../ports.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -38,13 +39,6 @@ export interface ClusterOptions {
   imageMap?: ImageMap;
   /** Leave the processes running when this process exits (for `up.ts`). */
   detached?: boolean;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 /** Builds (or finds cached) control plane binaries; returns their folder. */
@@ -231,15 +225,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Stops the processes a cluster started (by the PIDs in `<dir>/pids.json`, each with its
  * process group: the node first, so it can stop its pods), then removes the folder.
@@ -262,8 +247,8 @@ export async function stopCluster(dir: string): Promise<void> {
         break;
       }
       const deadline = Date.now() + (signal === "SIGTERM" ? 10_000 : 2_000);
-      while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      if (!alive(pid)) break;
+      while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      if (!isAlive(pid)) break;
     }
   }
   await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -14,8 +14,9 @@
  *
  * @module
  */
-import { KubeClient, kubeconfigConnection } from "../../src/k8s/client.ts";
+import { ApiError, KubeClient, kubeconfigConnection } from "../../src/k8s/client.ts";
 import { type Cluster, type ClusterOptions, startCluster } from "./cluster.ts";
+import { isAlive } from "../ports.ts";
 
 /** What a cluster test gets. */
 export interface ClusterContext {
@@ -66,16 +67,52 @@ export function clusterSuite(options: ClusterOptions = {}): ClusterSuite {
           const pids = JSON.parse(await Deno.readTextFile(`${context.cluster.dir}/pids.json`));
           await context.cluster.stop();
           for (const pid of Object.values<number>(pids)) {
-            let alive = true;
-            try {
-              Deno.kill(pid, "SIGCONT");
-            } catch {
-              alive = false;
+            if (isAlive(pid)) {
+              throw new Error(`process ${pid} is still running after the cluster stopped`);
             }
-            if (alive) throw new Error(`process ${pid} is still running after the cluster stopped`);
           }
         },
       });
     },
   };
+}
+
+/** Applies what `kt-deno rbac --namespace NS` prints, as a user would with kubectl apply. */
+export async function applyRbac(kube: KubeClient, namespace = "default"): Promise<void> {
+  const { parseAllDocuments } = await import("yaml");
+  const { rbacManifests } = await import("../../src/k8s/manifests.ts");
+  const root = new URL("../..", import.meta.url).pathname;
+  const printed = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      "--config",
+      `${root}deno.json`,
+      `${root}main.ts`,
+      "rbac",
+      "--namespace",
+      namespace,
+    ],
+    stderr: "inherit",
+  }).output();
+  if (!printed.success) throw new Error("kt-deno rbac failed");
+  const docs = parseAllDocuments(new TextDecoder().decode(printed.stdout)).map((d) => d.toJS());
+  if (JSON.stringify(docs) !== JSON.stringify(rbacManifests(namespace))) {
+    throw new Error("kt-deno rbac printed something other than its manifests");
+  }
+  const plural: Record<string, string> = {
+    ServiceAccount: "serviceaccounts",
+    Role: "roles",
+    RoleBinding: "rolebindings",
+  };
+  for (const doc of docs) {
+    const group = doc.apiVersion === "v1" ? "/api/v1" : `/apis/${doc.apiVersion}`;
+    await kube.request("POST", `${group}/namespaces/${namespace}/${plural[doc.kind]}`, {
+      body: doc,
+    })
+      .catch((error) => {
+        if (!(error instanceof ApiError && error.status === 409)) throw error;
+      });
+  }
 }

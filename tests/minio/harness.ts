@@ -15,6 +15,8 @@
  * @module
  */
 
+import { freePort } from "../ports.ts";
+
 const HERE = new URL(".", import.meta.url).pathname;
 
 /** A running MinIO server with one bucket. */
@@ -27,13 +29,6 @@ export interface Minio {
   env: Record<string, string>;
   pid: number;
   stop(): Promise<void>;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 /** Builds MinIO if needed; returns the binary. */
