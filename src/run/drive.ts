@@ -6,7 +6,7 @@
  */
 import type { PipelineRun } from "../engine/pipeline_run.ts";
 import { dynamicOutputPath, type JobState } from "../engine/state.ts";
-import type { Executor } from "../executors/executor.ts";
+import type { Executor, JobOutcome } from "../executors/executor.ts";
 import type { Job } from "../spec/schema.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import { StateWriter } from "./state_writer.ts";
@@ -66,7 +66,7 @@ export async function drivePipeline(
     options.onChange?.(run);
     return writer.save();
   };
-  const finish = async (job: Readonly<JobState>, outcome: Awaited<ReturnType<Executor["run"]>>) => {
+  const finish = async (job: Readonly<JobState>, outcome: JobOutcome) => {
     if (!outcome.ok) run.fail(job.name, outcome.error ?? "failed", now(), outcome.taskRetries);
     else if (job.type === "static") run.succeed(job.name, [], now(), outcome.taskRetries);
     else {
