@@ -350,6 +350,33 @@ suite.test("a killed controller is restarted, resumes, and creates no duplicate 
   assert.ok(controller.status.failed >= 1, "the first controller pod died");
 });
 
+suite.test("--context picks a kubeconfig context other than the current one", async ({ cluster }) => {
+  const config = JSON.parse(await Deno.readTextFile(cluster.kubeconfigPath));
+  config.clusters.push({ name: "nowhere", cluster: { server: "https://127.0.0.1:1" } });
+  config.contexts.push({
+    name: "nowhere",
+    context: { cluster: "nowhere", user: config.users[0].name },
+  });
+  config["current-context"] = "nowhere";
+  const { dir } = await specFile({});
+  temporary.push(dir);
+  await Deno.writeTextFile(`${dir}/kubeconfig`, JSON.stringify(config));
+  const spec = { name: "ctx", jobs: [{ name: "only", type: "static", tasks: [ok("ctx")] }] };
+  const { path } = await specFile(spec);
+  temporary.push(path.slice(0, path.lastIndexOf("/")));
+  const run = (extra: string[]) =>
+    ktDeno(["run", path, "--image", IMAGE, "--data-dir", `${dir}/data`, "--wait", ...extra], dir, {
+      KUBECONFIG: `${dir}/kubeconfig`,
+    });
+  const unknown = await run(["--context", "missing"]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /no context "missing" in the kubeconfig/);
+  const chosen = await run(["--context", "kt-test"]);
+  assert.equal(chosen.code, 0, chosen.stdout + chosen.stderr);
+  const state = await stateOf(`${dir}/data`, runIdOf(chosen.stdout));
+  assert.equal(state.status, "Completed");
+});
+
 suite.end();
 
 Deno.test("(temporary folders removed)", async () => {

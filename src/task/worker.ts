@@ -54,6 +54,9 @@ export async function workerMain(): Promise<number> {
     console.error("kt-deno: kt-deno worker is started by kt-deno run, not by hand");
     return 2;
   }
+  // Ctrl-C on a terminal reaches the whole process group; the run, not each worker,
+  // decides what stops, and it stops its workers itself.
+  Deno.addSignalListener("SIGINT", () => {});
   await workerLoop(nonce);
   return 0;
 }
