@@ -15,6 +15,20 @@ export interface JobOutcome {
   taskRetries: number;
 }
 
+/**
+ * The error of a job whose tasks failed: the one task's error, or how many of how many
+ * failed with the first three reasons (`2 of 5 tasks failed: task 1: ...; task 3: ...`).
+ */
+export function failureSummary(
+  total: number,
+  failed: number,
+  reasons: { index: number; error: string }[],
+): string {
+  if (total === 1) return reasons[0].error;
+  const shown = reasons.slice(0, 3).map((r) => `task ${r.index}: ${r.error}`).join("; ");
+  return `${failed} of ${total} tasks failed: ${shown}${failed > 3 ? "; …" : ""}`;
+}
+
 /** Task counts of one job, for progress displays. */
 export interface JobProgress {
   job: string;

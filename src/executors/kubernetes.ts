@@ -13,7 +13,7 @@ import { ktJob, type Owner, type RunSettings, taskCount } from "../k8s/manifests
 import { jobObjectName, LABELS } from "../k8s/names.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import type { TaskDefinition } from "../task/pod_task.ts";
-import type { Executor, ExecutorEvents, JobOutcome } from "./executor.ts";
+import { type Executor, type ExecutorEvents, failureSummary, type JobOutcome } from "./executor.ts";
 
 /** The parts of a batch/v1 Job this executor reads. */
 export interface KubeJob {
@@ -213,10 +213,7 @@ export class KubernetesExecutor implements Executor {
     if (reasons.length === 0) {
       return `Job failed: ${condition.reason ?? ""} ${condition.message ?? ""}`.trim();
     }
-    if (total === 1) return reasons[0].error;
-    return `${failedIndexes.length} of ${total} tasks failed: ${
-      reasons.map((r) => `task ${r.index}: ${r.error}`).join("; ")
-    }${failedIndexes.length > 3 ? "; …" : ""}`;
+    return failureSummary(total, failedIndexes.length, reasons);
   }
 
   async run(job: Readonly<JobState>): Promise<JobOutcome> {

@@ -8,7 +8,13 @@ import type { JobState } from "../engine/state.ts";
 import { taskRequest } from "../task/request.ts";
 import { runCommand } from "../task/run_task.ts";
 import { selfCommand } from "../task/self_command.ts";
-import type { Executor, ExecutorEvents, JobOutcome, JobProgress } from "./executor.ts";
+import {
+  type Executor,
+  type ExecutorEvents,
+  failureSummary,
+  type JobOutcome,
+  type JobProgress,
+} from "./executor.ts";
 import { Slots } from "./slots.ts";
 import { type TaskResult, WorkerPool } from "./worker_pool.ts";
 
@@ -120,12 +126,7 @@ export class LocalExecutor implements Executor {
     }
     if (failures.length === 0) return { ok: true, taskRetries };
     failures.sort((a, b) => a.index - b.index);
-    const error = count === 1
-      ? failures[0].error
-      : `${failures.length} of ${count} tasks failed: ${
-        failures.slice(0, 3).map((f) => `task ${f.index}: ${f.error}`).join("; ")
-      }${failures.length > 3 ? "; …" : ""}`;
-    return { ok: false, taskRetries, error };
+    return { ok: false, taskRetries, error: failureSummary(count, failures.length, failures) };
   }
 
   async #attempt(job: Readonly<JobState>, index: number, signal: AbortSignal): Promise<TaskResult> {
