@@ -230,4 +230,44 @@ suite.test("deleting a Job with foreground propagation removes its pods and stop
   for (const pid of pids) assert.equal(isAlive(pid), false, `process ${pid} was stopped`);
 });
 
+suite.test("a container's output is served to kubectl logs through the API server", async ({ cluster, kube }) => {
+  await kube.request("POST", `/api/v1/namespaces/${NS}/pods`, {
+    body: {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "talker" },
+      spec: {
+        restartPolicy: "Never",
+        containers: [{
+          name: "main",
+          image: "busybox:test",
+          command: ["sh", "-c", "echo out; echo err >&2"],
+        }],
+      },
+    },
+  });
+  await until(
+    "the pod to finish",
+    60,
+    async () =>
+      (await kube.request<Obj>("GET", `/api/v1/namespaces/${NS}/pods/talker`)).status?.phase ===
+        "Succeeded",
+  );
+  const pki = `${cluster.dir}/pki`;
+  const client = Deno.createHttpClient({
+    caCerts: [await Deno.readTextFile(`${pki}/ca.crt`)],
+    cert: await Deno.readTextFile(`${pki}/admin.crt`),
+    key: await Deno.readTextFile(`${pki}/admin.key`),
+  });
+  try {
+    const response = await fetch(`${cluster.server}/api/v1/namespaces/${NS}/pods/talker/log`, {
+      client,
+    });
+    assert.equal(response.status, 200);
+    assert.deepEqual((await response.text()).trim().split("\n").sort(), ["err", "out"]);
+  } finally {
+    client.close();
+  }
+});
+
 suite.end();

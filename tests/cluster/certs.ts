@@ -26,9 +26,13 @@ export const CLIENTS: ClientIdentity[] = [
   { file: "admin", cn: "kt-admin", org: "system:masters" },
   { file: "controller-manager", cn: "system:kube-controller-manager" },
   { file: "scheduler", cn: "system:kube-scheduler" },
+  { file: "apiserver-kubelet-client", cn: "kube-apiserver-kubelet-client", org: "system:masters" },
 ];
 
-/** Writes ca.{crt,key}, apiserver.{crt,key}, <client>.{crt,key} and sa.{key,pub} into `dir`. */
+/**
+ * Writes ca.{crt,key}, apiserver.{crt,key}, kubelet.{crt,key} (the node's serving
+ * certificate), <client>.{crt,key} and sa.{key,pub} into `dir`.
+ */
 export async function makeCertificates(dir: string): Promise<void> {
   await openssl([
     "req",
@@ -81,6 +85,11 @@ export async function makeCertificates(dir: string): Promise<void> {
     "apiserver",
     "/CN=kube-apiserver",
     "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\nextendedKeyUsage=serverAuth\n",
+  );
+  await sign(
+    "kubelet",
+    "/CN=kt-node",
+    "subjectAltName=IP:127.0.0.1,DNS:kt-node\nextendedKeyUsage=serverAuth\n",
   );
   for (const client of CLIENTS) {
     await sign(

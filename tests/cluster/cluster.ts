@@ -94,7 +94,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   try {
     const pki = `${dir}/pki`;
     await makeCertificates(pki);
-    const [etcdPort, peerPort, apiPort, cmPort, schedPort] = [0, 0, 0, 0, 0].map(freePort);
+    const [etcdPort, peerPort, apiPort, cmPort, schedPort, kubeletPort] = [0, 0, 0, 0, 0, 0].map(
+      freePort,
+    );
     const server = `https://127.0.0.1:${apiPort}`;
     for (const client of ["admin", "controller-manager", "scheduler"]) {
       await Deno.writeTextFile(
@@ -135,6 +137,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       `--service-account-signing-key-file=${pki}/sa.key`,
       "--service-cluster-ip-range=10.0.0.0/24",
       "--endpoint-reconciler-type=none",
+      `--kubelet-client-certificate=${pki}/apiserver-kubelet-client.crt`,
+      `--kubelet-client-key=${pki}/apiserver-kubelet-client.key`,
+      `--kubelet-certificate-authority=${pki}/ca.crt`,
+      "--kubelet-preferred-address-types=InternalIP",
       "--allow-privileged=true",
       "--profiling=false",
       "--v=1",
@@ -190,6 +196,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         `--image-map=${imageMapPath}`,
         `--state=${dir}/node`,
         `--name=${nodeName}`,
+        `--kubelet-port=${kubeletPort}`,
+        `--tls-cert=${pki}/kubelet.crt`,
+        `--tls-key=${pki}/kubelet.key`,
       ]);
       const get = async (path: string) => {
         const response = await fetch(`${server}${path}`, { client: admin });

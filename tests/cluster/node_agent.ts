@@ -4,11 +4,13 @@
  * each container in a private mount namespace with its volumes bind-mounted where the pod
  * spec says, so that in-cluster configuration works unchanged.
  *
- *     deno run -A tests/cluster/node_agent.ts --kubeconfig FILE --image-map FILE --state DIR [--name kt-node]
+ *     deno run -A tests/cluster/node_agent.ts --kubeconfig FILE --image-map FILE --state DIR
+ *       [--name kt-node] [--kubelet-port N --tls-cert FILE --tls-key FILE]
  *
  * Only `restartPolicy: Never` pods are run as Kubernetes would; containers start together
  * and the pod ends when all of them have exited. Each container's output goes to
- * `<state>/pods/<namespace>_<pod>_<uid>/<container>.log`.
+ * `<state>/pods/<namespace>_<pod>_<uid>/<container>.log`, which `kubectl logs` reads through
+ * the API server when the agent serves the kubelet port.
  *
  * @module
  */
@@ -26,6 +28,9 @@ const { values: flags } = parseArgs({
     "image-map": { type: "string" },
     state: { type: "string" },
     name: { type: "string", default: "kt-node" },
+    "kubelet-port": { type: "string" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
   },
 });
 if (!flags.kubeconfig || !flags["image-map"] || !flags.state) {
@@ -95,7 +100,7 @@ async function registerNode(): Promise<void> {
       operatingSystem: "linux",
       architecture: "amd64",
     },
-    daemonEndpoints: { kubeletEndpoint: { Port: 0 } },
+    daemonEndpoints: { kubeletEndpoint: { Port: Number(flags["kubelet-port"] ?? 0) } },
   };
   try {
     await kube.request("POST", "/api/v1/nodes", {
@@ -163,6 +168,8 @@ interface RunningPod {
 }
 
 const pods = new Map<string, RunningPod>();
+/** `namespace/pod` → the pod's folder (its container logs), for `kubectl logs`. */
+const podDirs = new Map<string, string>();
 const finalized = new Set<string>();
 
 function fieldValue(pod: Obj, path: string): string {
@@ -460,6 +467,7 @@ async function startPod(pod: Obj): Promise<void> {
   }
   const podDir = `${STATE}/pods/${pod.metadata.namespace}_${pod.metadata.name}_${uid}`;
   await Deno.mkdir(podDir, { recursive: true });
+  podDirs.set(`${pod.metadata.namespace}/${pod.metadata.name}`, podDir);
   const running: RunningPod = {
     uid,
     namespace: pod.metadata.namespace,
@@ -674,6 +682,7 @@ async function finalize(pod: Obj): Promise<void> {
     if (!(error instanceof ApiError && (error.status === 404 || error.status === 409))) throw error;
   }
   pods.delete(uid);
+  podDirs.delete(`${pod.metadata.namespace}/${pod.metadata.name}`);
 }
 
 async function handlePod(pod: Obj): Promise<void> {
@@ -730,6 +739,42 @@ async function watchPods(signal: AbortSignal): Promise<void> {
   }
 }
 
+// ---- the kubelet port: container logs -----------------------------------------------------
+
+/** Serves `GET /containerLogs/<namespace>/<pod>/<container>[?follow=true]` to the API server. */
+function serveLogs(request: Request): Response {
+  const url = new URL(request.url);
+  const match = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+  if (!match) return new Response("not found\n", { status: 404 });
+  const [, namespace, name, container] = match.map(decodeURIComponent);
+  const dir = podDirs.get(`${namespace}/${name}`);
+  if (!dir) {
+    return new Response(`no logs of pod ${namespace}/${name} on this node\n`, { status: 404 });
+  }
+  const file = `${dir}/${container}.log`;
+  const uid = dir.slice(dir.lastIndexOf("_") + 1);
+  const running = () => {
+    const pod = pods.get(uid);
+    return pod !== undefined && !pod.finished;
+  };
+  let offset = 0;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        const data = await Deno.readFile(file).catch(() => new Uint8Array());
+        if (data.length > offset) {
+          controller.enqueue(data.subarray(offset));
+          offset = data.length;
+          return;
+        }
+        if (url.searchParams.get("follow") !== "true" || !running()) return controller.close();
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    },
+  });
+  return new Response(body, { headers: { "content-type": "text/plain" } });
+}
+
 // ---- main ------------------------------------------------------------------------------
 
 const stopping = new AbortController();
@@ -750,6 +795,15 @@ Deno.addSignalListener("SIGTERM", shutdown);
 Deno.addSignalListener("SIGINT", shutdown);
 
 await Deno.mkdir(`${STATE}/pods`, { recursive: true });
+if (flags["kubelet-port"] && flags["tls-cert"] && flags["tls-key"]) {
+  Deno.serve({
+    hostname: "127.0.0.1",
+    port: Number(flags["kubelet-port"]),
+    cert: await Deno.readTextFile(flags["tls-cert"]),
+    key: await Deno.readTextFile(flags["tls-key"]),
+    onListen: () => {},
+  }, serveLogs);
+}
 await registerNode();
 await heartbeat();
 log(`node ${NODE} registered (api port ${apiPort})`);
