@@ -174,6 +174,11 @@ async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number
     const status = result.state?.status ??
       (result.controller === "Complete" ? "Completed" : "Failed");
     console.log(`run ${settings.runId} ${status}`);
+    if (result.controller === "Failed" && !result.state?.finished_at) {
+      console.error(
+        `kt-deno: the controller failed before the run ended; see kubectl logs job/${controller} -n ${settings.namespace}`,
+      );
+    }
     return result.controller === "Complete" && status === "Completed" ? 0 : 1;
   } finally {
     kube.close();
