@@ -203,6 +203,17 @@ suite.test("a three-stage chain and a diamond run in dependency order", async ({
   ) {
     assert.ok(j[before].finished_at! <= j[after].submitted_at!, `${before} before ${after}`);
   }
+  // --wait follows the run from the Jobs and the state document: each job shows as
+  // running and then completed, and a dependency's completion comes before its dependent.
+  const lines = result.stderr.split("\n");
+  const at = (job: string, status: string) =>
+    lines.findIndex((line) => line.endsWith(` ${job} ${status}`));
+  for (const job of Object.keys(j)) {
+    assert.ok(at(job, "Running") >= 0, `${job} shown running:\n${result.stderr}`);
+    assert.ok(at(job, "Running") < at(job, "Completed"), `${job} shown completed`);
+  }
+  assert.ok(at("a", "Completed") < at("b", "Running"), result.stderr);
+  assert.ok(at("left", "Completed") < at("join", "Running"), result.stderr);
   const seen = JSON.parse(await Deno.readTextFile(`${result.dataDir}/done/join-1`));
   assert.equal(seen.index, 1);
   assert.equal(seen.env.JOB_COMPLETION_INDEX, "1");

@@ -5,7 +5,7 @@
  * @module
  */
 import { PipelineRun } from "../engine/pipeline_run.ts";
-import { type StateDocument, statePath } from "../engine/state.ts";
+import { JobStatus, type StateDocument, statePath } from "../engine/state.ts";
 import { type KubeJob, parseIndexes } from "../executors/kubernetes.ts";
 import type { ExecutorEvents } from "../executors/executor.ts";
 import type { Pipeline } from "../spec/schema.ts";
@@ -109,15 +109,25 @@ export async function followRun(
 ): Promise<{ controller: "Complete" | "Failed"; state: StateDocument | null }> {
   const fs = new DataFs(openStorage(settings.dataDir));
   const readState = () => fs.readJson<StateDocument>(statePath(settings.runId)).catch(() => null);
+  // The controller rewrites the state document when it submits a Job and when one
+  // finishes, so those are the events worth a read of it; task counts in between come
+  // from the Job's own status. A Job can finish before the controller has written that
+  // down, so such a job stays in `lagging` and later events read again until it has.
+  const lagging = new Set<string>();
+  const refresh = async () => {
+    const state = await readState();
+    if (!state) return;
+    for (const job of lagging) {
+      if (state.jobs[job] && state.jobs[job].status !== JobStatus.Running) lagging.delete(job);
+    }
+    view.update(PipelineRun.resume(state));
+  };
   const path = `/apis/batch/v1/namespaces/${settings.namespace}/jobs`;
   const selector = `${LABELS.runId}=${settings.runId}`;
   let resourceVersion = "";
-  const handle = async (job: KubeJob): Promise<"Complete" | "Failed" | undefined> => {
-    if (job.metadata.name === controllerJobName(settings.runId)) {
-      const state = await readState();
-      if (state) view.update(PipelineRun.resume(state));
-      return finished(job);
-    }
+  const seenFinished = new Set<string>();
+  const observe = (job: KubeJob, added: boolean): boolean => {
+    const name = job.metadata.name;
     const ktJob = job.metadata.labels?.[LABELS.job];
     if (ktJob) {
       view.events.progress?.({
@@ -127,10 +137,16 @@ export async function followRun(
         running: job.status?.active ?? 0,
         failed: parseIndexes(job.status?.failedIndexes).length,
       });
-      const state = await readState();
-      if (state) view.update(PipelineRun.resume(state));
     }
+    if (finished(job) && !seenFinished.has(name)) {
+      seenFinished.add(name);
+      if (ktJob) lagging.add(ktJob);
+      return true;
+    }
+    return added || lagging.size > 0 || name === controllerJobName(settings.runId);
   };
+  const controllerEnd = (job: KubeJob) =>
+    job.metadata.name === controllerJobName(settings.runId) ? finished(job) : undefined;
   while (true) {
     const list = await kube.request<{ metadata: { resourceVersion: string }; items: KubeJob[] }>(
       "GET",
@@ -138,10 +154,11 @@ export async function followRun(
       { query: { labelSelector: selector } },
     );
     resourceVersion = list.metadata.resourceVersion;
-    for (const job of list.items) {
-      const end = await handle(job);
-      if (end) return { controller: end, state: await readState() };
-    }
+    let stale = false;
+    for (const job of list.items) stale = observe(job, true) || stale;
+    if (stale) await refresh();
+    const end = list.items.map(controllerEnd).find(Boolean);
+    if (end) return { controller: end, state: await readState() };
     try {
       for await (
         const event of kube.watch<KubeJob>(
@@ -151,7 +168,8 @@ export async function followRun(
         )
       ) {
         if (event.type === "BOOKMARK" || event.type === "DELETED") continue;
-        const end = await handle(event.object);
+        if (observe(event.object, event.type === "ADDED")) await refresh();
+        const end = controllerEnd(event.object);
         if (end) return { controller: end, state: await readState() };
       }
     } catch (error) {
