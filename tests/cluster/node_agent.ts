@@ -439,6 +439,24 @@ const SIGNALS: Record<string, number> = {
   SIGHUP: 1,
 };
 
+/** A container's status as the kubelet reports it; `pid` once its process exists. */
+function containerStatus(
+  container: { name: string; image: string },
+  state: Obj,
+  pid?: number,
+): Obj {
+  return {
+    name: container.name,
+    image: container.image,
+    imageID: "",
+    ...(pid === undefined ? {} : { containerID: `process://${pid}` }),
+    ready: state.running !== undefined,
+    started: state.running !== undefined,
+    restartCount: 0,
+    state,
+  };
+}
+
 async function startPod(pod: Obj): Promise<void> {
   const uid = pod.metadata.uid;
   const imageMap: ImageMap = JSON.parse(await Deno.readTextFile(flags["image-map"]!));
@@ -449,19 +467,14 @@ async function startPod(pod: Obj): Promise<void> {
       `pod ${pod.metadata.namespace}/${pod.metadata.name}: image ${missing.image} is not in the image map`,
     );
     await patchStatus(pod, {
-      containerStatuses: containers.map((c) => ({
-        name: c.name,
-        image: c.image,
-        imageID: "",
-        ready: false,
-        restartCount: 0,
-        state: {
+      containerStatuses: containers.map((c) =>
+        containerStatus(c, {
           waiting: {
             reason: "ErrImageNeverPull",
             message: `image ${c.image} is not in the process node's image map`,
           },
-        },
-      })),
+        })
+      ),
     });
     return;
   }
@@ -557,13 +570,8 @@ async function startPod(pod: Obj): Promise<void> {
       reason: "ContainerCannotRun",
       message: (error as Error).message,
       conditions: statusConditions(false, "PodFailed"),
-      containerStatuses: containers.map((c) => ({
-        name: c.name,
-        image: c.image,
-        imageID: "",
-        ready: false,
-        restartCount: 0,
-        state: {
+      containerStatuses: containers.map((c) =>
+        containerStatus(c, {
           terminated: {
             exitCode: 128,
             reason: "ContainerCannotRun",
@@ -571,8 +579,8 @@ async function startPod(pod: Obj): Promise<void> {
             startedAt,
             finishedAt: now(),
           },
-        },
-      })),
+        })
+      ),
     });
     running.finished = true;
     return;
@@ -586,16 +594,9 @@ async function startPod(pod: Obj): Promise<void> {
     podIPs: [{ ip: "127.0.0.1" }],
     startTime: startedAt,
     conditions: statusConditions(true),
-    containerStatuses: launched.map((c) => ({
-      name: c.name,
-      image: c.image,
-      imageID: "",
-      containerID: `process://${c.child.pid}`,
-      ready: true,
-      started: true,
-      restartCount: 0,
-      state: { running: { startedAt: c.startedAt } },
-    })),
+    containerStatuses: launched.map((c) =>
+      containerStatus(c, { running: { startedAt: c.startedAt } }, c.child.pid)
+    ),
   });
   running.done = (async () => {
     const results = await Promise.all(launched.map(async (c) => {
@@ -619,15 +620,8 @@ async function startPod(pod: Obj): Promise<void> {
     await patchStatus(pod, {
       phase: ok ? "Succeeded" : "Failed",
       conditions: statusConditions(false, ok ? "PodCompleted" : "PodFailed"),
-      containerStatuses: results.map((r) => ({
-        name: r.name,
-        image: r.image,
-        imageID: "",
-        containerID: `process://${r.child.pid}`,
-        ready: false,
-        started: false,
-        restartCount: 0,
-        state: {
+      containerStatuses: results.map((r) =>
+        containerStatus(r, {
           terminated: {
             exitCode: r.exitCode,
             ...(r.signal ? { signal: SIGNALS[r.signal] } : {}),
@@ -636,8 +630,8 @@ async function startPod(pod: Obj): Promise<void> {
             finishedAt: now(),
             containerID: `process://${r.child.pid}`,
           },
-        },
-      })),
+        }, r.child.pid)
+      ),
     });
   })();
 }
