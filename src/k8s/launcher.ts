@@ -116,11 +116,12 @@ export async function followRun(
   const lagging = new Set<string>();
   const refresh = async () => {
     const state = await readState();
-    if (!state) return;
+    if (!state) return null;
     for (const job of lagging) {
       if (state.jobs[job] && state.jobs[job].status !== JobStatus.Running) lagging.delete(job);
     }
     view.update(PipelineRun.resume(state));
+    return state;
   };
   const path = `/apis/batch/v1/namespaces/${settings.namespace}/jobs`;
   const selector = `${LABELS.runId}=${settings.runId}`;
@@ -156,9 +157,9 @@ export async function followRun(
     resourceVersion = list.metadata.resourceVersion;
     let stale = false;
     for (const job of list.items) stale = observe(job, true) || stale;
-    if (stale) await refresh();
+    const state = stale ? await refresh() : null;
     const end = list.items.map(controllerEnd).find(Boolean);
-    if (end) return { controller: end, state: await readState() };
+    if (end) return { controller: end, state };
     try {
       for await (
         const event of kube.watch<KubeJob>(
@@ -168,9 +169,9 @@ export async function followRun(
         )
       ) {
         if (event.type === "BOOKMARK" || event.type === "DELETED") continue;
-        if (observe(event.object, event.type === "ADDED")) await refresh();
+        const state = observe(event.object, event.type === "ADDED") ? await refresh() : null;
         const end = controllerEnd(event.object);
-        if (end) return { controller: end, state: await readState() };
+        if (end) return { controller: end, state };
       }
     } catch (error) {
       if (signal?.aborted) throw error;
