@@ -57,7 +57,8 @@ export function parseIndexes(text: string | undefined): number[] {
   });
 }
 
-function finishedCondition(job: KubeJob) {
+/** A Job's Complete or Failed condition, once it has one. */
+export function finishedCondition(job: KubeJob) {
   return job.status?.conditions?.find((c) =>
     (c.type === "Complete" || c.type === "Failed") && c.status === "True"
   );

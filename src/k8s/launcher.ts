@@ -6,7 +6,7 @@
  */
 import { PipelineRun } from "../engine/pipeline_run.ts";
 import { JobStatus, type StateDocument, statePath } from "../engine/state.ts";
-import { type KubeJob, parseIndexes } from "../executors/kubernetes.ts";
+import { finishedCondition, type KubeJob, parseIndexes } from "../executors/kubernetes.ts";
 import type { ExecutorEvents } from "../executors/executor.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { DataFs } from "../storage/data_fs.ts";
@@ -90,10 +90,7 @@ export function runSettings(options: {
 }
 
 function finished(job: KubeJob): "Complete" | "Failed" | undefined {
-  const condition = job.status?.conditions?.find((c) =>
-    (c.type === "Complete" || c.type === "Failed") && c.status === "True"
-  );
-  return condition?.type as "Complete" | "Failed" | undefined;
+  return finishedCondition(job)?.type as "Complete" | "Failed" | undefined;
 }
 
 /**
