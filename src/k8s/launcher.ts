@@ -122,7 +122,7 @@ export async function followRun(
   };
   const path = `/apis/batch/v1/namespaces/${settings.namespace}/jobs`;
   const selector = `${LABELS.runId}=${settings.runId}`;
-  let resourceVersion = "";
+  const controllerName = controllerJobName(settings.runId);
   const seenFinished = new Set<string>();
   const observe = (job: KubeJob, added: boolean): boolean => {
     const name = job.metadata.name;
@@ -141,17 +141,17 @@ export async function followRun(
       if (ktJob) lagging.add(ktJob);
       return true;
     }
-    return added || lagging.size > 0 || name === controllerJobName(settings.runId);
+    return added || lagging.size > 0 || name === controllerName;
   };
   const controllerEnd = (job: KubeJob) =>
-    job.metadata.name === controllerJobName(settings.runId) ? finished(job) : undefined;
+    job.metadata.name === controllerName ? finished(job) : undefined;
   while (true) {
     const list = await kube.request<{ metadata: { resourceVersion: string }; items: KubeJob[] }>(
       "GET",
       path,
       { query: { labelSelector: selector } },
     );
-    resourceVersion = list.metadata.resourceVersion;
+    const { resourceVersion } = list.metadata;
     let stale = false;
     for (const job of list.items) stale = observe(job, true) || stale;
     const state = stale ? await refresh() : null;
