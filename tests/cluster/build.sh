@@ -9,7 +9,7 @@ K8S_VERSION=v1.35.4
 STAGING_VERSION=v0.35.4
 CACHE=${KT_DENO_CACHE:-$HOME/.cache/kt-deno}
 BIN=$CACHE/bin/k8s-$K8S_VERSION
-BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler)
+BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 
 have_all() {
   for b in "${BINARIES[@]}"; do [ -x "$BIN/$b" ] || return 1; done
@@ -56,6 +56,9 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	_ "k8s.io/kubernetes/cmd/kubelet/app"
+	_ "k8s.io/kubernetes/cmd/kube-proxy/app"
+	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
 go mod tidy >&2
@@ -68,6 +71,9 @@ go build -trimpath -ldflags "$LDFLAGS" -o "$BIN/" \
   k8s.io/kubernetes/cmd/kube-apiserver \
   k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler \
+  k8s.io/kubernetes/cmd/kubelet \
+  k8s.io/kubernetes/cmd/kube-proxy \
+  k8s.io/kubernetes/cmd/kubectl \
   ./etcd >&2
 have_all
 echo "$BIN"
