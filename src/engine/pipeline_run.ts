@@ -156,6 +156,17 @@ export class PipelineRun {
     this.#doc.finished_at ??= now.toISOString();
   }
 
+  /**
+   * The run cannot go on (its data dir failed for good): every Running job fails with the
+   * reason, and the run is Failed and says why.
+   */
+  abandon(reason: string, now: Date): void {
+    for (const job of this.running()) this.fail(job.name, reason, now);
+    this.#doc.status = "Failed";
+    this.#doc.error = reason;
+    this.#doc.finished_at ??= now.toISOString();
+  }
+
   /** True when no job is Pending or Running. */
   get done(): boolean {
     return this.jobs().every((job) =>

@@ -9,6 +9,7 @@ import { dynamicOutputPath, type JobState } from "../engine/state.ts";
 import type { Executor, JobOutcome } from "../executors/executor.ts";
 import type { Job } from "../spec/schema.ts";
 import type { DataFs } from "../storage/data_fs.ts";
+import { isDataDirFailure } from "../storage/retrying.ts";
 import { StateWriter } from "./state_writer.ts";
 
 /** Settings of {@linkcode drivePipeline}. */
@@ -91,14 +92,26 @@ export async function drivePipeline(
 
   if (options.signal?.aborted) interrupt();
   options.signal?.addEventListener("abort", interrupt, { once: true });
+  let failure: unknown;
   try {
     if (!interrupted) launch([...run.running(), ...run.advance(now())]);
     await changed();
     while (inFlight.size > 0) await Promise.race(inFlight.values());
+  } catch (error) {
+    failure = error;
+    // The data dir stayed unreachable past its retry bound: the run cannot go on. The
+    // final write below retries for the bound again; when the store is still gone, the
+    // state keeps saying Running and only the run's liveness marker, no longer
+    // refreshed by this process, shows that nobody drives it.
+    if (isDataDirFailure(error) && run.status === "Running") {
+      run.abandon(`the run stopped: ${(error as Error).message}`, now());
+    }
+    for (const work of inFlight.values()) work.catch(() => {});
   } finally {
     options.signal?.removeEventListener("abort", interrupt);
     await executor.stop("the run ended");
-    await changed();
+    await changed().catch((error) => failure ??= error);
   }
+  if (failure !== undefined) throw failure;
   return run;
 }
