@@ -61,6 +61,11 @@ export async function drivePipeline(
   const now = options.now ?? (() => new Date());
   const writer = new StateWriter(fs, run);
   const inFlight = new Map<string, Promise<void>>();
+  // The first error of any job's work, even one launched while the loop below awaited
+  // others (its rejection would otherwise go unhandled and end the process).
+  let rejectRun!: (error: unknown) => void;
+  const broken = new Promise<never>((_, reject) => rejectRun = reject);
+  broken.catch(() => {});
   let interrupted = false;
 
   const changed = () => {
@@ -81,7 +86,7 @@ export async function drivePipeline(
   const launch = (jobs: readonly Readonly<JobState>[]) => {
     for (const job of jobs) {
       const work = executor.run(job).then((outcome) => finish(job, outcome));
-      inFlight.set(job.name, work.finally(() => inFlight.delete(job.name)));
+      inFlight.set(job.name, work.catch(rejectRun).finally(() => inFlight.delete(job.name)));
     }
   };
   const interrupt = () => {
@@ -96,9 +101,10 @@ export async function drivePipeline(
   try {
     if (!interrupted) launch([...run.running(), ...run.advance(now())]);
     await changed();
-    while (inFlight.size > 0) await Promise.race(inFlight.values());
+    while (inFlight.size > 0) await Promise.race([broken, ...inFlight.values()]);
   } catch (error) {
     failure = error;
+    interrupted = true;
     // The data dir stayed unreachable past its retry bound: the run cannot go on. The
     // final write below retries for the bound again; when the store is still gone, the
     // state keeps saying Running and only the run's liveness marker, no longer
@@ -106,7 +112,6 @@ export async function drivePipeline(
     if (isDataDirFailure(error) && run.status === "Running") {
       run.abandon(`the run stopped: ${(error as Error).message}`, now());
     }
-    for (const work of inFlight.values()) work.catch(() => {});
   } finally {
     options.signal?.removeEventListener("abort", interrupt);
     await executor.stop("the run ended");

@@ -105,11 +105,14 @@ export class RetryingDriver implements StorageDriver {
         return value;
       } catch (error) {
         if (!isTransient(error)) throw error;
-        const delay = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** attempt) *
-          (0.5 + Math.random() / 2);
-        if (Date.now() + delay > deadline) {
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) {
           throw new StorageUnavailableError(this.root, this.seconds, error as Error);
         }
+        const delay = Math.min(
+          remaining,
+          Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** attempt) * (0.5 + Math.random() / 2),
+        );
         if (this.#downSince === null) {
           this.#downSince = Date.now();
           this.#log(
