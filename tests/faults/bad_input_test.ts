@@ -80,3 +80,22 @@ Deno.test("two local runs in one data dir at once both complete", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a KT_STORAGE_RETRY_SECONDS that is not a number of seconds: exit 2, nothing written", async () => {
+  const { dir, path } = await specFile({ name: "x", jobs: [] });
+  try {
+    const result = await ktDeno(
+      ["run", path, "--data-dir", `${dir}/kt-data`],
+      dir,
+      { KT_STORAGE_RETRY_SECONDS: "a minute" },
+    );
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(
+      result.stderr,
+      /KT_STORAGE_RETRY_SECONDS must be a number of seconds \(0 or more\), got "a minute"/,
+    );
+    assert.equal(await exists(`${dir}/kt-data`), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -45,6 +45,7 @@ Deno.test({
     // A worker and its `sleep`, `sh` and its `sleep`s, and a watchdog for each task.
     assert.ok(started.length >= 6, `only ${started.length} processes below the launcher`);
 
+    const killedAt = Date.now();
     Deno.kill(launcher.pid, "SIGKILL");
     assert.equal((await launcher.status).signal, "SIGKILL");
     await reading;
@@ -53,6 +54,9 @@ Deno.test({
       "every process the run started to end",
       () => started.every((pid) => !running(pid)),
       10,
+    );
+    console.log(
+      `${started.length} processes gone ${Date.now() - killedAt} ms after the launcher's SIGKILL`,
     );
     assert.equal(await exists(`${dataDir}/late-cmd`), false);
     assert.equal(await exists(`${dataDir}/late/fn`), false);

@@ -17,6 +17,7 @@ async function runSpec(spec: unknown) {
 }
 
 Deno.test("a function task over its job's memory fails with out of memory (limit ...)", async () => {
+  const start = Date.now();
   const run = await runSpec({
     name: "greedy",
     jobs: [{ name: "hog", type: "static", memory: "64Mi", tasks: [{ function: "faults.hog" }] }],
@@ -25,6 +26,7 @@ Deno.test("a function task over its job's memory fails with out of memory (limit
     assert.equal(run.code, 1, run.stderr);
     assert.equal(run.state.jobs.hog.status, "Failed");
     assert.match(run.state.jobs.hog.error!, /out of memory \(limit 64Mi\)/);
+    console.log(`the run failed ${Date.now() - start} ms after it started`);
   } finally {
     await Deno.remove(run.dir, { recursive: true });
   }
