@@ -56,7 +56,7 @@ export function isDataDirFailure(error: unknown): boolean {
 export interface RetryOptions {
   /** How long one call may keep retrying, in seconds (default: {@linkcode storageRetrySeconds}). */
   seconds?: number;
-  /** Receives one line when an outage starts and one when it ends (default: stderr). */
+  /** Receives one line when an outage starts and one when it ends (default: stderr, timestamped). */
   log?: (line: string) => void;
 }
 
@@ -85,7 +85,7 @@ export class RetryingDriver implements StorageDriver {
 
   constructor(readonly inner: StorageDriver, options: RetryOptions = {}) {
     this.seconds = options.seconds ?? storageRetrySeconds();
-    this.#log = options.log ?? ((line) => console.error(line));
+    this.#log = options.log ?? ((line) => console.error(`${new Date().toISOString()} ${line}`));
   }
 
   get root(): string {

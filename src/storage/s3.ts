@@ -78,7 +78,7 @@ function errorCode(error: unknown): string {
     code?: string;
     $metadata?: { httpStatusCode?: number };
   };
-  return e.Code ?? e.name ?? e.code ?? "Error";
+  return e.Code ?? (e.name && e.name !== "Error" ? e.name : undefined) ?? e.code ?? "Error";
 }
 
 const TRANSIENT_CODES = new Set([
