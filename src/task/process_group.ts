@@ -44,9 +44,8 @@ export function spawnInGroup(program: string, options: Deno.CommandOptions): Gro
     }).spawn();
     process.unref();
     watchdog = process.stdin.getWriter();
-  } catch (error) {
-    killGroup(child.pid);
-    throw error;
+  } catch {
+    // No `sh` here (a minimal image): the group still ends with the task, not with us.
   }
   const release = () => {
     watchdog?.close().catch(() => {});
