@@ -19,6 +19,8 @@ export interface DriveOptions {
   onChange?: (run: PipelineRun) => void;
   /** The clock (tests pass their own). */
   now?: () => Date;
+  /** Least milliseconds between two writes of the state document (the last one is at once). */
+  writeInterval?: number;
 }
 
 /**
@@ -38,7 +40,9 @@ export async function readDescendants(
   }
   // The schema (zod) loads only when a dynamic job has returned jobs to check.
   const { formatProblem, validateDescendants } = await import("../spec/validate.ts");
-  const existing = new Set(run.jobs().map((j) => j.name));
+  // The engine checks names again when it registers the jobs: two dynamic jobs may return
+  // the same name while both are here.
+  const existing = { has: (name: string) => run.job(name) !== undefined };
   const result = validateDescendants(raw, job.name, existing);
   if (result.ok) return { jobs: result.value };
   return {
@@ -58,8 +62,10 @@ export async function drivePipeline(
   options: DriveOptions = {},
 ): Promise<PipelineRun> {
   const now = options.now ?? (() => new Date());
-  const writer = new StateWriter(fs, run);
-  const inFlight = new Map<string, Promise<void>>();
+  const writer = new StateWriter(fs, run, options.writeInterval);
+  const idle = Promise.withResolvers<void>();
+  idle.promise.catch(() => {}); // awaited below, perhaps only after it fails
+  let inFlight = 0;
   let interrupted = false;
 
   const changed = () => {
@@ -79,8 +85,11 @@ export async function drivePipeline(
   };
   const launch = (jobs: readonly Readonly<JobState>[]) => {
     for (const job of jobs) {
-      const work = executor.run(job).then((outcome) => finish(job, outcome));
-      inFlight.set(job.name, work.finally(() => inFlight.delete(job.name)));
+      inFlight++;
+      executor.run(job).then((outcome) => finish(job, outcome)).then(
+        () => --inFlight === 0 && idle.resolve(),
+        idle.reject,
+      );
     }
   };
   const interrupt = () => {
@@ -94,11 +103,12 @@ export async function drivePipeline(
   try {
     if (!interrupted) launch([...run.running(), ...run.advance(now())]);
     await changed();
-    while (inFlight.size > 0) await Promise.race(inFlight.values());
+    if (inFlight > 0) await idle.promise;
   } finally {
     options.signal?.removeEventListener("abort", interrupt);
     await executor.stop("the run ended");
-    await changed();
+    options.onChange?.(run);
+    await writer.flush();
   }
   return run;
 }

@@ -1,6 +1,7 @@
 /**
- * Loading a spec file: YAML or JSON, then validation. JSON takes the fast path of
- * `JSON.parse`; YAML (of which JSON is a subset) goes through the `yaml` parser.
+ * Loading a spec file: YAML or JSON, then validation. Text that `JSON.parse` accepts
+ * takes that fast path; everything else (YAML, flow style included) goes through the
+ * `yaml` parser.
  *
  * @module
  */
@@ -8,11 +9,21 @@ import { parse as parseYaml } from "yaml";
 import type { Pipeline } from "./schema.ts";
 import { SpecError, validatePipeline } from "./validate.ts";
 
+/** The value of text that is JSON (an object or a list), or undefined. */
+function parseJson(text: string): unknown {
+  if (!/^\s*[{[]/.test(text)) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Parses spec text (YAML or JSON) and validates it; throws {@linkcode SpecError}. */
 export function parseSpec(text: string, source = "spec"): Pipeline {
   let raw: unknown;
   try {
-    raw = /^\s*[{[]/.test(text) ? JSON.parse(text) : parseYaml(text);
+    raw = parseJson(text) ?? parseYaml(text);
   } catch (error) {
     throw new SpecError([{ message: `cannot parse ${source}: ${(error as Error).message}` }]);
   }

@@ -43,7 +43,7 @@ export async function workerLoop(nonce: string): Promise<void> {
       if (!(key in baseEnv)) Deno.env.delete(key);
     }
     const bytes = encoder.encode(`\n${nonce}${JSON.stringify(reply)}\n`);
-    for (let sent = 0; sent < bytes.length;) sent += await Deno.stdout.write(bytes.subarray(sent));
+    for (let sent = 0; sent < bytes.length;) sent += Deno.stdout.writeSync(bytes.subarray(sent));
   }
 }
 
