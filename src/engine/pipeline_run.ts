@@ -24,6 +24,20 @@ export function isNoop(job: Job): boolean {
   return job.type === "static" ? (job.tasks ?? []).length === 0 : job.function === undefined;
 }
 
+/** A job with its place in the run's indexes. */
+interface Node {
+  job: JobState;
+  /** Place in registration order. */
+  position: number;
+  /** The jobs that name this one in their dependencies. */
+  dependents: Node[];
+  parent?: Node;
+  /** While Pending: dependencies not Completed yet. */
+  waiting: number;
+  /** While AwaitingDescendants: direct descendants not Completed yet. */
+  awaiting: number;
+}
+
 /**
  * One pipeline run's state. Every event method is idempotent: an event for a job that is
  * not in the state it expects (a completion seen twice, say) changes nothing and returns
@@ -44,28 +58,25 @@ export function isNoop(job: Job): boolean {
  */
 export class PipelineRun {
   readonly #doc: StateDocument;
-  /** Every job, in registration order, with its position in that order. */
-  readonly #jobs = new Map<string, JobState>();
-  readonly #position = new Map<string, number>();
-  /** For each job, the jobs that name it in their dependencies. */
-  readonly #dependents = new Map<string, string[]>();
-  /** For each Pending job, how many of its dependencies are not Completed yet. */
-  readonly #waiting = new Map<string, number>();
-  /** For each job awaiting its descendants, how many of them are not Completed yet. */
-  readonly #awaiting = new Map<string, number>();
-  readonly #ready = new Set<string>();
-  readonly #running = new Set<string>();
-  readonly #count = new Map<JobStatus, number>(
-    Object.values(JobStatus).map((status) => [status, 0]),
-  );
-  /** Names of the jobs whose status changed, in the order they changed. */
-  readonly #changes: string[] = [];
+  /** Every job, in registration order. */
+  readonly #nodes = new Map<string, Node>();
+  readonly #ready = new Set<Node>();
+  readonly #running = new Set<Node>();
+  readonly #count: Record<JobStatus, number> = {
+    Pending: 0,
+    Running: 0,
+    AwaitingDescendants: 0,
+    Completed: 0,
+    Failed: 0,
+    SkippedDueToUpstreamFailure: 0,
+    DescendantFailed: 0,
+  };
+  /** The jobs whose status changed, in the order they changed. */
+  readonly #changes: Node[] = [];
 
   private constructor(doc: StateDocument) {
     this.#doc = doc;
-    const jobs = Object.values(doc.jobs);
-    for (const job of jobs) this.#add(job);
-    this.#link(jobs);
+    this.#link(Object.values(doc.jobs).map((job) => this.#add(job)));
   }
 
   /** A new run of a validated pipeline: every job Pending. */
@@ -101,22 +112,22 @@ export class PipelineRun {
 
   /** A job's state, or undefined for a name not in the run. */
   job(name: string): Readonly<JobState> | undefined {
-    return this.#jobs.get(name);
+    return this.#nodes.get(name)?.job;
   }
 
   /** Every job's state, in registration order. Costs the size of the run. */
   jobs(): Readonly<JobState>[] {
-    return [...this.#jobs.values()];
+    return Array.from(this.#nodes.values(), (node) => node.job);
   }
 
   /** Names of the Pending jobs whose dependencies are all Completed. */
   ready(): string[] {
-    return [...this.#ready];
+    return Array.from(this.#ready, (node) => node.job.name);
   }
 
   /** Jobs that are Running (submitted and not yet finished). */
   running(): Readonly<JobState>[] {
-    return [...this.#running].map((name) => this.#jobs.get(name)!);
+    return Array.from(this.#running, (node) => node.job);
   }
 
   /** How many status changes the run has seen; a mark for {@linkcode changedSince}. */
@@ -129,9 +140,9 @@ export class PipelineRun {
    * once, in registration order. Costs the number of changes, not the size of the run.
    */
   changedSince(version: number): Readonly<JobState>[] {
-    const names = new Set(this.#changes.slice(version));
-    return [...names].sort((a, b) => this.#position.get(a)! - this.#position.get(b)!)
-      .map((name) => this.#jobs.get(name)!);
+    return [...new Set(this.#changes.slice(version))]
+      .sort((a, b) => a.position - b.position)
+      .map((node) => node.job);
   }
 
   /**
@@ -140,13 +151,13 @@ export class PipelineRun {
    */
   advance(now: Date): Readonly<JobState>[] {
     const submitted: JobState[] = [];
-    // A Set's iteration also visits the names added while it runs (jobs made ready by a no-op).
-    for (const name of this.#ready) {
-      const job = this.#jobs.get(name)!;
-      this.#mark(job, JobStatus.Running, now);
+    // A Set's iteration also visits what is added while it runs (jobs made ready by a no-op).
+    for (const node of this.#ready) {
+      const job = node.job;
+      this.#mark(node, JobStatus.Running, now);
       job.attempts += 1;
       job.submitted_at = now.toISOString();
-      if (isNoop(job)) this.succeed(name, [], now);
+      if (isNoop(job)) this.succeed(job.name, [], now);
       else submitted.push(job);
     }
     return submitted;
@@ -160,8 +171,9 @@ export class PipelineRun {
    * both register it). Returns false only when the job was not Running.
    */
   succeed(name: string, descendants: Job[], now: Date, taskRetries = 0): boolean {
-    const job = this.#jobs.get(name);
-    if (job?.status !== JobStatus.Running) return false;
+    const node = this.#nodes.get(name);
+    if (node?.job.status !== JobStatus.Running) return false;
+    const job = node.job;
     if (job.type === "dynamic") {
       const refusal = this.#refusal(descendants);
       if (refusal) return this.fail(name, refusal, now, taskRetries);
@@ -170,14 +182,14 @@ export class PipelineRun {
     job.finished_at = now.toISOString();
     if (job.type !== "dynamic" || descendants.length === 0) {
       if (job.type === "dynamic") job.direct_descendants = [];
-      this.#mark(job, JobStatus.Completed, now);
-      this.#spread([job], now);
+      this.#mark(node, JobStatus.Completed, now);
+      this.#spread([node], now);
       return true;
     }
     job.direct_descendants = descendants.map((d) => d.name);
     const skipped = this.#register(descendants, name);
-    this.#mark(job, JobStatus.AwaitingDescendants, now);
-    this.#awaiting.set(name, descendants.length);
+    this.#mark(node, JobStatus.AwaitingDescendants, now);
+    node.awaiting = descendants.length;
     for (const child of skipped) this.#mark(child, JobStatus.SkippedDueToUpstreamFailure, now);
     this.#spread(skipped, now);
     return true;
@@ -185,26 +197,26 @@ export class PipelineRun {
 
   /** A Running job failed. */
   fail(name: string, error: string, now: Date, taskRetries = 0): boolean {
-    const job = this.#jobs.get(name);
-    if (job?.status !== JobStatus.Running) return false;
-    if (taskRetries) job.task_retries = taskRetries;
-    job.error = error;
-    job.finished_at = now.toISOString();
-    this.#mark(job, JobStatus.Failed, now);
-    this.#spread([job], now);
+    const node = this.#nodes.get(name);
+    if (node?.job.status !== JobStatus.Running) return false;
+    if (taskRetries) node.job.task_retries = taskRetries;
+    node.job.error = error;
+    node.job.finished_at = now.toISOString();
+    this.#mark(node, JobStatus.Failed, now);
+    this.#spread([node], now);
     return true;
   }
 
   /** The run was stopped: every Running job fails as interrupted, and the run says so. */
   interrupt(reason: string, now: Date): void {
-    for (const name of [...this.#running]) this.fail(name, `interrupted: ${reason}`, now);
+    for (const node of [...this.#running]) this.fail(node.job.name, `interrupted: ${reason}`, now);
     this.#doc.status = "Interrupted";
     this.#doc.finished_at ??= now.toISOString();
   }
 
   /** True when no job is Pending or Running. */
   get done(): boolean {
-    return this.#count.get(JobStatus.Pending)! + this.#count.get(JobStatus.Running)! === 0;
+    return this.#count.Pending + this.#count.Running === 0;
   }
 
   /** Running until done; then Completed when every job is, else Failed. */
@@ -216,7 +228,7 @@ export class PipelineRun {
   #refusal(descendants: Job[]): string | undefined {
     const names = new Set<string>();
     for (const { name } of descendants) {
-      if (this.#jobs.has(name)) {
+      if (this.#nodes.has(name)) {
         return `Duplicate job name ${
           JSON.stringify(name)
         }: a job of that name is already in the run`;
@@ -227,7 +239,7 @@ export class PipelineRun {
       names.add(name);
     }
     for (const { name, dependencies } of descendants) {
-      const unknown = dependencies.find((dep) => !this.#jobs.has(dep) && !names.has(dep));
+      const unknown = dependencies.find((dep) => !this.#nodes.has(dep) && !names.has(dep));
       if (unknown !== undefined) {
         return `job ${JSON.stringify(name)} depends on unknown job ${JSON.stringify(unknown)}`;
       }
@@ -235,7 +247,7 @@ export class PipelineRun {
   }
 
   /** Adds new jobs, Pending; returns those with a dependency that already failed. */
-  #register(jobs: Job[], parent: string | undefined): JobState[] {
+  #register(jobs: Job[], parent: string | undefined): Node[] {
     const added = jobs.map((spec) => {
       const job: JobState = {
         ...spec,
@@ -244,54 +256,52 @@ export class PipelineRun {
         attempts: 0,
       };
       this.#doc.jobs[job.name] = job;
-      this.#add(job);
-      return job;
+      return this.#add(job);
     });
     this.#link(added);
-    return added.filter((job) =>
-      job.dependencies.some((dep) => UPSTREAM_FAILED.has(this.#jobs.get(dep)!.status))
+    return added.filter((node) =>
+      node.job.dependencies.some((dep) =>
+        UPSTREAM_FAILED.has(this.#nodes.get(dep)?.job.status ?? JobStatus.Pending)
+      )
     );
   }
 
-  #add(job: JobState): void {
-    this.#position.set(job.name, this.#jobs.size);
-    this.#jobs.set(job.name, job);
-    this.#count.set(job.status, this.#count.get(job.status)! + 1);
-    if (job.status === JobStatus.Running) this.#running.add(job.name);
+  #add(job: JobState): Node {
+    const node: Node = { job, position: this.#nodes.size, dependents: [], waiting: 0, awaiting: 0 };
+    this.#nodes.set(job.name, node);
+    this.#count[job.status]++;
+    if (job.status === JobStatus.Running) this.#running.add(node);
+    return node;
   }
 
   /** Indexes the edges of jobs just added (after the whole batch, which may refer to itself). */
-  #link(jobs: JobState[]): void {
-    const completed = (name: string) => this.#jobs.get(name)?.status === JobStatus.Completed;
-    for (const job of jobs) {
+  #link(nodes: Node[]): void {
+    for (const node of nodes) {
+      const job = node.job;
       for (const dep of job.dependencies) {
-        const dependents = this.#dependents.get(dep);
-        if (dependents) dependents.push(job.name);
-        else this.#dependents.set(dep, [job.name]);
+        const other = this.#nodes.get(dep);
+        other?.dependents.push(node);
+        if (other?.job.status !== JobStatus.Completed) node.waiting++;
       }
-      if (job.status === JobStatus.Pending) {
-        const waiting = job.dependencies.filter((dep) => !completed(dep)).length;
-        this.#waiting.set(job.name, waiting);
-        if (waiting === 0) this.#ready.add(job.name);
-      } else if (job.status === JobStatus.AwaitingDescendants) {
-        const children = job.direct_descendants ?? [];
-        this.#awaiting.set(job.name, children.filter((child) => !completed(child)).length);
+      if (job.parent_job !== undefined) node.parent = this.#nodes.get(job.parent_job);
+      if (job.status === JobStatus.Pending && node.waiting === 0) this.#ready.add(node);
+      if (job.status === JobStatus.AwaitingDescendants) {
+        node.awaiting = (job.direct_descendants ?? []).filter((child) =>
+          this.#nodes.get(child)?.job.status !== JobStatus.Completed
+        ).length;
       }
     }
   }
 
-  #mark(job: JobState, status: JobStatus, now: Date): void {
-    const old = job.status;
-    this.#count.set(old, this.#count.get(old)! - 1);
-    this.#count.set(status, this.#count.get(status)! + 1);
-    if (old === JobStatus.Pending) {
-      this.#ready.delete(job.name);
-      this.#waiting.delete(job.name);
-    } else if (old === JobStatus.Running) this.#running.delete(job.name);
-    else if (old === JobStatus.AwaitingDescendants) this.#awaiting.delete(job.name);
-    if (status === JobStatus.Running) this.#running.add(job.name);
-    job.status = status;
-    this.#changes.push(job.name);
+  #mark(node: Node, status: JobStatus, now: Date): void {
+    const old = node.job.status;
+    this.#count[old]--;
+    this.#count[status]++;
+    if (old === JobStatus.Pending) this.#ready.delete(node);
+    else if (old === JobStatus.Running) this.#running.delete(node);
+    if (status === JobStatus.Running) this.#running.add(node);
+    node.job.status = status;
+    this.#changes.push(node);
     this.#doc.updated_at = now.toISOString();
   }
 
@@ -299,28 +309,21 @@ export class PipelineRun {
    * Spreads the outcome of jobs that just finished (Completed, or one of the failed
    * statuses) to their dependents and parents, then updates the run status.
    */
-  #spread(finished: JobState[], now: Date): void {
+  #spread(finished: Node[], now: Date): void {
     const queue = [...finished];
     for (let i = 0; i < queue.length; i++) {
-      const job = queue[i];
-      const ok = job.status === JobStatus.Completed;
-      for (const name of this.#dependents.get(job.name) ?? []) {
-        const dependent = this.#jobs.get(name)!;
-        if (dependent.status !== JobStatus.Pending) continue;
+      const node = queue[i];
+      const ok = node.job.status === JobStatus.Completed;
+      for (const dependent of node.dependents) {
+        if (dependent.job.status !== JobStatus.Pending) continue;
         if (!ok) {
           this.#mark(dependent, JobStatus.SkippedDueToUpstreamFailure, now);
           queue.push(dependent);
-          continue;
-        }
-        const waiting = this.#waiting.get(name)! - 1;
-        this.#waiting.set(name, waiting);
-        if (waiting === 0) this.#ready.add(name);
+        } else if (--dependent.waiting === 0) this.#ready.add(dependent);
       }
-      const parent = job.parent_job === undefined ? undefined : this.#jobs.get(job.parent_job);
-      if (parent?.status !== JobStatus.AwaitingDescendants) continue;
-      const left = this.#awaiting.get(parent.name)! - 1;
-      this.#awaiting.set(parent.name, left);
-      if (!ok || left === 0) {
+      const parent = node.parent;
+      if (parent?.job.status !== JobStatus.AwaitingDescendants) continue;
+      if (!ok || --parent.awaiting === 0) {
         this.#mark(parent, ok ? JobStatus.Completed : JobStatus.DescendantFailed, now);
         queue.push(parent);
       }
@@ -330,8 +333,7 @@ export class PipelineRun {
 
   #finishIfDone(now: Date): void {
     if (this.#doc.status !== "Running" || !this.done) return;
-    const ok = this.#count.get(JobStatus.Completed) === this.#jobs.size;
-    this.#doc.status = ok ? "Completed" : "Failed";
+    this.#doc.status = this.#count.Completed === this.#nodes.size ? "Completed" : "Failed";
     this.#doc.finished_at = now.toISOString();
   }
 }

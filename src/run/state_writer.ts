@@ -9,8 +9,8 @@ import type { PipelineRun } from "../engine/pipeline_run.ts";
 import { statePath } from "../engine/state.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 
-/** Above this many jobs the document is written compact, without indentation. */
-const COMPACT_ABOVE = 1_000;
+/** A document up to this size is indented for people to read; a larger one is compact. */
+const INDENT_UP_TO = 1 << 20;
 
 const encoder = new TextEncoder();
 
@@ -86,8 +86,9 @@ export class StateWriter {
 
   async #write(version: string): Promise<void> {
     const doc = this.run.document;
-    const compact = Object.keys(doc.jobs).length > COMPACT_ABOVE;
-    const data = encoder.encode(JSON.stringify(doc, null, compact ? undefined : 2) + "\n");
+    let text = JSON.stringify(doc);
+    if (text.length <= INDENT_UP_TO) text = JSON.stringify(doc, null, 2);
+    const data = encoder.encode(text + "\n");
     try {
       await this.fs.writeBytes(statePath(this.run.runId), data);
       this.#written = version;
