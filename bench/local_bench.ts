@@ -6,9 +6,11 @@
  * - dynamic: a dynamic job that returns 10,000 single-task jobs, end to end.
  *
  * Prints the wall time of the whole command, the run's own time (first job submitted to
- * last job finished), the peak RSS of the whole run (the launcher and its worker
- * processes together, sampled from /proc every 20 ms), and the writes of the state
- * document (counted by `bench/count_writes.ts`, preloaded into the command).
+ * last job finished), the peak memory of the whole run (the launcher and its worker
+ * processes together, sampled from /proc every 20 ms: the sum of their RSS, which counts
+ * the pages of the deno binary they share once per process, and the sum of their PSS,
+ * which shares those pages out), and the writes of the state document (counted by
+ * `bench/count_writes.ts`, preloaded into the command).
  *
  *     deno run -A bench/local_bench.ts [--tasks 100000] [--chain 500] [--dynamic 10000] [--only fan-out,chain,dynamic]
  *
@@ -28,7 +30,8 @@ const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 const PRELOAD = new URL("./count_writes.ts", import.meta.url).pathname;
 const FUNCTIONS = new URL("../tests/fixtures/kt_functions", import.meta.url).pathname;
 
-function rssOfTree(root: number): number {
+/** The RSS and the PSS of a process and all its descendants, in bytes. */
+function memoryOfTree(root: number): { rss: number; pss: number } {
   const children = new Map<number, number[]>();
   for (const entry of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(entry.name)) continue;
@@ -38,12 +41,13 @@ function rssOfTree(root: number): number {
       children.set(ppid, [...children.get(ppid) ?? [], Number(entry.name)]);
     } catch { /* exited */ }
   }
-  let total = 0;
+  const total = { rss: 0, pss: 0 };
   for (const queue = [root]; queue.length;) {
     const pid = queue.pop()!;
     try {
-      const kb = /VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))?.[1];
-      total += Number(kb ?? 0) * 1024;
+      const rollup = Deno.readTextFileSync(`/proc/${pid}/smaps_rollup`);
+      total.rss += Number(/^Rss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
+      total.pss += Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
     } catch { /* exited */ }
     queue.push(...children.get(pid) ?? []);
   }
@@ -54,6 +58,7 @@ interface Measure {
   wall: number;
   pipelineSeconds: number;
   peakMiB: number;
+  peakPssMiB: number;
   jobs: number;
   writes: number;
   bytes: number;
@@ -84,8 +89,12 @@ async function run(name: string, spec: unknown): Promise<Measure> {
     stdout: "piped",
     stderr: "null",
   }).spawn();
-  let peak = 0;
-  const sampler = setInterval(() => peak = Math.max(peak, rssOfTree(child.pid)), 20);
+  let peak = 0, peakPss = 0;
+  const sampler = setInterval(() => {
+    const { rss, pss } = memoryOfTree(child.pid);
+    peak = Math.max(peak, rss);
+    peakPss = Math.max(peakPss, pss);
+  }, 20);
   const output = await child.output();
   clearInterval(sampler);
   const wall = (performance.now() - started) / 1000;
@@ -106,6 +115,7 @@ async function run(name: string, spec: unknown): Promise<Measure> {
     wall,
     pipelineSeconds: (last - first) / 1000,
     peakMiB: peak / 2 ** 20,
+    peakPssMiB: peakPss / 2 ** 20,
     jobs: jobs.length,
     writes,
     bytes,
@@ -113,9 +123,9 @@ async function run(name: string, spec: unknown): Promise<Measure> {
 }
 
 function common(m: Measure): string {
-  return `whole command ${m.wall.toFixed(2)} s, peak RSS ${m.peakMiB.toFixed(0)} MiB, state ${
-    (m.bytes / 2 ** 20).toFixed(2)
-  } MiB in ${m.writes} writes`;
+  return `whole command ${m.wall.toFixed(2)} s, peak RSS ${m.peakMiB.toFixed(0)} MiB (PSS ${
+    m.peakPssMiB.toFixed(0)
+  } MiB), state ${(m.bytes / 2 ** 20).toFixed(2)} MiB in ${m.writes} writes`;
 }
 
 console.log(`machine: ${navigator.hardwareConcurrency} cores, deno ${Deno.version.deno}`);

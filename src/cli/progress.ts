@@ -36,13 +36,15 @@ export class PlainProgress implements ProgressView {
     const jobs = run === this.#run ? run.changedSince(this.#version) : run.jobs();
     this.#run = run;
     this.#version = run.version;
+    let lines = "";
     for (const job of jobs) {
       if (this.#seen.get(job.name) === job.status) continue;
       this.#seen.set(job.name, job.status);
       if (job.status === "Pending") continue;
       const detail = job.error ? `: ${job.error}` : "";
-      write(`${new Date().toISOString()} ${job.name} ${job.status}${detail}\n`);
+      lines += `${new Date().toISOString()} ${job.name} ${job.status}${detail}\n`;
     }
+    if (lines) write(lines);
   }
 
   tasks(): void {}

@@ -1,7 +1,8 @@
 /**
  * Writes a run's state document as it changes: one write at a time, at most one every
- * `interval` milliseconds, each carrying every change made before it began, each atomic
- * (through the storage driver); {@linkcode StateWriter.flush} writes at once.
+ * `interval` milliseconds (longer for a document that takes long to write), each carrying
+ * every change made before it began, each atomic (through the storage driver);
+ * {@linkcode StateWriter.flush} writes at once.
  *
  * @module
  */
@@ -36,6 +37,7 @@ export class StateWriter {
   #urgent = false;
   #wake?: () => void;
   #lastEnd = -Infinity;
+  #lastTook = 0;
   #written?: string;
 
   constructor(readonly fs: DataFs, readonly run: PipelineRun, readonly interval = 200) {}
@@ -58,6 +60,14 @@ export class StateWriter {
     return this.save();
   }
 
+  /**
+   * The least time between two writes: the interval, or five times what the last write
+   * took if longer, so that a large document takes at most a sixth of the run's time.
+   */
+  #gap(): number {
+    return Math.max(this.interval, 5 * this.#lastTook);
+  }
+
   /** What identifies the state: every change moves a job's status or the run's. */
   #version(): string {
     return `${this.run.version} ${this.run.status}`;
@@ -65,7 +75,7 @@ export class StateWriter {
 
   async #drain(): Promise<void> {
     for (let waiting = this.#next; waiting; waiting = this.#next) {
-      const wait = this.#lastEnd + this.interval - performance.now();
+      const wait = this.#lastEnd + this.#gap() - performance.now();
       if (wait > 0 && !this.#urgent && this.#version() !== this.#written) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, wait);
@@ -85,6 +95,7 @@ export class StateWriter {
   }
 
   async #write(version: string): Promise<void> {
+    const started = performance.now();
     const doc = this.run.document;
     let text = JSON.stringify(doc);
     if (text.length <= INDENT_UP_TO) text = JSON.stringify(doc, null, 2);
@@ -96,6 +107,7 @@ export class StateWriter {
       this.writes++;
     } finally {
       this.#lastEnd = performance.now();
+      this.#lastTook = this.#lastEnd - started;
     }
   }
 }
