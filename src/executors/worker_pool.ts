@@ -8,6 +8,8 @@ import { readLines } from "../task/lines.ts";
 import type { TaskRequest } from "../task/request.ts";
 import type { WorkerReply } from "../task/worker.ts";
 
+const encoder = new TextEncoder();
+
 /** The result of one task in a worker. */
 export type TaskResult = { ok: true } | { ok: false; error: string };
 
@@ -71,7 +73,7 @@ class WorkerProcess {
     const id = ++this.#nextId;
     const result = new Promise<TaskResult>((done) => this.#current = { id, request, done });
     const line = JSON.stringify({ id, request }) + "\n";
-    this.#stdin.write(new TextEncoder().encode(line)).catch(() => {});
+    this.#stdin.write(encoder.encode(line)).catch(() => {});
     return result;
   }
 
