@@ -73,6 +73,8 @@ export class PipelineRun {
   };
   /** The jobs whose status changed, in the order they changed. */
   readonly #changes: Node[] = [];
+  /** The last time given, as a string: the same instant is not formatted again. */
+  #clock = { ms: NaN, iso: "" };
 
   private constructor(doc: StateDocument) {
     this.#doc = doc;
@@ -156,7 +158,7 @@ export class PipelineRun {
       const job = node.job;
       this.#mark(node, JobStatus.Running, now);
       job.attempts += 1;
-      job.submitted_at = now.toISOString();
+      job.submitted_at = this.#time(now);
       if (isNoop(job)) this.succeed(job.name, [], now);
       else submitted.push(job);
     }
@@ -179,7 +181,7 @@ export class PipelineRun {
       if (refusal) return this.fail(name, refusal, now, taskRetries);
     }
     if (taskRetries) job.task_retries = taskRetries;
-    job.finished_at = now.toISOString();
+    job.finished_at = this.#time(now);
     if (job.type !== "dynamic" || descendants.length === 0) {
       if (job.type === "dynamic") job.direct_descendants = [];
       this.#mark(node, JobStatus.Completed, now);
@@ -201,7 +203,7 @@ export class PipelineRun {
     if (node?.job.status !== JobStatus.Running) return false;
     if (taskRetries) node.job.task_retries = taskRetries;
     node.job.error = error;
-    node.job.finished_at = now.toISOString();
+    node.job.finished_at = this.#time(now);
     this.#mark(node, JobStatus.Failed, now);
     this.#spread([node], now);
     return true;
@@ -211,7 +213,7 @@ export class PipelineRun {
   interrupt(reason: string, now: Date): void {
     for (const node of [...this.#running]) this.fail(node.job.name, `interrupted: ${reason}`, now);
     this.#doc.status = "Interrupted";
-    this.#doc.finished_at ??= now.toISOString();
+    this.#doc.finished_at ??= this.#time(now);
   }
 
   /** True when no job is Pending or Running. */
@@ -249,21 +251,13 @@ export class PipelineRun {
   /** Adds new jobs, Pending; returns those with a dependency that already failed. */
   #register(jobs: Job[], parent: string | undefined): Node[] {
     const added = jobs.map((spec) => {
-      const job: JobState = {
-        ...spec,
-        status: JobStatus.Pending,
-        ...(parent === undefined ? {} : { parent_job: parent }),
-        attempts: 0,
-      };
+      const job: JobState = parent === undefined
+        ? { ...spec, status: JobStatus.Pending, attempts: 0 }
+        : { ...spec, status: JobStatus.Pending, parent_job: parent, attempts: 0 };
       this.#doc.jobs[job.name] = job;
       return this.#add(job);
     });
-    this.#link(added);
-    return added.filter((node) =>
-      node.job.dependencies.some((dep) =>
-        UPSTREAM_FAILED.has(this.#nodes.get(dep)?.job.status ?? JobStatus.Pending)
-      )
-    );
+    return this.#link(added);
   }
 
   #add(job: JobState): Node {
@@ -274,15 +268,22 @@ export class PipelineRun {
     return node;
   }
 
-  /** Indexes the edges of jobs just added (after the whole batch, which may refer to itself). */
-  #link(nodes: Node[]): void {
+  /**
+   * Indexes the edges of jobs just added (after the whole batch, which may refer to
+   * itself); returns the Pending ones with a dependency that already failed.
+   */
+  #link(nodes: Node[]): Node[] {
+    const blocked: Node[] = [];
     for (const node of nodes) {
       const job = node.job;
+      let failed = false;
       for (const dep of job.dependencies) {
         const other = this.#nodes.get(dep);
         other?.dependents.push(node);
         if (other?.job.status !== JobStatus.Completed) node.waiting++;
+        if (other && UPSTREAM_FAILED.has(other.job.status)) failed = true;
       }
+      if (failed && job.status === JobStatus.Pending) blocked.push(node);
       if (job.parent_job !== undefined) node.parent = this.#nodes.get(job.parent_job);
       if (job.status === JobStatus.Pending && node.waiting === 0) this.#ready.add(node);
       if (job.status === JobStatus.AwaitingDescendants) {
@@ -291,6 +292,7 @@ export class PipelineRun {
         ).length;
       }
     }
+    return blocked;
   }
 
   #mark(node: Node, status: JobStatus, now: Date): void {
@@ -302,15 +304,15 @@ export class PipelineRun {
     if (status === JobStatus.Running) this.#running.add(node);
     node.job.status = status;
     this.#changes.push(node);
-    this.#doc.updated_at = now.toISOString();
+    this.#doc.updated_at = this.#time(now);
   }
 
   /**
    * Spreads the outcome of jobs that just finished (Completed, or one of the failed
-   * statuses) to their dependents and parents, then updates the run status.
+   * statuses) to their dependents and parents, then updates the run status. The queue
+   * starts with those jobs and grows with the ones they finish in turn.
    */
-  #spread(finished: Node[], now: Date): void {
-    const queue = [...finished];
+  #spread(queue: Node[], now: Date): void {
     for (let i = 0; i < queue.length; i++) {
       const node = queue[i];
       const ok = node.job.status === JobStatus.Completed;
@@ -331,9 +333,15 @@ export class PipelineRun {
     this.#finishIfDone(now);
   }
 
+  #time(now: Date): string {
+    const ms = now.getTime();
+    if (ms !== this.#clock.ms) this.#clock = { ms, iso: now.toISOString() };
+    return this.#clock.iso;
+  }
+
   #finishIfDone(now: Date): void {
     if (this.#doc.status !== "Running" || !this.done) return;
     this.#doc.status = this.#count.Completed === this.#nodes.size ? "Completed" : "Failed";
-    this.#doc.finished_at = now.toISOString();
+    this.#doc.finished_at = this.#time(now);
   }
 }
