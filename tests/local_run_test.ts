@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import { JobStatus, PipelineRun, statePath } from "../src/engine/mod.ts";
+import { WorkerPool } from "../src/executors/worker_pool.ts";
 import { runLocally } from "../src/run/local_run.ts";
 import { StateWriter } from "../src/run/state_writer.ts";
 import { validatePipeline } from "../src/spec/mod.ts";
 import { DataFs } from "../src/storage/data_fs.ts";
 import { LocalDriver } from "../src/storage/local.ts";
+import { selfCommand } from "../src/task/self_command.ts";
 import { FIXTURE_FUNCTIONS } from "./cli_helpers.ts";
 
 Deno.test("dynamic jobs that return the same name at once: one registers it, the others fail", async () => {
@@ -73,6 +75,37 @@ Deno.test("saves made while a write waits are carried by one write; flush writes
     await writer.flush();
     assert.equal(writer.writes, 2, "nothing changed since: nothing written");
   } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("a worker that has served its share of tasks is replaced by a fresh one", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "kt-pool-" });
+  const pool = new WorkerPool(selfCommand(["worker"]), {}, () => {}, 2);
+  try {
+    const signal = new AbortController().signal;
+    for (let index = 0; index < 5; index++) {
+      const result = await pool.exec({
+        runId: "ktpr0000pool",
+        job: "j",
+        kind: "static",
+        index,
+        function: "steps.pid",
+        args: { name: String(index) },
+        dataDir,
+        functionsDir: FIXTURE_FUNCTIONS,
+      }, signal);
+      assert.deepEqual(result, { ok: true });
+    }
+    const pids = await Promise.all(
+      [0, 1, 2, 3, 4].map((i) => Deno.readTextFile(`${dataDir}/pids/${i}`)),
+    );
+    assert.equal(pids[0], pids[1]);
+    assert.notEqual(pids[1], pids[2]);
+    assert.equal(pids[2], pids[3]);
+    assert.notEqual(pids[3], pids[4]);
+  } finally {
+    await pool.close();
     await Deno.remove(dataDir, { recursive: true });
   }
 });
