@@ -9,8 +9,9 @@
  * last job finished), the peak memory of the whole run (the launcher and its worker
  * processes together, sampled from /proc every 20 ms: the sum of their RSS, which counts
  * the pages of the deno binary they share once per process, and the sum of their PSS,
- * which shares those pages out), and the writes of the state document (counted by
- * `bench/count_writes.ts`, preloaded into the command).
+ * which shares those pages out; a worker being started, which shares the launcher's
+ * memory until it runs its own program, is not counted twice), and the writes of the
+ * state document (counted by `bench/count_writes.ts`, preloaded into the command).
  *
  *     deno run -A bench/local_bench.ts [--tasks 100000] [--chain 500] [--dynamic 10000] [--only fan-out,chain,dynamic]
  *
@@ -41,15 +42,26 @@ function memoryOfTree(root: number): { rss: number; pss: number } {
       children.set(ppid, [...children.get(ppid) ?? [], Number(entry.name)]);
     } catch { /* exited */ }
   }
+  const cmdline = (pid: number) => {
+    try {
+      return Deno.readTextFileSync(`/proc/${pid}/cmdline`);
+    } catch {
+      return "";
+    }
+  };
   const total = { rss: 0, pss: 0 };
-  for (const queue = [root]; queue.length;) {
-    const pid = queue.pop()!;
+  for (const queue: [number, string][] = [[root, ""]]; queue.length;) {
+    const [pid, parentCmdline] = queue.pop()!;
+    const own = cmdline(pid);
+    // A child being started shares its parent's memory until it runs its own program
+    // (posix_spawn); its cmdline is still the parent's. Its pages are the parent's.
+    if (own === parentCmdline) continue;
     try {
       const rollup = Deno.readTextFileSync(`/proc/${pid}/smaps_rollup`);
       total.rss += Number(/^Rss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
       total.pss += Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
     } catch { /* exited */ }
-    queue.push(...children.get(pid) ?? []);
+    for (const child of children.get(pid) ?? []) queue.push([child, own]);
   }
   return total;
 }
