@@ -12,7 +12,11 @@
  * import { Slots } from "./slots.ts";
  * const slots = new Slots(2);
  * const release = await slots.acquire();
- * try { /* work *\/ } finally { release(); }
+ * try {
+ *   // the work
+ * } finally {
+ *   release();
+ * }
  * ```
  */
 export class Slots {

@@ -19,8 +19,6 @@ export interface DriveOptions {
   onChange?: (run: PipelineRun) => void;
   /** The clock (tests pass their own). */
   now?: () => Date;
-  /** Least milliseconds between two writes of the state document (the last one is at once). */
-  writeInterval?: number;
 }
 
 /**
@@ -62,7 +60,7 @@ export async function drivePipeline(
   options: DriveOptions = {},
 ): Promise<PipelineRun> {
   const now = options.now ?? (() => new Date());
-  const writer = new StateWriter(fs, run, options.writeInterval);
+  const writer = new StateWriter(fs, run);
   const idle = Promise.withResolvers<void>();
   idle.promise.catch(() => {}); // awaited below, perhaps only after it fails
   let inFlight = 0;
