@@ -99,8 +99,10 @@ export async function drivePipeline(
   if (options.signal?.aborted) interrupt();
   options.signal?.addEventListener("abort", interrupt, { once: true });
   try {
-    if (!interrupted) launch([...run.running(), ...run.advance(now())]);
+    const first = interrupted ? [] : [...run.running(), ...run.advance(now())];
+    // The first write also makes the data dir, which tasks may write into without a care.
     await changed();
+    if (!interrupted) launch(first);
     if (inFlight > 0) await idle.promise;
   } finally {
     options.signal?.removeEventListener("abort", interrupt);
