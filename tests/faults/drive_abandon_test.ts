@@ -26,11 +26,18 @@ const job = (name: string, dependencies: string[] = []): Job => ({
 class HeldExecutor implements Executor {
   readonly started: string[] = [];
   readonly #finish = new Map<string, (outcome: JobOutcome) => void>();
+  #waiting?: { count: number; resolve: () => void };
   stopped = false;
 
   run(job: { name: string }): Promise<JobOutcome> {
     this.started.push(job.name);
+    if (this.started.length === this.#waiting?.count) this.#waiting.resolve();
     return new Promise((resolve) => this.#finish.set(job.name, resolve));
+  }
+  /** Resolves once `count` jobs have been started. */
+  startedJobs(count: number): Promise<void> {
+    if (this.started.length >= count) return Promise.resolve();
+    return new Promise((resolve) => this.#waiting = { count, resolve });
   }
   finish(name: string) {
     this.#finish.get(name)!({ ok: true, taskRetries: 0 });
@@ -63,6 +70,7 @@ Deno.test("a data dir that fails for good abandons the run; the state says Faile
     );
     const executor = new HeldExecutor();
     const driving = drivePipeline(run, executor, fs);
+    await executor.startedJobs(2);
     assert.deepEqual(executor.started.sort(), ["a", "b"]);
     down = true;
     executor.finish("a");
