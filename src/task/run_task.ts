@@ -43,6 +43,25 @@ async function argsFile(request: TaskRequest): Promise<string | undefined> {
   return path;
 }
 
+/**
+ * Why a program cannot be started (searched in PATH as `exec` would), or `undefined`. A
+ * command in a process group starts through `sh`, whose own failure would be less clear.
+ */
+function unstartable(program: string): string | undefined {
+  const candidates = program.includes("/")
+    ? [program]
+    : (Deno.env.get("PATH") ?? "").split(":").filter(Boolean).map((dir) => `${dir}/${program}`);
+  for (const candidate of candidates) {
+    try {
+      const info = Deno.statSync(candidate);
+      if (info.isFile && (info.mode ?? 0o111) & 0o111) return undefined;
+    } catch {
+      // not this one
+    }
+  }
+  return program.includes("/") ? "no such executable file" : "not found in PATH";
+}
+
 /** Runs a command task's argv with the task environment; throws when it fails. */
 export async function runCommand(request: TaskRequest, options: CommandOptions = {}) {
   const [program, ...args] = request.command!;
@@ -59,6 +78,8 @@ export async function runCommand(request: TaskRequest, options: CommandOptions =
     let child: Deno.ChildProcess;
     let group: GroupProcess | undefined;
     try {
+      const missing = options.output ? unstartable(program) : undefined;
+      if (missing) throw new Error(missing);
       if (options.output) ({ child } = group = spawnInGroup(program, spawn));
       else child = new Deno.Command(program, { ...spawn, signal: options.signal }).spawn();
     } catch (error) {
