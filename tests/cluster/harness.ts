@@ -5,7 +5,8 @@
  *
  * ```ts ignore
  * import { clusterSuite } from "./cluster/harness.ts";
- * const suite = clusterSuite({ imageMap: { "*": {} } });
+ * import { testImage } from "./cluster/images.ts";
+ * const suite = clusterSuite({ images: [await testImage("fixtures", ["tests/fixtures/kt_functions"])] });
  * suite.test("a Job runs", async ({ cluster, kube }) => {
  *   await kube.request("POST", "/apis/batch/v1/namespaces/default/jobs", { body: job });
  * });
@@ -16,7 +17,7 @@
  */
 import { ApiError, KubeClient, kubeconfigConnection } from "../../src/k8s/client.ts";
 import { type Cluster, type ClusterOptions, startCluster } from "./cluster.ts";
-import { isAlive } from "../ports.ts";
+import { nodeLeftovers, readSysctls } from "./node.ts";
 
 /** What a cluster test gets. */
 export interface ClusterContext {
@@ -36,7 +37,9 @@ export interface ClusterSuite {
 /** A cluster suite for this test file. */
 export function clusterSuite(options: ClusterOptions = {}): ClusterSuite {
   let starting: Promise<ClusterContext> | undefined;
+  let sysctlsBefore: Record<string, string> = {};
   const start = async (): Promise<ClusterContext> => {
+    sysctlsBefore = await readSysctls();
     const cluster = await startCluster(options);
     const previous = Deno.env.get("KUBECONFIG");
     Deno.env.set("KUBECONFIG", cluster.kubeconfigPath);
@@ -57,19 +60,26 @@ export function clusterSuite(options: ClusterOptions = {}): ClusterSuite {
     },
     end() {
       Deno.test({
-        name: "the test cluster stops and leaves no process behind",
+        name:
+          "the test cluster stops and leaves no process, mount, bridge, iptables rule or chain, cgroup or kernel setting behind",
         ...settings,
         fn: async () => {
           const context = await starting?.catch(() => undefined);
           starting = undefined;
           if (!context) return;
           context.kube.close();
-          const pids = JSON.parse(await Deno.readTextFile(`${context.cluster.dir}/pids.json`));
+          const { dir } = context.cluster;
+          const pids = JSON.parse(await Deno.readTextFile(`${dir}/pids.json`));
+          if (!Object.keys(pids).includes("kubelet")) throw new Error("no kubelet was started");
           await context.cluster.stop();
-          for (const pid of Object.values<number>(pids)) {
-            if (isAlive(pid)) {
-              throw new Error(`process ${pid} is still running after the cluster stopped`);
-            }
+          const left = await nodeLeftovers(Object.values<number>(pids), dir);
+          if (left.length) throw new Error(`left after the cluster stopped:\n${left.join("\n")}`);
+          const after = await readSysctls();
+          for (const [key, value] of Object.entries(sysctlsBefore)) {
+            if (after[key] !== value) throw new Error(`${key} is ${after[key]}, was ${value}`);
+          }
+          if (await Deno.stat(dir).then(() => true, () => false)) {
+            throw new Error(`${dir} is still there`);
           }
         },
       });
