@@ -126,3 +126,79 @@ export async function applyRbac(kube: KubeClient, namespace = "default"): Promis
       });
   }
 }
+
+/** The uid the Dockerfile's worker image runs as. */
+export const WORKER_UID = 10001;
+
+/** Gives a local data dir (and what is in it) to the worker image's user, so pods can write it. */
+export async function writableByPods(dir: string): Promise<void> {
+  const output = await new Deno.Command("chown", { args: ["-R", `${WORKER_UID}`, dir] }).output();
+  if (!output.success) throw new Error(`chown ${dir} failed`);
+}
+
+/** A pod's log, read through the API server as `kubectl logs` does. */
+export async function podLog(cluster: Cluster, name: string, namespace = "default") {
+  const pki = `${cluster.dir}/pki`;
+  const client = Deno.createHttpClient({
+    caCerts: [await Deno.readTextFile(`${pki}/ca.crt`)],
+    cert: await Deno.readTextFile(`${pki}/admin.crt`),
+    key: await Deno.readTextFile(`${pki}/admin.key`),
+  });
+  try {
+    const response = await fetch(
+      `${cluster.server}/api/v1/namespaces/${namespace}/pods/${name}/log`,
+      { client },
+    );
+    const text = await response.text();
+    if (!response.ok) throw new Error(`logs of pod ${name}: ${response.status} ${text}`);
+    return text;
+  } finally {
+    client.close();
+  }
+}
+
+/** How a pod of {@linkcode runPod} ended. */
+export interface PodResult {
+  phase: "Succeeded" | "Failed";
+  exitCode: number;
+  log: string;
+}
+
+/**
+ * Runs a one-container pod (restartPolicy Never) to its end and returns its exit code and
+ * log, then deletes it.
+ */
+export async function runPod(
+  { cluster, kube }: ClusterContext,
+  // deno-lint-ignore no-explicit-any
+  pod: { metadata: { name: string }; spec: any },
+  seconds = 120,
+): Promise<PodResult> {
+  const path = "/api/v1/namespaces/default/pods";
+  await kube.request("POST", path, {
+    body: {
+      apiVersion: "v1",
+      kind: "Pod",
+      ...pod,
+      spec: { restartPolicy: "Never", ...pod.spec },
+    },
+  });
+  const name = pod.metadata.name;
+  const deadline = Date.now() + seconds * 1000;
+  // deno-lint-ignore no-explicit-any
+  let last: any;
+  while (Date.now() < deadline) {
+    last = await kube.request("GET", `${path}/${name}`);
+    if (last.status?.phase === "Succeeded" || last.status?.phase === "Failed") {
+      const log = await podLog(cluster, name);
+      await kube.request("DELETE", `${path}/${name}`);
+      return {
+        phase: last.status.phase,
+        exitCode: last.status.containerStatuses[0].state.terminated.exitCode,
+        log,
+      };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`pod ${name} did not finish in ${seconds}s: ${JSON.stringify(last?.status)}`);
+}

@@ -98,6 +98,15 @@ async function exists(image: string): Promise<boolean> {
   return (await podmanOrNull(["image", "exists", image])) !== null;
 }
 
+/** Removes the older builds of an image (other tags of its name) and what only they used. */
+async function removeOtherTags(image: string): Promise<void> {
+  const name = image.slice(0, image.lastIndexOf(":"));
+  const listed = await podman(["images", "--format", "{{.Repository}}:{{.Tag}}", name]);
+  const old = listed.split("\n").filter((line) => line && line !== image);
+  if (old.length) await podman(["rmi", ...old]);
+  await podman(["image", "prune", "--force"]);
+}
+
 /** Holds an exclusive lock on the image cache while `fn` runs (two builds never interleave). */
 async function locked<T>(fn: () => Promise<T>): Promise<T> {
   await Deno.mkdir(IMAGES, { recursive: true });
@@ -112,6 +121,13 @@ async function locked<T>(fn: () => Promise<T>): Promise<T> {
       const point = line.split(" ")[4];
       if (point?.startsWith(`${IMAGES}/`)) await sh("umount", [point], { allowFailure: true });
     }
+    // and its containers' cgroups (cgroupfs manager) under libpod_parent in each hierarchy
+    await sh("sh", [
+      "-c",
+      "find /sys/fs/cgroup/*/libpod_parent -depth -type d -exec rmdir {} + 2>/dev/null",
+    ], {
+      allowFailure: true,
+    });
     file.close();
   }
 }
@@ -219,6 +235,7 @@ export function workerImage(): Promise<string> {
       `${ROOT}Dockerfile`,
       ROOT,
     ]);
+    await podman(["image", "prune", "--force"]);
     return WORKER_IMAGE;
   });
 }
@@ -247,6 +264,7 @@ export async function testImage(name: string, functionDirs: string[]): Promise<s
     } finally {
       await Deno.remove(context, { recursive: true });
     }
+    await removeOtherTags(image);
     return image;
   });
 }

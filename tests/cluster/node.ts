@@ -337,9 +337,13 @@ export async function startNode(settings: NodeSettings): Promise<Record<string, 
  * has them already (their tags are hashes of their contents, so a name means one content).
  */
 export async function loadImages(images: string[]): Promise<void> {
-  const present = new Set((await ctr(["images", "ls", "-q"])).split("\n"));
+  const present = (await ctr(["images", "ls", "-q"])).split("\n").filter(Boolean);
   for (const image of images) {
-    if (present.has(image)) continue;
+    if (present.includes(image)) continue;
+    // an older build of the same image (tags are content hashes) is no use any more
+    const name = image.slice(0, image.lastIndexOf(":"));
+    const older = present.filter((p) => p.startsWith(`${name}:`));
+    if (older.length) await ctr(["images", "rm", ...older]);
     const archive = await Deno.makeTempFile({ prefix: "kt-image-", suffix: ".tar" });
     try {
       await sh("podman", [
@@ -592,4 +596,9 @@ export async function nodeLeftovers(pids: number[], dir: string): Promise<string
   for (const cgroup of await ourCgroups()) left.push(`cgroup ${cgroup}`);
   if (await Deno.stat(RUN).then(() => true, () => false)) left.push(`folder ${RUN}`);
   return left;
+}
+
+/** Kills a container's processes at once (SIGKILL), as the kernel's OOM killer or a crash would. */
+export async function killContainer(containerID: string): Promise<void> {
+  await ctr(["tasks", "kill", "--all", "--signal", "SIGKILL", containerIdOf(containerID)]);
 }
