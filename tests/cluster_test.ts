@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { ApiError, KubeClient } from "../src/k8s/client.ts";
 import { FIXTURE_FUNCTIONS } from "./cli_helpers.ts";
+import { startCluster } from "./cluster/cluster.ts";
 import { clusterSuite, podLog, writableByPods } from "./cluster/harness.ts";
 import { testImage } from "./cluster/images.ts";
 import { containerIdOf, containerPids } from "./cluster/node.ts";
@@ -209,6 +210,7 @@ suite.test("a service account allowed Jobs can create Jobs and may not read Secr
 suite.test("deleting a Job with foreground propagation removes its pods and stops their processes", async ({ kube }) => {
   await kube.request("POST", `/apis/batch/v1/namespaces/${NS}/jobs`, {
     body: job("sleeper", { completions: 2, parallelism: 2 }, {
+      terminationGracePeriodSeconds: 1,
       containers: [{
         name: "main",
         image: IMAGE,
@@ -267,6 +269,19 @@ suite.test("a container's output is served to kubectl logs through the API serve
         "Succeeded",
   );
   assert.deepEqual((await podLog(cluster, "talker")).trim().split("\n").sort(), ["err", "out"]);
+});
+
+suite.test("a second real node on this machine is refused and the running one is left alone", async ({ cluster, kube }) => {
+  const dir = await Deno.makeTempDir({ prefix: "kt-second-cluster-" });
+  await assert.rejects(
+    () => startCluster({ dir }),
+    (error: Error) =>
+      error.message.includes(`a real node is already running for the cluster in ${cluster.dir}`) &&
+      error.message.includes(`deno task cluster:down --dir ${cluster.dir}`),
+  );
+  await assert.rejects(() => Deno.stat(dir), Deno.errors.NotFound);
+  const node = await kube.request<Obj>("GET", `/api/v1/nodes/${cluster.nodeName}`);
+  assert.ok(condition(node, "Ready"));
 });
 
 suite.end();

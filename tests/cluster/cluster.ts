@@ -80,8 +80,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     await savePids();
   };
   const stop = () => stopCluster(dir);
-  await claimNode(dir);
   try {
+    await claimNode(dir);
     const pki = `${dir}/pki`;
     await makeCertificates(pki);
     const [etcdPort, peerPort, apiPort, cmPort, schedPort] = [0, 0, 0, 0, 0].map(freePort);
