@@ -126,6 +126,20 @@ export function spawnLogged(logs: string, name: string, argv: string[], detached
   return child.pid;
 }
 
+/**
+ * True while a process runs: it exists and is not a zombie (a detached process's exit is
+ * reaped by init, which may take a while).
+ */
+export function isRunning(pid: number): boolean {
+  if (!isAlive(pid)) return false;
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
 /** Stops a process group started by {@linkcode spawnLogged}: SIGTERM, then SIGKILL. */
 export async function stopGroup(pid: number, graceMs = 10_000): Promise<void> {
   for (const signal of ["SIGTERM", "SIGKILL"] as const) {
@@ -135,7 +149,7 @@ export async function stopGroup(pid: number, graceMs = 10_000): Promise<void> {
       return;
     }
     const deadline = Date.now() + (signal === "SIGTERM" ? graceMs : 2_000);
-    while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    if (!isAlive(pid)) return;
+    while (isRunning(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (!isRunning(pid)) return;
   }
 }

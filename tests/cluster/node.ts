@@ -19,9 +19,8 @@
  * @module
  */
 import { kubeconfig } from "./certs.ts";
-import { CACHE, K8S_BIN, sh, spawnLogged, stopGroup, waitFor } from "./host.ts";
+import { CACHE, isRunning, K8S_BIN, sh, spawnLogged, stopGroup, waitFor } from "./host.ts";
 import { PAUSE_IMAGE, podmanArgs } from "./images.ts";
-import { isAlive } from "../ports.ts";
 
 /** The node's name. */
 export const NODE_NAME = "kt-node";
@@ -67,9 +66,10 @@ const API_DNAT = (apiPort: number) => [
   `127.0.0.1:${apiPort}`,
 ];
 
-/** Who runs the node now: the cluster folder and the node's PIDs. */
+/** Who runs the node now: the cluster folder, the process that claimed it, the node's PIDs. */
 interface Owner {
   dir: string;
+  claimer: number;
   pids: Record<string, number>;
 }
 
@@ -82,25 +82,32 @@ async function readOwner(): Promise<Owner | null> {
   return await Deno.readTextFile(OWNER).then(JSON.parse, () => null);
 }
 
+function running(owner: Owner): boolean {
+  return isRunning(owner.claimer) || Object.values(owner.pids).some(isRunning);
+}
+
+function alreadyRunning(dir: string): Error {
+  return new Error(
+    `a real node is already running for the cluster in ${dir} (one per machine): stop it with \`deno task cluster:down --dir ${dir}\``,
+  );
+}
+
 /**
  * Claims the machine's node for the cluster in `dir`. A node whose processes are gone (a
  * crashed run) is cleaned up first; one that still runs is an error that says how to stop it.
  */
 export async function claimNode(dir: string): Promise<void> {
   const owner = await readOwner();
-  if (owner && owner.dir !== dir) {
-    if (Object.values(owner.pids).some(isAlive)) {
-      throw new Error(
-        `a real node is already running for the cluster in ${owner.dir} (one per machine): stop it with \`deno task cluster:down --dir ${owner.dir}\``,
-      );
-    }
-    console.error(`cleaning up the real node a stopped cluster left (${owner.dir})`);
-    await stopNode(owner.dir);
-  } else if (!owner && await Deno.stat(RUN).then(() => true, () => false)) {
-    await stopNode(dir);
+  if (owner && running(owner)) throw alreadyRunning(owner.dir);
+  if (owner || await Deno.stat(RUN).then(() => true, () => false)) {
+    console.error(`cleaning up the real node a stopped cluster left (${owner?.dir ?? RUN})`);
+    await stopNode(owner?.dir ?? dir);
   }
   await Deno.mkdir(RUN, { recursive: true });
-  await Deno.writeTextFile(OWNER, JSON.stringify({ dir, pids: {} }));
+  const claim: Owner = { dir, claimer: Deno.pid, pids: {} };
+  await Deno.writeTextFile(OWNER, JSON.stringify(claim), { createNew: true }).catch(async () => {
+    throw alreadyRunning((await readOwner())?.dir ?? "another folder");
+  });
 }
 
 async function recordPid(name: string, pid: number): Promise<void> {
@@ -502,13 +509,13 @@ async function kubeChains(family: "4" | "6"): Promise<Map<string, string[]>> {
 export async function stopNode(dir: string): Promise<void> {
   const owner = await readOwner();
   // another cluster's node, still running
-  if (owner && owner.dir !== dir && Object.values(owner.pids).some(isAlive)) return;
+  if (owner && owner.dir !== dir && running(owner)) return;
   const pids = owner?.pids ?? {};
   if (pids["kube-proxy"]) await stopGroup(pids["kube-proxy"]);
   await sh(`${K8S_BIN}/kube-proxy`, ["--cleanup"], { allowFailure: true });
   if (pids.kubelet) await stopGroup(pids.kubelet);
 
-  if (pids.containerd && isAlive(pids.containerd)) {
+  if (pids.containerd && isRunning(pids.containerd)) {
     const tasks = (await ctr(["tasks", "ls", "-q"]).catch(() => "")).split("\n").filter(Boolean);
     for (const task of tasks) {
       await ctr(["tasks", "kill", "-a", "-s", "SIGKILL", task]).catch(() => {});
@@ -577,7 +584,7 @@ export async function stopNode(dir: string): Promise<void> {
  */
 export async function nodeLeftovers(pids: number[], dir: string): Promise<string[]> {
   const left: string[] = [];
-  for (const pid of pids.filter(isAlive)) left.push(`process ${pid}`);
+  for (const pid of pids.filter(isRunning)) left.push(`process ${pid}`);
   for (const pid of await ourShims()) left.push(`containerd shim ${pid}`);
   for (const point of await mountsUnder([RUN, CONTAINERD_ROOT, dir])) left.push(`mount ${point}`);
   if (await Deno.stat(`/sys/class/net/${BRIDGE}`).then(() => true, () => false)) {
