@@ -203,9 +203,20 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       admin.close();
     }
   } catch (error) {
+    const logs = await lastLogLines(dir, ["kubelet", "containerd", "kube-apiserver"]);
     await stop();
-    throw error;
+    throw new Error(`${(error as Error).message}\n${logs}`, { cause: error });
   }
+}
+
+/** The last lines of some of a cluster's logs, to say why it did not come up. */
+async function lastLogLines(dir: string, names: string[], lines = 15): Promise<string> {
+  const parts: string[] = [];
+  for (const name of names) {
+    const text = await Deno.readTextFile(`${dir}/logs/${name}.log`).catch(() => null);
+    if (text) parts.push(`--- ${name}.log\n${text.trimEnd().split("\n").slice(-lines).join("\n")}`);
+  }
+  return parts.join("\n");
 }
 
 /**

@@ -64,21 +64,26 @@ export function clusterSuite(options: ClusterOptions = {}): ClusterSuite {
           "the test cluster stops and leaves no process, mount, bridge, iptables rule or chain, cgroup or kernel setting behind",
         ...settings,
         fn: async () => {
-          const context = await starting?.catch(() => undefined);
+          if (!starting) return;
+          // a cluster that failed to start was stopped by startCluster: check that too
+          const context = await starting.catch(() => undefined);
           starting = undefined;
-          if (!context) return;
-          context.kube.close();
-          const { dir } = context.cluster;
-          const pids = JSON.parse(await Deno.readTextFile(`${dir}/pids.json`));
-          if (!Object.keys(pids).includes("kubelet")) throw new Error("no kubelet was started");
-          await context.cluster.stop();
-          const left = await nodeLeftovers(Object.values<number>(pids), dir);
+          let pids: Record<string, number> = {};
+          let dir: string | undefined;
+          if (context) {
+            context.kube.close();
+            dir = context.cluster.dir;
+            pids = JSON.parse(await Deno.readTextFile(`${dir}/pids.json`));
+            if (!pids.kubelet) throw new Error("no kubelet was started");
+            await context.cluster.stop();
+          }
+          const left = await nodeLeftovers(Object.values(pids), dir);
           if (left.length) throw new Error(`left after the cluster stopped:\n${left.join("\n")}`);
           const after = await readSysctls();
           for (const [key, value] of Object.entries(sysctlsBefore)) {
             if (after[key] !== value) throw new Error(`${key} is ${after[key]}, was ${value}`);
           }
-          if (await Deno.stat(dir).then(() => true, () => false)) {
+          if (dir && await Deno.stat(dir).then(() => true, () => false)) {
             throw new Error(`${dir} is still there`);
           }
         },

@@ -92,8 +92,16 @@ export async function ensurePackages(): Promise<void> {
   if (missing.size === 0) return;
   const env = { DEBIAN_FRONTEND: "noninteractive" };
   console.error(`installing Debian packages: ${[...missing].join(" ")}`);
-  await sh("apt-get", ["update", "-qq"], { env });
-  await sh("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...missing], { env });
+  // the packages' own services (a system containerd) are not started: the node runs its own
+  const policy = "/usr/sbin/policy-rc.d";
+  const ownPolicy = !(await found(policy));
+  if (ownPolicy) await Deno.writeTextFile(policy, "#!/bin/sh\nexit 101\n", { mode: 0o755 });
+  try {
+    await sh("apt-get", ["update", "-qq"], { env });
+    await sh("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...missing], { env });
+  } finally {
+    if (ownPolicy) await Deno.remove(policy);
+  }
 }
 
 /** Waits until `check` resolves true (errors count as false), polling; throws after `seconds`. */

@@ -582,11 +582,12 @@ export async function stopNode(dir: string): Promise<void> {
  * What of the node is still on this machine: processes, mounts, the bridge, iptables rules
  * and chains, cgroups, the runtime folder. Empty after {@linkcode stopNode}.
  */
-export async function nodeLeftovers(pids: number[], dir: string): Promise<string[]> {
+export async function nodeLeftovers(pids: number[], dir?: string): Promise<string[]> {
   const left: string[] = [];
   for (const pid of pids.filter(isRunning)) left.push(`process ${pid}`);
   for (const pid of await ourShims()) left.push(`containerd shim ${pid}`);
-  for (const point of await mountsUnder([RUN, CONTAINERD_ROOT, dir])) left.push(`mount ${point}`);
+  const folders = dir ? [RUN, CONTAINERD_ROOT, dir] : [RUN, CONTAINERD_ROOT];
+  for (const point of await mountsUnder(folders)) left.push(`mount ${point}`);
   if (await Deno.stat(`/sys/class/net/${BRIDGE}`).then(() => true, () => false)) {
     left.push(`bridge ${BRIDGE}`);
   }
