@@ -14,12 +14,8 @@ export const K8S_BIN = `${CACHE}/bin/k8s-v1.35.4`;
 
 /** Settings of {@linkcode sh}. */
 export interface ShOptions {
-  /** Bytes for the program's stdin. */
-  stdin?: Uint8Array | string;
   /** Extra environment. */
   env?: Record<string, string>;
-  /** Folder to run in. */
-  cwd?: string;
   /** Resolve to null instead of throwing when the program fails. */
   allowFailure?: boolean;
 }
@@ -36,22 +32,13 @@ export async function sh(
   args: string[],
   options: ShOptions = {},
 ): Promise<string | null> {
-  const child = new Deno.Command(program, {
+  const output = await new Deno.Command(program, {
     args,
-    cwd: options.cwd,
     env: options.env,
-    stdin: options.stdin === undefined ? "null" : "piped",
+    stdin: "null",
     stdout: "piped",
     stderr: "piped",
-  }).spawn();
-  if (options.stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(
-      typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin,
-    );
-    await writer.close();
-  }
-  const output = await child.output();
+  }).output();
   const decoder = new TextDecoder();
   if (output.success) return decoder.decode(output.stdout);
   if (options.allowFailure) return null;

@@ -74,8 +74,8 @@ interface Owner {
 }
 
 /** Runs `ctr` against the node's containerd, in the Kubernetes namespace. */
-export function ctr(args: string[], options: { stdin?: string } = {}): Promise<string> {
-  return sh("ctr", ["--address", SOCKET, "--namespace", "k8s.io", ...args], options);
+export function ctr(args: string[]): Promise<string> {
+  return sh("ctr", ["--address", SOCKET, "--namespace", "k8s.io", ...args]);
 }
 
 async function readOwner(): Promise<Owner | null> {
