@@ -177,7 +177,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         const response = await fetch(`${server}${path}`, { client: admin });
         return response.ok ? await response.json() : (await response.body?.cancel(), null);
       };
-      await waitFor("node Ready", 60, async () => {
+      await waitFor("node Ready", 120, async () => {
         const node = await get(`/api/v1/nodes/${nodeName}`);
         return node?.status?.conditions?.some((c: { type: string; status: string }) =>
           c.type === "Ready" && c.status === "True"
