@@ -18,6 +18,7 @@ import {
   loadImages,
   NODE_IP,
   NODE_NAME,
+  NodeBusyError,
   startNode,
   stopNode,
 } from "./node.ts";
@@ -205,6 +206,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   } catch (error) {
     const logs = await lastLogLines(dir, ["kubelet", "containerd", "kube-apiserver"]);
     await stop();
+    if (error instanceof NodeBusyError) throw error;
     throw new Error(`${(error as Error).message}\n${logs}`, { cause: error });
   }
 }

@@ -17,7 +17,7 @@
  */
 import { ApiError, KubeClient, kubeconfigConnection } from "../../src/k8s/client.ts";
 import { type Cluster, type ClusterOptions, startCluster } from "./cluster.ts";
-import { nodeLeftovers, readSysctls } from "./node.ts";
+import { NodeBusyError, nodeLeftovers, readSysctls } from "./node.ts";
 
 /** What a cluster test gets. */
 export interface ClusterContext {
@@ -66,8 +66,13 @@ export function clusterSuite(options: ClusterOptions = {}): ClusterSuite {
         fn: async () => {
           if (!starting) return;
           // a cluster that failed to start was stopped by startCluster: check that too
-          const context = await starting.catch(() => undefined);
+          let busy = false;
+          const context = await starting.catch((error) => {
+            busy = error instanceof NodeBusyError;
+          });
           starting = undefined;
+          // another cluster's node: what is on the machine is not ours to check
+          if (busy) return;
           let pids: Record<string, number> = {};
           let dir: string | undefined;
           if (context) {

@@ -86,10 +86,13 @@ function running(owner: Owner): boolean {
   return isRunning(owner.claimer) || Object.values(owner.pids).some(isRunning);
 }
 
-function alreadyRunning(dir: string): Error {
-  return new Error(
-    `a real node is already running for the cluster in ${dir} (one per machine): stop it with \`deno task cluster:down --dir ${dir}\``,
-  );
+/** The machine's node belongs to another cluster that still runs. */
+export class NodeBusyError extends Error {
+  constructor(dir: string) {
+    super(
+      `a real node is already running for the cluster in ${dir} (one per machine): stop it with \`deno task cluster:down --dir ${dir}\``,
+    );
+  }
 }
 
 /**
@@ -98,7 +101,7 @@ function alreadyRunning(dir: string): Error {
  */
 export async function claimNode(dir: string): Promise<void> {
   const owner = await readOwner();
-  if (owner && running(owner)) throw alreadyRunning(owner.dir);
+  if (owner && running(owner)) throw new NodeBusyError(owner.dir);
   if (owner || await Deno.stat(RUN).then(() => true, () => false)) {
     console.error(`cleaning up the real node a stopped cluster left (${owner?.dir ?? RUN})`);
     await stopNode(owner?.dir ?? dir);
@@ -106,7 +109,7 @@ export async function claimNode(dir: string): Promise<void> {
   await Deno.mkdir(RUN, { recursive: true });
   const claim: Owner = { dir, claimer: Deno.pid, pids: {} };
   await Deno.writeTextFile(OWNER, JSON.stringify(claim), { createNew: true }).catch(async () => {
-    throw alreadyRunning((await readOwner())?.dir ?? "another folder");
+    throw new NodeBusyError((await readOwner())?.dir ?? "another folder");
   });
 }
 
