@@ -95,22 +95,40 @@ export class NodeBusyError extends Error {
   }
 }
 
+/** How long a test run waits for another test run's node before giving up. */
+const QUEUE_MS = 20 * 60_000;
+
 /**
  * Claims the machine's node for the cluster in `dir`. A node whose processes are gone (a
- * crashed run) is cleaned up first; one that still runs is an error that says how to stop it.
+ * crashed run) is cleaned up first. A node another test process is using is waited for (test
+ * runs queue), up to 20 minutes; one started by hand (`cluster:up`) or by this process is an
+ * error at once that says how to stop it.
  */
 export async function claimNode(dir: string): Promise<void> {
-  const owner = await readOwner();
-  if (owner && running(owner)) throw new NodeBusyError(owner.dir);
-  if (owner || await Deno.stat(RUN).then(() => true, () => false)) {
-    console.error(`cleaning up the real node a stopped cluster left (${owner?.dir ?? RUN})`);
-    await stopNode(owner?.dir ?? dir);
+  const deadline = Date.now() + QUEUE_MS;
+  let told = false;
+  while (true) {
+    const owner = await readOwner();
+    if (owner && running(owner)) {
+      const queue = isRunning(owner.claimer) && owner.claimer !== Deno.pid;
+      if (!queue || Date.now() > deadline) throw new NodeBusyError(owner.dir);
+      if (!told) {
+        console.error(`waiting for the real node of process ${owner.claimer} (${owner.dir})`);
+        told = true;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      continue;
+    }
+    if (owner || await Deno.stat(RUN).then(() => true, () => false)) {
+      console.error(`cleaning up the real node a stopped cluster left (${owner?.dir ?? RUN})`);
+      await stopNode(owner?.dir ?? dir);
+    }
+    await Deno.mkdir(RUN, { recursive: true });
+    const claim: Owner = { dir, claimer: Deno.pid, pids: {} };
+    const claimed = await Deno.writeTextFile(OWNER, JSON.stringify(claim), { createNew: true })
+      .then(() => true, () => false);
+    if (claimed) return;
   }
-  await Deno.mkdir(RUN, { recursive: true });
-  const claim: Owner = { dir, claimer: Deno.pid, pids: {} };
-  await Deno.writeTextFile(OWNER, JSON.stringify(claim), { createNew: true }).catch(async () => {
-    throw new NodeBusyError((await readOwner())?.dir ?? "another folder");
-  });
 }
 
 async function recordPid(name: string, pid: number): Promise<void> {
