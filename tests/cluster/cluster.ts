@@ -10,7 +10,7 @@
  * @module
  */
 import { kubeconfig, makeCertificates } from "./certs.ts";
-import { ensurePackages, spawnLogged, stopGroup, waitFor } from "./host.ts";
+import { ensurePackages, isRunning, spawnLogged, stopGroup, waitFor } from "./host.ts";
 import { pauseImage } from "./images.ts";
 import {
   claimNode,
@@ -178,12 +178,14 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         const response = await fetch(`${server}${path}`, { client: admin });
         return response.ok ? await response.json() : (await response.body?.cancel(), null);
       };
+      const exited = () =>
+        ["kubelet", "containerd"].find((name) => !isRunning(pids[name]))?.concat(" exited");
       await waitFor("node Ready", 120, async () => {
         const node = await get(`/api/v1/nodes/${nodeName}`);
         return node?.status?.conditions?.some((c: { type: string; status: string }) =>
           c.type === "Ready" && c.status === "True"
         ) ?? false;
-      });
+      }, exited);
       await waitFor(
         "the default service account",
         60,

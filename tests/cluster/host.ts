@@ -91,15 +91,21 @@ export async function ensurePackages(): Promise<void> {
   }
 }
 
-/** Waits until `check` resolves true (errors count as false), polling; throws after `seconds`. */
+/**
+ * Waits until `check` resolves true (errors count as false), polling; throws after `seconds`,
+ * or at once when `hopeless` names a reason to stop waiting (a process that exited).
+ */
 export async function waitFor(
   what: string,
   seconds: number,
   check: () => Promise<boolean>,
+  hopeless: () => string | undefined = () => undefined,
 ): Promise<void> {
   const deadline = Date.now() + seconds * 1000;
   while (Date.now() < deadline) {
     if (await check().catch(() => false)) return;
+    const reason = hopeless();
+    if (reason) throw new Error(`${reason} while waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw new Error(`timed out after ${seconds}s waiting for ${what}`);

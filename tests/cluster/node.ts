@@ -328,6 +328,11 @@ export async function startNode(settings: NodeSettings): Promise<Record<string, 
   await Deno.writeTextFile(`${RUN}/cni/conf/10-kt-pods.conflist`, JSON.stringify(cniConfig()));
   await start("containerd", ["containerd", "--config", `${RUN}/containerd/config.toml`]);
   await waitFor("containerd", 30, async () => (await ctr(["version"]), true));
+  // the kubelet exits at once if the CRI plugin is not serving yet; it says so last
+  await waitFor("containerd's CRI plugin", 30, async () => {
+    const log = await Deno.readTextFile(`${dir}/logs/containerd.log`);
+    return log.includes('msg="Start streaming server"');
+  });
   await loadImages([PAUSE_IMAGE]);
 
   await Deno.writeTextFile(
