@@ -7,8 +7,8 @@ Deno.test("a task pod of another kt-deno version refuses to run, naming both ver
   try {
     await Deno.mkdir(`${dir}/kt-metadata/ktpr00000001/tasks/job`, { recursive: true });
     await Deno.writeTextFile(
-      `${dir}/kt-metadata/ktpr00000001/tasks/job/0.json`,
-      JSON.stringify({ kind: "static", command: ["touch", `${dir}/ran`], args: {} }),
+      `${dir}/kt-metadata/ktpr00000001/tasks/job/chunk-0.json`,
+      JSON.stringify([{ kind: "static", command: ["touch", `${dir}/ran`], args: {} }]),
     );
     const env = {
       KT_RUN_ID: "ktpr00000001",
@@ -39,12 +39,9 @@ Deno.test("a task pod of another kt-deno version refuses to run, naming both ver
 Deno.test("a controller of another kt-deno version refuses the run, naming both versions", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kt-version-" });
   try {
-    await Deno.writeTextFile(
-      `${dir}/run.json`,
-      JSON.stringify({ runId: "ktpr00000001", version: "0.0.1-other" }),
-    );
-    await Deno.writeTextFile(`${dir}/pipeline_spec.json`, JSON.stringify({ name: "p", jobs: [] }));
-    const result = await ktDeno(["controller", "--config", dir], dir);
+    const result = await ktDeno(["controller"], dir, {
+      KT_RUN_SETTINGS: JSON.stringify({ runId: "ktpr00000001", version: "0.0.1-other" }),
+    });
     assert.equal(result.code, 2);
     assert.match(
       result.stderr,
@@ -54,6 +51,25 @@ Deno.test("a controller of another kt-deno version refuses the run, naming both 
         }`,
       ),
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a controller with missing or broken settings exits 2 and says what is wrong", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kt-version-" });
+  try {
+    const none = await ktDeno(["controller"], dir);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /KT_RUN_SETTINGS is not set/);
+    const broken = await ktDeno(["controller"], dir, { KT_RUN_SETTINGS: "{runId" });
+    assert.equal(broken.code, 2);
+    assert.match(broken.stderr, /KT_RUN_SETTINGS is not JSON/);
+    const partial = await ktDeno(["controller"], dir, {
+      KT_RUN_SETTINGS: JSON.stringify({ runId: "ktpr00000001", version: VERSION }),
+    });
+    assert.equal(partial.code, 2);
+    assert.match(partial.stderr, /KT_RUN_SETTINGS lacks namespace, image, dataDir/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

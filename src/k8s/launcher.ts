@@ -1,28 +1,35 @@
 /**
- * The launcher: starts a run on a cluster (the spec in a ConfigMap, a controller Job) and,
+ * The launcher: starts a run on a cluster (the spec in the data dir, a controller Job) and,
  * when asked, follows it to the end.
  *
  * @module
  */
 import { PipelineRun } from "../engine/pipeline_run.ts";
 import { JobStatus, type StateDocument, statePath } from "../engine/state.ts";
-import { finishedCondition, type KubeJob, parseIndexes } from "../executors/kubernetes.ts";
 import type { ExecutorEvents } from "../executors/executor.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { DataFs } from "../storage/data_fs.ts";
+import { NotFoundError } from "../storage/driver.ts";
 import { openStorage } from "../storage/open.ts";
 import { VERSION } from "../version.ts";
-import { ApiError, type KubeClient } from "./client.ts";
+import { ApiError, type KubeClient, sleep } from "./client.ts";
+import { specPath } from "./controller.ts";
+import { finishedCondition, type KubeJob, parseIndexes } from "./executor.ts";
+import { Informer } from "./informer.ts";
 import {
+  CONTROLLER_EXIT,
   controllerJob,
   defaultControllerImage,
   type RunSettings,
   SERVICE_ACCOUNT,
-  specConfigMap,
 } from "./manifests.ts";
-import { controllerJobName, LABELS, specConfigMapName } from "./names.ts";
+import { controllerJobName, LABELS } from "./names.ts";
 
-/** Creates a run's ConfigMap and controller Job; the ConfigMap is then owned by the Job. */
+/**
+ * Starts a run: writes its (validated) spec to `kt-metadata/<run id>/pipeline_spec.json`
+ * in the data dir, then creates the controller Job, whose settings travel in its
+ * environment.
+ */
 export async function launchRun(kube: KubeClient, settings: RunSettings, pipeline: Pipeline) {
   const ns = settings.namespace;
   await kube.request("GET", `/api/v1/namespaces/${ns}/serviceaccounts/${SERVICE_ACCOUNT}`).catch(
@@ -35,32 +42,11 @@ export async function launchRun(kube: KubeClient, settings: RunSettings, pipelin
       if (!(error instanceof ApiError && error.status === 403)) throw error;
     },
   );
-  await kube.request("POST", `/api/v1/namespaces/${ns}/configmaps`, {
-    body: specConfigMap(settings, pipeline),
+  const fs = new DataFs(openStorage(settings.dataDir));
+  await fs.write(specPath(settings.runId), JSON.stringify(pipeline));
+  await kube.request("POST", `/apis/batch/v1/namespaces/${ns}/jobs`, {
+    body: controllerJob(settings),
   });
-  const job = await kube.request<{ metadata: { uid: string; name: string } }>(
-    "POST",
-    `/apis/batch/v1/namespaces/${ns}/jobs`,
-    { body: controllerJob(settings) },
-  );
-  await kube.request(
-    "PATCH",
-    `/api/v1/namespaces/${ns}/configmaps/${specConfigMapName(settings.runId)}`,
-    {
-      contentType: "application/merge-patch+json",
-      body: {
-        metadata: {
-          ownerReferences: [{
-            apiVersion: "batch/v1",
-            kind: "Job",
-            name: job.metadata.name,
-            uid: job.metadata.uid,
-            blockOwnerDeletion: false,
-          }],
-        },
-      },
-    },
-  );
 }
 
 /** Default settings for a launch, filled from the launcher's flags. */
@@ -89,89 +75,225 @@ export function runSettings(options: {
   };
 }
 
-function finished(job: KubeJob): "Complete" | "Failed" | undefined {
-  return finishedCondition(job)?.type as "Complete" | "Failed" | undefined;
+/** The parts of a Pod the launcher reads: the controller container's end. */
+interface KubePod {
+  metadata: { name: string; resourceVersion?: string };
+  status?: {
+    containerStatuses?: { name: string; state?: { terminated?: { exitCode: number } } }[];
+  };
+}
+
+const FINAL_EXITS: ReadonlySet<number> = new Set(Object.values(CONTROLLER_EXIT));
+
+/** How following a run ended. */
+export interface FollowResult {
+  /** Completed or Failed: the run is over; GaveUp: the cluster or data dir stayed unreachable. */
+  outcome: "Completed" | "Failed" | "GaveUp";
+  /** The last state document read, or null when none could be read here. */
+  state: StateDocument | null;
+  /** The controller's exit code, when its pod's end was seen. */
+  controllerExit?: number;
+  /** Why it gave up, or why the run failed without a final state document. */
+  reason?: string;
+}
+
+/** Settings of {@linkcode followRun}. */
+export interface FollowOptions {
+  signal?: AbortSignal;
+  /** How long the API server or the data dir may stay unreachable before giving up. */
+  retryForMs?: number;
+  /** Least time between two reads of the state document. Default 250 ms. */
+  readIntervalMs?: number;
+  /** Told once when an outage starts (a line to print) and with null when it ends. */
+  onOutage?: (line: string | null) => void;
 }
 
 /**
- * Follows a launched run until its controller Job finishes, reporting task counts from
- * the Jobs and statuses from the state document (when the data dir is readable here).
- * Resolves to the run's final state document, or null when it could not be read.
+ * Follows a launched run to its end: task counts from the run's Jobs, statuses from the
+ * state document (read after Job events, at most every `readIntervalMs`), and the end from
+ * the controller's pod (its exit code) or, failing that, the controller Job's condition.
+ * Rides out an unreachable API server or data dir for `retryForMs`, then gives up.
  */
 export async function followRun(
   kube: KubeClient,
   settings: RunSettings,
   view: { update(run: PipelineRun): void; events: ExecutorEvents },
-  signal?: AbortSignal,
-): Promise<{ controller: "Complete" | "Failed"; state: StateDocument | null }> {
+  options: FollowOptions = {},
+): Promise<FollowResult> {
   const fs = new DataFs(openStorage(settings.dataDir));
-  const readState = () => fs.readJson<StateDocument>(statePath(settings.runId)).catch(() => null);
-  // The controller rewrites the state document when it submits a Job and when one
-  // finishes, so those are the events worth a read of it; task counts in between come
-  // from the Job's own status. A Job can finish before the controller has written that
-  // down, so such a job stays in `lagging` and later events read again until it has.
-  const lagging = new Set<string>();
-  const refresh = async () => {
-    const state = await readState();
-    if (!state) return null;
-    for (const job of lagging) {
-      if (state.jobs[job] && state.jobs[job].status !== JobStatus.Running) lagging.delete(job);
-    }
-    view.update(PipelineRun.resume(state));
-    return state;
-  };
-  const path = `/apis/batch/v1/namespaces/${settings.namespace}/jobs`;
-  const selector = `${LABELS.runId}=${settings.runId}`;
+  const interval = options.readIntervalMs ?? 250;
+  const retryFor = options.retryForMs ?? 300_000;
   const controllerName = controllerJobName(settings.runId);
-  const seenFinished = new Set<string>();
-  const observe = (job: KubeJob, added: boolean): boolean => {
-    const name = job.metadata.name;
-    const ktJob = job.metadata.labels?.[LABELS.job];
-    if (ktJob) {
-      view.events.progress?.({
-        job: ktJob,
-        total: job.spec?.completions ?? 0,
-        succeeded: job.status?.succeeded ?? 0,
-        running: job.status?.active ?? 0,
-        failed: parseIndexes(job.status?.failedIndexes).length,
-      });
+  const ns = settings.namespace;
+  let state: StateDocument | null = null;
+  let controllerExit: number | undefined;
+  let controllerJobEnd: "Complete" | "Failed" | undefined;
+  const outages = new Map<string, number>();
+  let settle: (result: FollowResult) => void = () => {};
+  const finished = new Promise<FollowResult>((resolve) => settle = resolve);
+
+  const outage = (what: string, error: unknown | null) => {
+    if (error === null) {
+      if (outages.delete(what) && outages.size === 0) options.onOutage?.(null);
+      return;
     }
-    if (finished(job) && !seenFinished.has(name)) {
-      seenFinished.add(name);
-      if (ktJob) lagging.add(ktJob);
-      return true;
-    }
-    return added || lagging.size > 0 || name === controllerName;
+    if (outages.has(what)) return;
+    outages.set(what, Date.now());
+    options.onOutage?.(`${what} unreachable, retrying ... (${(error as Error).message})`);
   };
-  const controllerEnd = (job: KubeJob) =>
-    job.metadata.name === controllerName ? finished(job) : undefined;
-  while (true) {
-    const list = await kube.request<{ metadata: { resourceVersion: string }; items: KubeJob[] }>(
-      "GET",
-      path,
-      { query: { labelSelector: selector } },
-    );
-    const { resourceVersion } = list.metadata;
-    let stale = false;
-    for (const job of list.items) stale = observe(job, true) || stale;
-    const state = stale ? await refresh() : null;
-    const end = list.items.map(controllerEnd).find(Boolean);
-    if (end) return { controller: end, state };
+
+  // Finished kt jobs the state document does not show as finished yet: reread until it does.
+  const lagging = new Set<string>();
+  const readState = async (): Promise<void> => {
     try {
-      for await (
-        const event of kube.watch<KubeJob>(
-          path,
-          { labelSelector: selector, resourceVersion },
-          signal,
-        )
-      ) {
-        if (event.type === "BOOKMARK" || event.type === "DELETED") continue;
-        const state = observe(event.object, event.type === "ADDED") ? await refresh() : null;
-        const end = controllerEnd(event.object);
-        if (end) return { controller: end, state };
+      const doc = await fs.readJson<StateDocument>(statePath(settings.runId));
+      outage("data dir", null);
+      state = doc;
+      for (const job of lagging) {
+        if (doc.jobs[job] && doc.jobs[job].status !== JobStatus.Running) lagging.delete(job);
       }
+      view.update(PipelineRun.resume(doc));
     } catch (error) {
-      if (signal?.aborted) throw error;
+      if (!(error instanceof NotFoundError)) outage("data dir", error);
     }
+  };
+  let reading: Promise<void> | null = null;
+  let again = false;
+  let lastRead = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  /** Asks for a read: now if none was made lately, else once the interval has passed. */
+  const requestRead = () => {
+    if (reading || timer) {
+      again = true;
+      return;
+    }
+    const wait = lastRead + interval - Date.now();
+    if (wait > 0) {
+      timer = setTimeout(() => {
+        timer = undefined;
+        requestRead();
+      }, wait);
+      return;
+    }
+    lastRead = Date.now();
+    reading = readState().finally(() => {
+      reading = null;
+      checkEnd();
+      if (again || lagging.size > 0 || outages.has("data dir")) {
+        again = false;
+        requestRead();
+      }
+    });
+  };
+  /** A read that starts after everything seen so far, however recent the last one. */
+  const readNow = async () => {
+    while (reading) await reading;
+    clearTimeout(timer);
+    timer = undefined;
+    lastRead = Date.now();
+    reading = readState().finally(() => reading = null);
+    await reading;
+  };
+
+  let ending = false;
+  const checkEnd = () => {
+    if (ending || (controllerExit === undefined && !controllerJobEnd)) return;
+    ending = true;
+    void (async () => {
+      await readNow();
+      const final = state && state.status !== "Running" ? state.status : undefined;
+      if (!final && controllerExit === undefined && controllerJobEnd === "Complete" && !state) {
+        return settle({ outcome: "Completed", state });
+      }
+      const ok = final === "Completed" ||
+        (!final && !state && controllerExit === CONTROLLER_EXIT.completed);
+      settle({
+        outcome: ok ? "Completed" : "Failed",
+        state,
+        controllerExit,
+        reason: final || ok
+          ? undefined
+          : controllerExit === CONTROLLER_EXIT.cannotRun
+          ? "the controller could not run this run"
+          : "the controller failed before the run ended",
+      });
+    })();
+  };
+
+  const jobs = new Informer<KubeJob>({
+    kube,
+    path: `/apis/batch/v1/namespaces/${ns}/jobs`,
+    labelSelector: `${LABELS.runId}=${settings.runId}`,
+    onHealth: (error) => outage("API server", error),
+    onChange: (name, job) => {
+      if (!job) return;
+      const ktJob = job.metadata.labels?.[LABELS.job];
+      const end = finishedCondition(job)?.type as "Complete" | "Failed" | undefined;
+      if (ktJob) {
+        view.events.progress?.({
+          job: ktJob,
+          total: job.spec?.completions ?? 0,
+          succeeded: job.status?.succeeded ?? 0,
+          running: job.status?.active ?? 0,
+          failed: parseIndexes(job.status?.failedIndexes).length,
+        });
+        if (end && state?.jobs[ktJob]?.status !== JobStatus.Completed) lagging.add(ktJob);
+      }
+      if (name === controllerName && end) {
+        controllerJobEnd = end;
+        checkEnd();
+      }
+      requestRead();
+    },
+  });
+  const pods = new Informer<KubePod>({
+    kube,
+    path: `/api/v1/namespaces/${ns}/pods`,
+    labelSelector: `${LABELS.runId}=${settings.runId},${LABELS.component}=controller`,
+    onHealth: (error) => outage("API server", error),
+    onChange: (_name, pod) => {
+      const status = pod?.status?.containerStatuses?.find((c) => c.name === "controller");
+      const code = status?.state?.terminated?.exitCode;
+      if (code === undefined || !FINAL_EXITS.has(code)) return;
+      controllerExit = code;
+      checkEnd();
+    },
+  });
+
+  const stop = new AbortController();
+  const abort = () => stop.abort();
+  options.signal?.addEventListener("abort", abort, { once: true });
+  const watchdog = setInterval(() => {
+    const since = Math.min(...outages.values());
+    if (since + retryFor > Date.now()) return;
+    const what = [...outages.keys()].join(" and ");
+    settle({
+      outcome: "GaveUp",
+      state,
+      reason: `${what} unreachable for ${Math.round((Date.now() - since) / 1000)} s`,
+    });
+  }, Math.min(1000, retryFor / 4));
+  try {
+    const started = Promise.all([
+      jobs.start(),
+      pods.start().catch((error) => {
+        // Without the right to read pods, the controller Job's condition tells the end.
+        if (!(error instanceof ApiError && error.status === 403)) throw error;
+      }),
+    ]);
+    started.catch(() => {});
+    await Promise.race([started, finished]);
+    requestRead();
+    return await Promise.race([
+      finished,
+      new Promise<never>((_, reject) =>
+        stop.signal.addEventListener("abort", () => reject(options.signal?.reason))
+      ),
+    ]);
+  } finally {
+    clearInterval(watchdog);
+    clearTimeout(timer);
+    options.signal?.removeEventListener("abort", abort);
+    await Promise.all([jobs.stop(), pods.stop()]);
   }
 }

@@ -1,19 +1,26 @@
 /**
  * The Kubernetes executor: one Indexed Job per kt job, created by the controller, and
- * learnt of by a watch on the run's Jobs (resumed from its last resourceVersion, relisted
- * on 410 Gone). Creating is idempotent: a Job that already exists is adopted, so a
- * restarted controller creates no duplicates.
+ * learnt of through an {@linkcode Informer} on the run's Jobs. Creating is idempotent: a
+ * Job that already exists is adopted, so a restarted controller creates no duplicates.
+ * Job creations run a few at a time; transient API errors are retried by the client, and
+ * a job fails only on a permanent answer, with the API's message.
  *
  * @module
  */
-import { taskErrorPath, taskFilePath } from "../engine/state.ts";
 import type { JobState } from "../engine/state.ts";
-import { ApiError, type KubeClient } from "../k8s/client.ts";
-import { ktJob, type Owner, type RunSettings, taskCount } from "../k8s/manifests.ts";
-import { jobObjectName, LABELS } from "../k8s/names.ts";
+import {
+  type Executor,
+  type ExecutorEvents,
+  failureSummary,
+  type JobOutcome,
+} from "../executors/executor.ts";
+import { Slots } from "../executors/slots.ts";
 import type { DataFs } from "../storage/data_fs.ts";
-import type { TaskDefinition } from "../task/pod_task.ts";
-import { type Executor, type ExecutorEvents, failureSummary, type JobOutcome } from "./executor.ts";
+import { ApiError, isTransient, type KubeClient } from "./client.ts";
+import { Informer } from "./informer.ts";
+import { ktJob, type Owner, type RunSettings, taskCount } from "./manifests.ts";
+import { jobObjectName, LABELS } from "./names.ts";
+import { layOutTasks, taskDefinitions, taskErrorPath } from "./task_files.ts";
 
 /** The parts of a batch/v1 Job this executor reads. */
 export interface KubeJob {
@@ -33,11 +40,6 @@ export interface KubeJob {
   };
 }
 
-interface JobList {
-  metadata: { resourceVersion: string };
-  items: KubeJob[];
-}
-
 /** Settings of a {@linkcode KubernetesExecutor}. */
 export interface KubernetesExecutorOptions {
   kube: KubeClient;
@@ -46,7 +48,14 @@ export interface KubernetesExecutorOptions {
   /** The controller Job, owner of every Job made, so deleting it removes them all. */
   owner?: Owner;
   events?: ExecutorEvents;
+  /** Receives the watch's log lines. */
+  log?: (line: string) => void;
+  /** Most Jobs being created (task files and the Job) at once. Default 8. */
+  creating?: number;
 }
+
+/** Most task files of one job written at once. */
+const FILE_WRITES = 8;
 
 /** Expands a failedIndexes string ("1,3-5") into indexes. */
 export function parseIndexes(text: string | undefined): number[] {
@@ -64,13 +73,6 @@ export function finishedCondition(job: KubeJob) {
   );
 }
 
-async function writeAll<T>(items: T[], limit: number, write: (item: T) => Promise<void>) {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    for (let i = next++; i < items.length; i = next++) await write(items[i]);
-  }));
-}
-
 /**
  * Runs kt jobs as Kubernetes Jobs.
  *
@@ -82,83 +84,43 @@ async function writeAll<T>(items: T[], limit: number, write: (item: T) => Promis
  * ```
  */
 export class KubernetesExecutor implements Executor {
-  readonly #latest = new Map<string, KubeJob>();
   readonly #waiting = new Map<string, { job: Readonly<JobState>; done: (o: JobOutcome) => void }>();
-  readonly #stopped = new AbortController();
-  #resourceVersion = "";
-  #watching?: Promise<void>;
+  readonly #jobs: Informer<KubeJob>;
+  readonly #creating: Slots;
 
-  constructor(readonly options: KubernetesExecutorOptions) {}
-
-  get #jobsPath(): string {
-    return `/apis/batch/v1/namespaces/${this.options.settings.namespace}/jobs`;
-  }
-
-  get #selector(): string {
-    return `${LABELS.runId}=${this.options.settings.runId},${LABELS.component}=job`;
+  constructor(readonly options: KubernetesExecutorOptions) {
+    const { settings, kube } = options;
+    this.#creating = new Slots(options.creating ?? 8);
+    this.#jobs = new Informer<KubeJob>({
+      kube,
+      path: `/apis/batch/v1/namespaces/${settings.namespace}/jobs`,
+      labelSelector: `${LABELS.runId}=${settings.runId},${LABELS.component}=job`,
+      onChange: (name, job) => void this.#check(name, job === undefined),
+      log: options.log,
+    });
   }
 
   /** Lists the run's Jobs that exist already and starts watching them. */
   async start(): Promise<void> {
-    await this.#relist();
-    this.#watching = this.#watch();
+    await this.#jobs.start();
   }
 
   /** The Jobs of this run that exist, by kt job name (for restart checks and tests). */
   existing(): Map<string, KubeJob> {
     return new Map(
-      [...this.#latest.values()].map((job) => [job.metadata.labels?.[LABELS.job] ?? "", job]),
+      [...this.#jobs.values()].map((job) => [job.metadata.labels?.[LABELS.job] ?? "", job]),
     );
   }
 
-  async #relist(): Promise<void> {
-    const list = await this.options.kube.request<JobList>("GET", this.#jobsPath, {
-      query: { labelSelector: this.#selector },
-    });
-    this.#latest.clear();
-    for (const job of list.items) this.#latest.set(job.metadata.name, job);
-    this.#resourceVersion = list.metadata.resourceVersion;
-    for (const name of this.#waiting.keys()) void this.#check(name);
-  }
-
-  async #watch(): Promise<void> {
-    const signal = this.#stopped.signal;
-    while (!signal.aborted) {
-      try {
-        const events = this.options.kube.watch<KubeJob>(this.#jobsPath, {
-          labelSelector: this.#selector,
-          resourceVersion: this.#resourceVersion,
-          timeoutSeconds: 300,
-        }, signal);
-        for await (const event of events) {
-          this.#resourceVersion = event.object.metadata.resourceVersion ?? this.#resourceVersion;
-          if (event.type === "BOOKMARK") continue;
-          const name = event.object.metadata.name;
-          if (event.type === "DELETED") this.#latest.delete(name);
-          else this.#latest.set(name, event.object);
-          void this.#check(name, event.type === "DELETED");
-        }
-      } catch (error) {
-        if (signal.aborted) return;
-        if (!(error instanceof ApiError && error.status === 410)) {
-          console.error(
-            `kt-deno controller: watch of Jobs ended (${(error as Error).message}); relisting`,
-          );
-          await new Promise((resolve) => setTimeout(resolve, 1000));
-        }
-        try {
-          await this.#relist();
-        } catch (relistError) {
-          console.error(`kt-deno controller: relist failed: ${(relistError as Error).message}`);
-        }
-      }
-    }
+  /** How watches of the run's Jobs ended, by reason (for tests). */
+  get watchesEnded(): Record<string, number> {
+    return this.#jobs.ended;
   }
 
   async #check(name: string, deleted = false): Promise<void> {
     const waiter = this.#waiting.get(name);
     if (!waiter) return;
-    const object = this.#latest.get(name);
+    const object = this.#jobs.get(name);
     if (!object) {
       if (!deleted) return;
       this.#waiting.delete(name);
@@ -220,56 +182,52 @@ export class KubernetesExecutor implements Executor {
   async run(job: Readonly<JobState>): Promise<JobOutcome> {
     const name = jobObjectName(this.options.settings.runId, job.name);
     const outcome = new Promise<JobOutcome>((done) => this.#waiting.set(name, { job, done }));
-    if (!this.#latest.has(name)) {
+    if (!this.#jobs.get(name)) {
+      const release = await this.#creating.acquire();
       try {
-        await this.#writeTasks(job);
-        const created = await this.options.kube.request<KubeJob>("POST", this.#jobsPath, {
-          body: ktJob(this.options.settings, job, this.options.owner),
-        });
-        if (!this.#latest.has(name)) this.#latest.set(name, created);
+        if (!this.#jobs.get(name)) await this.#create(job);
       } catch (error) {
         if (!(error instanceof ApiError && error.status === 409)) {
           this.#waiting.delete(name);
+          // Retried for as long as the client retries; then the drive loop starts over.
+          if (!(error instanceof ApiError) || isTransient(error)) throw error;
           return {
             ok: false,
-            error: `cannot create Job ${name}: ${(error as Error).message}`,
+            error: `cannot create Job ${name}: ${error.message}`,
             taskRetries: 0,
           };
         }
+      } finally {
+        release();
       }
     }
     void this.#check(name);
     return await outcome;
   }
 
-  async #writeTasks(job: Readonly<JobState>): Promise<void> {
-    const { runId } = this.options.settings;
-    const definitions: TaskDefinition[] = job.type === "dynamic"
-      ? [{ kind: "dynamic", function: job.function, args: job.args ?? {} }]
-      : job.tasks!.map((task) => ({
-        kind: "static",
-        function: task.function,
-        args: task.args,
-        command: task.command,
-      }));
-    await writeAll(
-      definitions.map((definition, index) => ({ definition, index })),
-      32,
-      ({ definition, index }) =>
-        this.options.fs.write(taskFilePath(runId, job.name, index), JSON.stringify(definition)),
+  /** Writes the job's task files, then creates its Job. */
+  async #create(job: Readonly<JobState>): Promise<void> {
+    const { settings, fs, kube, owner } = this.options;
+    const { perChunk, files } = layOutTasks(settings.runId, job.name, taskDefinitions(job));
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(FILE_WRITES, files.length) }, async () => {
+        for (let i = next++; i < files.length; i = next++) {
+          await fs.write(files[i].path, files[i].text);
+        }
+      }),
     );
+    await kube.request("POST", `/apis/batch/v1/namespaces/${settings.namespace}/jobs`, {
+      body: ktJob(settings, job, owner, perChunk),
+    });
   }
 
+  /**
+   * Stops watching. Jobs still running are left to run, and their `run` calls never
+   * resolve: the next controller (or the next drive loop of this one) adopts them.
+   */
   async stop(_reason: string): Promise<void> {
-    this.#stopped.abort();
-    await this.#watching;
-    for (const [name, waiter] of this.#waiting) {
-      this.#waiting.delete(name);
-      waiter.done({
-        ok: false,
-        error: "the controller stopped before the Job finished",
-        taskRetries: 0,
-      });
-    }
+    this.#waiting.clear();
+    await this.#jobs.stop();
   }
 }
