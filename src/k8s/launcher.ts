@@ -12,7 +12,7 @@ import { DataFs } from "../storage/data_fs.ts";
 import { NotFoundError } from "../storage/driver.ts";
 import { openStorage } from "../storage/open.ts";
 import { VERSION } from "../version.ts";
-import { ApiError, type KubeClient, sleep } from "./client.ts";
+import { ApiError, type KubeClient } from "./client.ts";
 import { specPath } from "./controller.ts";
 import { finishedCondition, type KubeJob, parseIndexes } from "./executor.ts";
 import { Informer } from "./informer.ts";
