@@ -115,7 +115,10 @@ export async function runController(options: ControllerOptions = {}): Promise<nu
       const mine = ++generation;
       try {
         const run = await driveOnce(kube, settings, log, () => generation === mine);
-        log(`run ${settings.runId} ${run.status}`);
+        const { throttled, serverErrors, network } = kube.retries;
+        log(
+          `run ${settings.runId} ${run.status}; API requests retried: ${throttled} throttled (429), ${serverErrors} server errors, ${network} connection errors`,
+        );
         return run.status === "Completed" ? CONTROLLER_EXIT.completed : CONTROLLER_EXIT.failed;
       } catch (error) {
         const message = (error as Error).message;

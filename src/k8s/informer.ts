@@ -137,7 +137,7 @@ export class Informer<T extends ObjectMeta> {
     for (let attempt = 0;; attempt++) {
       try {
         await this.#list();
-        if (attempt > 0) this.options.onHealth?.(null);
+        this.options.onHealth?.(null);
         return;
       } catch (error) {
         if (this.#stopped.signal.aborted) throw error;
