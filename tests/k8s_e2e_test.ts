@@ -409,6 +409,70 @@ suite.test("a controller killed after a dynamic job completed resumes: no Job tw
   assert.equal(controller.status.failed, 1, "the first controller pod died, the second finished");
 });
 
+/** The log of the controller's pod (the first one, unless told). */
+async function controllerLog(
+  cluster: { dir: string; server: string },
+  kube: KubeClient,
+  runId: string,
+): Promise<string> {
+  const pods = await kube.request<Obj>("GET", `/api/v1/namespaces/${NS}/pods`, {
+    query: { labelSelector: `job-name=kt-controller-${runId}` },
+  });
+  const pki = `${cluster.dir}/pki`;
+  const client = Deno.createHttpClient({
+    caCerts: [await Deno.readTextFile(`${pki}/ca.crt`)],
+    cert: await Deno.readTextFile(`${pki}/admin.crt`),
+    key: await Deno.readTextFile(`${pki}/admin.key`),
+  });
+  try {
+    const name = pods.items[0].metadata.name;
+    const response = await fetch(`${cluster.server}/api/v1/namespaces/${NS}/pods/${name}/log`, {
+      client,
+    });
+    return await response.text();
+  } finally {
+    client.close();
+  }
+}
+
+suite.test("a controller whose data dir fails restarts its drive loop in the same pod and finishes", async ({ cluster, kube }) => {
+  await applyRbac(kube, NS);
+  const mark = (name: string, ms = 0) => ({ function: "steps.mark", args: { name, ms } });
+  const result = await launch(cluster.kubeconfigPath, {
+    name: "fault",
+    jobs: [
+      { name: "a", type: "static", tasks: [mark("a", 2000)] },
+      { name: "b", type: "static", dependencies: ["a"], tasks: [mark("b")] },
+    ],
+  }, { wait: false });
+  assert.equal(result.code, 0, result.stderr);
+  const runId = runIdOf(result.stdout);
+  const statePath = `${result.dataDir}/kt-metadata/${runId}/pipeline_run_state.json`;
+  await until("job a to run", 60, async () => await marks(result.dataDir, "a") === 1);
+  // A directory where the state document should be: every write and read of it fails.
+  const saved = await Deno.readTextFile(statePath);
+  assert.equal(JSON.parse(saved).jobs.a.status, "Running");
+  await Deno.remove(statePath);
+  await Deno.mkdir(statePath);
+  const log = await until<string>("the controller to meet the fault", 60, async () => {
+    const text = await controllerLog(cluster, kube, runId);
+    return /recoverable error: .*restarting the drive loop/.test(text) && text;
+  });
+  assert.match(log, /^\d{4}-\d\d-\d\dT\S+Z recoverable error: /m);
+  await Deno.remove(statePath);
+  await Deno.writeTextFile(statePath, saved);
+  assert.equal(await controllerEnd(kube, runId), "Complete");
+  const state = await stateOf(result.dataDir, runId);
+  assert.equal(state.status, "Completed");
+  assert.equal(await marks(result.dataDir, "a"), 1, "a ran once");
+  assert.equal(await marks(result.dataDir, "b"), 1, "b ran once");
+  const controller = await kube.request<Obj>(
+    "GET",
+    `/apis/batch/v1/namespaces/${NS}/jobs/kt-controller-${runId}`,
+  );
+  assert.equal(controller.status.failed ?? 0, 0, "no controller pod was restarted");
+});
+
 /** The id of the one run in a data dir. */
 async function onlyRunId(dataDir: string): Promise<string | undefined> {
   for await (const entry of Deno.readDir(`${dataDir}/kt-metadata`)) return entry.name;

@@ -78,8 +78,9 @@ function parseSettings(raw: string | undefined): RunSettings {
 }
 
 /**
- * A driver whose calls fail once `live()` is false, so that a drive loop that was
- * abandoned after an error can never write over the state of the one that replaced it.
+ * A driver whose calls never complete once `live()` is false, so that a drive loop that
+ * was abandoned after an error can neither write over the state of the one that replaced
+ * it nor fail with errors that nobody awaits.
  */
 function fenced(driver: StorageDriver, live: () => boolean): StorageDriver {
   return new Proxy(driver, {

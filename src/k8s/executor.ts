@@ -87,6 +87,7 @@ export class KubernetesExecutor implements Executor {
   readonly #waiting = new Map<string, { job: Readonly<JobState>; done: (o: JobOutcome) => void }>();
   readonly #jobs: Informer<KubeJob>;
   readonly #creating: Slots;
+  #stopped = false;
 
   constructor(readonly options: KubernetesExecutorOptions) {
     const { settings, kube } = options;
@@ -180,6 +181,7 @@ export class KubernetesExecutor implements Executor {
   }
 
   async run(job: Readonly<JobState>): Promise<JobOutcome> {
+    if (this.#stopped) return await new Promise<never>(() => {});
     const name = jobObjectName(this.options.settings.runId, job.name);
     const outcome = new Promise<JobOutcome>((done) => this.#waiting.set(name, { job, done }));
     if (!this.#jobs.get(name)) {
@@ -227,6 +229,7 @@ export class KubernetesExecutor implements Executor {
    * resolve: the next controller (or the next drive loop of this one) adopts them.
    */
   async stop(_reason: string): Promise<void> {
+    this.#stopped = true;
     this.#waiting.clear();
     await this.#jobs.stop();
   }
