@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
 import { PipelineRun } from "../src/engine/pipeline_run.ts";
-import { parseIndexes } from "../src/k8s/executor.ts";
+import { parseIndexes } from "../src/k8s/job_status.ts";
 import { runSettings } from "../src/k8s/launcher.ts";
 import { controllerJob, ktJob, rbacManifests } from "../src/k8s/manifests.ts";
 import { jobObjectName, LABELS } from "../src/k8s/names.ts";

@@ -18,27 +18,10 @@ import { Slots } from "../executors/slots.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import { ApiError, isTransient, type KubeClient } from "./client.ts";
 import { Informer } from "./informer.ts";
+import { finishedCondition, type KubeJob, parseIndexes } from "./job_status.ts";
 import { ktJob, type Owner, type RunSettings, taskCount } from "./manifests.ts";
 import { jobObjectName, LABELS } from "./names.ts";
 import { layOutTasks, taskDefinitions, taskErrorPath } from "./task_files.ts";
-
-/** The parts of a batch/v1 Job this executor reads. */
-export interface KubeJob {
-  metadata: {
-    name: string;
-    resourceVersion?: string;
-    uid?: string;
-    labels?: Record<string, string>;
-  };
-  spec?: { completions?: number; activeDeadlineSeconds?: number };
-  status?: {
-    active?: number;
-    succeeded?: number;
-    failed?: number;
-    failedIndexes?: string;
-    conditions?: { type: string; status: string; reason?: string; message?: string }[];
-  };
-}
 
 /** Settings of a {@linkcode KubernetesExecutor}. */
 export interface KubernetesExecutorOptions {
@@ -56,22 +39,6 @@ export interface KubernetesExecutorOptions {
 
 /** Most task files of one job written at once. */
 const FILE_WRITES = 8;
-
-/** Expands a failedIndexes string ("1,3-5") into indexes. */
-export function parseIndexes(text: string | undefined): number[] {
-  if (!text) return [];
-  return text.split(",").flatMap((part) => {
-    const [from, to] = part.split("-").map(Number);
-    return to === undefined ? [from] : Array.from({ length: to - from + 1 }, (_, i) => from + i);
-  });
-}
-
-/** A Job's Complete or Failed condition, once it has one. */
-export function finishedCondition(job: KubeJob) {
-  return job.status?.conditions?.find((c) =>
-    (c.type === "Complete" || c.type === "Failed") && c.status === "True"
-  );
-}
 
 /**
  * Runs kt jobs as Kubernetes Jobs.

@@ -14,7 +14,7 @@ import { openStorage } from "../storage/open.ts";
 import { VERSION } from "../version.ts";
 import { ApiError, type KubeClient } from "./client.ts";
 import { specPath } from "./controller.ts";
-import { finishedCondition, type KubeJob, parseIndexes } from "./executor.ts";
+import { finishedCondition, type KubeJob, parseIndexes } from "./job_status.ts";
 import { Informer } from "./informer.ts";
 import {
   CONTROLLER_EXIT,
