@@ -69,7 +69,8 @@ function watchJobs(signal: AbortSignal) {
   const follow = async (path: string, query: Record<string, string>, on: (o: Obj) => void) => {
     const list = await kube.request<Obj>("GET", path, { query });
     const resourceVersion = list.metadata.resourceVersion as string;
-    return (async () => {
+    // Wrapped, so that awaiting `follow` waits for the list and not for the whole watch.
+    return [(async () => {
       try {
         for await (const event of kube.watch<Obj>(path, { ...query, resourceVersion }, signal)) {
           if (event.type !== "BOOKMARK") on(event.object);
@@ -77,7 +78,7 @@ function watchJobs(signal: AbortSignal) {
       } catch (error) {
         if (!signal.aborted) throw error;
       }
-    })();
+    })()];
   };
   const ready = Promise.all([
     follow(`/apis/batch/v1/namespaces/${NS}/jobs`, {}, (job) => {
@@ -98,7 +99,7 @@ function watchJobs(signal: AbortSignal) {
       },
     ),
   ]);
-  const done = ready.then((loops) => Promise.all(loops));
+  const done = ready.then((loops) => Promise.all(loops.map(([loop]) => loop)));
   return { appeared, completed, controllerEnded, ready, done };
 }
 

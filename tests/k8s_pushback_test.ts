@@ -238,9 +238,13 @@ suite.test("a 100,000-task job's Job is created after few storage writes, and a 
   await executor.start();
   try {
     void executor.run(job);
-    const created = await until<Obj>("the Job", 120, () => {
-      return Promise.resolve(executor.existing().get("wide"));
+    const name = await until<string>("the Job", 120, () => {
+      return Promise.resolve(executor.existing().get("wide")?.metadata.name);
     });
+    const created = await kube.request<Obj>(
+      "GET",
+      `/apis/batch/v1/namespaces/${NS}/jobs/${name}`,
+    );
     const perChunk = Number(
       created.spec.template.spec.containers[0].env.find((e: Obj) => e.name === "KT_TASKS_PER_CHUNK")
         .value,

@@ -18,7 +18,7 @@ import { Slots } from "../executors/slots.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import { ApiError, isTransient, type KubeClient } from "./client.ts";
 import { Informer } from "./informer.ts";
-import { finishedCondition, type KubeJob, parseIndexes } from "./job_status.ts";
+import { finishedCondition, jobStatusOnly, type KubeJob, parseIndexes } from "./job_status.ts";
 import { ktJob, type Owner, type RunSettings, taskCount } from "./manifests.ts";
 import { jobObjectName, LABELS } from "./names.ts";
 import { layOutTasks, taskDefinitions, taskErrorPath } from "./task_files.ts";
@@ -63,6 +63,7 @@ export class KubernetesExecutor implements Executor {
       kube,
       path: `/apis/batch/v1/namespaces/${settings.namespace}/jobs`,
       labelSelector: `${LABELS.runId}=${settings.runId},${LABELS.component}=job`,
+      transform: jobStatusOnly,
       onChange: (name, job) => void this.#check(name, job === undefined),
       log: options.log,
     });

@@ -33,6 +33,8 @@ export interface InformerOptions<T extends ObjectMeta> {
   /** The collection, e.g. `/apis/batch/v1/namespaces/default/jobs`. */
   path: string;
   labelSelector: string;
+  /** Keeps only what is needed of each object (memory grows with the collection). */
+  transform?: (object: T) => T;
   /** Called for each object added or changed, and with `undefined` when one is deleted. */
   onChange(name: string, object: T | undefined): void;
   /** Receives log lines (why a watch ended, failures); timestamps are added. */
@@ -114,7 +116,8 @@ export class Informer<T extends ObjectMeta> {
       });
       resourceVersion = page.metadata.resourceVersion;
       next = page.metadata.continue || undefined;
-      for (const object of page.items) {
+      for (const item of page.items) {
+        const object = this.options.transform?.(item) ?? item;
         const name = object.metadata.name;
         seen.add(name);
         const known = this.#objects.get(name);
@@ -176,7 +179,7 @@ export class Informer<T extends ObjectMeta> {
       }, abort.signal);
       for await (const event of events) {
         arm();
-        const object = event.object;
+        const object = this.options.transform?.(event.object) ?? event.object;
         if (object.metadata.resourceVersion) {
           this.#resourceVersion = object.metadata.resourceVersion;
         }

@@ -38,3 +38,14 @@ export function finishedCondition(job: KubeJob) {
     (c.type === "Complete" || c.type === "Failed") && c.status === "True"
   );
 }
+
+/** Only the parts of a Job that kt-deno reads (what a list/watch keeps of each Job). */
+export function jobStatusOnly(job: KubeJob): KubeJob {
+  const { name, resourceVersion, uid, labels } = job.metadata;
+  const { active, succeeded, failed, failedIndexes, conditions } = job.status ?? {};
+  return {
+    metadata: { name, resourceVersion, uid, labels },
+    spec: { completions: job.spec?.completions },
+    status: { active, succeeded, failed, failedIndexes, conditions },
+  };
+}

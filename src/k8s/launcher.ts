@@ -14,7 +14,7 @@ import { openStorage } from "../storage/open.ts";
 import { VERSION } from "../version.ts";
 import { ApiError, type KubeClient } from "./client.ts";
 import { specPath } from "./controller.ts";
-import { finishedCondition, type KubeJob, parseIndexes } from "./job_status.ts";
+import { finishedCondition, jobStatusOnly, type KubeJob, parseIndexes } from "./job_status.ts";
 import { Informer } from "./informer.ts";
 import {
   CONTROLLER_EXIT,
@@ -224,6 +224,7 @@ export async function followRun(
     kube,
     path: `/apis/batch/v1/namespaces/${ns}/jobs`,
     labelSelector: `${LABELS.runId}=${settings.runId}`,
+    transform: jobStatusOnly,
     onHealth: (error) => outage("API server", error),
     onChange: (name, job) => {
       if (!job) return;
