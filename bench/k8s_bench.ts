@@ -14,7 +14,7 @@
  * the state document turning final (seen by a file watcher) and the controller's pod
  * terminating (seen by a pod watch).
  *
- *     deno run -A bench/k8s_bench.ts [--stages 20] [--dynamic 10] [--tasks 1000]
+ *     deno run -A bench/k8s_bench.ts [--stages 20] [--dynamic 10] [--small 5] [--tasks 1000]
  *
  * @module
  */
@@ -33,12 +33,14 @@ const { values } = parseArgs({
   options: {
     stages: { type: "string", default: "20" },
     dynamic: { type: "string", default: "10" },
+    small: { type: "string", default: "5" },
     tasks: { type: "string", default: "1000" },
   },
 });
 const STAGES = Number(values.stages);
 const TASKS = Number(values.tasks);
 const DYNAMIC = Number(values.dynamic);
+const SMALL = Number(values.small);
 const ROOT = new URL("..", import.meta.url).pathname;
 const NS = "default";
 const IMAGE = "kt-worker:bench";
@@ -123,6 +125,8 @@ function watchStates(dataDir: string) {
 
 /** `run --wait` exit delays after each run's end, ms. */
 const exitDelays: number[] = [];
+/** Runs for which the state's end or the controller pod's end was not seen. */
+const unseen: string[] = [];
 
 async function run(spec: unknown, dataDir: string): Promise<{ runId: string; seconds: number }> {
   await Deno.mkdir(dataDir, { recursive: true });
@@ -156,6 +160,8 @@ async function run(spec: unknown, dataDir: string): Promise<{ runId: string; sec
   const podEnded = watcher.controllerEnded.get(runId);
   if (stateFinal !== undefined && podEnded !== undefined) {
     exitDelays.push(exited - Math.max(stateFinal, podEnded));
+  } else {
+    unseen.push(`${runId} (state ${stateFinal !== undefined}, pod ${podEnded !== undefined})`);
   }
   return { runId, seconds: (started - performance.now()) / -1000 };
 }
@@ -249,6 +255,20 @@ try {
       watcher.completed.get(`dyn-${i}-${dynamic.runId}`)!,
   ).sort((a, b) => a - b);
 
+  // More `run --wait` exits: one-job runs.
+  for (let i = 0; i < SMALL; i++) {
+    await run({
+      name: "bench-small",
+      jobs: [{
+        name: "one",
+        type: "static",
+        cpu: "10m",
+        memory: "64Mi",
+        tasks: [{ function: "steps.noop" }],
+      }],
+    }, `${work}/small-${i}-data`);
+  }
+
   // 3. A wide job: bytes read per pod, controller peak RSS.
   let peakKiB = 0;
   const sampler = new AbortController();
@@ -320,6 +340,7 @@ try {
       delays.at(-1)!.toFixed(0)
     } ms after the run's end (state final and controller exited), over ${delays.length} runs`,
   );
+  if (unseen.length) console.log(`runs whose end the watchers missed: ${unseen.join(", ")}`);
   console.log(`controller peak RSS ${(peakKiB / 1024).toFixed(1)} MiB`);
 } finally {
   kube.close();

@@ -202,11 +202,11 @@ export async function followRun(
     void (async () => {
       await readNow();
       const final = state && state.status !== "Running" ? state.status : undefined;
-      if (!final && controllerExit === undefined && controllerJobEnd === "Complete" && !state) {
-        return settle({ outcome: "Completed", state });
-      }
-      const ok = final === "Completed" ||
-        (!final && !state && controllerExit === CONTROLLER_EXIT.completed);
+      // Without a state document here, the controller's exit says how the run ended.
+      const controllerOk = controllerExit === undefined
+        ? controllerJobEnd === "Complete"
+        : controllerExit === CONTROLLER_EXIT.completed;
+      const ok = final ? final === "Completed" : !state && controllerOk;
       settle({
         outcome: ok ? "Completed" : "Failed",
         state,
