@@ -499,7 +499,8 @@ function apiProxy(server: string): TcpProxy {
   return proxy;
 }
 
-suite.test("--wait rides out an unreachable API server, says so once, and exits 0", async ({ cluster }) => {
+suite.test("--wait rides out an unreachable API server, says so once, and exits 0", async ({ cluster, kube }) => {
+  await applyRbac(kube, NS);
   const proxy = apiProxy(cluster.server);
   const { dir, path } = await specFile({
     name: "outage",
@@ -535,7 +536,8 @@ suite.test("--wait rides out an unreachable API server, says so once, and exits 
   }
 });
 
-suite.test("--wait gives up with exit 3 when the API server stays away, naming the run", async ({ cluster }) => {
+suite.test("--wait gives up with exit 3 when the API server stays away, naming the run", async ({ cluster, kube }) => {
+  await applyRbac(kube, NS);
   const proxy = apiProxy(cluster.server);
   const { dir, path } = await specFile({
     name: "gone",

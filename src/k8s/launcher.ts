@@ -139,7 +139,8 @@ export async function followRun(
     }
     if (outages.has(what)) return;
     outages.set(what, Date.now());
-    options.onOutage?.(`${what} unreachable, retrying ... (${(error as Error).message})`);
+    const detail = (error as { code?: string }).code ?? (error as Error).message;
+    options.onOutage?.(`${what} unreachable, retrying ... (${detail})`);
   };
 
   // Finished kt jobs the state document does not show as finished yet: reread until it does.
