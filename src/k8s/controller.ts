@@ -189,7 +189,12 @@ async function driveOnce(
   log(`kt-deno controller ${VERSION}: ${resumed ? "resuming" : "starting"} run ${settings.runId}`);
   const seen = new Map<string, string>();
   const executor = new KubernetesExecutor({ kube, settings, fs, owner, log });
-  await executor.start();
+  await executor.start().catch((error) => {
+    if (error instanceof ApiError && !isTransient(error)) {
+      throw new CannotRun(`cannot list the run's Jobs: ${error.message}`);
+    }
+    throw error;
+  });
   return await drivePipeline(run, executor, fs, {
     onChange: (r) => {
       if (!live()) return;
