@@ -163,9 +163,9 @@ suite.test("a watch silent for longer than the idle bound is restarted and misse
   await informer.start();
   try {
     await until("two idle restarts", 30, () => Promise.resolve((informer.ended.idle ?? 0) >= 2));
-    assert.match(
+    assert.equal(
       lines[0],
-      /^\d{4}-\d\d-\d\dT[\d:.]+Z watch of configmaps \(quiet=yes\) ended: no event or bookmark for 300 ms; resuming$/,
+      "watch of configmaps (quiet=yes) ended: no event or bookmark for 300 ms; resuming",
     );
     await kube.request("POST", `/api/v1/namespaces/${NS}/configmaps`, {
       body: {

@@ -37,7 +37,7 @@ export interface InformerOptions<T extends ObjectMeta> {
   transform?: (object: T) => T;
   /** Called for each object added or changed, and with `undefined` when one is deleted. */
   onChange(name: string, object: T | undefined): void;
-  /** Receives log lines (why a watch ended, failures); timestamps are added. */
+  /** Receives log lines (why a watch ended, failures); the receiver adds timestamps. */
   log?: (line: string) => void;
   /** Called when listing or watching fails with a transient error, and when it works again. */
   onHealth?: (error: unknown | null) => void;
@@ -96,7 +96,7 @@ export class Informer<T extends ObjectMeta> {
   }
 
   #log(line: string): void {
-    this.options.log?.(`${new Date().toISOString()} ${line}`);
+    this.options.log?.(line);
   }
 
   get #what(): string {
