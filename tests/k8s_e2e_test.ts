@@ -320,16 +320,13 @@ suite.test("two pipelines run at once in one namespace", async ({ cluster }) => 
   );
 });
 
-/** The PID of the controller's running process (the process node's container id). */
-async function controllerPid(kube: KubeClient, runId: string): Promise<number | undefined> {
+/** The name of the controller's pod while its container runs. */
+async function runningController(kube: KubeClient, runId: string): Promise<string | undefined> {
   const pods = await kube.request<Obj>("GET", `/api/v1/namespaces/${NS}/pods`, {
     query: { labelSelector: `job-name=kt-controller-${runId}` },
   });
-  const running = pods.items.find((p: Obj) =>
-    p.status?.phase === "Running" && p.status.containerStatuses?.[0]?.state?.running
-  );
-  return running &&
-    Number(running.status.containerStatuses[0].containerID.replace("process://", ""));
+  return pods.items.find((p: Obj) => p.status?.containerStatuses?.[0]?.state?.running)
+    ?.metadata.name;
 }
 
 async function marks(dataDir: string, name: string): Promise<number> {
@@ -378,13 +375,16 @@ suite.test("a controller killed after a dynamic job completed resumes: no Job tw
   ]);
   const runId = await until<string>("the run id", 60, () => onlyRunId(dataDir));
   // Killed once gen has completed and its children are running.
-  const pid = await until<number>("gen's children to run", 90, async () => {
+  const pod = await until<string>("gen's children to run", 90, async () => {
     const state = await stateOf(dataDir, runId);
     if (state.jobs["child-a"]?.status !== "Running") return undefined;
     if (await marks(dataDir, "child-a") === 0) return undefined;
-    return await controllerPid(kube, runId);
+    return await runningController(kube, runId);
   });
-  Deno.kill(-pid, "SIGKILL");
+  // Deleted with no grace period: the node kills its process at once.
+  await kube.request("DELETE", `/api/v1/namespaces/${NS}/pods/${pod}`, {
+    body: { apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: 0 },
+  });
   const [stdout, stderr, status] = await output;
   assert.equal(status.code, 0, stdout + stderr);
   const state = await stateOf(dataDir, runId);
