@@ -18,6 +18,7 @@ import { LocalDriver } from "../src/storage/local.ts";
 import { FIXTURE_FUNCTIONS, ktDeno, runIdOf, specFile, stateOf } from "./cli_helpers.ts";
 import { applyRbac, clusterSuite } from "./cluster/harness.ts";
 import { makeWorkerImage } from "./cluster/worker_image.ts";
+import { TcpProxy } from "./tcp_proxy.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
@@ -177,6 +178,63 @@ suite.test("a watch silent for longer than the idle bound is restarted and misse
     await until("the change after the restarts", 30, () => Promise.resolve(seen.includes("late")));
   } finally {
     await informer.stop();
+  }
+});
+
+suite.test("a blackholed watch (connection open, traffic dropped) is replaced and catches up", async ({ cluster, kube }) => {
+  const url = new URL(cluster.server);
+  const proxy = new TcpProxy({ hostname: url.hostname, port: Number(url.port) });
+  proxy.start();
+  const through = new KubeClient(
+    { ...kube.connection, server: `https://127.0.0.1:${proxy.port}` },
+    { requestTimeoutMs: 1000, retryForMs: 2000, maxBackoffMs: 500 },
+  );
+  const seen = new Set<string>();
+  const lines: string[] = [];
+  const informer = new Informer<Obj>({
+    kube: through,
+    path: `/api/v1/namespaces/${NS}/configmaps`,
+    labelSelector: "blackhole=yes",
+    onChange: (name, object) => object && seen.add(name),
+    log: (line) => lines.push(line),
+    idleMs: 1000,
+    watchSeconds: 120,
+  });
+  await informer.start();
+  try {
+    const made = (name: string) =>
+      kube.request("POST", `/api/v1/namespaces/${NS}/configmaps`, {
+        body: {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: { name, labels: { blackhole: "yes" } },
+        },
+      });
+    await made("before");
+    await until("the change before the blackhole", 30, () => Promise.resolve(seen.has("before")));
+    proxy.blackholed = true;
+    await made("during");
+    const idle = informer.ended.idle ?? 0;
+    await until(
+      "the silent watch to be dropped",
+      30,
+      () => Promise.resolve((informer.ended.idle ?? 0) > idle),
+    );
+    assert.equal(seen.has("during"), false, "nothing passes the blackhole");
+    proxy.blackholed = false;
+    await until(
+      "the change made during the blackhole",
+      30,
+      () => Promise.resolve(seen.has("during")),
+    );
+    assert.ok(
+      lines.some((line) => line.includes("no event or bookmark for 1000 ms")),
+      lines.join("\n"),
+    );
+  } finally {
+    await informer.stop();
+    through.close();
+    proxy.stop();
   }
 });
 

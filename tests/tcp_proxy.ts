@@ -1,6 +1,8 @@
 /**
  * A TCP proxy on loopback that a test can stop and start again, to take a server away
- * from one client (connections refused, open ones reset) and give it back.
+ * from one client (connections refused, open ones reset) and give it back, or blackhole:
+ * connections stay open and what is sent is dropped, as when a network path dies
+ * without anyone being told.
  *
  * @module
  */
@@ -9,10 +11,20 @@ import { freePort } from "./ports.ts";
 /** Forwards `127.0.0.1:port` to a target address while started. */
 export class TcpProxy {
   readonly port = freePort();
+  /** While true, bytes are read from both sides and dropped. */
+  blackholed = false;
   #listener?: Deno.Listener;
   readonly #conns = new Set<Deno.Conn>();
 
   constructor(readonly target: { hostname: string; port: number }) {}
+
+  async #pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+    const buffer = new Uint8Array(64 * 1024);
+    for (let n = await from.read(buffer); n !== null; n = await from.read(buffer)) {
+      if (this.blackholed) continue;
+      for (let sent = 0; sent < n;) sent += await to.write(buffer.subarray(sent, n));
+    }
+  }
 
   /** Accepts and forwards connections. */
   start(): void {
@@ -22,19 +34,13 @@ export class TcpProxy {
       for await (const client of listener) {
         try {
           const upstream = await Deno.connect(this.target);
-          for (const conn of [client, upstream]) this.#conns.add(conn);
-          const close = () => {
-            for (const conn of [client, upstream]) {
-              this.#conns.delete(conn);
-              try {
-                conn.close();
-              } catch { /* closed already */ }
-            }
-          };
-          Promise.all([
-            client.readable.pipeTo(upstream.writable),
-            upstream.readable.pipeTo(client.writable),
-          ]).catch(() => {}).finally(close);
+          const pair = [client, upstream];
+          for (const conn of pair) this.#conns.add(conn);
+          Promise.all([this.#pump(client, upstream), this.#pump(upstream, client)])
+            .catch(() => {})
+            .finally(() => {
+              for (const conn of pair) this.#close(conn);
+            });
         } catch {
           client.close();
         }
@@ -42,15 +48,17 @@ export class TcpProxy {
     })().catch(() => {});
   }
 
+  #close(conn: Deno.Conn): void {
+    this.#conns.delete(conn);
+    try {
+      conn.close();
+    } catch { /* closed already */ }
+  }
+
   /** Closes the listener and every open connection. */
   stop(): void {
     this.#listener?.close();
     this.#listener = undefined;
-    for (const conn of this.#conns) {
-      try {
-        conn.close();
-      } catch { /* closed already */ }
-    }
-    this.#conns.clear();
+    for (const conn of [...this.#conns]) this.#close(conn);
   }
 }
