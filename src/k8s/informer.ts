@@ -206,11 +206,16 @@ export class Informer<T extends ObjectMeta> {
     let failures = 0;
     while (!signal.aborted) {
       let relist = Date.now() - this.#lastList > (this.options.relistMs ?? RELIST_MS);
+      const started = Date.now();
       try {
         const why = await this.#watchOnce();
-        if (failures > 0) this.options.onHealth?.(null);
-        failures = 0;
         this.ended[why] = (this.ended[why] ?? 0) + 1;
+        // A server that ends every watch at once must not make this loop spin.
+        if (why === "closed" && Date.now() - started < 1000) {
+          await sleep(retryDelay(failures++, this.options.kube.limits), signal).catch(() => {});
+        } else if (why !== "idle") {
+          failures = 0;
+        }
         if (why === "idle") {
           this.#log(
             `${this.#what} ended: no event or bookmark for ${
@@ -227,7 +232,8 @@ export class Informer<T extends ObjectMeta> {
         const why = gone ? "gone" : "error";
         this.ended[why] = (this.ended[why] ?? 0) + 1;
         relist = true;
-        if (!gone) {
+        if (gone) this.#log(`${this.#what} ended: resourceVersion expired (410 Gone); relisting`);
+        else {
           this.options.onHealth?.(error);
           this.#log(`${this.#what} ended: ${(error as Error).message}; relisting`);
           await sleep(retryDelay(failures++, this.options.kube.limits), signal).catch(() => {});
