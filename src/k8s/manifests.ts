@@ -169,6 +169,8 @@ export function ktJob(
           restartPolicy: "Never",
           serviceAccountName: SERVICE_ACCOUNT,
           automountServiceAccountToken: false,
+          ...(job.node_selector ? { nodeSelector: job.node_selector } : {}),
+          ...(job.tolerations ? { tolerations: job.tolerations } : {}),
           containers: [{
             name: "task",
             image: settings.image,
