@@ -142,7 +142,8 @@ async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number
   const hostDataPath = !local || flags.hostPath === false ? null : flags.hostPath ?? dataDir;
   if (!local) await checkDataDir(dataDir);
   const { KubeClient, kubeconfigConnection } = await import("../k8s/client.ts");
-  const { followRun, launchRun, runSettings } = await import("../k8s/launcher.ts");
+  const { launchRun, runSettings } = await import("../k8s/launcher.ts");
+  const { followRun } = await import("../k8s/follow.ts");
   const { PipelineRun } = await import("../engine/pipeline_run.ts");
   const connection = await kubeconfigConnection(flags.context).catch((error) => {
     throw new UsageError(`cannot use the kubeconfig: ${(error as Error).message}`);

@@ -13,7 +13,7 @@
  * @module
  */
 import { PipelineRun } from "../engine/pipeline_run.ts";
-import { metadataDir, type StateDocument, statePath } from "../engine/state.ts";
+import { type StateDocument, statePath } from "../engine/state.ts";
 import { drivePipeline } from "../run/drive.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { DataFs } from "../storage/data_fs.ts";
@@ -32,6 +32,7 @@ import {
 import { KubernetesExecutor } from "./executor.ts";
 import { CONTROLLER_EXIT, type Owner, type RunSettings, SETTINGS_ENV } from "./manifests.ts";
 import { controllerJobName } from "./names.ts";
+import { specPath } from "./task_files.ts";
 
 /** Where a controller gets its run and how it reaches the API server. */
 export interface ControllerOptions {
@@ -45,11 +46,6 @@ export interface ControllerOptions {
   restarts?: number;
   /** First pause before a restart (doubling up to 30 s). Default 1 s. */
   restartDelayMs?: number;
-}
-
-/** Path of a run's spec in the data dir, written by the launcher. */
-export function specPath(runId: string): string {
-  return `${metadataDir(runId)}/pipeline_spec.json`;
 }
 
 /** This controller cannot run this run, whoever tries again: exit 2. */

@@ -1,6 +1,7 @@
 /**
- * The task files of a run on Kubernetes: where the controller leaves each job's task
- * definitions for its pods, and where a pod leaves the reason its task failed.
+ * The files of a run on Kubernetes in its metadata folder: the spec the launcher leaves
+ * for the controller, each job's task definitions the controller leaves for its pods, and
+ * the reason a pod leaves when its task failed.
  *
  * Definitions are written in chunks: chunk `c` of a job holds tasks `c·K … c·K+K-1` as a
  * JSON array, where K (at most 64) is chosen per job so that a chunk stays under 4,000
@@ -22,6 +23,11 @@ export type TaskDefinition = Pick<TaskRequest, "kind" | "function" | "args" | "c
 export const CHUNK_BYTES = 4000;
 /** Most tasks in one chunk. */
 export const MAX_PER_CHUNK = 64;
+
+/** Path of a run's spec, written by the launcher (validated) and read by the controller. */
+export function specPath(runId: string): string {
+  return `${metadataDir(runId)}/pipeline_spec.json`;
+}
 
 /** Path of chunk `chunk` of a job's task definitions. */
 export function taskChunkPath(runId: string, job: string, chunk: number): string {
