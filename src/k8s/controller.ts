@@ -183,7 +183,7 @@ async function driveOnce(
   }
   const resumed = run.jobs().some((job) => job.status !== "Pending");
   log(`kt-deno controller ${VERSION}: ${resumed ? "resuming" : "starting"} run ${settings.runId}`);
-  const seen = new Map<string, string>();
+  let logged = run.version;
   const executor = new KubernetesExecutor({ kube, settings, fs, owner, log });
   await executor.start().catch((error) => {
     if (error instanceof ApiError && !isTransient(error)) {
@@ -194,11 +194,11 @@ async function driveOnce(
   return await drivePipeline(run, executor, fs, {
     onChange: (r) => {
       if (!live()) return;
-      for (const job of r.jobs()) {
-        if (seen.get(job.name) === job.status) continue;
-        seen.set(job.name, job.status);
+      // Only the jobs that changed since the last call: the cost does not grow with the run.
+      for (const job of r.changedSince(logged)) {
         log(`${job.name} ${job.status}${job.error ? `: ${job.error}` : ""}`);
       }
+      logged = r.version;
     },
   });
 }
