@@ -48,6 +48,9 @@ export interface ControllerOptions {
   restartDelayMs?: number;
 }
 
+/** A drive loop that lasted this long before an error counts as a fresh start. */
+const STEADY_MS = 5 * 60_000;
+
 /** This controller cannot run this run, whoever tries again: exit 2. */
 class CannotRun extends Error {}
 
@@ -110,6 +113,7 @@ export async function runController(options: ControllerOptions = {}): Promise<nu
   try {
     for (let attempt = 0;; attempt++) {
       const mine = ++generation;
+      const started = Date.now();
       try {
         const run = await driveOnce(kube, settings, log, () => generation === mine);
         const { throttled, serverErrors, network } = kube.retries;
@@ -123,6 +127,8 @@ export async function runController(options: ControllerOptions = {}): Promise<nu
           log(`cannot run ${settings.runId}: ${message}`);
           return CONTROLLER_EXIT.cannotRun;
         }
+        // A loop that ran a good while before failing made progress: count afresh.
+        if (Date.now() - started > STEADY_MS) attempt = 0;
         if (attempt >= restarts) throw error;
         const delay = Math.min(30_000, (options.restartDelayMs ?? 1000) * 2 ** attempt);
         log(`recoverable error: ${message}; restarting the drive loop in ${delay} ms`);
