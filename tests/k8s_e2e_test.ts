@@ -1,9 +1,11 @@
 /**
- * kt-deno on a real control plane: the launcher, the controller Job and the task pods,
- * end to end, with worker images imitated by the process node's image map.
+ * kt-deno on the test cluster's real node: the launcher, the controller Job and the task
+ * pods, end to end, in a worker image built from the Dockerfile (the README's recipe with
+ * the fixture and hello-world functions), running as its non-root user.
  */
 import assert from "node:assert/strict";
 import type { KubeClient } from "../src/k8s/client.ts";
+import type { Cluster } from "./cluster/cluster.ts";
 import { LABELS } from "../src/k8s/names.ts";
 import type { StateDocument } from "../src/engine/state.ts";
 import {
@@ -15,8 +17,8 @@ import {
   stateOf,
 } from "./cli_helpers.ts";
 import { copy } from "./copy.ts";
-import { applyRbac, clusterSuite } from "./cluster/harness.ts";
-import { makeWorkerImage } from "./cluster/worker_image.ts";
+import { applyRbac, clusterSuite, podLog, runPod, writableByPods } from "./cluster/harness.ts";
+import { testImage } from "./cluster/images.ts";
 import { TcpProxy } from "./tcp_proxy.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -24,14 +26,15 @@ type Obj = any;
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const EXAMPLE = `${ROOT}examples/hello-world`;
-const IMAGE = "kt-worker:test";
+const IMAGE = await testImage("e2e", [FIXTURE_FUNCTIONS, `${EXAMPLE}/kt_functions`]);
+/** The controller runs in the worker image too (it has kt-deno). */
+const IMAGES = ["--image", IMAGE, "--controller-image", IMAGE];
 const NS = "default";
 
-const image = await makeWorkerImage(IMAGE, [FIXTURE_FUNCTIONS, `${EXAMPLE}/kt_functions`]);
 /** Folders the tests make, removed at the end. */
-const temporary: string[] = [image.root];
+const temporary: string[] = [];
 
-const suite = clusterSuite({ imageMap: { ...image.imageMap, "*": {} } });
+const suite = clusterSuite({ images: [IMAGE] });
 
 async function until<T>(
   what: string,
@@ -57,12 +60,12 @@ async function launch(
   temporary.push(dir);
   const dataDir = options.dataDir ?? `${dir}/data`;
   await Deno.mkdir(dataDir, { recursive: true });
+  await writableByPods(dataDir);
   const result = await ktDeno(
     [
       "run",
       path,
-      "--image",
-      IMAGE,
+      ...IMAGES,
       "--data-dir",
       dataDir,
       ...(options.wait === false ? [] : ["--wait"]),
@@ -99,39 +102,64 @@ function statuses(state: StateDocument): Record<string, string> {
 
 const ok = (name: string) => ({ function: "steps.ok", args: { name } });
 
-suite.test("the controller's service account has only the kt-deno rbac permissions", async ({ kube }) => {
-  await applyRbac(kube, NS);
-  const can = async (verb: string, resource: string, group = "") => {
-    const review = await kube.request<Obj>(
-      "POST",
-      "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-      {
-        body: {
-          apiVersion: "authorization.k8s.io/v1",
-          kind: "SubjectAccessReview",
-          spec: {
-            user: `system:serviceaccount:${NS}:kt-pod`,
-            groups: [
-              "system:serviceaccounts",
-              `system:serviceaccounts:${NS}`,
-              "system:authenticated",
-            ],
-            resourceAttributes: { namespace: NS, verb, resource, group },
-          },
-        },
-      },
-    );
-    return review.status.allowed === true;
-  };
-  for (const verb of ["create", "get", "list", "watch"]) {
-    assert.ok(await can(verb, "jobs", "batch"), verb);
-  }
-  for (const verb of ["delete", "patch", "update"]) {
-    assert.equal(await can(verb, "jobs", "batch"), false, verb);
-  }
-  assert.equal(await can("get", "secrets"), false);
-  assert.equal(await can("create", "pods"), false);
-  assert.equal(await can("list", "configmaps"), false);
+/** Asks the API server, from inside a pod, with the token the kubelet mounted; prints statuses. */
+const ASK_FROM_POD = `
+const fs = require("fs"), https = require("https");
+const dir = "/var/run/secrets/kubernetes.io/serviceaccount";
+const token = fs.readFileSync(dir + "/token", "utf8"), ca = fs.readFileSync(dir + "/ca.crt");
+const ns = fs.readFileSync(dir + "/namespace", "utf8");
+const ask = (method, path, body) => new Promise((resolve) => {
+  const request = https.request({
+    host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT,
+    method, path, ca, headers: { authorization: "Bearer " + token, "content-type": "application/json" },
+  }, (response) => { response.resume(); response.on("end", () => resolve(response.statusCode)); });
+  request.on("error", (error) => resolve(String(error)));
+  request.end(body ? JSON.stringify(body) : undefined);
+});
+const job = { apiVersion: "batch/v1", kind: "Job", metadata: { name: "probe" }, spec: { template: {
+  spec: { restartPolicy: "Never", containers: [{ name: "c", image: "x" }] } } } };
+const pod = { apiVersion: "v1", kind: "Pod", metadata: { name: "probe" },
+  spec: { containers: [{ name: "c", image: "x" }] } };
+(async () => {
+  const jobs = "/apis/batch/v1/namespaces/" + ns + "/jobs";
+  const api = "/api/v1/namespaces/" + ns;
+  console.log(JSON.stringify({
+    "list jobs": await ask("GET", jobs),
+    "watch jobs": await ask("GET", jobs + "?watch=1&timeoutSeconds=1"),
+    "create jobs": await ask("POST", jobs + "?dryRun=All", job),
+    "get jobs": await ask("GET", jobs + "/no-such-job"),
+    "delete jobs": await ask("DELETE", jobs + "/no-such-job"),
+    "patch jobs": await ask("PATCH", jobs + "/no-such-job", {}),
+    "update jobs": await ask("PUT", jobs + "/no-such-job", job),
+    "list secrets": await ask("GET", api + "/secrets"),
+    "create pods": await ask("POST", api + "/pods?dryRun=All", pod),
+    "list configmaps": await ask("GET", api + "/configmaps"),
+  }));
+})();
+`;
+
+suite.test("a pod with the controller's service account may do only what kt-deno rbac grants", async (context) => {
+  await applyRbac(context.kube, NS);
+  const result = await runPod(context, {
+    metadata: { name: "rbac-probe" },
+    spec: {
+      serviceAccountName: "kt-pod",
+      containers: [{ name: "main", image: IMAGE, command: ["node", "-e", ASK_FROM_POD] }],
+    },
+  });
+  assert.equal(result.exitCode, 0, result.log);
+  assert.deepEqual(JSON.parse(result.log), {
+    "list jobs": 200,
+    "watch jobs": 200,
+    "create jobs": 201,
+    "get jobs": 404,
+    "delete jobs": 403,
+    "patch jobs": 403,
+    "update jobs": 403,
+    "list secrets": 403,
+    "create pods": 403,
+    "list configmaps": 403,
+  });
 });
 
 suite.test("an invalid spec exits 2 and creates nothing in the cluster", async ({ cluster, kube }) => {
@@ -152,10 +180,11 @@ suite.test("hello-world on the cluster: outputs right, state all Completed, exit
   await applyRbac(kube, NS);
   const dir = await Deno.makeTempDir({ prefix: "kt-e2e-hello-" });
   await copy(`${EXAMPLE}/data/input`, `${dir}/data/input`);
+  await writableByPods(`${dir}/data`);
   const { dir: specDir } = await specFile({});
   temporary.push(dir, specDir);
   const result = await ktDeno(
-    ["run", `${EXAMPLE}/pipeline.yaml`, "--image", IMAGE, "--data-dir", `${dir}/data`, "--wait"],
+    ["run", `${EXAMPLE}/pipeline.yaml`, ...IMAGES, "--data-dir", `${dir}/data`, "--wait"],
     specDir,
     { KUBECONFIG: cluster.kubeconfigPath },
   );
@@ -363,8 +392,9 @@ suite.test("a controller killed after a dynamic job completed resumes: no Job tw
   temporary.push(dir);
   const dataDir = `${dir}/data`;
   await Deno.mkdir(dataDir);
+  await writableByPods(dataDir);
   const launcher = spawnKtDeno(
-    ["run", path, "--image", IMAGE, "--data-dir", dataDir, "--wait"],
+    ["run", path, ...IMAGES, "--data-dir", dataDir, "--wait"],
     dir,
     { KUBECONFIG: cluster.kubeconfigPath },
   );
@@ -409,30 +439,12 @@ suite.test("a controller killed after a dynamic job completed resumes: no Job tw
   assert.equal(controller.status.failed, 1, "the first controller pod died, the second finished");
 });
 
-/** The log of the controller's pod (the first one, unless told). */
-async function controllerLog(
-  cluster: { dir: string; server: string },
-  kube: KubeClient,
-  runId: string,
-): Promise<string> {
+/** The log of the controller's (first) pod. */
+async function controllerLog(cluster: Cluster, kube: KubeClient, runId: string) {
   const pods = await kube.request<Obj>("GET", `/api/v1/namespaces/${NS}/pods`, {
     query: { labelSelector: `job-name=kt-controller-${runId}` },
   });
-  const pki = `${cluster.dir}/pki`;
-  const client = Deno.createHttpClient({
-    caCerts: [await Deno.readTextFile(`${pki}/ca.crt`)],
-    cert: await Deno.readTextFile(`${pki}/admin.crt`),
-    key: await Deno.readTextFile(`${pki}/admin.key`),
-  });
-  try {
-    const name = pods.items[0].metadata.name;
-    const response = await fetch(`${cluster.server}/api/v1/namespaces/${NS}/pods/${name}/log`, {
-      client,
-    });
-    return await response.text();
-  } finally {
-    client.close();
-  }
+  return await podLog(cluster, pods.items[0].metadata.name);
 }
 
 suite.test("a controller whose data dir fails restarts its drive loop in the same pod and finishes", async ({ cluster, kube }) => {
@@ -511,9 +523,11 @@ suite.test("--wait rides out an unreachable API server, says so once, and exits 
     }],
   });
   temporary.push(dir);
+  await Deno.mkdir(`${dir}/data`);
+  await writableByPods(`${dir}/data`);
   try {
     const launcher = spawnKtDeno(
-      ["run", path, "--image", IMAGE, "--data-dir", `${dir}/data`, "--wait"],
+      ["run", path, ...IMAGES, "--data-dir", `${dir}/data`, "--wait"],
       dir,
       { KUBECONFIG: await proxiedKubeconfig(cluster.kubeconfigPath, proxy, dir) },
     );
@@ -548,9 +562,11 @@ suite.test("--wait gives up with exit 3 when the API server stays away, naming t
     }],
   });
   temporary.push(dir);
+  await Deno.mkdir(`${dir}/data`);
+  await writableByPods(`${dir}/data`);
   try {
     const launcher = spawnKtDeno(
-      ["run", path, "--image", IMAGE, "--data-dir", `${dir}/data`, "--wait", "--wait-retry", "2"],
+      ["run", path, ...IMAGES, "--data-dir", `${dir}/data`, "--wait", "--wait-retry", "2"],
       dir,
       { KUBECONFIG: await proxiedKubeconfig(cluster.kubeconfigPath, proxy, dir) },
     );
@@ -594,12 +610,14 @@ suite.test("--context picks a kubeconfig context other than the current one", as
   config["current-context"] = "nowhere";
   const { dir } = await specFile({});
   temporary.push(dir);
+  await Deno.mkdir(`${dir}/data`);
+  await writableByPods(`${dir}/data`);
   await Deno.writeTextFile(`${dir}/kubeconfig`, JSON.stringify(config));
   const spec = { name: "ctx", jobs: [{ name: "only", type: "static", tasks: [ok("ctx")] }] };
   const { path } = await specFile(spec);
   temporary.push(path.slice(0, path.lastIndexOf("/")));
   const run = (extra: string[]) =>
-    ktDeno(["run", path, "--image", IMAGE, "--data-dir", `${dir}/data`, "--wait", ...extra], dir, {
+    ktDeno(["run", path, ...IMAGES, "--data-dir", `${dir}/data`, "--wait", ...extra], dir, {
       KUBECONFIG: `${dir}/kubeconfig`,
     });
   const unknown = await run(["--context", "missing"]);

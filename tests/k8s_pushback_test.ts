@@ -16,20 +16,19 @@ import { DataFs } from "../src/storage/data_fs.ts";
 import type { StorageDriver } from "../src/storage/driver.ts";
 import { LocalDriver } from "../src/storage/local.ts";
 import { FIXTURE_FUNCTIONS, ktDeno, runIdOf, specFile, stateOf } from "./cli_helpers.ts";
-import { applyRbac, clusterSuite } from "./cluster/harness.ts";
-import { makeWorkerImage } from "./cluster/worker_image.ts";
+import { applyRbac, clusterSuite, writableByPods } from "./cluster/harness.ts";
+import { testImage } from "./cluster/images.ts";
 import { TcpProxy } from "./tcp_proxy.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
 
-const IMAGE = "kt-worker:pushback";
+const IMAGE = await testImage("pushback", [FIXTURE_FUNCTIONS]);
 const NS = "default";
-const image = await makeWorkerImage(IMAGE, [FIXTURE_FUNCTIONS]);
-const temporary: string[] = [image.root];
+const temporary: string[] = [];
 
 const suite = clusterSuite({
-  imageMap: { ...image.imageMap, "*": {} },
+  images: [IMAGE],
   apiServerFlags: [
     "--enable-priority-and-fairness=false",
     "--max-requests-inflight=4",
@@ -256,8 +255,20 @@ suite.test("a dynamic job fanning out to 20 jobs completes under the low infligh
     }],
   });
   temporary.push(dir);
+  await Deno.mkdir(`${dir}/data`);
+  await writableByPods(`${dir}/data`);
   const result = await ktDeno(
-    ["run", path, "--image", IMAGE, "--data-dir", `${dir}/data`, "--wait"],
+    [
+      "run",
+      path,
+      "--image",
+      IMAGE,
+      "--controller-image",
+      IMAGE,
+      "--data-dir",
+      `${dir}/data`,
+      "--wait",
+    ],
     dir,
     { KUBECONFIG: cluster.kubeconfigPath },
   );
@@ -269,6 +280,7 @@ suite.test("a dynamic job fanning out to 20 jobs completes under the low infligh
 suite.test("a 100,000-task job's Job is created after few storage writes, and a pod reads only its chunk", async ({ kube }) => {
   const dataDir = await Deno.makeTempDir({ prefix: "kt-wide-" });
   temporary.push(dataDir);
+  await writableByPods(dataDir);
   const runId = "ktpr0000wide";
   const tasks = 100_000;
   const run = PipelineRun.start(runId, {

@@ -4,9 +4,10 @@
  *
  * @module
  */
+import { metadataDir } from "../engine/state.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { DataFs } from "../storage/data_fs.ts";
-import { openStorage } from "../storage/open.ts";
+import { isLocalDataDir, openStorage } from "../storage/open.ts";
 import { VERSION } from "../version.ts";
 import { ApiError, type KubeClient } from "./client.ts";
 import {
@@ -36,9 +37,25 @@ export async function launchRun(kube: KubeClient, settings: RunSettings, pipelin
   );
   const fs = new DataFs(openStorage(settings.dataDir));
   await fs.write(specPath(settings.runId), JSON.stringify(pipeline));
+  if (isLocalDataDir(settings.dataDir)) await shareWithPods(settings.dataDir, settings.runId);
   await kube.request("POST", `/apis/batch/v1/namespaces/${ns}/jobs`, {
     body: controllerJob(settings),
   });
+}
+
+/**
+ * Gives the folders the launcher made in a local data dir the data dir's own owner and
+ * mode, so that pods, which may run as another user, can write the run's files there.
+ * Changing the owner needs root; without it, the mode alone has to do.
+ */
+async function shareWithPods(dataDir: string, runId: string): Promise<void> {
+  const root = dataDir.replace(/^file:\/\//, "");
+  const { uid, gid, mode } = await Deno.stat(root);
+  for (const dir of ["kt-metadata", metadataDir(runId)]) {
+    const path = `${root}/${dir}`;
+    if (uid !== null && gid !== null) await Deno.chown(path, uid, gid).catch(() => {});
+    if (mode !== null) await Deno.chmod(path, mode & 0o7777).catch(() => {});
+  }
 }
 
 /** Default settings for a launch, filled from the launcher's flags. */
