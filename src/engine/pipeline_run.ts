@@ -6,6 +6,7 @@
  * @module
  */
 import type { Job, Pipeline } from "../spec/schema.ts";
+import { withKtFields } from "./kt_fields.ts";
 import { type JobState, JobStatus, type RunStatus, type StateDocument } from "./state.ts";
 
 const UPSTREAM_FAILED: ReadonlySet<JobStatus> = new Set([
@@ -16,7 +17,7 @@ const UPSTREAM_FAILED: ReadonlySet<JobStatus> = new Set([
 
 /** True for a job with nothing to run: no tasks and no function. */
 export function isNoop(job: Job): boolean {
-  return job.type === "static" ? (job.tasks ?? []).length === 0 : job.function === undefined;
+  return job.type === "static" ? (job.tasks ?? []).length === 0 : job.function == null;
 }
 
 /**
@@ -171,7 +172,7 @@ export class PipelineRun {
   #register(jobs: Job[], parent: string | undefined): void {
     for (const spec of jobs) {
       this.#jobs.set(spec.name, {
-        ...spec,
+        ...withKtFields(spec),
         status: JobStatus.Pending,
         ...(parent === undefined ? {} : { parent_job: parent }),
         attempts: 0,
