@@ -137,11 +137,21 @@ export async function reportEnd(dataDir: string, doc: Readonly<StateDocument>): 
   );
 }
 
+/** What `resume` changes in a launch: the run id, and a step before the controller starts. */
+export interface RelaunchOptions {
+  runId: string;
+  prepare: (kube: import("../k8s/client.ts").KubeClient, namespace: string) => Promise<void>;
+}
+
 /**
  * Launches a run on the cluster of the kubeconfig (a controller Job) and, with --wait,
  * follows it; resolves to the exit code.
  */
-async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number> {
+export async function runOnCluster(
+  pipeline: Pipeline,
+  flags: RunFlags,
+  relaunch?: RelaunchOptions,
+): Promise<number> {
   const local = isLocalDataDir(flags.dataDir);
   if (local && !flags.dataDir.replace(/^file:\/\//, "").startsWith("/")) {
     throw new UsageError(
@@ -160,7 +170,7 @@ async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number
   const kube = new KubeClient(connection);
   try {
     const settings = runSettings({
-      runId: newRunId(),
+      runId: relaunch?.runId ?? newRunId(),
       namespace: flags.namespace ?? kube.namespace,
       image: flags.image!,
       controllerImage: flags.controllerImage,
@@ -170,6 +180,7 @@ async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number
       env: local ? {} : s3EnvForPods(),
       envFromSecrets: flags.secretEnv,
     });
+    await relaunch?.prepare(kube, settings.namespace);
     await launchRun(kube, settings, pipeline);
     await keepSpec(dataDir, settings.runId, pipeline);
     const controller = controllerJobName(settings.runId);

@@ -96,6 +96,7 @@ export async function driveLocally(
     },
   });
   const stops = [options.signal, options.cancel].filter((s): s is AbortSignal => s !== undefined);
+  await fs.writeJson(statePath(run.runId), run.document);
   await beat.start();
   try {
     run = await drivePipeline(run, executor, fs, {
