@@ -60,7 +60,7 @@ export async function runLocally(
   options: LocalRunOptions,
 ): Promise<PipelineRun> {
   const fs = new DataFs(openStorage(options.dataDir));
-  await fs.writeJson(keptSpecPath(options.runId), pipeline);
+  await fs.write(keptSpecPath(options.runId), JSON.stringify(pipeline));
   const launch: LaunchRecord = {
     ...(options.specPath ? { spec_path: absolute(options.specPath) } : {}),
     functions_dir: absolute(options.functionsDir),
@@ -96,7 +96,6 @@ export async function driveLocally(
     },
   });
   const stops = [options.signal, options.cancel].filter((s): s is AbortSignal => s !== undefined);
-  await fs.writeJson(statePath(run.runId), run.document);
   await beat.start();
   try {
     run = await drivePipeline(run, executor, fs, {
