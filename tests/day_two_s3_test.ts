@@ -90,6 +90,7 @@ Deno.test({
       assert.equal(logs.code, 0, logs.stderr);
       assert.deepEqual(logs.stdout.trimEnd().split("\n").sort(), [
         "bad[0] about to fail",
+        "bad[0] kt-deno task: nope",
         "bad[0] to stderr",
       ]);
       const status = await ktDeno(["status", runId, "--data-dir", dataDir], dir, s.env);

@@ -116,6 +116,7 @@ Deno.test("logs: a finished task's log, one job or one task; failed tasks' last 
       "talk[0] two",
       "talk[1] from a command",
       "bad[0] before failing",
+      "bad[0] kt-deno task: nope",
       "| stderr:",
       "talk[0] to stderr",
       "bad[0] to stderr",
@@ -125,6 +126,7 @@ Deno.test("logs: a finished task's log, one job or one task; failed tasks' last 
     const job = await ktDeno(["logs", runId, "bad", "--data-dir", dataDir], dir);
     assert.deepEqual(ordered(job.stdout), [
       "bad[0] before failing",
+      "bad[0] kt-deno task: nope",
       "| stderr:",
       "bad[0] to stderr",
     ]);
@@ -133,7 +135,7 @@ Deno.test("logs: a finished task's log, one job or one task; failed tasks' last 
     assert.match(status.stdout, /: Failed\n/);
     assert.match(
       status.stdout,
-      /last lines of bad\[0\]:\n(\s+(before failing|to stderr)(\n|$)){2}/,
+      /last lines of bad\[0\]:\n(\s+(before failing|kt-deno task: nope|to stderr)(\n|$)){3}/,
     );
 
     const unknown = await ktDeno(["logs", runId, "nojob", "--data-dir", dataDir], dir);
