@@ -140,6 +140,10 @@ suite.test("cancel on the cluster leaves no Job or pod of the run and a Cancelle
   assert.equal(again.code, 0);
   assert.match(again.stdout, /already Cancelled/);
 
+  const here = await ktDeno(["resume", runId, "--data-dir", dataDir], dir, env);
+  assert.equal(here.code, 2);
+  assert.match(here.stderr, /ran on Kubernetes \(namespace default\); resume it there/);
+
   await Deno.writeTextFile(`${dataDir}/go`, "");
   const resumed = await ktDeno(
     ["resume", runId, "--image", IMAGE, "--data-dir", dataDir, "--wait"],

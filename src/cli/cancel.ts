@@ -16,7 +16,9 @@ import {
   processAlive,
   readHeartbeat,
 } from "../run/heartbeat.ts";
-import { heartbeatPath } from "../run/run_files.ts";
+import { heartbeatPath, keptSpecPath, launchPath, type LaunchRecord } from "../run/run_files.ts";
+import { PipelineRun } from "../engine/pipeline_run.ts";
+import type { Pipeline } from "../spec/schema.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { UsageError } from "./errors.ts";
@@ -51,6 +53,27 @@ async function markCancelled(fs: DataFs, doc: StateDocument, beat: Heartbeat | n
   );
 }
 
+/**
+ * The run's state; for a run on Kubernetes whose controller has not written one yet, its
+ * first state, from the kept spec.
+ */
+async function stateOrStart(
+  fs: DataFs,
+  dataDir: string,
+  runId: string,
+  launch: LaunchRecord | null,
+): Promise<StateDocument> {
+  try {
+    return await readState(dataDir, runId);
+  } catch (error) {
+    const pipeline = launch?.namespace === undefined
+      ? null
+      : await fs.readJson<Pipeline>(keptSpecPath(runId)).catch(() => null);
+    if (!pipeline) throw error;
+    return PipelineRun.start(runId, pipeline, new Date()).document as StateDocument;
+  }
+}
+
 function isKtDeno(pid: number): boolean {
   try {
     const cmdline = Deno.readTextFileSync(`/proc/${pid}/cmdline`);
@@ -62,17 +85,20 @@ function isKtDeno(pid: number): boolean {
 
 /** Cancels a run; resolves to the exit code. */
 export async function cancelCommand(runId: string, flags: CancelFlags): Promise<number> {
-  const doc = await readState(flags.dataDir, runId);
+  const fs = new DataFs(openStorage(flags.dataDir));
+  const launch = await fs.readJson<LaunchRecord>(launchPath(runId)).catch(() => null);
+  const doc = await stateOrStart(fs, flags.dataDir, runId, launch);
   if (doc.status !== "Running") {
     console.log(`run ${runId} is already ${doc.status}; nothing to cancel`);
     return 0;
   }
-  const fs = new DataFs(openStorage(flags.dataDir));
   const beat = await readHeartbeat(fs, runId);
   const timeout = flags.timeout ?? 120;
-  if (beat?.role === "controller" || flags.namespace !== undefined || flags.context !== undefined) {
-    await deleteController(runId, beat?.namespace ?? flags.namespace, flags, timeout);
-    const latest = await readState(flags.dataDir, runId);
+  const namespace = flags.namespace ?? beat?.namespace ?? launch?.namespace;
+  if (beat?.role === "controller" || namespace !== undefined || flags.context !== undefined) {
+    const context = flags.context ?? launch?.context;
+    await deleteController(runId, namespace, { ...flags, context }, timeout);
+    const latest = await stateOrStart(fs, flags.dataDir, runId, launch);
     if (latest.status === "Running") {
       await markCancelled(fs, latest, beat, "by kt-deno cancel (controller Job deleted)");
     }

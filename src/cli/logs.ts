@@ -7,7 +7,7 @@
 import { Command } from "commander";
 import type { StateDocument } from "../engine/state.ts";
 import { describeStatus, readHeartbeat } from "../run/heartbeat.ts";
-import { controllerLogPath, logsDir, taskLogPath } from "../run/run_files.ts";
+import { controllerLogPath, keptSpecPath, logsDir, taskLogPath } from "../run/run_files.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { UsageError } from "./errors.ts";
@@ -86,6 +86,26 @@ async function printNew(fs: DataFs, files: LogFile[], printed: Map<string, numbe
   }
 }
 
+/**
+ * The run's state; for a run that was launched (its spec is kept) but whose controller has
+ * not written its state yet, waits for it.
+ */
+async function stateWhenWritten(
+  fs: DataFs,
+  dataDir: string,
+  runId: string,
+  pollMs: number,
+): Promise<StateDocument> {
+  while (true) {
+    try {
+      return await readState(dataDir, runId);
+    } catch (error) {
+      if (!(error instanceof UsageError) || !await fs.exists(keptSpecPath(runId))) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
 /** Shows a run's logs; with `follow`, until the run has ended. Resolves to the exit code. */
 export async function showLogs(
   dataDir: string,
@@ -94,13 +114,15 @@ export async function showLogs(
   follow: boolean,
   pollMs = 500,
 ): Promise<number> {
-  const doc = await readState(dataDir, runId);
+  const fs = new DataFs(openStorage(dataDir));
+  const doc = follow
+    ? await stateWhenWritten(fs, dataDir, runId, pollMs)
+    : await readState(dataDir, runId);
   if (target.job !== undefined && !(target.job in doc.jobs)) {
     throw new UsageError(
       `no job ${target.job} in run ${runId}; its jobs: ${Object.keys(doc.jobs).join(", ")}`,
     );
   }
-  const fs = new DataFs(openStorage(dataDir));
   const printed = new Map<string, number>();
   if (!follow) {
     await printNew(fs, await logFiles(fs, doc, target), printed);

@@ -10,8 +10,7 @@ import { PipelineRun } from "../engine/pipeline_run.ts";
 import { reopenRun, resumeRefusal } from "../engine/reopen.ts";
 import { type StateDocument, statePath } from "../engine/state.ts";
 import { livenessOf, readHeartbeat } from "../run/heartbeat.ts";
-import type { LaunchRecord } from "../run/local_run.ts";
-import { keptSpecPath, launchPath } from "../run/run_files.ts";
+import { keptSpecPath, launchPath, type LaunchRecord } from "../run/run_files.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { SpecError } from "../spec/problems.ts";
 import { DataFs } from "../storage/data_fs.ts";
@@ -75,6 +74,11 @@ export async function resumeCommand(runId: string, flags: RunFlags): Promise<num
   const fs = new DataFs(openStorage(flags.dataDir));
   await checkResumable(fs, doc);
   const { pipeline, launch } = await specToResume(fs, runId);
+  if (flags.image === undefined && launch?.namespace !== undefined) {
+    throw new UsageError(
+      `run ${runId} ran on Kubernetes (namespace ${launch.namespace}); resume it there: kt-deno resume ${runId} --image IMAGE --data-dir ${flags.dataDir} and the other flags it was run with`,
+    );
+  }
   if (flags.image !== undefined) {
     return await runOnCluster(pipeline, flags, {
       runId,

@@ -17,11 +17,13 @@ import type { StateDocument } from "../engine/state.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { failureReport } from "./failures.ts";
 import { exitCodeOf, stopSignals } from "./stop_signals.ts";
-import { keptSpecPath } from "../run/run_files.ts";
+import { absolute, keptSpecPath, launchPath, type LaunchRecord } from "../run/run_files.ts";
 import { s3EnvForPods } from "../storage/s3.ts";
 
 /** Options of `kt-deno run`. */
 export interface RunFlags {
+  /** The spec file (set by the command, not a flag), kept with the run. */
+  specPath?: string;
   dataDir: string;
   functions: string;
   concurrency?: number;
@@ -85,7 +87,7 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
   const { loadSpec } = await import("../spec/load.ts");
   const pipeline = await loadSpec(specPath);
   applyS3Flags(flags);
-  if (flags.image !== undefined) return await runOnCluster(pipeline, flags);
+  if (flags.image !== undefined) return await runOnCluster(pipeline, { ...flags, specPath });
   const stray = CLUSTER_FLAGS.find((flag) => flags[flag] !== undefined);
   if (stray) {
     const name = stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -182,7 +184,13 @@ export async function runOnCluster(
     });
     await relaunch?.prepare(kube, settings.namespace);
     await launchRun(kube, settings, pipeline);
-    await keepSpec(dataDir, settings.runId, pipeline);
+    if (!relaunch) {
+      await keepLaunch(dataDir, settings.runId, pipeline, {
+        ...(flags.specPath ? { spec_path: absolute(flags.specPath) } : {}),
+        namespace: settings.namespace,
+        ...(flags.context ? { context: flags.context } : {}),
+      });
+    }
     const controller = controllerJobName(settings.runId);
     console.log(`run id: ${settings.runId}`);
     console.log(`controller: job/${controller} in namespace ${settings.namespace}`);
@@ -214,11 +222,18 @@ export async function runOnCluster(
 }
 
 /**
- * Keeps the spec of a run launched on a cluster in its data dir (for `resume`), when the
- * data dir can be reached from here.
+ * Keeps the spec of a run launched on a cluster, and where it runs, in its data dir (for
+ * `resume` and `cancel`), when the data dir can be reached from here.
  */
-async function keepSpec(dataDir: string, runId: string, pipeline: Pipeline): Promise<void> {
-  await new DataFs(openStorage(dataDir)).writeJson(keptSpecPath(runId), pipeline).catch(() => {});
+async function keepLaunch(
+  dataDir: string,
+  runId: string,
+  pipeline: Pipeline,
+  launch: LaunchRecord,
+): Promise<void> {
+  const fs = new DataFs(openStorage(dataDir));
+  await fs.write(keptSpecPath(runId), JSON.stringify(pipeline)).catch(() => {});
+  await fs.writeJson(launchPath(runId), launch).catch(() => {});
 }
 
 /** The `run` subcommand. */

@@ -17,7 +17,7 @@ import { LogSink } from "../task/log_sink.ts";
 import { VERSION } from "../version.ts";
 import { drivePipeline } from "./drive.ts";
 import { HeartbeatWriter, thisDriver } from "./heartbeat.ts";
-import { keptSpecPath, launchPath, taskLogPath } from "./run_files.ts";
+import { absolute, keptSpecPath, launchPath, type LaunchRecord, taskLogPath } from "./run_files.ts";
 
 /** Settings of a local run. */
 export interface LocalRunOptions {
@@ -33,16 +33,6 @@ export interface LocalRunOptions {
   onChange?: (run: PipelineRun) => void;
   /** The spec file the run was started from, kept for `resume`. */
   specPath?: string;
-}
-
-/** How a local run was started, kept in the run for `resume`. */
-export interface LaunchRecord {
-  spec_path?: string;
-  functions_dir: string;
-}
-
-function absolute(path: string): string {
-  return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
 }
 
 /**

@@ -39,7 +39,24 @@ export function keptSpecPath(runId: string): string {
   return `${metadataDir(runId)}/pipeline_spec.json`;
 }
 
-/** How a local run was started (the spec file and functions folder), for `resume`. */
+/** How a run was started (spec file, functions folder or namespace), for `resume` and `cancel`. */
 export function launchPath(runId: string): string {
   return `${metadataDir(runId)}/launch.json`;
+}
+
+/** How a run was started, kept in the run (`launch.json`) for `resume` and `cancel`. */
+export interface LaunchRecord {
+  /** The spec file, as an absolute path. */
+  spec_path?: string;
+  /** The functions folder of a local run, as an absolute path. */
+  functions_dir?: string;
+  /** The namespace of a run on Kubernetes. */
+  namespace?: string;
+  /** The kubeconfig context it was launched with, if one was named. */
+  context?: string;
+}
+
+/** A path made absolute against the working directory (for the launch record). */
+export function absolute(path: string): string {
+  return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
 }
