@@ -63,7 +63,7 @@ async function checkResumable(fs: DataFs, doc: StateDocument): Promise<void> {
     ? "; to run the pipeline again, start a new run with kt-deno run SPEC"
     : beat
     ? `: ${beat.role} pid ${beat.pid} on ${beat.host}, last heartbeat ${beat.heartbeat_at}; stop it with kt-deno cancel ${doc.pipeline_run_id} first`
-    : "";
+    : `: nothing records what drives it; if nothing does, mark it with kt-deno cancel ${doc.pipeline_run_id} first`;
   throw new UsageError(`cannot resume: ${refusal}${hint}`);
 }
 
