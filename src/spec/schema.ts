@@ -19,6 +19,67 @@ const functionRef = z.string().regex(FUNCTION_REF, {
 
 const args = z.record(z.string(), z.unknown());
 
+const QUALIFIED_NAME = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
+
+/** True for a Kubernetes label key: `name` or `prefix/name` (a DNS subdomain prefix). */
+export function isLabelKey(key: string): boolean {
+  const slash = key.lastIndexOf("/");
+  const name = slash < 0 ? key : key.slice(slash + 1);
+  const prefix = slash < 0 ? undefined : key.slice(0, slash);
+  return QUALIFIED_NAME.test(name) &&
+    (prefix === undefined || (prefix.length <= 253 && DNS_SUBDOMAIN.test(prefix)));
+}
+
+const labelKey = z.string().refine(isLabelKey, {
+  error: (issue) => badLabelKey(issue.input),
+});
+
+function badLabelKey(key: unknown): string {
+  return `invalid label key ${
+    JSON.stringify(key)
+  }: expected name or prefix/name (name: at most 63 of [A-Za-z0-9-_.], starting and ending alphanumeric)`;
+}
+
+const labelValue = z.string().regex(LABEL_VALUE, {
+  error: (issue) =>
+    `invalid label value ${
+      JSON.stringify(issue.input)
+    }: expected at most 63 of [A-Za-z0-9-_.], starting and ending alphanumeric`,
+});
+
+/** A Kubernetes toleration, spelled as in a pod spec. */
+export const TolerationSchema = z.strictObject({
+  key: labelKey.optional(),
+  operator: z.enum(["Exists", "Equal"]).optional(),
+  value: labelValue.optional(),
+  effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
+  tolerationSeconds: z.int().optional(),
+}).check((ctx) => {
+  const t = ctx.value;
+  const problem = t.operator === "Exists" && t.value
+    ? "a toleration with operator Exists takes no value"
+    : t.key === undefined && t.operator !== "Exists"
+    ? "a toleration without a key needs operator Exists"
+    : t.tolerationSeconds !== undefined && t.effect !== "NoExecute"
+    ? "tolerationSeconds needs effect NoExecute"
+    : undefined;
+  if (problem) ctx.issues.push({ code: "custom", input: t, message: problem });
+});
+
+/** A toleration after validation. */
+export type Toleration = z.output<typeof TolerationSchema>;
+
+/**
+ * The most completions, and the highest parallelism, Kubernetes allows an Indexed Job
+ * with a per-index backoff limit; kt-deno sets that limit on every Job it creates.
+ */
+export const MAX_INDEXED_JOB = 100_000;
+
+const INDEXED_JOB_LIMIT =
+  "Kubernetes' limit for an Indexed Job with a per-index backoff limit, which kt-deno sets";
+
 function quantity(kind: "memory" | "cpu", fallback: string) {
   return z.string().default(fallback).check((ctx) => {
     const value = parseQuantity(ctx.value);
@@ -61,7 +122,12 @@ export const JobSchema = z.strictObject({
   memory: quantity("memory", "1Gi"),
   cpu: quantity("cpu", "500m"),
   dependencies: z.array(z.string()).default([]),
-  tasks: z.array(TaskSchema).optional().describe("static jobs only; default []"),
+  tasks: z.array(TaskSchema).max(MAX_INDEXED_JOB, {
+    error: (issue) =>
+      `at most ${MAX_INDEXED_JOB} tasks per job (${INDEXED_JOB_LIMIT}), found ${
+        (issue.input as unknown[]).length
+      }`,
+  }).optional().describe("static jobs only; default []"),
   function: functionRef.optional().describe("dynamic jobs only: returns a list of jobs"),
   args: args.optional().describe("dynamic jobs only; default {}"),
   retries: z.int().min(0).max(100).optional().describe(
@@ -70,8 +136,22 @@ export const JobSchema = z.strictObject({
   timeout: z.number().positive().optional().describe(
     "kt-deno extension: seconds the job may run before it fails",
   ),
-  parallelism: z.int().min(1).optional().describe(
+  parallelism: z.int().min(1).max(MAX_INDEXED_JOB, {
+    error: (issue) => `at most ${MAX_INDEXED_JOB} (${INDEXED_JOB_LIMIT}), found ${issue.input}`,
+  }).optional().describe(
     "kt-deno extension: most tasks of this job running at once",
+  ),
+  node_selector: z.record(z.string(), labelValue).check((ctx) => {
+    for (const key of Object.keys(ctx.value)) {
+      if (!isLabelKey(key)) {
+        ctx.issues.push({ code: "custom", input: key, path: [key], message: badLabelKey(key) });
+      }
+    }
+  }).optional().describe(
+    "kt-deno extension: node labels the job's pods must match (Kubernetes only)",
+  ),
+  tolerations: z.array(TolerationSchema).optional().describe(
+    "kt-deno extension: taints the job's pods tolerate (Kubernetes only)",
   ),
 }).superRefine((job, ctx) => {
   const wrong = job.type === "static"
@@ -118,6 +198,8 @@ export type Job = {
   retries?: number;
   timeout?: number;
   parallelism?: number;
+  node_selector?: Record<string, string>;
+  tolerations?: Toleration[];
 };
 
 /** A pipeline after validation. */
