@@ -7,14 +7,15 @@ import assert from "node:assert/strict";
 import type { KubeClient } from "../src/k8s/client.ts";
 import { LABELS } from "../src/k8s/names.ts";
 import { FIXTURE_FUNCTIONS, ktDeno, runIdOf, specFile, stateOf } from "./cli_helpers.ts";
-import { applyRbac, clusterSuite } from "./cluster/harness.ts";
-import { makeWorkerImage } from "./cluster/worker_image.ts";
+import { applyRbac, clusterSuite, writableByPods } from "./cluster/harness.ts";
+import { testImage } from "./cluster/images.ts";
 
-const IMAGE = "kt-worker:day-two";
 const NS = "default";
-const image = await makeWorkerImage(IMAGE, [FIXTURE_FUNCTIONS]);
-const temporary: string[] = [image.root];
-const suite = clusterSuite({ imageMap: { ...image.imageMap, "*": {} } });
+const IMAGE = await testImage("day-two", [FIXTURE_FUNCTIONS]);
+/** The controller runs in the worker image too (it has kt-deno). */
+const IMAGES = ["--image", IMAGE, "--controller-image", IMAGE];
+const temporary: string[] = [];
+const suite = clusterSuite({ images: [IMAGE] });
 
 async function until<T>(what: string, check: () => Promise<T | undefined | null | false>) {
   const deadline = Date.now() + 120_000;
@@ -62,8 +63,9 @@ suite.test("a task's log is readable with kt-deno logs after its Job was deleted
   const env = { KUBECONFIG: cluster.kubeconfigPath };
   const dataDir = `${dir}/data`;
   await Deno.mkdir(dataDir);
+  await writableByPods(dataDir);
   const run = await ktDeno(
-    ["run", path, "--image", IMAGE, "--data-dir", dataDir, "--ttl", "1", "--wait"],
+    ["run", path, ...IMAGES, "--data-dir", dataDir, "--ttl", "1", "--wait"],
     dir,
     env,
   );
@@ -118,7 +120,8 @@ suite.test("cancel on the cluster leaves no Job or pod of the run and a Cancelle
   const env = { KUBECONFIG: cluster.kubeconfigPath };
   const dataDir = `${dir}/data`;
   await Deno.mkdir(dataDir);
-  const run = await ktDeno(["run", path, "--image", IMAGE, "--data-dir", dataDir], dir, env);
+  await writableByPods(dataDir);
+  const run = await ktDeno(["run", path, ...IMAGES, "--data-dir", dataDir], dir, env);
   assert.equal(run.code, 0, run.stdout + run.stderr);
   const runId = runIdOf(run.stdout);
   await until(
@@ -146,7 +149,7 @@ suite.test("cancel on the cluster leaves no Job or pod of the run and a Cancelle
 
   await Deno.writeTextFile(`${dataDir}/go`, "");
   const resumed = await ktDeno(
-    ["resume", runId, "--image", IMAGE, "--data-dir", dataDir, "--wait"],
+    ["resume", runId, ...IMAGES, "--data-dir", dataDir, "--wait"],
     dir,
     env,
   );

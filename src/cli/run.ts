@@ -184,7 +184,7 @@ export async function runOnCluster(
     });
     await relaunch?.prepare(kube, settings.namespace);
     await launchRun(kube, settings, pipeline);
-    if (!relaunch) {
+    if (!relaunch && !local) {
       await keepLaunch(dataDir, settings.runId, pipeline, {
         ...(flags.specPath ? { spec_path: absolute(flags.specPath) } : {}),
         namespace: settings.namespace,
@@ -222,8 +222,9 @@ export async function runOnCluster(
 }
 
 /**
- * Keeps the spec of a run launched on a cluster, and where it runs, in its data dir (for
- * `resume` and `cancel`), when the data dir can be reached from here.
+ * Keeps the spec of a run launched on a cluster, and where it runs, in its object-store
+ * data dir (for `resume` and `cancel`). A local data dir belongs to the pods' user: the
+ * controller keeps them there.
  */
 async function keepLaunch(
   dataDir: string,

@@ -74,7 +74,8 @@ export async function runController(options: ControllerOptions): Promise<number>
     const owner: Owner = { apiVersion: "batch/v1", kind: "Job", name, uid: self.metadata.uid };
     const fs = new DataFs(openStorage(settings.dataDir));
     const run = await loadRun(fs, settings, pipeline);
-    records = await keepRecords(fs, run, thisDriver("controller", settings.namespace), log);
+    const driver = thisDriver("controller", settings.namespace);
+    records = await keepRecords(fs, run, driver, log, pipeline);
     log = records.log;
     const resumed = run.jobs().some((job) => job.status !== "Pending");
     log(
