@@ -8,7 +8,11 @@ import { Command, CommanderError } from "commander";
 import { SpecError } from "../spec/problems.ts";
 import { printable, UsageError } from "./errors.ts";
 import { DataDirError } from "../storage/open.ts";
+import { cancelSubcommand } from "./cancel.ts";
 import { controllerSubcommand } from "./controller.ts";
+import { listSubcommand } from "./list.ts";
+import { logsSubcommand } from "./logs.ts";
+import { resumeSubcommand } from "./resume.ts";
 import { rbacSubcommand } from "./rbac.ts";
 import { runSubcommand } from "./run.ts";
 import { taskSubcommand } from "./task.ts";
@@ -37,6 +41,10 @@ export async function main(args: string[]): Promise<number> {
     .addCommand(runSubcommand(exit))
     .addCommand(validateSubcommand(exit))
     .addCommand(statusSubcommand(exit))
+    .addCommand(logsSubcommand(exit))
+    .addCommand(listSubcommand(exit))
+    .addCommand(cancelSubcommand(exit))
+    .addCommand(resumeSubcommand(exit))
     .addCommand(schemaSubcommand(exit))
     .addCommand(versionSubcommand(exit))
     .addCommand(rbacSubcommand(exit))

@@ -12,11 +12,18 @@ import { positiveInt, UsageError } from "./errors.ts";
 import { progressView } from "./progress.ts";
 import { defaultControllerImage } from "../k8s/manifests.ts";
 import { controllerJobName } from "../k8s/names.ts";
-import { checkDataDir, isLocalDataDir } from "../storage/open.ts";
+import { checkDataDir, isLocalDataDir, openStorage } from "../storage/open.ts";
+import type { StateDocument } from "../engine/state.ts";
+import { DataFs } from "../storage/data_fs.ts";
+import { failureReport } from "./failures.ts";
+import { exitCodeOf, stopSignals } from "./stop_signals.ts";
+import { absolute, keptSpecPath, launchPath, type LaunchRecord } from "../run/run_files.ts";
 import { s3EnvForPods } from "../storage/s3.ts";
 
 /** Options of `kt-deno run`. */
 export interface RunFlags {
+  /** The spec file (set by the command, not a flag), kept with the run. */
+  specPath?: string;
   dataDir: string;
   functions: string;
   concurrency?: number;
@@ -72,12 +79,15 @@ export function applyS3Flags(flags: { s3Endpoint?: string; s3PathStyle?: boolean
   if (flags.s3PathStyle) Deno.env.set("KT_S3_FORCE_PATH_STYLE", "true");
 }
 
-/** Runs a spec file locally; resolves to the exit code (0 completed, 1 failed, 130 interrupted). */
+/**
+ * Runs a spec file locally; resolves to the exit code (0 completed, 1 failed or
+ * cancelled, 130 interrupted).
+ */
 export async function runCommand(specPath: string, flags: RunFlags): Promise<number> {
   const { loadSpec } = await import("../spec/load.ts");
   const pipeline = await loadSpec(specPath);
   applyS3Flags(flags);
-  if (flags.image !== undefined) return await runOnCluster(pipeline, flags);
+  if (flags.image !== undefined) return await runOnCluster(pipeline, { ...flags, specPath });
   const stray = CLUSTER_FLAGS.find((flag) => flags[flag] !== undefined);
   if (stray) {
     const name = stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -97,12 +107,7 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
   const runId = newRunId();
   console.log(`run id: ${runId}`);
   const view = progressView();
-  const abort = new AbortController();
-  const onSigint = () => {
-    if (abort.signal.aborted) Deno.exit(130);
-    abort.abort("SIGINT");
-  };
-  Deno.addSignalListener("SIGINT", onSigint);
+  const stops = stopSignals();
   const { runLocally } = await import("../run/local_run.ts");
   let run: Awaited<ReturnType<typeof runLocally>>;
   try {
@@ -111,25 +116,44 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
       dataDir: flags.dataDir,
       functionsDir,
       concurrency: flags.concurrency,
-      signal: abort.signal,
+      signal: stops.interrupt,
+      cancel: stops.cancel,
+      specPath,
       events: { progress: (p) => view.tasks(p), log: (job, i, line) => view.log(job, i, line) },
       onChange: (r) => view.update(r),
     });
   } finally {
-    Deno.removeSignalListener("SIGINT", onSigint);
+    stops.dispose();
   }
   view.close(run);
+  await reportEnd(flags.dataDir, run.document);
+  return exitCodeOf(run.status);
+}
+
+/** The last lines of a run: why its failed jobs failed, and where its state is. */
+export async function reportEnd(dataDir: string, doc: Readonly<StateDocument>): Promise<void> {
+  const report = await failureReport(new DataFs(openStorage(dataDir)), doc);
+  if (report) console.error(report.replace(/^\n/, ""));
   console.log(
-    `run ${runId} ${run.status}; state: kt-metadata/${runId}/pipeline_run_state.json in ${flags.dataDir}`,
+    `run ${doc.pipeline_run_id} ${doc.status}; state: kt-metadata/${doc.pipeline_run_id}/pipeline_run_state.json in ${dataDir}`,
   );
-  return run.status === "Completed" ? 0 : run.status === "Interrupted" ? 130 : 1;
+}
+
+/** What `resume` changes in a launch: the run id, and a step before the controller starts. */
+export interface RelaunchOptions {
+  runId: string;
+  prepare: (kube: import("../k8s/client.ts").KubeClient, namespace: string) => Promise<void>;
 }
 
 /**
  * Launches a run on the cluster of the kubeconfig (a controller Job) and, with --wait,
  * follows it; resolves to the exit code.
  */
-async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number> {
+export async function runOnCluster(
+  pipeline: Pipeline,
+  flags: RunFlags,
+  relaunch?: RelaunchOptions,
+): Promise<number> {
   const local = isLocalDataDir(flags.dataDir);
   if (local && !flags.dataDir.replace(/^file:\/\//, "").startsWith("/")) {
     throw new UsageError(
@@ -148,7 +172,7 @@ async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number
   const kube = new KubeClient(connection);
   try {
     const settings = runSettings({
-      runId: newRunId(),
+      runId: relaunch?.runId ?? newRunId(),
       namespace: flags.namespace ?? kube.namespace,
       image: flags.image!,
       controllerImage: flags.controllerImage,
@@ -158,7 +182,15 @@ async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number
       env: local ? {} : s3EnvForPods(),
       envFromSecrets: flags.secretEnv,
     });
+    await relaunch?.prepare(kube, settings.namespace);
     await launchRun(kube, settings, pipeline);
+    if (!relaunch && !local) {
+      await keepLaunch(dataDir, settings.runId, pipeline, {
+        ...(flags.specPath ? { spec_path: absolute(flags.specPath) } : {}),
+        namespace: settings.namespace,
+        ...(flags.context ? { context: flags.context } : {}),
+      });
+    }
     const controller = controllerJobName(settings.runId);
     console.log(`run id: ${settings.runId}`);
     console.log(`controller: job/${controller} in namespace ${settings.namespace}`);
@@ -170,7 +202,11 @@ async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number
       update: (run) => view.update(run),
       events: { progress: (p) => view.tasks(p) },
     });
-    if (result.state) view.close(PipelineRun.resume(result.state));
+    if (result.state) {
+      view.close(PipelineRun.resume(result.state));
+      const report = await failureReport(new DataFs(openStorage(dataDir)), result.state);
+      if (report) console.error(report.replace(/^\n/, ""));
+    }
     const status = result.state?.status ??
       (result.controller === "Complete" ? "Completed" : "Failed");
     console.log(`run ${settings.runId} ${status}`);
@@ -183,6 +219,22 @@ async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number
   } finally {
     kube.close();
   }
+}
+
+/**
+ * Keeps the spec of a run launched on a cluster, and where it runs, in its object-store
+ * data dir (for `resume` and `cancel`). A local data dir belongs to the pods' user: the
+ * controller keeps them there.
+ */
+async function keepLaunch(
+  dataDir: string,
+  runId: string,
+  pipeline: Pipeline,
+  launch: LaunchRecord,
+): Promise<void> {
+  const fs = new DataFs(openStorage(dataDir));
+  await fs.write(keptSpecPath(runId), JSON.stringify(pipeline)).catch(() => {});
+  await fs.writeJson(launchPath(runId), launch).catch(() => {});
 }
 
 /** The `run` subcommand. */

@@ -9,6 +9,8 @@ import { PipelineRun } from "../engine/pipeline_run.ts";
 import { type StateDocument, statePath } from "../engine/state.ts";
 import { KubernetesExecutor } from "../executors/kubernetes.ts";
 import { drivePipeline } from "../run/drive.ts";
+import { type DriverRecords, keepRecords } from "../run/driver_records.ts";
+import { thisDriver } from "../run/heartbeat.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { NotFoundError } from "../storage/driver.ts";
@@ -49,7 +51,7 @@ async function loadRun(
  * 0 when it completed, 1 when it failed, 2 when the controller cannot run it.
  */
 export async function runController(options: ControllerOptions): Promise<number> {
-  const log = options.log ??
+  let log = options.log ??
     ((line: string) => console.error(`${new Date().toISOString()} ${line}`));
   const settings = JSON.parse(
     await Deno.readTextFile(`${options.configDir}/run.json`),
@@ -62,6 +64,7 @@ export async function runController(options: ControllerOptions): Promise<number>
     await Deno.readTextFile(`${options.configDir}/pipeline_spec.json`),
   ) as Pipeline;
   const kube = new KubeClient(options.connection ?? inClusterConnection());
+  let records: DriverRecords | undefined;
   try {
     const name = controllerJobName(settings.runId);
     const self = await kube.request<{ metadata: { uid: string } }>(
@@ -71,6 +74,9 @@ export async function runController(options: ControllerOptions): Promise<number>
     const owner: Owner = { apiVersion: "batch/v1", kind: "Job", name, uid: self.metadata.uid };
     const fs = new DataFs(openStorage(settings.dataDir));
     const run = await loadRun(fs, settings, pipeline);
+    const driver = thisDriver("controller", settings.namespace);
+    records = await keepRecords(fs, run, driver, log, pipeline);
+    log = records.log;
     const resumed = run.jobs().some((job) => job.status !== "Pending");
     log(
       `kt-deno controller ${VERSION}: ${resumed ? "resuming" : "starting"} run ${settings.runId}`,
@@ -90,6 +96,7 @@ export async function runController(options: ControllerOptions): Promise<number>
     log(`run ${settings.runId} ${run.status}`);
     return run.status === "Completed" ? 0 : 1;
   } finally {
+    await records?.stop();
     kube.close();
   }
 }

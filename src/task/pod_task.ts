@@ -12,6 +12,9 @@ import { VERSION } from "../version.ts";
 import { resolveFunctionsDir } from "./functions.ts";
 import type { TaskRequest } from "./request.ts";
 import { runTask } from "./run_task.ts";
+import { captureConsole } from "./console_capture.ts";
+import { LogSink } from "./log_sink.ts";
+import { taskLogPath } from "../run/run_files.ts";
 
 /** A task's definition as the controller writes it for pods. */
 export type TaskDefinition = Pick<TaskRequest, "kind" | "function" | "args" | "command">;
@@ -49,14 +52,21 @@ export async function runPodTask(): Promise<number> {
     const functionsDir = resolveFunctionsDir(
       Deno.env.get("KT_FUNCTIONS_DIR") ?? "/app/kt_functions",
     );
+    // The task's output goes to the pod's log and to the task's log in the data dir.
+    const sink = new LogSink(fs);
+    const restore = captureConsole(sink, taskLogPath(runId, job, index));
     try {
-      await runTask({ ...definition, runId, job, index, dataDir, functionsDir });
+      const request = { ...definition, runId, job, index, dataDir, functionsDir };
+      await runTask(request, { output: (line) => console.log(line) });
       return 0;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       console.error(`kt-deno task: ${message}`);
       await fs.write(errorPath, message).catch(() => {});
       return 1;
+    } finally {
+      restore();
+      await sink.close();
     }
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
