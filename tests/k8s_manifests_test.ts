@@ -239,3 +239,55 @@ Deno.test("cluster flags need --image; a cluster data dir must be absolute", asy
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("bad pod flags exit 2 and create nothing", async () => {
+  const { dir, path } = await specFile({ name: "p", jobs: [{ type: "static" }] });
+  // A kubeconfig for an API server that is not there: nothing may be sent to it anyway.
+  await Deno.writeTextFile(
+    `${dir}/kubeconfig`,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "c", cluster: { server: "https://127.0.0.1:9" } }],
+      users: [{ name: "u", user: { token: "t" } }],
+      contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
+      "current-context": "x",
+    }),
+  );
+  const run = (...args: string[]) =>
+    ktDeno(["run", path, "--image", "w:1", ...args], dir, { KUBECONFIG: `${dir}/kubeconfig` });
+  const data = `${dir}/data`;
+  try {
+    const cases: [string[], RegExp][] = [
+      [
+        ["--data-dir", data, "--pull-policy", "Sometimes"],
+        /--pull-policy must be one of Always, IfNotPresent, Never/,
+      ],
+      [["--data-dir", data, "--run-as", "0"], /--run-as must be UID\[:GID\] of a non-root user/],
+      [["--data-dir", data, "--run-as", "kt"], /--run-as must be UID\[:GID\]/],
+      [
+        ["--data-dir", "s3://b/p", "--s3-endpoint-in-cluster", "minio:9000"],
+        /must be an http:\/\/ or https:\/\/ URL/,
+      ],
+      [
+        ["--data-dir", data, "--s3-endpoint-in-cluster", "http://10.88.0.1:9000"],
+        /is for s3:\/\/ data dirs/,
+      ],
+    ];
+    if (Deno.uid() === 0) {
+      cases.push([["--data-dir", data], /would be made by root.*--run-as UID\[:GID\]/]);
+    }
+    for (const [args, message] of cases) {
+      const result = await run(...args);
+      assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+      assert.equal(result.stdout, "");
+    }
+    await assert.rejects(Deno.stat(data), Deno.errors.NotFound);
+    const stray = await ktDeno(["run", path, "--pull-policy", "Never", "--data-dir", data], dir);
+    assert.equal(stray.code, 2);
+    assert.match(stray.stderr, /--pull-policy needs --image/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
