@@ -97,6 +97,8 @@ async function run(spec: unknown, dataDir: string): Promise<{ runId: string; sec
       IMAGE,
       "--data-dir",
       dataDir,
+      "--run-as",
+      "10001",
       "--wait",
     ],
     stderr: "null",

@@ -6,7 +6,14 @@ import assert from "node:assert/strict";
 import type { KubeClient } from "../src/k8s/client.ts";
 import { LABELS } from "../src/k8s/names.ts";
 import type { StateDocument } from "../src/engine/state.ts";
-import { FIXTURE_FUNCTIONS, ktDeno, runIdOf, specFile, stateOf } from "./cli_helpers.ts";
+import {
+  FIXTURE_FUNCTIONS,
+  ktDeno,
+  podDataDir,
+  runIdOf,
+  specFile,
+  stateOf,
+} from "./cli_helpers.ts";
 import { copy } from "./copy.ts";
 import { applyRbac, clusterSuite } from "./cluster/harness.ts";
 import { makeWorkerImage } from "./cluster/worker_image.ts";
@@ -48,7 +55,7 @@ async function launch(
   const { dir, path } = await specFile(spec);
   temporary.push(dir);
   const dataDir = options.dataDir ?? `${dir}/data`;
-  await Deno.mkdir(dataDir, { recursive: true });
+  await podDataDir(dataDir);
   const result = await ktDeno(
     [
       "run",
@@ -121,6 +128,10 @@ suite.test("the controller's service account has only the kt-deno rbac permissio
   for (const verb of ["delete", "patch", "update"]) {
     assert.equal(await can(verb, "jobs", "batch"), false, verb);
   }
+  for (const verb of ["get", "list", "watch"]) assert.ok(await can(verb, "pods"), `${verb} pods`);
+  for (const verb of ["delete", "patch", "update"]) {
+    assert.equal(await can(verb, "pods"), false, `${verb} pods`);
+  }
   assert.equal(await can("get", "secrets"), false);
   assert.equal(await can("create", "pods"), false);
   assert.equal(await can("list", "configmaps"), false);
@@ -144,6 +155,7 @@ suite.test("hello-world on the cluster: outputs right, state all Completed, exit
   await applyRbac(kube, NS);
   const dir = await Deno.makeTempDir({ prefix: "kt-e2e-hello-" });
   await copy(`${EXAMPLE}/data/input`, `${dir}/data/input`);
+  await podDataDir(`${dir}/data`);
   const { dir: specDir } = await specFile({});
   temporary.push(dir, specDir);
   const result = await ktDeno(
@@ -372,6 +384,7 @@ suite.test("--context picks a kubeconfig context other than the current one", as
   const { dir } = await specFile({});
   temporary.push(dir);
   await Deno.writeTextFile(`${dir}/kubeconfig`, JSON.stringify(config));
+  await podDataDir(`${dir}/data`);
   const spec = { name: "ctx", jobs: [{ name: "only", type: "static", tasks: [ok("ctx")] }] };
   const { path } = await specFile(spec);
   temporary.push(path.slice(0, path.lastIndexOf("/")));
