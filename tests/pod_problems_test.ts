@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { endProblem, formatBytes, type KubePod, startProblem } from "../src/k8s/pod_problems.ts";
+import {
+  endProblem,
+  formatBytes,
+  type KubePod,
+  startProblem,
+  taskError,
+} from "../src/k8s/pod_problems.ts";
 
 const NOW = Date.parse("2026-11-27T01:00:00Z");
 
@@ -118,4 +124,15 @@ Deno.test("byte counts read in binary units", () => {
   assert.equal(formatBytes(2 ** 20 * 512), "512Mi");
   assert.equal(formatBytes(1536), "1.5Ki");
   assert.equal(formatBytes(100), "100");
+});
+
+Deno.test("an OOMKill comes before what the task said; otherwise its own words do", () => {
+  assert.equal(taskError(null, "OOMKilled (limit 1.1Gi)"), "OOMKilled (limit 1.1Gi)");
+  assert.equal(
+    taskError("command sh was killed by SIGKILL", "OOMKilled (limit 1.1Gi)"),
+    "OOMKilled (limit 1.1Gi): command sh was killed by SIGKILL",
+  );
+  assert.equal(taskError("boom", "Error, exit code 1: boom"), "boom");
+  assert.equal(taskError(null, "Error, exit code 139: Segfault"), "Error, exit code 139: Segfault");
+  assert.equal(taskError(null, undefined), undefined);
 });

@@ -11,6 +11,7 @@ import type { JobState } from "../engine/state.ts";
 import { ApiError, type KubeClient } from "../k8s/client.ts";
 import { ktJob, type Owner, type RunSettings, taskCount } from "../k8s/manifests.ts";
 import { jobObjectName, LABELS } from "../k8s/names.ts";
+import { taskError } from "../k8s/pod_problems.ts";
 import { taskPodEnd, watchPodStarts } from "../k8s/pod_watch.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import type { TaskDefinition } from "../task/pod_task.ts";
@@ -228,12 +229,14 @@ export class KubernetesExecutor implements Executor {
     const reasons = await Promise.all(
       failedIndexes.slice(0, 3).map(async (index) => {
         const { runId, namespace } = this.options.settings;
-        const text = await this.options.fs.read(taskErrorPath(runId, job.name, index))
-          .catch(() => null) ??
-          await taskPodEnd(this.options.kube, namespace, jobObjectName(runId, job.name), index);
+        const [said, end] = await Promise.all([
+          this.options.fs.read(taskErrorPath(runId, job.name, index)).catch(() => null),
+          taskPodEnd(this.options.kube, namespace, jobObjectName(runId, job.name), index),
+        ]);
         return {
           index,
-          error: text ?? `${condition.reason ?? "failed"}: ${condition.message ?? ""}`.trim(),
+          error: taskError(said, end) ??
+            `${condition.reason ?? "failed"}: ${condition.message ?? ""}`.trim(),
         };
       }),
     );

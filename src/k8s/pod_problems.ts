@@ -168,3 +168,20 @@ export function endProblem(pod: KubePod): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * A failed task's error from what it said (its error file) and how its pod ended: an
+ * OOMKill comes first, since a killed task did not get to say why; otherwise its own
+ * words, else its pod's end.
+ *
+ * @example
+ * ```ts
+ * import { taskError } from "./pod_problems.ts";
+ * taskError("command sh was killed by SIGKILL", "OOMKilled (limit 1.1Gi)");
+ * // "OOMKilled (limit 1.1Gi): command sh was killed by SIGKILL"
+ * ```
+ */
+export function taskError(said: string | null, end: string | undefined): string | undefined {
+  if (end?.startsWith("OOMKilled")) return said ? `${end}: ${said}` : end;
+  return said ?? end;
+}
