@@ -243,6 +243,8 @@ export function ktJob(settings: RunSettings, job: Readonly<JobState>, owner?: Ow
           serviceAccountName: SERVICE_ACCOUNT,
           automountServiceAccountToken: false,
           securityContext: podSecurity(settings),
+          ...(job.node_selector ? { nodeSelector: job.node_selector } : {}),
+          ...(job.tolerations ? { tolerations: job.tolerations } : {}),
           containers: [{
             ...container(settings, "task", settings.image),
             command: ["kt-deno", "task"],
