@@ -80,16 +80,3 @@ export async function stateOf(dataDir: string, runId: string) {
     await Deno.readTextFile(`${dataDir}/kt-metadata/${runId}/pipeline_run_state.json`),
   ) as import("../src/engine/state.ts").StateDocument;
 }
-
-/** The user of the worker image (the Dockerfile's `USER 10001`). */
-export const WORKER_UID = 10001;
-
-/**
- * Makes a local data dir that pods can write: owned by the worker image's user, as
- * `kt-deno run --image` wants one (pods run as its owner, never as root).
- */
-export async function podDataDir(path: string): Promise<string> {
-  await Deno.mkdir(path, { recursive: true });
-  await Deno.chown(path, WORKER_UID, WORKER_UID);
-  return path;
-}

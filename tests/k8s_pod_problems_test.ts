@@ -1,8 +1,10 @@
 /**
- * Pods that cannot start, on a real control plane: a mistyped image fails the run (the
- * controller's pod) or the job (a task's pod) with the image named, and `run --wait`
- * exits 1 instead of waiting; an Unschedulable pod is reported after its grace period;
- * the API server accepts the Jobs kt-deno makes.
+ * Pods on the real node, as a first run meets them: hello-world with only `--image` and a
+ * local data dir completes with non-root pods; a mistyped image fails the run (the
+ * controller's pod) or the job (a task's pod) with the image named, and `run --wait` exits
+ * 1 instead of waiting; a task over its memory limit fails with OOMKilled; an
+ * Unschedulable pod is reported after its grace period; the API server accepts the Jobs
+ * kt-deno makes.
  */
 import assert from "node:assert/strict";
 import { PipelineRun } from "../src/engine/pipeline_run.ts";
@@ -13,40 +15,46 @@ import { watchPodStarts } from "../src/k8s/pod_watch.ts";
 import {
   type CliResult,
   FIXTURE_FUNCTIONS,
-  podDataDir,
+  ktDeno,
   runIdOf,
   specFile,
   stateOf,
 } from "./cli_helpers.ts";
-import { applyRbac, clusterSuite } from "./cluster/harness.ts";
-import { makeWorkerImage } from "./cluster/worker_image.ts";
+import { copy } from "./copy.ts";
+import { applyRbac, clusterSuite, WORKER_UID, writableByPods } from "./cluster/harness.ts";
+import { testImage } from "./cluster/images.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
 
-const IMAGE = "kt-worker:test";
+const ROOT = new URL("..", import.meta.url).pathname;
+const EXAMPLE = `${ROOT}examples/hello-world`;
+const MAIN = `${ROOT}main.ts`;
+const CONFIG = `${ROOT}deno.json`;
+const IMAGE = await testImage("pods", [
+  FIXTURE_FUNCTIONS,
+  `${ROOT}tests/fixtures/memory_functions`,
+  `${EXAMPLE}/kt_functions`,
+]);
+/** An image no node has: without a registry host, its pull policy is Never. */
 const TYPO = "kt-wroker:test";
 const NS = "default";
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 
-const image = await makeWorkerImage(IMAGE, [FIXTURE_FUNCTIONS]);
-const temporary: string[] = [image.root];
-// No "*" entry: an image the map does not name cannot start (ErrImageNeverPull).
-const suite = clusterSuite({ imageMap: image.imageMap });
+const temporary: string[] = [];
+const suite = clusterSuite({ images: [IMAGE] });
+
+const TYPO_SPEC = {
+  name: "typo",
+  jobs: [{ name: "only", type: "static", tasks: [{ function: "steps.ok", args: { name: "t" } }] }],
+};
 
 /** Runs `kt-deno run --wait` on the cluster; a run still going after 60 s is killed. */
-async function runWaiting(kubeconfig: string, args: string[]) {
-  const { dir, path } = await specFile({
-    name: "typo",
-    jobs: [{
-      name: "only",
-      type: "static",
-      tasks: [{ function: "steps.ok", args: { name: "typo" } }],
-    }],
-  });
+async function runWaiting(kubeconfig: string, args: string[], spec: unknown = TYPO_SPEC) {
+  const { dir, path } = await specFile(spec);
   temporary.push(dir);
-  const dataDir = await podDataDir(`${dir}/data`);
+  const dataDir = `${dir}/data`;
+  await Deno.mkdir(dataDir);
+  await writableByPods(dataDir);
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", "--config", CONFIG, MAIN, "run", path, ...args, "--wait"]
       .concat(["--data-dir", dataDir]),
@@ -71,6 +79,33 @@ async function runWaiting(kubeconfig: string, args: string[]) {
   );
   return { ...result, dataDir };
 }
+
+suite.test("hello-world with only --image and a local data dir completes in non-root pods", async ({ cluster, kube }) => {
+  await applyRbac(kube, NS);
+  const dir = await Deno.makeTempDir({ prefix: "kt-pods-hello-" });
+  temporary.push(dir);
+  await copy(`${EXAMPLE}/data/input`, `${dir}/data/input`);
+  await writableByPods(`${dir}/data`);
+  const result = await ktDeno(
+    ["run", `${EXAMPLE}/pipeline.yaml`, "--image", IMAGE, "--data-dir", `${dir}/data`, "--wait"],
+    dir,
+    { KUBECONFIG: cluster.kubeconfigPath },
+  );
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  const runId = runIdOf(result.stdout);
+  for (const path of ["output/greek.txt", `kt-metadata/${runId}/pipeline_run_state.json`]) {
+    assert.equal((await Deno.stat(`${dir}/data/${path}`)).uid, WORKER_UID, path);
+  }
+  const pods = await kube.request<Obj>("GET", `/api/v1/namespaces/${NS}/pods`, {
+    query: { labelSelector: `${LABELS.runId}=${runId}` },
+  });
+  assert.ok(pods.items.length >= 3);
+  for (const pod of pods.items) {
+    assert.equal(pod.spec.securityContext.runAsNonRoot, true);
+    assert.equal(pod.spec.securityContext.runAsUser, WORKER_UID);
+    assert.equal(pod.spec.containers[0].image, IMAGE);
+  }
+});
 
 suite.test("a mistyped image fails the run with the image named; --wait exits 1", async ({ cluster, kube }) => {
   await applyRbac(kube, NS);
@@ -106,6 +141,38 @@ suite.test("a task image that cannot start fails its job with the image named", 
     `/apis/batch/v1/namespaces/${NS}/jobs/only-${state.pipeline_run_id}`,
   );
   assert.equal(job.status.conditions?.some((c: Obj) => c.type === "Failed"), undefined);
+});
+
+suite.test("a missing Secret fails the run with the Secret named", async ({ cluster, kube }) => {
+  await applyRbac(kube, NS);
+  const result = await runWaiting(cluster.kubeconfigPath, [
+    "--image",
+    IMAGE,
+    "--secret-env",
+    "no-such-secret",
+  ]);
+  assert.equal(result.code, 1, result.stdout + result.stderr);
+  assert.match(
+    result.stderr,
+    /the controller cannot start: pod kt-controller-\w+-\w+: CreateContainerConfigError: secret "no-such-secret" not found/,
+  );
+});
+
+suite.test("a task over its memory limit fails with OOMKilled and the limit", async ({ cluster, kube }) => {
+  await applyRbac(kube, NS);
+  const result = await runWaiting(cluster.kubeconfigPath, ["--image", IMAGE], {
+    name: "oom",
+    jobs: [{
+      name: "hog",
+      type: "static",
+      memory: "128Mi",
+      tasks: [{ function: "memory.hog", args: { mib: 512 } }],
+    }],
+  });
+  assert.equal(result.code, 1, result.stdout + result.stderr);
+  const state = await stateOf(result.dataDir, runIdOf(result.stdout));
+  assert.equal(state.jobs.hog.status, "Failed");
+  assert.match(state.jobs.hog.error!, /^OOMKilled \(limit 140\.8Mi\)/);
 });
 
 suite.test("a pod Unschedulable past its grace period is reported", async ({ kube }) => {
