@@ -10,8 +10,9 @@ import { resolveFunctionsDir } from "../task/functions.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { positiveInt, UsageError } from "./errors.ts";
 import { progressView } from "./progress.ts";
-import { defaultControllerImage } from "../k8s/manifests.ts";
-import { controllerJobName } from "../k8s/names.ts";
+import { PULL_POLICIES, type PullPolicy, type RunAs } from "../k8s/manifests.ts";
+import { parseEndpoint, parseRunAs, podS3Env, podUser } from "../k8s/data_access.ts";
+import { controllerJobName, LABELS } from "../k8s/names.ts";
 import { checkDataDir, isLocalDataDir, openStorage } from "../storage/open.ts";
 import type { StateDocument } from "../engine/state.ts";
 import { DataFs } from "../storage/data_fs.ts";
@@ -29,6 +30,9 @@ export interface RunFlags {
   concurrency?: number;
   image?: string;
   controllerImage?: string;
+  pullPolicy?: PullPolicy;
+  runAs?: RunAs;
+  s3EndpointInCluster?: string;
   namespace?: string;
   context?: string;
   wait?: boolean;
@@ -41,6 +45,9 @@ export interface RunFlags {
 
 const CLUSTER_FLAGS = [
   "controllerImage",
+  "pullPolicy",
+  "runAs",
+  "s3EndpointInCluster",
   "namespace",
   "context",
   "wait",
@@ -162,24 +169,35 @@ export async function runOnCluster(
   }
   const dataDir = flags.dataDir.replace(/^file:\/\//, "");
   const hostDataPath = !local || flags.hostPath === false ? null : flags.hostPath ?? dataDir;
+  const inCluster = flags.s3EndpointInCluster ?? Deno.env.get("KT_S3_ENDPOINT_IN_CLUSTER");
+  if (local && inCluster) {
+    throw new UsageError("--s3-endpoint-in-cluster is for s3:// data dirs");
+  }
+  if (inCluster) parseEndpoint("KT_S3_ENDPOINT_IN_CLUSTER")(inCluster);
   if (!local) await checkDataDir(dataDir);
+  const s3 = podS3Env(local ? {} : s3EnvForPods(), inCluster);
+  if (s3.warning) console.error(`kt-deno: warning: ${s3.warning}`);
   const { KubeClient, kubeconfigConnection } = await import("../k8s/client.ts");
   const { followRun, launchRun, runSettings } = await import("../k8s/launcher.ts");
+  const { firstStartProblem } = await import("../k8s/pod_watch.ts");
   const { PipelineRun } = await import("../engine/pipeline_run.ts");
   const connection = await kubeconfigConnection(flags.context).catch((error) => {
     throw new UsageError(`cannot use the kubeconfig: ${(error as Error).message}`);
   });
   const kube = new KubeClient(connection);
   try {
+    const runAs = local ? await podUser(dataDir, flags.runAs) : flags.runAs;
     const settings = runSettings({
       runId: relaunch?.runId ?? newRunId(),
       namespace: flags.namespace ?? kube.namespace,
       image: flags.image!,
       controllerImage: flags.controllerImage,
+      pullPolicy: flags.pullPolicy,
+      runAs: runAs ?? undefined,
       dataDir,
       hostDataPath,
       ttlSecondsAfterFinished: flags.ttl,
-      env: local ? {} : s3EnvForPods(),
+      env: s3.env,
       envFromSecrets: flags.secretEnv,
     });
     await relaunch?.prepare(kube, settings.namespace);
@@ -198,10 +216,29 @@ export async function runOnCluster(
     console.log(`status: kt-deno status ${settings.runId} --data-dir ${dataDir}`);
     if (!flags.wait) return 0;
     const view = progressView();
-    const result = await followRun(kube, settings, {
+    // The controller's pod is watched too: one that cannot start never finishes its Job.
+    const stop = new AbortController();
+    const following = followRun(kube, settings, {
       update: (run) => view.update(run),
       events: { progress: (p) => view.tasks(p) },
-    });
+    }, stop.signal);
+    following.catch(() => {});
+    const stuck = firstStartProblem(kube, {
+      namespace: settings.namespace,
+      selector: `${LABELS.runId}=${settings.runId},${LABELS.component}=controller`,
+      signal: stop.signal,
+    }).then((problem): Promise<string | Awaited<typeof following>> | string =>
+      problem ?? following
+    );
+    const result = await Promise.race([following, stuck]).finally(() => stop.abort());
+    if (typeof result === "string") {
+      console.error(`kt-deno: the controller cannot start: ${result}`);
+      console.error(
+        `kt-deno: its Job is kept for inspection; delete it with kubectl delete job/${controller} -n ${settings.namespace}`,
+      );
+      console.log(`run ${settings.runId} Failed`);
+      return 1;
+    }
     if (result.state) {
       view.close(PipelineRun.resume(result.state));
       const report = await failureReport(new DataFs(openStorage(dataDir)), result.state);
@@ -253,9 +290,32 @@ export function runSubcommand(exit: (code: number) => void): Command {
       "--image <image>",
       "run on Kubernetes with this worker image (kt-deno on PATH, functions in /app/kt_functions)",
     )
+    .option("--controller-image <image>", "image of the controller Job (default: the --image)")
     .option(
-      "--controller-image <image>",
-      `image of the controller Job (default: ${defaultControllerImage()})`,
+      "--pull-policy <policy>",
+      "image pull policy of every pod: Always, IfNotPresent or Never (default: Never for an image " +
+        "name without a registry host, IfNotPresent otherwise)",
+      (value: string) => {
+        if (!(PULL_POLICIES as string[]).includes(value)) {
+          throw new UsageError(
+            `--pull-policy must be one of ${PULL_POLICIES.join(", ")}, got ${
+              JSON.stringify(value)
+            }`,
+          );
+        }
+        return value;
+      },
+    )
+    .option(
+      "--run-as <uid[:gid]>",
+      "user (and group) every pod runs as (default: the owner of a local data dir)",
+      parseRunAs,
+    )
+    .option(
+      "--s3-endpoint-in-cluster <url>",
+      "S3 endpoint of the controller and pods, when --s3-endpoint is not reachable from them " +
+        "(or KT_S3_ENDPOINT_IN_CLUSTER)",
+      parseEndpoint("--s3-endpoint-in-cluster"),
     )
     .option("-n, --namespace <ns>", "namespace (default: the kubeconfig context's)")
     .option("--context <name>", "kubeconfig context (default: the current one)")

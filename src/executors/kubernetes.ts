@@ -11,6 +11,8 @@ import type { JobState } from "../engine/state.ts";
 import { ApiError, type KubeClient } from "../k8s/client.ts";
 import { ktJob, type Owner, type RunSettings, taskCount } from "../k8s/manifests.ts";
 import { jobObjectName, LABELS } from "../k8s/names.ts";
+import { taskError } from "../k8s/pod_problems.ts";
+import { taskPodEnd, watchPodStarts } from "../k8s/pod_watch.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import type { TaskDefinition } from "../task/pod_task.ts";
 import { type Executor, type ExecutorEvents, failureSummary, type JobOutcome } from "./executor.ts";
@@ -87,6 +89,9 @@ export class KubernetesExecutor implements Executor {
   readonly #stopped = new AbortController();
   #resourceVersion = "";
   #watching?: Promise<void>;
+  #watchingPods?: Promise<void>;
+  /** Why a Job's pods cannot start, by Job name. */
+  readonly #startProblems = new Map<string, string>();
 
   constructor(readonly options: KubernetesExecutorOptions) {}
 
@@ -102,6 +107,19 @@ export class KubernetesExecutor implements Executor {
   async start(): Promise<void> {
     await this.#relist();
     this.#watching = this.#watch();
+    const { runId, namespace } = this.options.settings;
+    this.#watchingPods = watchPodStarts(this.options.kube, {
+      namespace,
+      selector: this.#selector,
+      signal: this.#stopped.signal,
+      onProblem: (pod, problem) => {
+        const job = pod.metadata.labels?.[LABELS.job];
+        if (job === undefined) return;
+        const name = jobObjectName(runId, job);
+        if (!this.#startProblems.has(name)) this.#startProblems.set(name, problem);
+        void this.#check(name);
+      },
+    });
   }
 
   /** The Jobs of this run that exist, by kt job name (for restart checks and tests). */
@@ -180,6 +198,13 @@ export class KubernetesExecutor implements Executor {
       failed: failedIndexes.length,
     });
     const condition = finishedCondition(object);
+    const startProblem = this.#startProblems.get(name);
+    if (!condition && startProblem) {
+      // The Job stays as it is, for inspection; the kt job fails now.
+      this.#waiting.delete(name);
+      waiter.done({ ok: false, error: startProblem, taskRetries: 0 });
+      return;
+    }
     if (!condition) return;
     this.#waiting.delete(name);
     const failedPods = status.failed ?? 0;
@@ -203,11 +228,15 @@ export class KubernetesExecutor implements Executor {
     const total = taskCount(job);
     const reasons = await Promise.all(
       failedIndexes.slice(0, 3).map(async (index) => {
-        const path = taskErrorPath(this.options.settings.runId, job.name, index);
-        const text = await this.options.fs.read(path).catch(() => null);
+        const { runId, namespace } = this.options.settings;
+        const [said, end] = await Promise.all([
+          this.options.fs.read(taskErrorPath(runId, job.name, index)).catch(() => null),
+          taskPodEnd(this.options.kube, namespace, jobObjectName(runId, job.name), index),
+        ]);
         return {
           index,
-          error: text ?? `${condition.reason ?? "failed"}: ${condition.message ?? ""}`.trim(),
+          error: taskError(said, end) ??
+            `${condition.reason ?? "failed"}: ${condition.message ?? ""}`.trim(),
         };
       }),
     );
@@ -262,7 +291,7 @@ export class KubernetesExecutor implements Executor {
 
   async stop(_reason: string): Promise<void> {
     this.#stopped.abort();
-    await this.#watching;
+    await Promise.all([this.#watching, this.#watchingPods]);
     for (const [name, waiter] of this.#waiting) {
       this.#waiting.delete(name);
       waiter.done({

@@ -15,7 +15,8 @@ import { VERSION } from "../version.ts";
 import { ApiError, type KubeClient } from "./client.ts";
 import {
   controllerJob,
-  defaultControllerImage,
+  type PullPolicy,
+  type RunAs,
   type RunSettings,
   SERVICE_ACCOUNT,
   specConfigMap,
@@ -69,6 +70,8 @@ export function runSettings(options: {
   namespace: string;
   image: string;
   controllerImage?: string;
+  pullPolicy?: PullPolicy;
+  runAs?: RunAs;
   dataDir: string;
   hostDataPath: string | null;
   ttlSecondsAfterFinished?: number;
@@ -79,7 +82,9 @@ export function runSettings(options: {
     runId: options.runId,
     namespace: options.namespace,
     image: options.image,
-    controllerImage: options.controllerImage ?? defaultControllerImage(),
+    controllerImage: options.controllerImage ?? options.image,
+    pullPolicy: options.pullPolicy ?? null,
+    runAs: options.runAs ?? null,
     dataDir: options.dataDir,
     version: VERSION,
     hostDataPath: options.hostDataPath,

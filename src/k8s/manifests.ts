@@ -7,7 +7,6 @@
 import type { JobState } from "../engine/state.ts";
 import { scaleMemory } from "../spec/quantity.ts";
 import type { Pipeline } from "../spec/schema.ts";
-import { VERSION } from "../version.ts";
 import { controllerJobName, jobObjectName, runLabels, specConfigMapName } from "./names.ts";
 
 /** The service account kt-deno's pods run as (kube-transform's name). */
@@ -17,9 +16,37 @@ export const CONFIG_MOUNT = "/config";
 /** Where worker images keep task functions. */
 export const IMAGE_FUNCTIONS_DIR = "/app/kt_functions";
 
-/** The controller image of this version: the Dockerfile's `controller` target, tagged so. */
-export function defaultControllerImage(): string {
-  return `kt-deno:${VERSION}`;
+/** An image pull policy, as a container spec takes it. */
+export type PullPolicy = "Always" | "IfNotPresent" | "Never";
+
+/** The pull policies `--pull-policy` accepts. */
+export const PULL_POLICIES: readonly PullPolicy[] = ["Always", "IfNotPresent", "Never"];
+
+/**
+ * The pull policy of an image when none is asked for: `Never` for a name without a
+ * registry host, which is an image loaded into the nodes (`kind load`, `minikube image
+ * load`, podman's `localhost/`), so that a `:latest` or untagged one is not pulled from
+ * Docker Hub; `IfNotPresent` for a name with one (a `.` or a port in its first part).
+ *
+ * @example
+ * ```ts
+ * import { defaultPullPolicy } from "./manifests.ts";
+ * defaultPullPolicy("kt-worker:latest"); // "Never"
+ * defaultPullPolicy("localhost/kt-worker"); // "Never"
+ * defaultPullPolicy("ghcr.io/org/worker:1"); // "IfNotPresent"
+ * defaultPullPolicy("localhost:5000/worker"); // "IfNotPresent"
+ * ```
+ */
+export function defaultPullPolicy(image: string): PullPolicy {
+  const slash = image.indexOf("/");
+  const first = slash < 0 ? "" : image.slice(0, slash);
+  return /[.:]/.test(first) ? "IfNotPresent" : "Never";
+}
+
+/** A user and group id, for a pod's `runAsUser` and `runAsGroup`. */
+export interface RunAs {
+  uid: number;
+  gid: number;
 }
 
 /** What the launcher decides for a run, and the controller reads back from the ConfigMap. */
@@ -28,7 +55,12 @@ export interface RunSettings {
   namespace: string;
   /** The worker image: `kt-deno` on PATH and functions in /app/kt_functions. */
   image: string;
+  /** The controller's image; the worker image unless another is given. */
   controllerImage: string;
+  /** The pull policy of every pod; null: {@linkcode defaultPullPolicy} of each image. */
+  pullPolicy: PullPolicy | null;
+  /** The user pods run as (the owner of a local data dir); null: the image's user. */
+  runAs: RunAs | null;
   dataDir: string;
   /** The launcher's kt-deno version; controller and tasks refuse another. */
   version: string;
@@ -72,6 +104,33 @@ function dataVolume(settings: RunSettings): { volumes: Json[]; mounts: Json[] } 
   };
 }
 
+/** Pods run as non-root, with no privilege escalation, no capabilities, default seccomp. */
+function podSecurity(settings: RunSettings): Json {
+  const runAs = settings.runAs;
+  return {
+    runAsNonRoot: true,
+    ...(runAs ? { runAsUser: runAs.uid, runAsGroup: runAs.gid } : {}),
+    seccompProfile: { type: "RuntimeDefault" },
+  };
+}
+
+function container(settings: RunSettings, name: string, image: string): Json {
+  return {
+    name,
+    image,
+    imagePullPolicy: settings.pullPolicy ?? defaultPullPolicy(image),
+    securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+    // A pod that dies without a word (a crash, a kill) keeps the end of its log in its status.
+    terminationMessagePolicy: "FallbackToLogsOnError",
+  };
+}
+
+/** Evictions and preemptions (the DisruptionTarget condition) do not count as failures. */
+const IGNORE_DISRUPTIONS = {
+  action: "Ignore",
+  onPodConditions: [{ type: "DisruptionTarget", status: "True" }],
+};
+
 function ownerReferences(owner: Owner | undefined): Json {
   return owner ? { ownerReferences: [{ ...owner, blockOwnerDeletion: false }] } : {};
 }
@@ -98,6 +157,7 @@ export function specConfigMap(settings: RunSettings, pipeline: Pipeline, owner?:
  * The controller Job. It is retried (up to `backoffLimit`) when its pod dies, and each new
  * controller resumes the run from the state document and the Jobs that exist; a
  * controller that exits 1 (the run failed) or 2 (it cannot run) ends the Job at once.
+ * An evicted or preempted controller is replaced without using up a retry.
  */
 export function controllerJob(settings: RunSettings): Json {
   const labels = runLabels(settings.runId, "controller");
@@ -109,7 +169,7 @@ export function controllerJob(settings: RunSettings): Json {
     spec: {
       backoffLimit: 3,
       podFailurePolicy: {
-        rules: [{
+        rules: [IGNORE_DISRUPTIONS, {
           action: "FailJob",
           onExitCodes: { containerName: "controller", operator: "In", values: [1, 2] },
         }],
@@ -120,9 +180,9 @@ export function controllerJob(settings: RunSettings): Json {
         spec: {
           serviceAccountName: SERVICE_ACCOUNT,
           restartPolicy: "Never",
+          securityContext: podSecurity(settings),
           containers: [{
-            name: "controller",
-            image: settings.controllerImage,
+            ...container(settings, "controller", settings.controllerImage),
             command: ["kt-deno", "controller", "--config", CONFIG_MOUNT],
             env: envList(settings.env),
             ...envFrom(settings),
@@ -152,7 +212,8 @@ export function taskCount(job: Readonly<JobState>): number {
 
 /**
  * The Indexed Job of a kt job: one completion per task, each pod running `kt-deno task`,
- * which finds its task by its completion index.
+ * which finds its task by its completion index. An evicted or preempted pod is replaced
+ * without using up one of its task's retries.
  */
 export function ktJob(settings: RunSettings, job: Readonly<JobState>, owner?: Owner): Json {
   const labels = runLabels(settings.runId, "job", job.name);
@@ -172,6 +233,7 @@ export function ktJob(settings: RunSettings, job: Readonly<JobState>, owner?: Ow
       completions: count,
       parallelism: Math.min(job.parallelism ?? count, count),
       backoffLimitPerIndex: job.retries ?? 0,
+      podFailurePolicy: { rules: [IGNORE_DISRUPTIONS] },
       ...(job.timeout === undefined ? {} : { activeDeadlineSeconds: Math.ceil(job.timeout) }),
       ttlSecondsAfterFinished: settings.ttlSecondsAfterFinished,
       template: {
@@ -180,11 +242,11 @@ export function ktJob(settings: RunSettings, job: Readonly<JobState>, owner?: Ow
           restartPolicy: "Never",
           serviceAccountName: SERVICE_ACCOUNT,
           automountServiceAccountToken: false,
+          securityContext: podSecurity(settings),
           ...(job.node_selector ? { nodeSelector: job.node_selector } : {}),
           ...(job.tolerations ? { tolerations: job.tolerations } : {}),
           containers: [{
-            name: "task",
-            image: settings.image,
+            ...container(settings, "task", settings.image),
             command: ["kt-deno", "task"],
             env: [
               ...envList({
@@ -221,7 +283,8 @@ export function ktJob(settings: RunSettings, job: Readonly<JobState>, owner?: Ow
 
 /**
  * The least-privilege RBAC of the controller: the `kt-pod` service account, a Role that
- * lets it create, read and watch Jobs in its namespace and nothing else, and the binding.
+ * lets it create, read and watch Jobs and read and watch Pods (to say why a task's pod
+ * cannot start or was killed) in its namespace and nothing else, and the binding.
  */
 export function rbacManifests(namespace: string): Json[] {
   const labels = { "app.kubernetes.io/managed-by": "kt-deno" };
@@ -239,6 +302,10 @@ export function rbacManifests(namespace: string): Json[] {
         apiGroups: ["batch"],
         resources: ["jobs"],
         verbs: ["get", "list", "watch", "create"],
+      }, {
+        apiGroups: [""],
+        resources: ["pods"],
+        verbs: ["get", "list", "watch"],
       }],
     },
     {
