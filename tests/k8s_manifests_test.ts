@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
 import { PipelineRun } from "../src/engine/pipeline_run.ts";
-import { parseIndexes } from "../src/executors/kubernetes.ts";
+import { parseIndexes } from "../src/k8s/job_status.ts";
 import { runSettings } from "../src/k8s/launcher.ts";
 import {
   controllerJob,
@@ -100,28 +100,32 @@ Deno.test("no host path is mounted for an object store data dir", () => {
   const job: Any = ktJob(s3, jobState("load"));
   assert.deepEqual(job.spec.template.spec.volumes, []);
   const controller: Any = controllerJob(s3);
-  assert.deepEqual(controller.spec.template.spec.volumes.map((v: Any) => v.name), ["config"]);
+  assert.deepEqual(controller.spec.template.spec.volumes, []);
 });
 
 Deno.test("the controller Job resumes after crashes but ends on a failed run", () => {
   const job: Any = controllerJob(settings);
   assert.equal(job.metadata.name, "kt-controller-ktpr0123abcd");
-  assert.equal(job.spec.backoffLimit, 3);
+  assert.ok(job.spec.backoffLimit >= 5, "five kills in one run still complete");
+  // 2: cannot run this run; 3: the run failed. 1 (an uncaught error) and signals restart.
   assert.deepEqual(job.spec.podFailurePolicy.rules, [
     { action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] },
     {
       action: "FailJob",
-      onExitCodes: { containerName: "controller", operator: "In", values: [1, 2] },
+      onExitCodes: { containerName: "controller", operator: "In", values: [2, 3] },
     },
   ]);
   assert.equal(job.spec.template.spec.serviceAccountName, "kt-pod");
+  const env = job.spec.template.spec.containers[0].env;
+  const carried = JSON.parse(env.find((e: Any) => e.name === "KT_RUN_SETTINGS").value);
+  assert.deepEqual(carried, settings);
 });
 
 Deno.test("the controller runs in the worker image unless another is given", () => {
   const pod = (s: RunSettings): Any => (controllerJob(s) as Any).spec.template.spec;
   const container = pod(settings).containers[0];
   assert.equal(container.image, "worker:1");
-  assert.deepEqual(container.command, ["kt-deno", "controller", "--config", "/config"]);
+  assert.deepEqual(container.command, ["kt-deno", "controller"]);
   const other = runSettings({
     runId: "ktpr0123abcd",
     namespace: "pipelines",

@@ -18,7 +18,7 @@ import type { StateDocument } from "../engine/state.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { failureReport } from "./failures.ts";
 import { exitCodeOf, stopSignals } from "./stop_signals.ts";
-import { absolute, keptSpecPath, launchPath, type LaunchRecord } from "../run/run_files.ts";
+import { absolute, launchPath, type LaunchRecord } from "../run/run_files.ts";
 import { s3EnvForPods } from "../storage/s3.ts";
 
 /** Options of `kt-deno run`. */
@@ -39,6 +39,7 @@ export interface RunFlags {
   hostPath?: string | false;
   ttl?: number;
   secretEnv?: string[];
+  waitRetry?: number;
   s3Endpoint?: string;
   s3PathStyle?: boolean;
 }
@@ -54,6 +55,7 @@ const CLUSTER_FLAGS = [
   "hostPath",
   "ttl",
   "secretEnv",
+  "waitRetry",
 ] as const;
 
 function usesFunctions(pipeline: Pipeline): boolean {
@@ -178,7 +180,8 @@ export async function runOnCluster(
   const s3 = podS3Env(local ? {} : s3EnvForPods(), inCluster);
   if (s3.warning) console.error(`kt-deno: warning: ${s3.warning}`);
   const { KubeClient, kubeconfigConnection } = await import("../k8s/client.ts");
-  const { followRun, launchRun, runSettings } = await import("../k8s/launcher.ts");
+  const { launchRun, runSettings } = await import("../k8s/launcher.ts");
+  const { followRun } = await import("../k8s/follow.ts");
   const { firstStartProblem } = await import("../k8s/pod_watch.ts");
   const { PipelineRun } = await import("../engine/pipeline_run.ts");
   const connection = await kubeconfigConnection(flags.context).catch((error) => {
@@ -202,8 +205,8 @@ export async function runOnCluster(
     });
     await relaunch?.prepare(kube, settings.namespace);
     await launchRun(kube, settings, pipeline);
-    if (!relaunch && !local) {
-      await keepLaunch(dataDir, settings.runId, pipeline, {
+    if (!relaunch) {
+      await keepLaunch(dataDir, settings.runId, {
         ...(flags.specPath ? { spec_path: absolute(flags.specPath) } : {}),
         namespace: settings.namespace,
         ...(flags.context ? { context: flags.context } : {}),
@@ -221,7 +224,14 @@ export async function runOnCluster(
     const following = followRun(kube, settings, {
       update: (run) => view.update(run),
       events: { progress: (p) => view.tasks(p) },
-    }, stop.signal);
+    }, {
+      signal: stop.signal,
+      retryForMs: (flags.waitRetry ?? 300) * 1000,
+      onOutage: (line) => {
+        if (line) console.error(`kt-deno: ${line}`);
+        else console.error("kt-deno: reachable again, following the run");
+      },
+    });
     following.catch(() => {});
     const stuck = firstStartProblem(kube, {
       namespace: settings.namespace,
@@ -244,33 +254,30 @@ export async function runOnCluster(
       const report = await failureReport(new DataFs(openStorage(dataDir)), result.state);
       if (report) console.error(report.replace(/^\n/, ""));
     }
-    const status = result.state?.status ??
-      (result.controller === "Complete" ? "Completed" : "Failed");
-    console.log(`run ${settings.runId} ${status}`);
-    if (result.controller === "Failed" && !result.state?.finished_at) {
+    if (result.outcome === "GaveUp") {
       console.error(
-        `kt-deno: the controller failed before the run ended; see kubectl logs job/${controller} -n ${settings.namespace}`,
+        `kt-deno: gave up following run ${settings.runId} (${result.reason}); it may still be going: kt-deno status ${settings.runId} --data-dir ${dataDir}`,
+      );
+      return 3;
+    }
+    console.log(`run ${settings.runId} ${result.state?.status ?? result.outcome}`);
+    if (result.reason) {
+      console.error(
+        `kt-deno: ${result.reason}; see kubectl logs job/${controller} -n ${settings.namespace}`,
       );
     }
-    return result.controller === "Complete" && status === "Completed" ? 0 : 1;
+    return result.outcome === "Completed" ? 0 : 1;
   } finally {
     kube.close();
   }
 }
 
 /**
- * Keeps the spec of a run launched on a cluster, and where it runs, in its object-store
- * data dir (for `resume` and `cancel`). A local data dir belongs to the pods' user: the
- * controller keeps them there.
+ * Keeps where a run launched on a cluster runs in its data dir, beside the spec the
+ * launcher wrote there (for `resume` and `cancel`).
  */
-async function keepLaunch(
-  dataDir: string,
-  runId: string,
-  pipeline: Pipeline,
-  launch: LaunchRecord,
-): Promise<void> {
+async function keepLaunch(dataDir: string, runId: string, launch: LaunchRecord): Promise<void> {
   const fs = new DataFs(openStorage(dataDir));
-  await fs.write(keptSpecPath(runId), JSON.stringify(pipeline)).catch(() => {});
   await fs.writeJson(launchPath(runId), launch).catch(() => {});
 }
 
@@ -319,7 +326,15 @@ export function runSubcommand(exit: (code: number) => void): Command {
     )
     .option("-n, --namespace <ns>", "namespace (default: the kubeconfig context's)")
     .option("--context <name>", "kubeconfig context (default: the current one)")
-    .option("--wait", "follow the run on the cluster until it ends; exit 0 or 1 like a local run")
+    .option(
+      "--wait",
+      "follow the run on the cluster until it ends; exit 0 or 1 like a local run, 3 if it gave up",
+    )
+    .option(
+      "--wait-retry <seconds>",
+      "with --wait, how long the API server or data dir may stay unreachable before exit 3 (default 300)",
+      positiveInt("--wait-retry"),
+    )
     .option(
       "--host-path <dir>",
       "host folder mounted at a local data dir in every pod (default: the data dir)",
