@@ -34,7 +34,7 @@ import {
 import { KubernetesExecutor } from "./executor.ts";
 import { CONTROLLER_EXIT, type Owner, type RunSettings, SETTINGS_ENV } from "./manifests.ts";
 import { controllerJobName } from "./names.ts";
-import { specPath } from "./task_files.ts";
+import { keptSpecPath } from "../run/run_files.ts";
 
 /** Where a controller gets its run and how it reaches the API server. */
 export interface ControllerOptions {
@@ -174,11 +174,11 @@ async function driveOnce(
     run = PipelineRun.resume(await fs.readJson<StateDocument>(statePath(settings.runId)));
   } catch (error) {
     if (!(error instanceof NotFoundError)) throw error;
-    const pipeline = await fs.readJson<Pipeline>(specPath(settings.runId)).catch((error) => {
+    const pipeline = await fs.readJson<Pipeline>(keptSpecPath(settings.runId)).catch((error) => {
       if (!(error instanceof NotFoundError)) throw error;
       throw new CannotRun(
         `the run's spec is not in the data dir (${
-          specPath(settings.runId)
+          keptSpecPath(settings.runId)
         } in ${settings.dataDir}); the launcher writes it there, so the launcher and the pods must see the same data dir`,
       );
     });
@@ -218,6 +218,8 @@ async function driveRun(
     throw error;
   });
   return await drivePipeline(run, executor, fs, {
+    // A lost data dir restarts this loop (runController) rather than failing the run.
+    failOnDataDirLoss: false,
     onChange: (r) => {
       if (!live()) return;
       // Only the jobs that changed since the last call: the cost does not grow with the run.

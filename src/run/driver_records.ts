@@ -8,8 +8,7 @@ import type { PipelineRun } from "../engine/pipeline_run.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import { LogSink } from "../task/log_sink.ts";
 import { type Driver, HeartbeatWriter } from "./heartbeat.ts";
-import { controllerLogPath, keptSpecPath, launchPath, type LaunchRecord } from "./run_files.ts";
-import type { Pipeline } from "../spec/schema.ts";
+import { controllerLogPath } from "./run_files.ts";
 
 /** A driver's log (printed and kept) and a way to stop keeping records. */
 export interface DriverRecords {
@@ -18,8 +17,7 @@ export interface DriverRecords {
 }
 
 /**
- * Starts the heartbeat of `run` and a kept copy of the driver's log lines; with `pipeline`,
- * keeps the spec and the launch record when the launcher could not.
+ * Starts the heartbeat of `run` and a kept copy of the driver's log lines.
  *
  * @example
  * ```ts ignore
@@ -33,15 +31,7 @@ export async function keepRecords(
   run: PipelineRun,
   driver: Driver,
   print: (line: string) => void,
-  pipeline?: Pipeline,
 ): Promise<DriverRecords> {
-  if (pipeline && !await fs.exists(keptSpecPath(run.runId))) {
-    // The launcher keeps these itself when it can write the data dir (an object store); a
-    // local data dir belongs to the pods' user, so there the controller writes them.
-    await fs.write(keptSpecPath(run.runId), JSON.stringify(pipeline));
-    const launch: LaunchRecord = driver.namespace ? { namespace: driver.namespace } : {};
-    await fs.writeJson(launchPath(run.runId), launch);
-  }
   const sink = new LogSink(fs);
   const path = controllerLogPath(run.runId);
   const beat = new HeartbeatWriter(fs, driver, () => run.document);
