@@ -10,6 +10,7 @@ import { UsageError } from "./errors.ts";
 import { DataDirError } from "../storage/open.ts";
 import { controllerSubcommand } from "./controller.ts";
 import { rbacSubcommand } from "./rbac.ts";
+import { reportSubcommand } from "./report.ts";
 import { runSubcommand } from "./run.ts";
 import { taskSubcommand } from "./task.ts";
 import { schemaSubcommand } from "./schema.ts";
@@ -37,6 +38,7 @@ export async function main(args: string[]): Promise<number> {
     .addCommand(runSubcommand(exit))
     .addCommand(validateSubcommand(exit))
     .addCommand(statusSubcommand(exit))
+    .addCommand(reportSubcommand(exit))
     .addCommand(schemaSubcommand(exit))
     .addCommand(versionSubcommand(exit))
     .addCommand(rbacSubcommand(exit))

@@ -12,7 +12,8 @@ import { positiveInt, UsageError } from "./errors.ts";
 import { progressView } from "./progress.ts";
 import { defaultControllerImage } from "../k8s/manifests.ts";
 import { controllerJobName } from "../k8s/names.ts";
-import { checkDataDir, isLocalDataDir } from "../storage/open.ts";
+import { DataFs } from "../storage/data_fs.ts";
+import { checkDataDir, isLocalDataDir, openStorage } from "../storage/open.ts";
 import { s3EnvForPods } from "../storage/s3.ts";
 
 /** Options of `kt-deno run`. */
@@ -119,9 +120,16 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
     Deno.removeSignalListener("SIGINT", onSigint);
   }
   view.close(run);
+  const { reportAfterRun } = await import("../report/write.ts");
+  const report = await reportAfterRun(
+    new DataFs(openStorage(flags.dataDir)),
+    runId,
+    (line) => console.error(`kt-deno: ${line}`),
+  );
   console.log(
     `run ${runId} ${run.status}; state: kt-metadata/${runId}/pipeline_run_state.json in ${flags.dataDir}`,
   );
+  if (report) console.log(`report: ${report} in ${flags.dataDir}`);
   return run.status === "Completed" ? 0 : run.status === "Interrupted" ? 130 : 1;
 }
 
@@ -164,6 +172,9 @@ async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number
     console.log(`controller: job/${controller} in namespace ${settings.namespace}`);
     console.log(`follow: kubectl logs -f job/${controller} -n ${settings.namespace}`);
     console.log(`status: kt-deno status ${settings.runId} --data-dir ${dataDir}`);
+    console.log(
+      `report: kt-metadata/${settings.runId}/report.html in ${dataDir} (when the run ends)`,
+    );
     if (!flags.wait) return 0;
     const view = progressView();
     const result = await followRun(kube, settings, {

@@ -5,6 +5,9 @@
  * @module
  */
 import type { JobState } from "../engine/state.ts";
+import { TaskTimeRecorder } from "../report/task_times.ts";
+import { DataFs } from "../storage/data_fs.ts";
+import { openStorage } from "../storage/open.ts";
 import { taskRequest } from "../task/request.ts";
 import { runCommand } from "../task/run_task.ts";
 import { selfCommand } from "../task/self_command.ts";
@@ -52,6 +55,7 @@ export class LocalExecutor implements Executor {
   readonly #pool: WorkerPool;
   readonly #stopped = new AbortController();
   readonly #where: { runId: string; dataDir: string; functionsDir: string };
+  readonly #times: TaskTimeRecorder;
 
   constructor(readonly options: LocalExecutorOptions) {
     this.#concurrency = options.concurrency ?? defaultConcurrency();
@@ -61,6 +65,7 @@ export class LocalExecutor implements Executor {
       dataDir: options.dataDir,
       functionsDir: options.functionsDir,
     };
+    this.#times = new TaskTimeRecorder(new DataFs(openStorage(options.dataDir)), options.runId);
     this.#pool = new WorkerPool(
       selfCommand(["worker"]),
       {},
@@ -87,6 +92,7 @@ export class LocalExecutor implements Executor {
     };
     const failures: { index: number; error: string }[] = [];
     let taskRetries = 0;
+    const times = this.#times.job(job.name, count);
 
     let next = 0;
     const runner = async () => {
@@ -96,12 +102,14 @@ export class LocalExecutor implements Executor {
           progress.running++;
           this.options.events?.progress?.({ ...progress });
           let result: TaskResult;
+          const started = Date.now();
           try {
             result = await this.#attempt(job, index, abort.signal);
           } finally {
             release();
             progress.running--;
           }
+          times.record(index, started, Date.now(), result.ok);
           if (!result.ok && attempt < retries && !abort.signal.aborted) {
             taskRetries++;
             continue;
@@ -123,6 +131,7 @@ export class LocalExecutor implements Executor {
     } finally {
       clearTimeout(timer);
       this.#stopped.signal.removeEventListener("abort", stop);
+      times.save();
     }
     if (failures.length === 0) return { ok: true, taskRetries };
     failures.sort((a, b) => a.index - b.index);
@@ -147,5 +156,6 @@ export class LocalExecutor implements Executor {
   async stop(why: string): Promise<void> {
     this.#stopped.abort(new Error(why));
     await this.#pool.close();
+    await this.#times.flush();
   }
 }

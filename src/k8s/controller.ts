@@ -88,6 +88,9 @@ export async function runController(options: ControllerOptions): Promise<number>
       },
     });
     log(`run ${settings.runId} ${run.status}`);
+    const { reportAfterRun } = await import("../report/write.ts");
+    const report = await reportAfterRun(fs, settings.runId, log);
+    if (report) log(`report: ${report}`);
     return run.status === "Completed" ? 0 : 1;
   } finally {
     kube.close();

@@ -6,6 +6,7 @@
  * @module
  */
 import { taskErrorPath, taskFilePath } from "../engine/state.ts";
+import { savePodTime } from "../report/task_times.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { VERSION } from "../version.ts";
@@ -49,13 +50,16 @@ export async function runPodTask(): Promise<number> {
     const functionsDir = resolveFunctionsDir(
       Deno.env.get("KT_FUNCTIONS_DIR") ?? "/app/kt_functions",
     );
+    const started = Date.now();
     try {
       await runTask({ ...definition, runId, job, index, dataDir, functionsDir });
+      await savePodTime(fs, runId, job, index, started, true);
       return 0;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       console.error(`kt-deno task: ${message}`);
       await fs.write(errorPath, message).catch(() => {});
+      await savePodTime(fs, runId, job, index, started, false);
       return 1;
     }
   } catch (error) {
