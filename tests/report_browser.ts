@@ -77,7 +77,8 @@ export interface OpenedPage {
 }
 
 /**
- * Opens a URL in a new page, refusing every request but the page's own, and waits until
+ * Opens a URL in a new page, refusing every request but the page's own (or its server's,
+ * for a served page), and waits until
  * the report's script has run.
  */
 export async function openPage(browser: Browser, url: string): Promise<OpenedPage> {
@@ -86,9 +87,13 @@ export async function openPage(browser: Browser, url: string): Promise<OpenedPag
   const requests: string[] = [];
   const errors: string[] = [];
   await page.setRequestInterception(true);
+  const own = (u: string) =>
+    url.startsWith("http:")
+      ? new URL(u).origin === new URL(url).origin
+      : u.split("#")[0] === url.split("#")[0];
   page.on("request", (request) => {
     requests.push(request.url());
-    if (request.url().split("#")[0] === url.split("#")[0]) request.continue();
+    if (own(request.url())) request.continue();
     else request.abort();
   });
   page.on("console", (message) => {

@@ -1,0 +1,336 @@
+import assert from "node:assert/strict";
+import type { Browser } from "puppeteer-core";
+import type { StateDocument } from "../src/engine/state.ts";
+import { STATUS_COLORS } from "../src/report/statuses.ts";
+import {
+  exists,
+  FIXTURE_FUNCTIONS,
+  ktDeno,
+  runIdOf,
+  spawnKtDeno,
+  specFile,
+  stateOf,
+} from "./cli_helpers.ts";
+import { copy } from "./copy.ts";
+import { openPage, startBrowser } from "./report_browser.ts";
+import { detailsText, focusedJob, readShown, rgb, type Shown } from "./report_pages.ts";
+
+const HELLO = new URL("../examples/hello-world", import.meta.url).pathname;
+const browserTest = { sanitizeOps: false, sanitizeResources: false };
+
+let started: Promise<{ browser: Browser; close: () => Promise<void> }> | undefined;
+/** One Chromium for the whole file, stopped by the last test. */
+function browser(): Promise<Browser> {
+  started ??= startBrowser();
+  return started.then((b) => b.browser);
+}
+
+/** The report a local run wrote, checked to be where `run` said. */
+function reportOf(stdout: string, dataDir: string, runId: string): string {
+  assert.match(stdout, new RegExp(`report: kt-metadata/${runId}/report.html in `));
+  return `${dataDir}/kt-metadata/${runId}/report.html`;
+}
+
+/** Asserts that the page shows the state document: boxes, colours, edges, timeline order. */
+function assertShowsState(shown: Shown, state: StateDocument) {
+  const jobs = Object.values(state.jobs);
+  assert.deepEqual(
+    shown.boxes.map((b) => b.job).sort(),
+    jobs.map((j) => j.name).sort(),
+    "one box per job",
+  );
+  for (const box of shown.boxes) {
+    const job = state.jobs[box.job!];
+    assert.equal(box.status, job.status, `status of ${job.name}`);
+    assert.equal(box.fill, rgb(STATUS_COLORS[job.status]), `colour of ${job.name}`);
+    assert.equal(box.name, job.name, `label of ${job.name}`);
+  }
+  for (const a of shown.boxes) {
+    for (const b of shown.boxes) {
+      if (a === b) continue;
+      const apart = a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y ||
+        b.y + b.height <= a.y;
+      assert.ok(apart, `boxes ${a.job} and ${b.job} overlap`);
+    }
+  }
+  const deps = jobs.flatMap((j) => j.dependencies.map((d) => `j:${d}>j:${j.name}`)).sort();
+  const drawn = shown.edges.filter((e) => e.kind === "dependency");
+  assert.deepEqual(drawn.map((e) => `${e.from}>${e.to}`).sort(), deps, "dependency edges");
+  const byId = new Map(shown.boxes.map((b) => [b.id, b]));
+  for (const edge of shown.edges) {
+    const to = byId.get(edge.to)!;
+    assert.ok(Math.abs(edge.end.x - to.x) < 12, `edge ${edge.from}>${edge.to} ends at its box`);
+    assert.ok(edge.end.y >= to.y && edge.end.y <= to.y + to.height);
+  }
+  const startedJobs = jobs.filter((j) => j.submitted_at).map((j) => j.name).sort();
+  assert.deepEqual(shown.rows.map((r) => r.job).sort(), startedJobs, "a timeline row per job");
+  for (let i = 1; i < shown.rows.length; i++) {
+    const [a, b] = [shown.rows[i - 1], shown.rows[i]];
+    assert.ok(a.start <= b.start, `timeline rows in time order: ${a.job} before ${b.job}`);
+    assert.ok(a.y < b.y && a.x <= b.x + 0.5, `bars of ${a.job} and ${b.job} placed in order`);
+    assert.equal(a.start, Date.parse(state.jobs[a.job!].submitted_at!));
+  }
+  assert.equal(shown.tableRows, jobs.length, "a table row per job");
+}
+
+Deno.test(
+  "the hello-world report shows its two jobs, their tasks and a timeline",
+  browserTest,
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "kt-report-test-" });
+    await copy(HELLO, `${dir}/hello-world`);
+    const data = `${dir}/hello-world/data`;
+    const result = await ktDeno(
+      ["run", "pipeline.yaml", "--functions", "kt_functions", "--data-dir", data],
+      `${dir}/hello-world`,
+    );
+    assert.equal(result.code, 0, result.stderr);
+    const runId = runIdOf(result.stdout);
+    const state = await stateOf(data, runId);
+    const url = `file://${reportOf(result.stdout, data, runId)}`;
+    const { page, requests, errors } = await openPage(await browser(), url);
+    try {
+      const shown = await readShown(page);
+      assertShowsState(shown, state);
+      assert.equal(shown.run["run-id"], runId);
+      assert.equal(shown.run["run-status"], "Completed");
+      assert.equal(shown.run["run-version"], state.kt_version);
+      assert.deepEqual(shown.frames, ["plan"], "plan's frame holds what it returned");
+      assert.deepEqual(
+        shown.edges.map((e) => [e.from, e.to, e.kind]),
+        [["j:plan", "j:prepend", "returned"]],
+      );
+      assert.deepEqual(shown.tasks.map((t) => [t.job, t.ok]).sort(), [
+        ["plan", true],
+        ["prepend", true],
+        ["prepend", true],
+        ["prepend", true],
+      ]);
+      assert.match(
+        await page.$eval(`#dag .box[data-job="prepend"] .tasks`, (e) => e.textContent!),
+        /3 tasks: 3 done/,
+      );
+
+      // The keyboard reaches the boxes; Enter shows a job's details, Escape hides them.
+      await page.keyboard.press("Tab");
+      assert.equal(await focusedJob(page), "plan");
+      await page.keyboard.press("Tab");
+      assert.equal(await focusedJob(page), "prepend");
+      await page.keyboard.press("Enter");
+      const details = await detailsText(page);
+      assert.match(details!, /^prepend/);
+      assert.match(details!, /tasks3 \(3 done, 0 failed\)/);
+      await page.keyboard.press("Escape");
+      assert.equal(await detailsText(page), null);
+      await page.hover(`#dag .box[data-job="plan"]`);
+      assert.match((await detailsText(page))!, /^plan.*returned1 jobs/);
+
+      await page.screenshot({ path: `${dir}/report.png`, fullPage: true });
+      assert.deepEqual(errors, []);
+      assert.deepEqual(requests, [url], "the page requests nothing but itself");
+    } finally {
+      await page.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  "a failed run's report: a dynamic job's frames, skipped jobs, the failed task's log",
+  browserTest,
+  async () => {
+    const ok = (name: string) => ({ function: "steps.ok", args: { name } });
+    const { dir, path } = await specFile({
+      name: "failing",
+      jobs: [
+        {
+          name: "plan",
+          type: "dynamic",
+          function: "steps.spawn",
+          args: {
+            jobs: [
+              {
+                name: "work",
+                type: "static",
+                tasks: [ok("w0"), { function: "report_steps.noisyFail", args: { lines: 30 } }],
+              },
+              {
+                name: "nested",
+                type: "dynamic",
+                function: "steps.spawn",
+                args: { jobs: [{ name: "deep", type: "static", tasks: [ok("d0")] }] },
+              },
+              { name: "work-after", type: "static", dependencies: ["work"], tasks: [ok("wa")] },
+            ],
+          },
+        },
+        { name: "side", type: "static", tasks: [ok("side")] },
+        { name: "after", type: "static", dependencies: ["plan"], tasks: [ok("after")] },
+        { name: "last", type: "static", dependencies: ["after", "side"], tasks: [ok("last")] },
+      ],
+    });
+    const data = `${dir}/kt-data`;
+    const result = await ktDeno(
+      ["run", path, "--data-dir", data, "--functions", FIXTURE_FUNCTIONS],
+      dir,
+    );
+    assert.equal(result.code, 1, result.stderr);
+    const runId = runIdOf(result.stdout);
+    const state = await stateOf(data, runId);
+    assert.equal(state.jobs.plan.status, "DescendantFailed");
+    assert.equal(state.jobs.last.status, "SkippedDueToUpstreamFailure");
+    const url = `file://${reportOf(result.stdout, data, runId)}`;
+    const { page, requests, errors } = await openPage(await browser(), url);
+    try {
+      const shown = await readShown(page);
+      assertShowsState(shown, state);
+      assert.equal(shown.run["run-status"], "Failed");
+      assert.deepEqual(shown.frames.sort(), ["nested", "plan"]);
+      assert.deepEqual(shown.tasks.filter((t) => t.job === "work").map((t) => t.ok).sort(), [
+        false,
+        true,
+      ]);
+      assert.match(
+        await page.$eval(`#dag .box[data-job="work"] .tasks`, (e) => e.textContent!),
+        /2 tasks: 1 done, 1 failed/,
+      );
+      const [log] = shown.logs;
+      assert.deepEqual([log.job, log.index], ["work", 1]);
+      const lines = log.text.split("\n");
+      assert.equal(lines.at(-1), "log line 30 of 30");
+      assert.ok(lines.length <= 20 && lines.includes("log line 11 of 30"));
+
+      await page.click(`#dag .box[data-job="work"]`);
+      assert.match((await detailsText(page))!, /failed after logging/);
+      assert.match((await detailsText(page))!, /log line 30 of 30/);
+      await page.screenshot({ path: `${dir}/report.png`, fullPage: true });
+      assert.deepEqual(errors, []);
+      assert.deepEqual(requests, [url]);
+    } finally {
+      await page.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+/** Waits until a file exists (a task writes it when it starts). */
+async function appears(path: string): Promise<void> {
+  while (!await exists(path)) await new Promise((r) => setTimeout(r, 20));
+}
+
+Deno.test(
+  "an interrupted run's report says Interrupted and shows the job that was stopped",
+  browserTest,
+  async () => {
+    const { dir, path } = await specFile({
+      name: "stopped",
+      jobs: [
+        { name: "quick", type: "static", tasks: [{ function: "steps.ok", args: { name: "q" } }] },
+        {
+          name: "long",
+          type: "static",
+          dependencies: ["quick"],
+          tasks: [{ function: "report_steps.waitForFile", args: { path: "never", started: "go" } }],
+        },
+        { name: "after", type: "static", dependencies: ["long"], tasks: [] },
+      ],
+    });
+    const data = `${dir}/kt-data`;
+    const child = spawnKtDeno(
+      ["run", path, "--data-dir", data, "--functions", FIXTURE_FUNCTIONS],
+      dir,
+    );
+    const stdout = new Response(child.stdout).text();
+    const stderr = new Response(child.stderr).text();
+    await appears(`${data}/go`);
+    child.kill("SIGINT");
+    assert.equal((await child.status).code, 130, await stderr);
+    const out = await stdout;
+    const runId = runIdOf(out);
+    const state = await stateOf(data, runId);
+    assert.equal(state.status, "Interrupted");
+    const url = `file://${reportOf(out, data, runId)}`;
+    const { page, requests, errors } = await openPage(await browser(), url);
+    try {
+      const shown = await readShown(page);
+      assertShowsState(shown, state);
+      assert.equal(shown.run["run-status"], "Interrupted");
+      await page.click(`#timeline .row[data-job="long"] .bar`);
+      assert.match((await detailsText(page))!, /interrupted: SIGINT/);
+      await page.screenshot({ path: `${dir}/report.png`, fullPage: true });
+      assert.deepEqual(errors, []);
+      assert.deepEqual(requests, [url]);
+    } finally {
+      await page.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  "report --serve shows a run as it goes and reloads when its state changes",
+  browserTest,
+  async () => {
+    const { dir, path } = await specFile({
+      name: "served",
+      jobs: [
+        {
+          name: "gate",
+          type: "static",
+          tasks: [{ function: "report_steps.waitForFile", args: { path: "go", started: "gate" } }],
+        },
+        {
+          name: "next",
+          type: "static",
+          dependencies: ["gate"],
+          tasks: [{ function: "steps.ok", args: { name: "n" } }],
+        },
+      ],
+    });
+    const data = `${dir}/kt-data`;
+    const run = spawnKtDeno(
+      ["run", path, "--data-dir", data, "--functions", FIXTURE_FUNCTIONS],
+      dir,
+    );
+    const runOut = run.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let head = "";
+    while (!/run id: ktpr/.test(head)) head += (await runOut.read()).value ?? "";
+    const runId = runIdOf(head);
+    await appears(`${data}/gate`);
+    const server = spawnKtDeno(["report", runId, "--data-dir", data, "--serve"], dir);
+    const serverOut = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let line = "";
+    while (!/on (http:\S+)/.test(line)) line += (await serverOut.read()).value ?? "";
+    const url = /on (http:\S+)/.exec(line)![1];
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const { page, requests, errors } = await openPage(await browser(), url);
+    try {
+      let shown = await readShown(page);
+      assert.equal(shown.run["run-status"], "Running");
+      assert.deepEqual(shown.boxes.map((b) => [b.job, b.status]), [
+        ["gate", "Running"],
+        ["next", "Pending"],
+      ]);
+      await Deno.writeTextFile(`${data}/go`, "");
+      assert.equal((await run.status).code, 0);
+      await page.waitForFunction(
+        `document.getElementById("run-status")?.textContent === "Completed" && document.documentElement.dataset.ready === "true"`,
+        { timeout: 60_000 },
+      );
+      shown = await readShown(page);
+      assertShowsState(shown, await stateOf(data, runId));
+      assert.deepEqual(errors, []);
+      assert.ok(requests.every((r) => r.startsWith(url)), `requests: ${requests}`);
+      server.kill("SIGINT");
+      assert.equal((await server.status).code, 0);
+    } finally {
+      await page.close();
+      await runOut.cancel();
+      await serverOut.cancel();
+      await run.stderr.cancel();
+      await server.stderr.cancel();
+      await (await started)?.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
