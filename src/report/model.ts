@@ -134,21 +134,33 @@ function groupsOf(doc: StateDocument): Map<string | null, JobState[]> {
 export function shownJobs(doc: StateDocument, limits: Limits = LIMITS): Set<string> {
   const groups = groupsOf(doc);
   const shown = new Set<string>();
+  // Every queued group will take at least one box (its summary): that much is reserved.
   let budget = limits.totalBoxes;
+  let reserved = 1;
   for (const queue: (string | null)[] = [null]; queue.length > 0;) {
     const members = groups.get(queue.shift()!) ?? [];
+    reserved--;
     if (members.length === 0) continue;
-    const allow = Math.max(0, Math.min(limits.groupBoxes, budget));
-    let picked = members;
-    if (members.length > allow) {
-      const order = members.map((job, i) => ({ job, i, rank: FOLD_LAST[job.status] ?? 9 }));
-      order.sort((a, b) => a.rank - b.rank || a.i - b.i);
-      picked = order.slice(0, Math.max(0, allow - 1)).sort((a, b) => a.i - b.i).map((o) => o.job);
+    const cap = Math.max(1, Math.min(limits.groupBoxes, budget - reserved));
+    const order = members.map((job, i) => ({ job, i, rank: FOLD_LAST[job.status] ?? 9 }));
+    if (members.length > cap) order.sort((a, b) => a.rank - b.rank || a.i - b.i);
+    const picked: typeof order = [];
+    let used = 0;
+    for (const o of order) {
+      const cost = groups.has(o.job.name) ? 2 : 1;
+      const summary = members.length > picked.length + 1 ? 1 : 0;
+      if (used + cost + summary > cap) break;
+      picked.push(o);
+      used += cost;
     }
+    picked.sort((a, b) => a.i - b.i);
     budget -= picked.length + (picked.length < members.length ? 1 : 0);
-    for (const job of picked) {
+    for (const { job } of picked) {
       shown.add(job.name);
-      if (groups.has(job.name)) queue.push(job.name);
+      if (groups.has(job.name)) {
+        queue.push(job.name);
+        reserved++;
+      }
     }
   }
   return shown;
