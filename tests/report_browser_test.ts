@@ -17,6 +17,8 @@ import { detailsText, focusedJob, readShown, rgb, type Shown } from "./report_pa
 
 const HELLO = new URL("../examples/hello-world", import.meta.url).pathname;
 const browserTest = { sanitizeOps: false, sanitizeResources: false };
+/** Screenshots of the pages the tests saw, kept after the test folders are removed. */
+const SCREENS = await Deno.makeTempDir({ prefix: "kt-report-screens-" });
 
 let started: Promise<{ browser: Browser; close: () => Promise<void> }> | undefined;
 /** One Chromium for the whole file, stopped by the last test. */
@@ -125,7 +127,7 @@ Deno.test(
       await page.hover(`#dag .box[data-job="plan"]`);
       assert.match((await detailsText(page))!, /^plan.*returned1 jobs/);
 
-      await page.screenshot({ path: `${dir}/report.png`, fullPage: true });
+      await page.screenshot({ path: `${SCREENS}/hello-world.png`, fullPage: true });
       assert.deepEqual(errors, []);
       assert.deepEqual(requests, [url], "the page requests nothing but itself");
     } finally {
@@ -203,7 +205,7 @@ Deno.test(
       await page.click(`#dag .box[data-job="work"]`);
       assert.match((await detailsText(page))!, /failed after logging/);
       assert.match((await detailsText(page))!, /log line 30 of 30/);
-      await page.screenshot({ path: `${dir}/report.png`, fullPage: true });
+      await page.screenshot({ path: `${SCREENS}/failed.png`, fullPage: true });
       assert.deepEqual(errors, []);
       assert.deepEqual(requests, [url]);
     } finally {
@@ -257,7 +259,7 @@ Deno.test(
       assert.equal(shown.run["run-status"], "Interrupted");
       await page.click(`#timeline .row[data-job="long"] .bar`);
       assert.match((await detailsText(page))!, /interrupted: SIGINT/);
-      await page.screenshot({ path: `${dir}/report.png`, fullPage: true });
+      await page.screenshot({ path: `${SCREENS}/interrupted.png`, fullPage: true });
       assert.deepEqual(errors, []);
       assert.deepEqual(requests, [url]);
     } finally {
@@ -319,6 +321,7 @@ Deno.test(
       );
       shown = await readShown(page);
       assertShowsState(shown, await stateOf(data, runId));
+      await page.screenshot({ path: `${SCREENS}/served.png`, fullPage: true });
       assert.deepEqual(errors, []);
       assert.ok(requests.every((r) => r.startsWith(url)), `requests: ${requests}`);
       server.kill("SIGINT");
@@ -330,6 +333,7 @@ Deno.test(
       await run.stderr.cancel();
       await server.stderr.cancel();
       await (await started)?.close();
+      console.log(`screenshots: ${SCREENS}`);
       await Deno.remove(dir, { recursive: true });
     }
   },
