@@ -46,7 +46,6 @@ export function layoutGraph(model: ReportModel): Layout {
     edgesep: 8,
     marginx: 12,
     marginy: 12,
-    ranker: model.boxes.length > 250 ? "longest-path" : "network-simplex",
   });
   g.setDefaultEdgeLabel(() => ({}));
 
@@ -95,7 +94,8 @@ export function layoutGraph(model: ReportModel): Layout {
   }
   for (const box of model.boxes) {
     if (box.group && framed.has(box.group) && !leaves.has(box.id)) {
-      g.setEdge(box.id, endId(box.group));
+      const inner = box.kind === "job" && framed.has(box.job);
+      g.setEdge(inner ? endId(box.job) : box.id, endId(box.group));
     }
   }
 

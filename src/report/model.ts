@@ -30,8 +30,8 @@ export interface Limits {
 
 /** The limits reports use. */
 export const LIMITS: Limits = {
-  groupBoxes: 60,
-  totalBoxes: 600,
+  groupBoxes: 12,
+  totalBoxes: 200,
   taskBars: 12,
   logTasks: 3,
   logLines: 20,

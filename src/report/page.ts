@@ -171,7 +171,8 @@ ${fact("kt-deno", esc(doc.kt_version ?? "unknown"), ` id="run-version"`)}
       } (each group shows at most ${model.limits.groupBoxes} boxes, the graph ${model.limits.totalBoxes}); the table lists every job.`
       : ""
   } Hover, click or press Enter on a box for its details.</p>
-<div class="scroll">${dagSvg(model, layout)}</div>
+<div class="controls" role="group" aria-label="zoom"><button type="button" id="zoom-out" aria-label="zoom out">−</button><button type="button" id="zoom-fit">Fit</button><button type="button" id="zoom-in" aria-label="zoom in">+</button><span id="zoom-level" class="note">100%</span></div>
+<div class="scroll" id="dag-scroll">${dagSvg(model, layout)}</div>
 </section>
 <section id="timeline-section">
 <h2>Timeline</h2>

@@ -116,6 +116,23 @@ function reportPage(): void {
     if (e.key === "Escape" && !details.hidden) close();
   });
 
+  // Zoom: the graph's drawn size, the viewBox keeps what it shows.
+  const dag = doc.getElementById("dag");
+  const [w, h] = [Number(dag.getAttribute("width")), Number(dag.getAttribute("height"))];
+  let scale = 1;
+  const zoom = (to: number) => {
+    scale = Math.min(2, Math.max(0.02, to));
+    dag.setAttribute("width", String(w * scale));
+    dag.setAttribute("height", String(h * scale));
+    doc.getElementById("zoom-level").textContent = `${Math.round(scale * 100)}%`;
+  };
+  doc.getElementById("zoom-in").addEventListener("click", () => zoom(scale * 1.25));
+  doc.getElementById("zoom-out").addEventListener("click", () => zoom(scale / 1.25));
+  doc.getElementById("zoom-fit").addEventListener("click", () => {
+    const box = doc.getElementById("dag-scroll");
+    zoom(scale === 1 ? Math.min(1, (box.clientWidth - 4) / w, (box.clientHeight - 4) / h) : 1);
+  });
+
   // The jobs table.
   const tbody = doc.querySelector("#jobs-table tbody");
   const filter = doc.getElementById("job-filter");
