@@ -125,7 +125,7 @@ Deno.test(
       await page.keyboard.press("Escape");
       assert.equal(await detailsText(page), null);
       await page.hover(`#dag .box[data-job="plan"]`);
-      assert.match((await detailsText(page))!, /^plan.*returned1 jobs/);
+      assert.match((await detailsText(page))!, /^plan.*returned1 job$/);
 
       await page.screenshot({ path: `${SCREENS}/hello-world.png`, fullPage: true });
       assert.deepEqual(errors, []);

@@ -45,7 +45,10 @@ function reportPage(): void {
       row("duration", dur(ms(job.submitted, job.finished))) +
       (job.type === "static"
         ? row("tasks", `${t.total} (${t.done} done, ${t.failed} failed)`)
-        : row("returned", job.returned === undefined ? "—" : `${job.returned} jobs`)) +
+        : row(
+          "returned",
+          job.returned === undefined ? "—" : `${job.returned} job${job.returned === 1 ? "" : "s"}`,
+        )) +
       `</table>`;
     if (job.error) html += `<h4>Error</h4><pre class="error">${esc(job.error)}</pre>`;
     for (const log of job.logs ?? []) {
