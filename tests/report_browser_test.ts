@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
 import type { Browser } from "puppeteer-core";
-import type { StateDocument } from "../src/engine/state.ts";
-import { STATUS_COLORS } from "../src/report/statuses.ts";
 import {
   exists,
   FIXTURE_FUNCTIONS,
@@ -13,7 +11,7 @@ import {
 } from "./cli_helpers.ts";
 import { copy } from "./copy.ts";
 import { openPage, startBrowser } from "./report_browser.ts";
-import { detailsText, focusedJob, readShown, rgb, type Shown } from "./report_pages.ts";
+import { assertShowsState, detailsText, focusedJob, readShown } from "./report_pages.ts";
 
 const HELLO = new URL("../examples/hello-world", import.meta.url).pathname;
 const browserTest = { sanitizeOps: false, sanitizeResources: false };
@@ -31,48 +29,6 @@ function browser(): Promise<Browser> {
 function reportOf(stdout: string, dataDir: string, runId: string): string {
   assert.match(stdout, new RegExp(`report: kt-metadata/${runId}/report.html in `));
   return `${dataDir}/kt-metadata/${runId}/report.html`;
-}
-
-/** Asserts that the page shows the state document: boxes, colours, edges, timeline order. */
-function assertShowsState(shown: Shown, state: StateDocument) {
-  const jobs = Object.values(state.jobs);
-  assert.deepEqual(
-    shown.boxes.map((b) => b.job).sort(),
-    jobs.map((j) => j.name).sort(),
-    "one box per job",
-  );
-  for (const box of shown.boxes) {
-    const job = state.jobs[box.job!];
-    assert.equal(box.status, job.status, `status of ${job.name}`);
-    assert.equal(box.fill, rgb(STATUS_COLORS[job.status]), `colour of ${job.name}`);
-    assert.equal(box.name, job.name, `label of ${job.name}`);
-  }
-  for (const a of shown.boxes) {
-    for (const b of shown.boxes) {
-      if (a === b) continue;
-      const apart = a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y ||
-        b.y + b.height <= a.y;
-      assert.ok(apart, `boxes ${a.job} and ${b.job} overlap`);
-    }
-  }
-  const deps = jobs.flatMap((j) => j.dependencies.map((d) => `j:${d}>j:${j.name}`)).sort();
-  const drawn = shown.edges.filter((e) => e.kind === "dependency");
-  assert.deepEqual(drawn.map((e) => `${e.from}>${e.to}`).sort(), deps, "dependency edges");
-  const byId = new Map(shown.boxes.map((b) => [b.id, b]));
-  for (const edge of shown.edges) {
-    const to = byId.get(edge.to)!;
-    assert.ok(Math.abs(edge.end.x - to.x) < 12, `edge ${edge.from}>${edge.to} ends at its box`);
-    assert.ok(edge.end.y >= to.y && edge.end.y <= to.y + to.height);
-  }
-  const startedJobs = jobs.filter((j) => j.submitted_at).map((j) => j.name).sort();
-  assert.deepEqual(shown.rows.map((r) => r.job).sort(), startedJobs, "a timeline row per job");
-  for (let i = 1; i < shown.rows.length; i++) {
-    const [a, b] = [shown.rows[i - 1], shown.rows[i]];
-    assert.ok(a.start <= b.start, `timeline rows in time order: ${a.job} before ${b.job}`);
-    assert.ok(a.y < b.y && a.x <= b.x + 0.5, `bars of ${a.job} and ${b.job} placed in order`);
-    assert.equal(a.start, Date.parse(state.jobs[a.job!].submitted_at!));
-  }
-  assert.equal(shown.tableRows, jobs.length, "a table row per job");
 }
 
 Deno.test(
