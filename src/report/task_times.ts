@@ -77,7 +77,10 @@ export class TaskTimeRecorder {
   }
 }
 
-/** Writes one pod's task time; never throws (the task's result matters more). */
+/**
+ * Writes one pod's task time; never throws (the task's result matters more), says on
+ * stderr when it could not.
+ */
 export async function savePodTime(
   fs: DataFs,
   runId: string,
@@ -87,7 +90,7 @@ export async function savePodTime(
   ok: boolean,
 ): Promise<void> {
   await fs.writeJson(podTimePath(runId, job, index), [start, Date.now(), ok ? 1 : 0])
-    .catch(() => {});
+    .catch((error) => console.error(`kt-deno task: task time not recorded: ${error.message}`));
 }
 
 async function readOrUndefined<T>(fs: DataFs, path: string): Promise<T | undefined> {
