@@ -107,21 +107,24 @@ try {
       const opened = performance.now();
       const { page, requests, errors } = await openPage(browser, url);
       const wall = performance.now() - opened;
+      await page.waitForFunction(
+        `performance.getEntriesByName("first-contentful-paint").length > 0`,
+      );
       const timing = await page.evaluate(`(() => ({
-        fcp: performance.getEntriesByName("first-contentful-paint")[0]?.startTime,
-        ready: performance.now(),
+        fcp: performance.getEntriesByName("first-contentful-paint")[0].startTime,
+        ready: performance.getEntriesByName("kt-report-ready")[0].startTime,
         boxes: document.querySelectorAll("#dag .box").length,
       }))()`) as { fcp: number; ready: number; boxes: number };
       await page.close();
       if (errors.length || requests.length !== 1) throw new Error(`${errors} ${requests}`);
       rows.push(
-        `| ${jobs.toLocaleString("en-US")} | ${timing.boxes} | ${seconds.toFixed(1)} s | ${
-          Math.round(makeMs)
-        } ms | ${(bytes / 1e6).toFixed(2)} MB | ${Math.round(timing.fcp)} ms | ${
-          Math.round(timing.ready)
-        } ms (${Math.round(wall)} ms) |`,
+        `| ${jobs.toLocaleString("en-US")} | ${timing.boxes} | ${Math.round(makeMs)} ms | ${
+          (bytes / 1e6).toFixed(2)
+        } MB | ${Math.round(timing.fcp)} ms | ${Math.round(timing.ready)} ms | ${
+          Math.round(wall)
+        } ms |`,
       );
-      console.log(rows.at(-1));
+      console.log(`${rows.at(-1)} (the run itself took ${seconds.toFixed(1)} s)`);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -130,7 +133,7 @@ try {
   await close();
 }
 console.log(
-  "\n| jobs | boxes drawn | the run | make the report | size | first contentful paint | script done (open to done) |",
+  "\n| jobs | boxes drawn | make the report | size | first contentful paint | script done | open to done, measured by the test client |",
 );
 console.log("| --- | --- | --- | --- | --- | --- | --- |");
 for (const row of rows) console.log(row);

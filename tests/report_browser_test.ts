@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import type { Browser } from "puppeteer-core";
 import {
   exists,
   FIXTURE_FUNCTIONS,
@@ -18,11 +17,15 @@ const browserTest = { sanitizeOps: false, sanitizeResources: false };
 /** Screenshots of the pages the tests saw, kept after the test folders are removed. */
 const SCREENS = await Deno.makeTempDir({ prefix: "kt-report-screens-" });
 
-let started: Promise<{ browser: Browser; close: () => Promise<void> }> | undefined;
-/** One Chromium for the whole file, stopped by the last test. */
-function browser(): Promise<Browser> {
-  started ??= startBrowser();
-  return started.then((b) => b.browser);
+/** Opens a page in a Chromium of its own; `close` stops that Chromium. */
+async function open(url: string) {
+  const { browser, close } = await startBrowser();
+  try {
+    return { ...await openPage(browser, url), close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }
 
 /** The report a local run wrote, checked to be where `run` said. */
@@ -46,7 +49,7 @@ Deno.test(
     const runId = runIdOf(result.stdout);
     const state = await stateOf(data, runId);
     const url = `file://${reportOf(result.stdout, data, runId)}`;
-    const { page, requests, errors } = await openPage(await browser(), url);
+    const { page, requests, errors, close } = await open(url);
     try {
       const shown = await readShown(page);
       assertShowsState(shown, state);
@@ -87,7 +90,7 @@ Deno.test(
       assert.deepEqual(errors, []);
       assert.deepEqual(requests, [url], "the page requests nothing but itself");
     } finally {
-      await page.close();
+      await close();
       await Deno.remove(dir, { recursive: true });
     }
   },
@@ -138,7 +141,7 @@ Deno.test(
     assert.equal(state.jobs.plan.status, "DescendantFailed");
     assert.equal(state.jobs.last.status, "SkippedDueToUpstreamFailure");
     const url = `file://${reportOf(result.stdout, data, runId)}`;
-    const { page, requests, errors } = await openPage(await browser(), url);
+    const { page, requests, errors, close } = await open(url);
     try {
       const shown = await readShown(page);
       assertShowsState(shown, state);
@@ -165,7 +168,7 @@ Deno.test(
       assert.deepEqual(errors, []);
       assert.deepEqual(requests, [url]);
     } finally {
-      await page.close();
+      await close();
       await Deno.remove(dir, { recursive: true });
     }
   },
@@ -208,7 +211,7 @@ Deno.test(
     const state = await stateOf(data, runId);
     assert.equal(state.status, "Interrupted");
     const url = `file://${reportOf(out, data, runId)}`;
-    const { page, requests, errors } = await openPage(await browser(), url);
+    const { page, requests, errors, close } = await open(url);
     try {
       const shown = await readShown(page);
       assertShowsState(shown, state);
@@ -219,7 +222,7 @@ Deno.test(
       assert.deepEqual(errors, []);
       assert.deepEqual(requests, [url]);
     } finally {
-      await page.close();
+      await close();
       await Deno.remove(dir, { recursive: true });
     }
   },
@@ -261,7 +264,7 @@ Deno.test(
     while (!/on (http:\S+)/.test(line)) line += (await serverOut.read()).value ?? "";
     const url = /on (http:\S+)/.exec(line)![1];
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
-    const { page, requests, errors } = await openPage(await browser(), url);
+    const { page, requests, errors, close } = await open(url);
     try {
       let shown = await readShown(page);
       assert.equal(shown.run["run-status"], "Running");
@@ -283,12 +286,16 @@ Deno.test(
       server.kill("SIGINT");
       assert.equal((await server.status).code, 0);
     } finally {
-      await page.close();
+      await close();
+      for (const child of [run, server]) {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already ended */ }
+      }
       await runOut.cancel();
       await serverOut.cancel();
       await run.stderr.cancel();
       await server.stderr.cancel();
-      await (await started)?.close();
       console.log(`screenshots: ${SCREENS}`);
       await Deno.remove(dir, { recursive: true });
     }

@@ -112,7 +112,9 @@ export function renderPage(model: ReportModel, info: PageInfo): string {
     ? STATUS_COLORS.Completed
     : doc.status === "Running"
     ? STATUS_COLORS.Running
-    : STATUS_COLORS.Failed;
+    : doc.status === "Failed"
+    ? STATUS_COLORS.Failed
+    : STATUS_COLORS.SkippedDueToUpstreamFailure; // stopped: Interrupted, Cancelled
   const fact = (k: string, v: string, attr = "") => `<div><dt>${k}</dt><dd${attr}>${v}</dd></div>`;
   const data = {
     run: { id: doc.pipeline_run_id, pipeline: doc.pipeline_name, status: doc.status },

@@ -208,6 +208,7 @@ function reportPage(): void {
     const events = new g.EventSource("/events");
     events.onmessage = () => g.location.reload();
   }
+  g.performance?.mark?.("kt-report-ready");
   doc.documentElement.dataset.ready = "true";
 }
 
