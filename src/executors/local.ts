@@ -131,7 +131,6 @@ export class LocalExecutor implements Executor {
     } finally {
       clearTimeout(timer);
       this.#stopped.signal.removeEventListener("abort", stop);
-      times.save();
     }
     if (failures.length === 0) return { ok: true, taskRetries };
     failures.sort((a, b) => a.index - b.index);

@@ -35,45 +35,48 @@ export function podTimePath(runId: string, job: string, index: number): string {
 }
 
 /**
- * Collects the task times of a local run's jobs and writes each job's file when the job
- * ends, in the background; {@linkcode TaskTimeRecorder.flush} waits for the writes.
+ * Collects the task times of a local run's jobs and writes each job's file when the
+ * executor stops, so that no write competes with the run while it goes on.
  *
  * @example
  * ```ts ignore
  * const recorder = new TaskTimeRecorder(fs, "ktpr0000abcd");
  * const job = recorder.job("prepend", 3);
  * job.record(0, Date.now() - 20, Date.now(), true);
- * job.save();
  * await recorder.flush();
  * ```
  */
 export class TaskTimeRecorder {
-  readonly #writes = new Set<Promise<void>>();
+  #jobs = new Map<string, JobTimesFile>();
 
   constructor(readonly fs: DataFs, readonly runId: string) {}
 
   /** A job's times, `count` tasks. */
   job(name: string, count: number) {
-    const tasks: JobTimesFile["tasks"] = new Array(count).fill(null);
-    let base = 0;
+    const file: JobTimesFile = { base: 0, tasks: new Array(count).fill(null) };
+    this.#jobs.set(name, file);
     return {
       record: (index: number, start: number, end: number, ok: boolean) => {
-        base ||= start;
-        tasks[index] = [start - base, end - base, ok ? 1 : 0];
-      },
-      save: () => {
-        if (base === 0) return;
-        const write = this.fs.writeJson(jobTimesPath(this.runId, name), { base, tasks })
-          .catch(() => {}) // the report does without times; the run must not fail for them
-          .finally(() => this.#writes.delete(write));
-        this.#writes.add(write);
+        file.base ||= start;
+        file.tasks[index] = [start - file.base, end - file.base, ok ? 1 : 0];
       },
     };
   }
 
-  /** Waits for every write started so far. */
+  /**
+   * Writes the files of the jobs recorded so far. A file that cannot be written is left
+   * out: the report does without it, and the run must not fail for it.
+   */
   async flush(): Promise<void> {
-    await Promise.all(this.#writes);
+    const files = [...this.#jobs].filter(([, file]) => file.base !== 0);
+    this.#jobs = new Map();
+    let next = 0;
+    await Promise.all(Array.from({ length: Math.min(16, files.length) }, async () => {
+      for (let i = next++; i < files.length; i = next++) {
+        const [name, file] = files[i];
+        await this.fs.writeJson(jobTimesPath(this.runId, name), file).catch(() => {});
+      }
+    }));
   }
 }
 
