@@ -114,3 +114,18 @@ Deno.test("a 10,000-job report stays under 10 MB and its layout under the box li
   assert.ok(html.length < 10_000_000, `${html.length} bytes`);
   assert.doesNotMatch(html, /(src|href)="(https?:)?\/\//, "nothing is loaded from elsewhere");
 });
+
+Deno.test("dynamic jobs that fit in a group keep their boxes and their returned jobs", () => {
+  const jobs: JobState[] = [];
+  for (let d = 0; d < 10; d++) {
+    const kids = Array.from({ length: 5 }, (_, i) => job(`d${d}-k${i}`, { parent_job: `d${d}` }));
+    jobs.push(
+      job(`d${d}`, { type: "dynamic", direct_descendants: kids.map((k) => k.name) }),
+      ...kids,
+    );
+  }
+  const model = buildModel(doc(jobs));
+  assert.equal(model.boxes.length, 60);
+  assert.ok(model.boxes.every((b) => b.kind === "job"));
+  assert.equal(model.frames.length, 10);
+});

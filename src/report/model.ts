@@ -141,15 +141,18 @@ export function shownJobs(doc: StateDocument, limits: Limits = LIMITS): Set<stri
     const members = groups.get(queue.shift()!) ?? [];
     reserved--;
     if (members.length === 0) continue;
-    const cap = Math.max(1, Math.min(limits.groupBoxes, budget - reserved));
+    // This group's boxes stay within groupBoxes; with the boxes reserved for the groups of
+    // the dynamic jobs it shows, within what is left of the budget.
+    const available = Math.max(1, budget - reserved);
     const order = members.map((job, i) => ({ job, i, rank: FOLD_LAST[job.status] ?? 9 }));
-    if (members.length > cap) order.sort((a, b) => a.rank - b.rank || a.i - b.i);
+    order.sort((a, b) => a.rank - b.rank || a.i - b.i);
     const picked: typeof order = [];
     let used = 0;
     for (const o of order) {
       const cost = groups.has(o.job.name) ? 2 : 1;
       const summary = members.length > picked.length + 1 ? 1 : 0;
-      if (used + cost + summary > cap) break;
+      if (picked.length + 1 + summary > limits.groupBoxes) break;
+      if (used + cost + summary > available) break;
       picked.push(o);
       used += cost;
     }
