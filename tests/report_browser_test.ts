@@ -158,8 +158,8 @@ Deno.test(
       const [log] = shown.logs;
       assert.deepEqual([log.job, log.index], ["work", 1]);
       const lines = log.text.split("\n");
-      assert.equal(lines.at(-1), "log line 30 of 30");
-      assert.ok(lines.length <= 20 && lines.includes("log line 11 of 30"));
+      assert.ok(lines.includes("log line 30 of 30"), log.text);
+      assert.ok(lines.length <= 20 && !lines.includes("log line 1 of 30"), "only the last lines");
 
       await page.click(`#dag .box[data-job="work"]`);
       assert.match((await detailsText(page))!, /failed after logging/);
