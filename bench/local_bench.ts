@@ -1,10 +1,19 @@
 /**
- * Local executor benchmark: 10,000 no-op tasks in one static job, and a chain of 500
- * single-task jobs, each run by `kt-deno run` as a user would. Prints tasks per second,
- * scheduling overhead per dependency edge, and the peak RSS of the whole run (the
- * launcher and its worker processes together, sampled from /proc every 20 ms).
+ * Local benchmark: each case is one `kt-deno run` as a user would type it.
  *
- *     deno run -A bench/local_bench.ts [--tasks 10000] [--chain 500]
+ * - fan-out: one static job of 100,000 no-op tasks: tasks per second, peak RSS;
+ * - chain: 500 single-task jobs in a chain: overhead per dependency edge;
+ * - dynamic: a dynamic job that returns 10,000 single-task jobs, end to end.
+ *
+ * Prints the wall time of the whole command, the run's own time (first job submitted to
+ * last job finished), the peak memory of the whole run (the launcher and its worker
+ * processes together, sampled from /proc every 20 ms: the sum of their RSS, which counts
+ * the pages of the deno binary they share once per process, and the sum of their PSS,
+ * which shares those pages out; a worker being started, which shares the launcher's
+ * memory until it runs its own program, is not counted twice), and the writes of the
+ * state document (counted by `bench/count_writes.ts`, preloaded into the command).
+ *
+ *     deno run -A bench/local_bench.ts [--tasks 100000] [--chain 500] [--dynamic 10000] [--only fan-out,chain,dynamic]
  *
  * @module
  */
@@ -13,13 +22,17 @@ import type { StateDocument } from "../src/engine/state.ts";
 const args = Object.fromEntries(
   Deno.args.join("=").split(/=?--/).filter(Boolean).map((a) => a.split("=")),
 );
-const TASKS = Number(args.tasks ?? 10_000);
+const TASKS = Number(args.tasks ?? 100_000);
 const CHAIN = Number(args.chain ?? 500);
+const DYNAMIC = Number(args.dynamic ?? 10_000);
+const ONLY = new Set((args.only ?? "fan-out,chain,dynamic").split(","));
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+const PRELOAD = new URL("./count_writes.ts", import.meta.url).pathname;
 const FUNCTIONS = new URL("../tests/fixtures/kt_functions", import.meta.url).pathname;
 
-function rssOfTree(root: number): number {
+/** The RSS and the PSS of a process and all its descendants, in bytes. */
+function memoryOfTree(root: number): { rss: number; pss: number } {
   const children = new Map<number, number[]>();
   for (const entry of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(entry.name)) continue;
@@ -29,19 +42,41 @@ function rssOfTree(root: number): number {
       children.set(ppid, [...children.get(ppid) ?? [], Number(entry.name)]);
     } catch { /* exited */ }
   }
-  let total = 0;
-  for (const queue = [root]; queue.length;) {
-    const pid = queue.pop()!;
+  const cmdline = (pid: number) => {
     try {
-      const kb = /VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))?.[1];
-      total += Number(kb ?? 0) * 1024;
+      return Deno.readTextFileSync(`/proc/${pid}/cmdline`);
+    } catch {
+      return "";
+    }
+  };
+  const total = { rss: 0, pss: 0 };
+  for (const queue: [number, string][] = [[root, ""]]; queue.length;) {
+    const [pid, parentCmdline] = queue.pop()!;
+    const own = cmdline(pid);
+    // A child being started shares its parent's memory until it runs its own program
+    // (posix_spawn); its cmdline is still the parent's. Its pages are the parent's.
+    if (own === parentCmdline) continue;
+    try {
+      const rollup = Deno.readTextFileSync(`/proc/${pid}/smaps_rollup`);
+      total.rss += Number(/^Rss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
+      total.pss += Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
     } catch { /* exited */ }
-    queue.push(...children.get(pid) ?? []);
+    for (const child of children.get(pid) ?? []) queue.push([child, own]);
   }
   return total;
 }
 
-async function run(name: string, spec: unknown) {
+interface Measure {
+  wall: number;
+  pipelineSeconds: number;
+  peakMiB: number;
+  peakPssMiB: number;
+  jobs: number;
+  writes: number;
+  bytes: number;
+}
+
+async function run(name: string, spec: unknown): Promise<Measure> {
   const dir = await Deno.makeTempDir({ prefix: "kt-bench-" });
   await Deno.writeTextFile(`${dir}/spec.json`, JSON.stringify(spec));
   const started = performance.now();
@@ -52,6 +87,8 @@ async function run(name: string, spec: unknown) {
       "--quiet",
       "--config",
       CONFIG,
+      "--preload",
+      PRELOAD,
       MAIN,
       "run",
       `${dir}/spec.json`,
@@ -60,11 +97,16 @@ async function run(name: string, spec: unknown) {
       "--functions",
       FUNCTIONS,
     ],
+    env: { KT_BENCH_WRITES: `${dir}/writes.json` },
     stdout: "piped",
     stderr: "null",
   }).spawn();
-  let peak = 0;
-  const sampler = setInterval(() => peak = Math.max(peak, rssOfTree(child.pid)), 20);
+  let peak = 0, peakPss = 0;
+  const sampler = setInterval(() => {
+    const { rss, pss } = memoryOfTree(child.pid);
+    peak = Math.max(peak, rss);
+    peakPss = Math.max(peakPss, pss);
+  }, 20);
   const output = await child.output();
   clearInterval(sampler);
   const wall = (performance.now() - started) / 1000;
@@ -72,43 +114,72 @@ async function run(name: string, spec: unknown) {
   const state: StateDocument = JSON.parse(
     await Deno.readTextFile(`${dir}/data/kt-metadata/${runId}/pipeline_run_state.json`),
   );
+  const { writes, bytes } = JSON.parse(await Deno.readTextFile(`${dir}/writes.json`));
   await Deno.remove(dir, { recursive: true });
   if (state.status !== "Completed") throw new Error(`${name}: run ${state.status}`);
   const jobs = Object.values(state.jobs);
-  const first = Math.min(...jobs.map((j) => Date.parse(j.submitted_at!)));
-  const last = Math.max(...jobs.map((j) => Date.parse(j.finished_at!)));
-  return { wall, pipelineSeconds: (last - first) / 1000, peakMiB: peak / 2 ** 20 };
+  let first = Infinity, last = -Infinity;
+  for (const job of jobs) {
+    first = Math.min(first, Date.parse(job.submitted_at!));
+    last = Math.max(last, Date.parse(job.finished_at!));
+  }
+  return {
+    wall,
+    pipelineSeconds: (last - first) / 1000,
+    peakMiB: peak / 2 ** 20,
+    peakPssMiB: peakPss / 2 ** 20,
+    jobs: jobs.length,
+    writes,
+    bytes,
+  };
 }
 
-const fan = await run("fan-out", {
-  name: "bench-fan-out",
-  jobs: [{
-    name: "fan",
-    type: "static",
-    tasks: Array.from({ length: TASKS }, () => ({ function: "steps.noop" })),
-  }],
-});
-const chain = await run("chain", {
-  name: "bench-chain",
-  jobs: Array.from({ length: CHAIN }, (_, i) => ({
-    name: `step-${i}`,
-    type: "static",
-    dependencies: i ? [`step-${i - 1}`] : [],
-    tasks: [{ function: "steps.noop" }],
-  })),
-});
+function common(m: Measure): string {
+  return `whole command ${m.wall.toFixed(2)} s, peak RSS ${m.peakMiB.toFixed(0)} MiB (PSS ${
+    m.peakPssMiB.toFixed(0)
+  } MiB), state ${(m.bytes / 2 ** 20).toFixed(2)} MiB in ${m.writes} writes`;
+}
 
-const cores = navigator.hardwareConcurrency;
-console.log(`machine: ${cores} cores, deno ${Deno.version.deno}`);
-console.log(
-  `fan-out: ${TASKS} no-op tasks in ${fan.pipelineSeconds.toFixed(2)} s = ${
-    (TASKS / fan.pipelineSeconds).toFixed(0)
-  } tasks/s (whole command ${fan.wall.toFixed(2)} s), peak RSS ${fan.peakMiB.toFixed(0)} MiB`,
-);
-console.log(
-  `chain: ${CHAIN} jobs in ${chain.pipelineSeconds.toFixed(2)} s = ${
-    (chain.pipelineSeconds * 1000 / CHAIN).toFixed(2)
-  } ms per edge, task included (whole command ${chain.wall.toFixed(2)} s), peak RSS ${
-    chain.peakMiB.toFixed(0)
-  } MiB`,
-);
+console.log(`machine: ${navigator.hardwareConcurrency} cores, deno ${Deno.version.deno}`);
+if (ONLY.has("fan-out")) {
+  const fan = await run("fan-out", {
+    name: "bench-fan-out",
+    jobs: [{
+      name: "fan",
+      type: "static",
+      tasks: Array.from({ length: TASKS }, () => ({ function: "steps.noop" })),
+    }],
+  });
+  console.log(
+    `fan-out: ${TASKS} no-op tasks in ${fan.pipelineSeconds.toFixed(2)} s = ${
+      (TASKS / fan.pipelineSeconds).toFixed(0)
+    } tasks/s (${common(fan)})`,
+  );
+}
+if (ONLY.has("chain")) {
+  const chain = await run("chain", {
+    name: "bench-chain",
+    jobs: Array.from({ length: CHAIN }, (_, i) => ({
+      name: `step-${i}`,
+      type: "static",
+      dependencies: i ? [`step-${i - 1}`] : [],
+      tasks: [{ function: "steps.noop" }],
+    })),
+  });
+  console.log(
+    `chain: ${CHAIN} jobs in ${chain.pipelineSeconds.toFixed(2)} s = ${
+      (chain.pipelineSeconds * 1000 / CHAIN).toFixed(2)
+    } ms per edge, task included (${common(chain)})`,
+  );
+}
+if (ONLY.has("dynamic")) {
+  const dynamic = await run("dynamic", {
+    name: "bench-dynamic",
+    jobs: [{ name: "plan", type: "dynamic", function: "steps.fanOut", args: { count: DYNAMIC } }],
+  });
+  console.log(
+    `dynamic: a dynamic job returning ${DYNAMIC} single-task jobs, ${dynamic.jobs} jobs, end to end ${
+      dynamic.wall.toFixed(2)
+    } s (run ${dynamic.pipelineSeconds.toFixed(2)} s; ${common(dynamic)})`,
+  );
+}

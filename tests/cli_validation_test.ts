@@ -167,3 +167,55 @@ Deno.test("a valid kube-transform spec validates unchanged", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** A chain listed dependents-first: step-0 needs step-1, ..., the last needs nothing. */
+function chain(length: number) {
+  return Array.from({ length }, (_, i) => ({
+    name: `step-${i}`,
+    type: "static",
+    dependencies: i < length - 1 ? [`step-${i + 1}`] : [],
+  }));
+}
+
+Deno.test("a 10,000-job chain listed dependents-first validates", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kt-cli-test-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/chain.json`,
+      JSON.stringify({ name: "long", jobs: chain(1e4) }),
+    );
+    const result = await ktDeno(["validate", "chain.json"], dir);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /valid pipeline "long", 10000 jobs/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a cycle in a 10,000-job chain is named", async () => {
+  const jobs = chain(10_000);
+  jobs[7_001].dependencies.push("step-6999");
+  await rejects(
+    { name: "long", jobs },
+    /job "step-6999", field dependencies: dependency cycle: step-6999 -> step-7000 -> step-7001 -> step-6999/,
+  );
+});
+
+Deno.test("flow-style YAML is YAML", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kt-cli-test-" });
+  try {
+    await Deno.writeTextFile(`${dir}/flow.yaml`, "{name: flow, jobs: [{name: a, type: static}]}\n");
+    const result = await ktDeno(["validate", "flow.yaml"], dir);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /valid pipeline "flow", 1 jobs/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("parallelism above Kubernetes' Indexed Job limit is rejected, naming the job", async () => {
+  await rejects(
+    { name: "p", jobs: [{ name: "wide", type: "static", tasks: [task], parallelism: 100_001 }] },
+    /job "wide", field parallelism: at most 100000 \(Kubernetes' limit/,
+  );
+});

@@ -201,3 +201,106 @@ Deno.test("interrupting fails running jobs and marks the run Interrupted", () =>
   assert.deepEqual(run.status, "Interrupted");
   assert.deepEqual(run.done, true);
 });
+
+Deno.test("a resumed run rebuilds its indexes: ready jobs, waiting dependents, awaiting parents", () => {
+  const run = PipelineRun.start("r", {
+    name: "p",
+    jobs: [job("root", "dynamic"), job("after", "static", ["root"]), job("free", "static")],
+  }, now);
+  run.advance(now);
+  run.succeed("root", [job("c1", "static"), job("c2", "static", ["c1", "free"])], now);
+  const resumed = PipelineRun.resume(JSON.parse(JSON.stringify(run.document)));
+  assert.deepEqual(resumed.ready(), ["c1"]);
+  assert.deepEqual(resumed.running().map((j) => j.name), ["free"]);
+  assert.deepEqual(resumed.done, false);
+  assert.deepEqual(resumed.advance(now).map((j) => j.name), ["c1"]);
+  resumed.succeed("c1", [], now);
+  assert.deepEqual(resumed.ready(), [], "c2 still waits for free");
+  resumed.succeed("free", [], now);
+  assert.deepEqual(resumed.advance(now).map((j) => j.name), ["c2"]);
+  assert.deepEqual(resumed.job("root")?.status, JobStatus.AwaitingDescendants);
+  resumed.succeed("c2", [], now);
+  assert.deepEqual(resumed.job("root")?.status, JobStatus.Completed);
+  assert.deepEqual(resumed.advance(now).map((j) => j.name), ["after"]);
+  resumed.succeed("after", [], now);
+  assert.deepEqual(resumed.done, true);
+  assert.deepEqual(resumed.status, "Completed");
+});
+
+Deno.test("10,000 jobs in one wave: the document holds each job's own state, the counters end the run", () => {
+  const jobs = Array.from({ length: 10_000 }, (_, i) => job(`j-${i}`, "static"));
+  const run = PipelineRun.start("r", { name: "wide", jobs: [...jobs, job("last", "static")] }, now);
+  const wave = run.advance(now);
+  assert.deepEqual(wave.length, 10_001);
+  for (const { name } of wave.slice(0, -1)) run.succeed(name, [], now);
+  assert.deepEqual(run.done, false);
+  assert.deepEqual(Object.keys(run.document.jobs).length, 10_001);
+  assert.equal(run.document.jobs["j-42"], run.job("j-42"), "the document's entry is the job");
+  assert.deepEqual(run.document.jobs["j-42"].status, JobStatus.Completed);
+  run.fail("last", "boom", now);
+  assert.deepEqual(run.done, true);
+  assert.deepEqual(run.status, "Failed");
+});
+
+Deno.test("changedSince lists each job that changed once, in registration order", () => {
+  const run = abc();
+  const mark = run.version;
+  run.advance(now);
+  run.fail("job-a", "boom", now);
+  assert.deepEqual(run.changedSince(mark).map((j) => [j.name, j.status]), [
+    ["job-a", "Failed"],
+    ["job-b", "SkippedDueToUpstreamFailure"],
+    ["job-c", "SkippedDueToUpstreamFailure"],
+  ]);
+  assert.deepEqual(run.changedSince(run.version), []);
+});
+
+Deno.test("a name returned by two dynamic jobs is registered once; the second job fails naming it", () => {
+  const run = PipelineRun.start("r", {
+    name: "p",
+    jobs: [job("d1", "dynamic"), job("d2", "dynamic"), job("after-d2", "static", ["d2"])],
+  }, now);
+  run.advance(now);
+  assert.deepEqual(run.succeed("d1", [job("twin", "static")], now), true);
+  assert.deepEqual(run.succeed("d2", [job("twin", "static"), job("other", "static")], now), true);
+  assert.deepEqual(run.job("d2")?.status, JobStatus.Failed);
+  assert.match(run.job("d2")?.error ?? "", /Duplicate job name "twin"/);
+  assert.deepEqual(run.job("other"), undefined, "nothing of the refused list is registered");
+  assert.deepEqual(run.job("twin")?.parent_job, "d1");
+  assert.deepEqual(run.job("after-d2")?.status, JobStatus.SkippedDueToUpstreamFailure);
+  assert.deepEqual(run.advance(now).map((j) => j.name), ["twin"]);
+  run.succeed("twin", [], now);
+  assert.deepEqual(run.job("d1")?.status, JobStatus.Completed);
+  assert.deepEqual(run.status, "Failed");
+});
+
+Deno.test("a dynamic job's list with a name twice, or an unknown dependency, fails the job", () => {
+  const run = PipelineRun.start("r", {
+    name: "p",
+    jobs: [job("d1", "dynamic"), job("d2", "dynamic")],
+  }, now);
+  run.advance(now);
+  run.succeed("d1", [job("x", "static"), job("x", "static")], now);
+  assert.match(run.job("d1")?.error ?? "", /Duplicate job name "x" among the jobs it returned/);
+  run.succeed("d2", [job("y", "static", ["nowhere"])], now);
+  assert.match(run.job("d2")?.error ?? "", /job "y" depends on unknown job "nowhere"/);
+  assert.deepEqual(run.jobs().map((j) => j.name), ["d1", "d2"]);
+});
+
+Deno.test("a 10,000-job chain listed dependents-first runs and fails without recursion", () => {
+  const chain = () =>
+    Array.from(
+      { length: 10_000 },
+      (_, i) => job(`step-${i}`, "static", i < 9_999 ? [`step-${i + 1}`] : []),
+    );
+  const run = PipelineRun.start("r", { name: "chain", jobs: chain() }, now);
+  for (let ready = run.advance(now); ready.length; ready = run.advance(now)) {
+    assert.deepEqual(ready.length, 1);
+    run.succeed(ready[0].name, [], now);
+  }
+  assert.deepEqual(run.status, "Completed");
+  const failing = PipelineRun.start("r", { name: "chain", jobs: chain() }, now);
+  failing.fail(failing.advance(now)[0].name, "boom", now);
+  assert.deepEqual(failing.job("step-0")?.status, JobStatus.SkippedDueToUpstreamFailure);
+  assert.deepEqual(failing.status, "Failed");
+});

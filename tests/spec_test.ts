@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
 import {
   findCycle,
+  MAX_INDEXED_JOB,
   parseQuantity,
+  parseSpec,
   pipelineJsonSchema,
   sanitizeName,
   scaleMemory,
+  SpecError,
   validateDescendants,
   validatePipeline,
 } from "../src/spec/mod.ts";
@@ -132,4 +135,70 @@ Deno.test("the JSON Schema describes the spec", () => {
   };
   assert.deepEqual(schema.required, ["name"]);
   assert.deepEqual(Object.keys(schema.properties), ["name", "jobs"]);
+});
+
+/** A chain listed dependents-first: step-0 needs step-1, ..., the last needs nothing. */
+function chain(length: number) {
+  return Array.from({ length }, (_, i) => ({
+    name: `step-${i}`,
+    type: "static",
+    dependencies: i < length - 1 ? [`step-${i + 1}`] : [],
+  }));
+}
+
+Deno.test("a 10,000-job chain listed dependents-first validates, and a cycle in it is named", () => {
+  const jobs = chain(10_000);
+  assert.ok(validatePipeline({ name: "long", jobs }).ok);
+  jobs[5_002].dependencies.push("step-5000");
+  const result = validatePipeline({ name: "long", jobs });
+  assert.ok(!result.ok);
+  assert.deepEqual(result.problems, [{
+    job: "step-5000",
+    field: "dependencies",
+    message: "dependency cycle: step-5000 -> step-5001 -> step-5002 -> step-5000",
+  }]);
+});
+
+Deno.test("Indexed Job limits: at most 100,000 tasks and parallelism 100,000, named per job", () => {
+  const tasks = (n: number) => Array.from({ length: n }, () => ({}));
+  assert.equal(MAX_INDEXED_JOB, 100_000);
+  assert.ok(
+    validatePipeline({
+      name: "p",
+      jobs: [{ type: "static", tasks: tasks(100_000), parallelism: 100_000 }],
+    }).ok,
+  );
+  const big = validatePipeline({
+    name: "p",
+    jobs: [{ name: "big", type: "static", tasks: tasks(100_001), parallelism: 100_001 }],
+  });
+  assert.ok(!big.ok);
+  assert.deepEqual(big.problems.map((p) => [p.job, p.field]), [
+    ["big", "tasks"],
+    ["big", "parallelism"],
+  ]);
+  assert.match(big.problems[0].message, /at most 100000 tasks per job .*Kubernetes.*found 100001/);
+  assert.match(big.problems[1].message, /at most 100000 .*found 100001/);
+  const returned = validateDescendants(
+    [{ name: "wide", type: "static", parallelism: 200_000 }],
+    "parent",
+    new Set(),
+  );
+  assert.ok(!returned.ok);
+  assert.deepEqual(returned.problems[0].job, "wide");
+});
+
+Deno.test("any YAML loads, flow style included; JSON takes its own parser", () => {
+  assert.deepEqual(parseSpec("{name: flow, jobs: []}"), { name: "flow", jobs: [] });
+  assert.deepEqual(
+    parseSpec("  {name: f, jobs: [{type: static, name: a}]}").jobs.map((j) => j.name),
+    ["a"],
+  );
+  assert.deepEqual(parseSpec('{"name": "json", "jobs": []}'), { name: "json", jobs: [] });
+  assert.deepEqual(parseSpec("name: block\njobs: [{type: static}]\n").jobs.length, 1);
+  assert.throws(() => parseSpec("{name: [unclosed", "bad.yaml"), (error) => {
+    assert.ok(error instanceof SpecError);
+    assert.match(error.message, /cannot parse bad\.yaml/);
+    return true;
+  });
 });

@@ -28,15 +28,23 @@ function write(text: string): void {
 /** Plain lines on stderr: one when a job changes status, one per task output line. */
 export class PlainProgress implements ProgressView {
   readonly #seen = new Map<string, string>();
+  #run?: PipelineRun;
+  #version = 0;
 
   update(run: PipelineRun): void {
-    for (const job of run.jobs()) {
+    // The same run again: only the jobs that changed since (a cost that does not grow with it).
+    const jobs = run === this.#run ? run.changedSince(this.#version) : run.jobs();
+    this.#run = run;
+    this.#version = run.version;
+    let lines = "";
+    for (const job of jobs) {
       if (this.#seen.get(job.name) === job.status) continue;
       this.#seen.set(job.name, job.status);
       if (job.status === "Pending") continue;
       const detail = job.error ? `: ${job.error}` : "";
-      write(`${new Date().toISOString()} ${job.name} ${job.status}${detail}\n`);
+      lines += `${new Date().toISOString()} ${job.name} ${job.status}${detail}\n`;
     }
+    if (lines) write(lines);
   }
 
   tasks(): void {}

@@ -3,6 +3,11 @@
  * Pure: no I/O, no clock (callers pass the time), no executor. The local and Kubernetes
  * executors feed it events and carry out what it decides.
  *
+ * Indexes (each job's dependents), a ready queue and counters (unfinished dependencies of
+ * each Pending job, unfinished children of each job awaiting its descendants, jobs per
+ * status) make one event cost in proportion to the edges of the jobs it changes, not to
+ * the size of the run.
+ *
  * @module
  */
 import type { Job, Pipeline } from "../spec/schema.ts";
@@ -17,6 +22,20 @@ const UPSTREAM_FAILED: ReadonlySet<JobStatus> = new Set([
 /** True for a job with nothing to run: no tasks and no function. */
 export function isNoop(job: Job): boolean {
   return job.type === "static" ? (job.tasks ?? []).length === 0 : job.function === undefined;
+}
+
+/** A job with its place in the run's indexes. */
+interface Node {
+  job: JobState;
+  /** Place in registration order. */
+  position: number;
+  /** The jobs that name this one in their dependencies. */
+  dependents: Node[];
+  parent?: Node;
+  /** While Pending: dependencies not Completed yet. */
+  waiting: number;
+  /** While AwaitingDescendants: direct descendants not Completed yet. */
+  awaiting: number;
 }
 
 /**
@@ -39,11 +58,27 @@ export function isNoop(job: Job): boolean {
  */
 export class PipelineRun {
   readonly #doc: StateDocument;
-  readonly #jobs: Map<string, JobState>;
+  /** Every job, in registration order. */
+  readonly #nodes = new Map<string, Node>();
+  readonly #ready = new Set<Node>();
+  readonly #running = new Set<Node>();
+  readonly #count: Record<JobStatus, number> = {
+    Pending: 0,
+    Running: 0,
+    AwaitingDescendants: 0,
+    Completed: 0,
+    Failed: 0,
+    SkippedDueToUpstreamFailure: 0,
+    DescendantFailed: 0,
+  };
+  /** The jobs whose status changed, in the order they changed. */
+  readonly #changes: Node[] = [];
+  /** The last time given, as a string: the same instant is not formatted again. */
+  #clock = { ms: NaN, iso: "" };
 
   private constructor(doc: StateDocument) {
     this.#doc = doc;
-    this.#jobs = new Map(Object.entries(doc.jobs));
+    this.#link(Object.values(doc.jobs).map((job) => this.#add(job)));
   }
 
   /** A new run of a validated pipeline: every job Pending. */
@@ -59,7 +94,7 @@ export class PipelineRun {
       jobs: {},
     });
     run.#register(pipeline.jobs, undefined);
-    run.#settle(now);
+    run.#finishIfDone(now);
     return run;
   }
 
@@ -79,25 +114,37 @@ export class PipelineRun {
 
   /** A job's state, or undefined for a name not in the run. */
   job(name: string): Readonly<JobState> | undefined {
-    return this.#jobs.get(name);
+    return this.#nodes.get(name)?.job;
   }
 
-  /** Every job's state, in registration order. */
+  /** Every job's state, in registration order. Costs the size of the run. */
   jobs(): Readonly<JobState>[] {
-    return [...this.#jobs.values()];
+    return Array.from(this.#nodes.values(), (node) => node.job);
   }
 
   /** Names of the Pending jobs whose dependencies are all Completed. */
   ready(): string[] {
-    return this.jobs().filter((job) =>
-      job.status === JobStatus.Pending &&
-      job.dependencies.every((dep) => this.#jobs.get(dep)?.status === JobStatus.Completed)
-    ).map((job) => job.name);
+    return Array.from(this.#ready, (node) => node.job.name);
   }
 
   /** Jobs that are Running (submitted and not yet finished). */
   running(): Readonly<JobState>[] {
-    return this.jobs().filter((job) => job.status === JobStatus.Running);
+    return Array.from(this.#running, (node) => node.job);
+  }
+
+  /** How many status changes the run has seen; a mark for {@linkcode changedSince}. */
+  get version(): number {
+    return this.#changes.length;
+  }
+
+  /**
+   * The jobs whose status changed after `version` (a value of {@linkcode version}), each
+   * once, in registration order. Costs the number of changes, not the size of the run.
+   */
+  changedSince(version: number): Readonly<JobState>[] {
+    return [...new Set(this.#changes.slice(version))]
+      .sort((a, b) => a.position - b.position)
+      .map((node) => node.job);
   }
 
   /**
@@ -106,61 +153,72 @@ export class PipelineRun {
    */
   advance(now: Date): Readonly<JobState>[] {
     const submitted: JobState[] = [];
-    for (let names = this.ready(); names.length > 0; names = this.ready()) {
-      for (const name of names) {
-        const job = this.#jobs.get(name)!;
-        this.#mark(job, JobStatus.Running, now);
-        job.attempts += 1;
-        job.submitted_at = now.toISOString();
-        if (isNoop(job)) this.succeed(name, [], now);
-        else submitted.push(job);
-      }
+    // A Set's iteration also visits what is added while it runs (jobs made ready by a no-op).
+    for (const node of this.#ready) {
+      const job = node.job;
+      this.#mark(node, JobStatus.Running, now);
+      job.attempts += 1;
+      job.submitted_at = this.#time(now);
+      if (isNoop(job)) this.succeed(job.name, [], now);
+      else submitted.push(job);
     }
     return submitted;
   }
 
   /**
    * A Running job finished well. A dynamic job passes the jobs it returned (already
-   * validated); they become its descendants.
+   * validated); they become its descendants. A returned job whose name is already in the
+   * run, or that depends on a job not in it, fails the dynamic job instead (this check is
+   * where jobs are registered, so two dynamic jobs returning the same name at once cannot
+   * both register it). Returns false only when the job was not Running.
    */
   succeed(name: string, descendants: Job[], now: Date, taskRetries = 0): boolean {
-    const job = this.#jobs.get(name);
-    if (job?.status !== JobStatus.Running) return false;
-    if (taskRetries) job.task_retries = taskRetries;
-    job.finished_at = now.toISOString();
+    const node = this.#nodes.get(name);
+    if (node?.job.status !== JobStatus.Running) return false;
+    const job = node.job;
     if (job.type === "dynamic") {
-      job.direct_descendants = descendants.map((d) => d.name);
-      this.#register(descendants, name);
+      const refusal = this.#refusal(descendants);
+      if (refusal) return this.fail(name, refusal, now, taskRetries);
     }
-    this.#mark(job, JobStatus.AwaitingDescendants, now);
-    this.#settle(now);
+    if (taskRetries) job.task_retries = taskRetries;
+    job.finished_at = this.#time(now);
+    if (job.type !== "dynamic" || descendants.length === 0) {
+      if (job.type === "dynamic") job.direct_descendants = [];
+      this.#mark(node, JobStatus.Completed, now);
+      this.#spread([node], now);
+      return true;
+    }
+    job.direct_descendants = descendants.map((d) => d.name);
+    const skipped = this.#register(descendants, name);
+    this.#mark(node, JobStatus.AwaitingDescendants, now);
+    node.awaiting = descendants.length;
+    for (const child of skipped) this.#mark(child, JobStatus.SkippedDueToUpstreamFailure, now);
+    this.#spread(skipped, now);
     return true;
   }
 
   /** A Running job failed. */
   fail(name: string, error: string, now: Date, taskRetries = 0): boolean {
-    const job = this.#jobs.get(name);
-    if (job?.status !== JobStatus.Running) return false;
-    if (taskRetries) job.task_retries = taskRetries;
-    job.error = error;
-    job.finished_at = now.toISOString();
-    this.#mark(job, JobStatus.Failed, now);
-    this.#settle(now);
+    const node = this.#nodes.get(name);
+    if (node?.job.status !== JobStatus.Running) return false;
+    if (taskRetries) node.job.task_retries = taskRetries;
+    node.job.error = error;
+    node.job.finished_at = this.#time(now);
+    this.#mark(node, JobStatus.Failed, now);
+    this.#spread([node], now);
     return true;
   }
 
   /** The run was stopped: every Running job fails as interrupted, and the run says so. */
   interrupt(reason: string, now: Date): void {
-    for (const job of this.running()) this.fail(job.name, `interrupted: ${reason}`, now);
+    for (const node of [...this.#running]) this.fail(node.job.name, `interrupted: ${reason}`, now);
     this.#doc.status = "Interrupted";
-    this.#doc.finished_at ??= now.toISOString();
+    this.#doc.finished_at ??= this.#time(now);
   }
 
   /** True when no job is Pending or Running. */
   get done(): boolean {
-    return this.jobs().every((job) =>
-      job.status !== JobStatus.Pending && job.status !== JobStatus.Running
-    );
+    return this.#count.Pending + this.#count.Running === 0;
   }
 
   /** Running until done; then Completed when every job is, else Failed. */
@@ -168,58 +226,122 @@ export class PipelineRun {
     return this.#doc.status;
   }
 
-  #register(jobs: Job[], parent: string | undefined): void {
-    for (const spec of jobs) {
-      this.#jobs.set(spec.name, {
-        ...spec,
-        status: JobStatus.Pending,
-        ...(parent === undefined ? {} : { parent_job: parent }),
-        attempts: 0,
-      });
+  /** Why a dynamic job's returned jobs cannot be registered, or undefined. */
+  #refusal(descendants: Job[]): string | undefined {
+    const names = new Set<string>();
+    for (const { name } of descendants) {
+      if (this.#nodes.has(name)) {
+        return `Duplicate job name ${
+          JSON.stringify(name)
+        }: a job of that name is already in the run`;
+      }
+      if (names.has(name)) {
+        return `Duplicate job name ${JSON.stringify(name)} among the jobs it returned`;
+      }
+      names.add(name);
     }
-    this.#doc.jobs = Object.fromEntries(this.#jobs);
-  }
-
-  #mark(job: JobState, status: JobStatus, now: Date): void {
-    job.status = status;
-    this.#doc.updated_at = now.toISOString();
-  }
-
-  /** Spreads completions and failures until nothing changes, then updates the run status. */
-  #settle(now: Date): void {
-    for (let changed = true; changed;) {
-      changed = false;
-      for (const job of this.#jobs.values()) {
-        if (
-          job.status === JobStatus.Pending &&
-          job.dependencies.some((dep) => UPSTREAM_FAILED.has(this.#jobs.get(dep)!.status))
-        ) {
-          this.#mark(job, JobStatus.SkippedDueToUpstreamFailure, now);
-          changed = true;
-        }
-        const parent = job.parent_job === undefined ? undefined : this.#jobs.get(job.parent_job);
-        if (
-          parent && UPSTREAM_FAILED.has(job.status) &&
-          parent.status === JobStatus.AwaitingDescendants
-        ) {
-          this.#mark(parent, JobStatus.DescendantFailed, now);
-          changed = true;
-        }
-        if (
-          job.status === JobStatus.AwaitingDescendants &&
-          (job.direct_descendants ?? []).every((d) =>
-            this.#jobs.get(d)!.status === JobStatus.Completed
-          )
-        ) {
-          this.#mark(job, JobStatus.Completed, now);
-          changed = true;
-        }
+    for (const { name, dependencies } of descendants) {
+      const unknown = dependencies.find((dep) => !this.#nodes.has(dep) && !names.has(dep));
+      if (unknown !== undefined) {
+        return `job ${JSON.stringify(name)} depends on unknown job ${JSON.stringify(unknown)}`;
       }
     }
-    if (this.#doc.status === "Running" && this.done) {
-      const ok = this.jobs().every((job) => job.status === JobStatus.Completed);
-      this.#doc.status = ok ? "Completed" : "Failed";
-      this.#doc.finished_at = now.toISOString();
+  }
+
+  /** Adds new jobs, Pending; returns those with a dependency that already failed. */
+  #register(jobs: Job[], parent: string | undefined): Node[] {
+    const added = jobs.map((spec) => {
+      const job: JobState = parent === undefined
+        ? { ...spec, status: JobStatus.Pending, attempts: 0 }
+        : { ...spec, status: JobStatus.Pending, parent_job: parent, attempts: 0 };
+      this.#doc.jobs[job.name] = job;
+      return this.#add(job);
+    });
+    return this.#link(added);
+  }
+
+  #add(job: JobState): Node {
+    const node: Node = { job, position: this.#nodes.size, dependents: [], waiting: 0, awaiting: 0 };
+    this.#nodes.set(job.name, node);
+    this.#count[job.status]++;
+    if (job.status === JobStatus.Running) this.#running.add(node);
+    return node;
+  }
+
+  /**
+   * Indexes the edges of jobs just added (after the whole batch, which may refer to
+   * itself); returns the Pending ones with a dependency that already failed.
+   */
+  #link(nodes: Node[]): Node[] {
+    const blocked: Node[] = [];
+    for (const node of nodes) {
+      const job = node.job;
+      let failed = false;
+      for (const dep of job.dependencies) {
+        const other = this.#nodes.get(dep);
+        other?.dependents.push(node);
+        if (other?.job.status !== JobStatus.Completed) node.waiting++;
+        if (other && UPSTREAM_FAILED.has(other.job.status)) failed = true;
+      }
+      if (failed && job.status === JobStatus.Pending) blocked.push(node);
+      if (job.parent_job !== undefined) node.parent = this.#nodes.get(job.parent_job);
+      if (job.status === JobStatus.Pending && node.waiting === 0) this.#ready.add(node);
+      if (job.status === JobStatus.AwaitingDescendants) {
+        node.awaiting = (job.direct_descendants ?? []).filter((child) =>
+          this.#nodes.get(child)?.job.status !== JobStatus.Completed
+        ).length;
+      }
     }
+    return blocked;
+  }
+
+  #mark(node: Node, status: JobStatus, now: Date): void {
+    const old = node.job.status;
+    this.#count[old]--;
+    this.#count[status]++;
+    if (old === JobStatus.Pending) this.#ready.delete(node);
+    else if (old === JobStatus.Running) this.#running.delete(node);
+    if (status === JobStatus.Running) this.#running.add(node);
+    node.job.status = status;
+    this.#changes.push(node);
+    this.#doc.updated_at = this.#time(now);
+  }
+
+  /**
+   * Spreads the outcome of jobs that just finished (Completed, or one of the failed
+   * statuses) to their dependents and parents, then updates the run status. The queue
+   * starts with those jobs and grows with the ones they finish in turn.
+   */
+  #spread(queue: Node[], now: Date): void {
+    for (let i = 0; i < queue.length; i++) {
+      const node = queue[i];
+      const ok = node.job.status === JobStatus.Completed;
+      for (const dependent of node.dependents) {
+        if (dependent.job.status !== JobStatus.Pending) continue;
+        if (!ok) {
+          this.#mark(dependent, JobStatus.SkippedDueToUpstreamFailure, now);
+          queue.push(dependent);
+        } else if (--dependent.waiting === 0) this.#ready.add(dependent);
+      }
+      const parent = node.parent;
+      if (parent?.job.status !== JobStatus.AwaitingDescendants) continue;
+      if (!ok || --parent.awaiting === 0) {
+        this.#mark(parent, ok ? JobStatus.Completed : JobStatus.DescendantFailed, now);
+        queue.push(parent);
+      }
+    }
+    this.#finishIfDone(now);
+  }
+
+  #time(now: Date): string {
+    const ms = now.getTime();
+    if (ms !== this.#clock.ms) this.#clock = { ms, iso: now.toISOString() };
+    return this.#clock.iso;
+  }
+
+  #finishIfDone(now: Date): void {
+    if (this.#doc.status !== "Running" || !this.done) return;
+    this.#doc.status = this.#count.Completed === this.#nodes.size ? "Completed" : "Failed";
+    this.#doc.finished_at = this.#time(now);
   }
 }

@@ -53,7 +53,9 @@ export class LocalExecutor implements Executor {
   readonly #slots: Slots;
   readonly #concurrency: number;
   readonly #pool: WorkerPool;
-  readonly #stopped = new AbortController();
+  /** Aborts the jobs under way; stop() aborts them all, `#stopped` those that come later. */
+  readonly #jobs = new Set<AbortController>();
+  #stopped?: Error;
   readonly #where: { runId: string; dataDir: string; functionsDir: string };
   readonly #times: TaskTimeRecorder;
 
@@ -77,8 +79,8 @@ export class LocalExecutor implements Executor {
     const count = job.type === "dynamic" ? 1 : job.tasks!.length;
     const retries = job.retries ?? 0;
     const abort = new AbortController();
-    const stop = () => abort.abort(this.#stopped.signal.reason);
-    this.#stopped.signal.addEventListener("abort", stop, { once: true });
+    if (this.#stopped) abort.abort(this.#stopped);
+    this.#jobs.add(abort);
     const timer = job.timeout === undefined ? undefined : setTimeout(
       () => abort.abort(new Error(`job timed out after ${job.timeout}s`)),
       job.timeout * 1000,
@@ -130,7 +132,7 @@ export class LocalExecutor implements Executor {
       await Promise.all(Array.from({ length: runners }, runner));
     } finally {
       clearTimeout(timer);
-      this.#stopped.signal.removeEventListener("abort", stop);
+      this.#jobs.delete(abort);
     }
     if (failures.length === 0) return { ok: true, taskRetries };
     failures.sort((a, b) => a.index - b.index);
@@ -153,7 +155,8 @@ export class LocalExecutor implements Executor {
   }
 
   async stop(why: string): Promise<void> {
-    this.#stopped.abort(new Error(why));
+    this.#stopped ??= new Error(why);
+    for (const abort of this.#jobs) abort.abort(this.#stopped);
     await this.#pool.close();
     await this.#times.flush();
   }

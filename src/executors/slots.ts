@@ -12,12 +12,18 @@
  * import { Slots } from "./slots.ts";
  * const slots = new Slots(2);
  * const release = await slots.acquire();
- * try { /* work *\/ } finally { release(); }
+ * try {
+ *   // the work
+ * } finally {
+ *   release();
+ * }
  * ```
  */
 export class Slots {
   #free: number;
-  readonly #waiting: (() => void)[] = [];
+  /** Waiters in order; those before `#first` have been served. */
+  #waiting: (() => void)[] = [];
+  #first = 0;
 
   constructor(size: number) {
     if (!(size >= 1)) throw new RangeError(`slot count must be at least 1, got ${size}`);
@@ -32,9 +38,21 @@ export class Slots {
     return () => {
       if (released) return;
       released = true;
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#free++;
+      const next = this.#waiting[this.#first];
+      if (next === undefined) this.#free++;
+      else this.#serve(next);
     };
+  }
+
+  #serve(next: () => void): void {
+    this.#first++;
+    if (this.#first === this.#waiting.length) {
+      this.#waiting = [];
+      this.#first = 0;
+    } else if (this.#first > 1024 && this.#first * 2 > this.#waiting.length) {
+      this.#waiting = this.#waiting.slice(this.#first);
+      this.#first = 0;
+    }
+    next();
   }
 }

@@ -1,12 +1,20 @@
 /**
  * A pool of `kt-deno worker` processes for the local executor. Each worker runs one task
  * at a time; a worker that dies takes only its current task with it and is not reused.
+ * A worker that has served `tasksPerWorker` tasks (default {@linkcode TASKS_PER_WORKER}) is
+ * replaced: every task sets its own environment variables (`JOB_INDEX`, ...), and the C
+ * library keeps every value ever set, so a worker's memory would grow with its tasks.
  *
  * @module
  */
 import { readLines } from "../task/lines.ts";
 import type { TaskRequest } from "../task/request.ts";
 import type { WorkerReply } from "../task/worker.ts";
+
+const encoder = new TextEncoder();
+
+/** Tasks a worker runs before a fresh one takes its place. */
+export const TASKS_PER_WORKER = 20_000;
 
 /** The result of one task in a worker. */
 export type TaskResult = { ok: true } | { ok: false; error: string };
@@ -20,6 +28,8 @@ class WorkerProcess {
   readonly #nonce = crypto.randomUUID();
   readonly exited: Promise<Deno.CommandStatus>;
   #nextId = 0;
+  /** Tasks handed to this worker. */
+  served = 0;
   #current?: { id: number; request: TaskRequest; done: (result: TaskResult) => void };
   alive = true;
 
@@ -69,9 +79,10 @@ class WorkerProcess {
 
   run(request: TaskRequest): Promise<TaskResult> {
     const id = ++this.#nextId;
+    this.served++;
     const result = new Promise<TaskResult>((done) => this.#current = { id, request, done });
     const line = JSON.stringify({ id, request }) + "\n";
-    this.#stdin.write(new TextEncoder().encode(line)).catch(() => {});
+    this.#stdin.write(encoder.encode(line)).catch(() => {});
     return result;
   }
 
@@ -102,6 +113,7 @@ export class WorkerPool {
     readonly command: string[],
     readonly env: Record<string, string>,
     readonly output: OutputSink,
+    readonly tasksPerWorker = TASKS_PER_WORKER,
   ) {}
 
   /** Runs one function task in a worker; an aborted signal kills that worker. */
@@ -126,7 +138,9 @@ export class WorkerPool {
       return result;
     } finally {
       signal.removeEventListener("abort", abort);
-      if (worker.alive) this.#idle.push(worker);
+      if (worker.alive && worker.served < this.tasksPerWorker) this.#idle.push(worker);
+      // The slot stays taken until the old worker is gone, so the two never overlap.
+      else if (worker.alive) await worker.close();
     }
   }
 

@@ -38,7 +38,9 @@ export async function readDescendants(
   }
   // The schema (zod) loads only when a dynamic job has returned jobs to check.
   const { formatProblem, validateDescendants } = await import("../spec/validate.ts");
-  const existing = new Set(run.jobs().map((j) => j.name));
+  // The engine checks names again when it registers the jobs: two dynamic jobs may return
+  // the same name while both are here.
+  const existing = { has: (name: string) => run.job(name) !== undefined };
   const result = validateDescendants(raw, job.name, existing);
   if (result.ok) return { jobs: result.value };
   return {
@@ -59,7 +61,9 @@ export async function drivePipeline(
 ): Promise<PipelineRun> {
   const now = options.now ?? (() => new Date());
   const writer = new StateWriter(fs, run);
-  const inFlight = new Map<string, Promise<void>>();
+  const idle = Promise.withResolvers<void>();
+  idle.promise.catch(() => {}); // awaited below, perhaps only after it fails
+  let inFlight = 0;
   let interrupted = false;
 
   const changed = () => {
@@ -79,8 +83,11 @@ export async function drivePipeline(
   };
   const launch = (jobs: readonly Readonly<JobState>[]) => {
     for (const job of jobs) {
-      const work = executor.run(job).then((outcome) => finish(job, outcome));
-      inFlight.set(job.name, work.finally(() => inFlight.delete(job.name)));
+      inFlight++;
+      executor.run(job).then((outcome) => finish(job, outcome)).then(
+        () => --inFlight === 0 && idle.resolve(),
+        idle.reject,
+      );
     }
   };
   const interrupt = () => {
@@ -92,13 +99,16 @@ export async function drivePipeline(
   if (options.signal?.aborted) interrupt();
   options.signal?.addEventListener("abort", interrupt, { once: true });
   try {
-    if (!interrupted) launch([...run.running(), ...run.advance(now())]);
+    const first = interrupted ? [] : [...run.running(), ...run.advance(now())];
+    // The first write also makes the data dir, which tasks may write into without a care.
     await changed();
-    while (inFlight.size > 0) await Promise.race(inFlight.values());
+    if (!interrupted) launch(first);
+    if (inFlight > 0) await idle.promise;
   } finally {
     options.signal?.removeEventListener("abort", interrupt);
     await executor.stop("the run ended");
-    await changed();
+    options.onChange?.(run);
+    await writer.flush();
   }
   return run;
 }

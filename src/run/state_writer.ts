@@ -1,6 +1,8 @@
 /**
- * Writes a run's state document whenever it changes: one write at a time, always ending
- * with the newest state, each write atomic (through the storage driver).
+ * Writes a run's state document as it changes: one write at a time, at most one every
+ * `interval` milliseconds (longer for a document that takes long to write), each carrying
+ * every change made before it began, each atomic (through the storage driver);
+ * {@linkcode StateWriter.flush} writes at once.
  *
  * @module
  */
@@ -8,33 +10,104 @@ import type { PipelineRun } from "../engine/pipeline_run.ts";
 import { statePath } from "../engine/state.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 
+/** A document up to this size is indented for people to read; a larger one is compact. */
+const INDENT_UP_TO = 1 << 20;
+
+const encoder = new TextEncoder();
+
 /**
- * Coalesces saves: a save asked for while one is writing is folded into one more write.
+ * Coalesces saves: all the saves asked for while a write runs or waits for its turn are
+ * carried by one write.
  *
  * @example
  * ```ts ignore
  * const writer = new StateWriter(fs, run);
  * run.advance(new Date());
- * await writer.save();
+ * await writer.save(); // written within 200 ms
+ * await writer.flush(); // nothing changed since: no write
  * ```
  */
 export class StateWriter {
-  #dirty = false;
-  #writing: Promise<void> | null = null;
+  /** Bytes written so far. */
+  bytes = 0;
+  /** Writes so far. */
+  writes = 0;
+  #next?: PromiseWithResolvers<void>;
+  #draining = false;
+  #urgent = false;
+  #wake?: () => void;
+  #lastEnd = -Infinity;
+  #lastTook = 0;
+  #written?: string;
 
-  constructor(readonly fs: DataFs, readonly run: PipelineRun) {}
+  constructor(readonly fs: DataFs, readonly run: PipelineRun, readonly interval = 200) {}
 
   /** Asks for the current state to be written; resolves once a write that includes it ends. */
   save(): Promise<void> {
-    this.#dirty = true;
-    this.#writing ??= this.#drain().finally(() => this.#writing = null);
-    return this.#writing;
+    this.#next ??= Promise.withResolvers();
+    const saved = this.#next.promise;
+    if (!this.#draining) {
+      this.#draining = true;
+      this.#drain().finally(() => this.#draining = false);
+    }
+    return saved;
+  }
+
+  /** Writes the current state now, without waiting for the interval (the last write). */
+  flush(): Promise<void> {
+    this.#urgent = true;
+    this.#wake?.();
+    return this.save();
+  }
+
+  /**
+   * The least time between two writes: the interval, or five times what the last write
+   * took if longer, so that a large document takes at most a sixth of the run's time.
+   */
+  #gap(): number {
+    return Math.max(this.interval, 5 * this.#lastTook);
+  }
+
+  /** What identifies the state: every change moves a job's status or the run's. */
+  #version(): string {
+    return `${this.run.version} ${this.run.status}`;
   }
 
   async #drain(): Promise<void> {
-    while (this.#dirty) {
-      this.#dirty = false;
-      await this.fs.writeJson(statePath(this.run.runId), this.run.document);
+    for (let waiting = this.#next; waiting; waiting = this.#next) {
+      const wait = this.#lastEnd + this.#gap() - performance.now();
+      if (wait > 0 && !this.#urgent && this.#version() !== this.#written) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, wait);
+          this.#wake = () => (clearTimeout(timer), resolve());
+        });
+        this.#wake = undefined;
+      }
+      this.#next = undefined;
+      try {
+        const version = this.#version();
+        if (version !== this.#written) await this.#write(version);
+        waiting.resolve();
+      } catch (error) {
+        waiting.reject(error);
+      }
+    }
+  }
+
+  async #write(version: string): Promise<void> {
+    const started = performance.now();
+    const doc = this.run.document;
+    let text = JSON.stringify(doc);
+    if (text.length <= INDENT_UP_TO) text = JSON.stringify(doc, null, 2);
+    const data = encoder.encode(text + "\n");
+    try {
+      await this.fs.writeBytes(statePath(this.run.runId), data);
+      this.#written = version;
+      this.bytes += data.length;
+      this.writes++;
+    } finally {
+      this.#lastEnd = performance.now();
+      this.#lastTook = this.#lastEnd - started;
     }
   }
 }

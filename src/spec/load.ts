@@ -1,21 +1,25 @@
 /**
- * Loading a spec file: YAML or JSON, then validation. JSON takes the fast path of
- * `JSON.parse`; YAML (of which JSON is a subset) goes through the `yaml` parser.
+ * Loading a spec file: YAML or JSON, then validation. Text that `JSON.parse` accepts
+ * takes that fast path, and the YAML parser is not even loaded; everything else (YAML,
+ * flow style included) goes through {@linkcode parseSpec} of `parse.ts`.
  *
  * @module
  */
-import { parse as parseYaml } from "yaml";
 import type { Pipeline } from "./schema.ts";
 import { SpecError, validatePipeline } from "./validate.ts";
 
-/** Parses spec text (YAML or JSON) and validates it; throws {@linkcode SpecError}. */
-export function parseSpec(text: string, source = "spec"): Pipeline {
-  let raw: unknown;
+/** The value of text that is JSON (an object or a list), or undefined. */
+export function parseJson(text: string): unknown {
+  if (!/^\s*[{[]/.test(text)) return undefined;
   try {
-    raw = /^\s*[{[]/.test(text) ? JSON.parse(text) : parseYaml(text);
-  } catch (error) {
-    throw new SpecError([{ message: `cannot parse ${source}: ${(error as Error).message}` }]);
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
+}
+
+/** Validates a parsed spec; throws {@linkcode SpecError} naming `source`. */
+export function checkSpec(raw: unknown, source: string): Pipeline {
   const result = validatePipeline(raw);
   if (!result.ok) throw new SpecError(result.problems, `invalid pipeline spec ${source}`);
   return result.value;
@@ -37,5 +41,8 @@ export async function loadSpec(path: string): Promise<Pipeline> {
   } catch (error) {
     throw new SpecError([{ message: `cannot read ${path}: ${(error as Error).message}` }]);
   }
+  const raw = parseJson(text);
+  if (raw !== undefined) return checkSpec(raw, path);
+  const { parseSpec } = await import("./parse.ts");
   return parseSpec(text, path);
 }

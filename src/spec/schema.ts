@@ -19,6 +19,15 @@ const functionRef = z.string().regex(FUNCTION_REF, {
 
 const args = z.record(z.string(), z.unknown());
 
+/**
+ * The most completions, and the highest parallelism, Kubernetes allows an Indexed Job
+ * with a per-index backoff limit; kt-deno sets that limit on every Job it creates.
+ */
+export const MAX_INDEXED_JOB = 100_000;
+
+const INDEXED_JOB_LIMIT =
+  "Kubernetes' limit for an Indexed Job with a per-index backoff limit, which kt-deno sets";
+
 function quantity(kind: "memory" | "cpu", fallback: string) {
   return z.string().default(fallback).check((ctx) => {
     const value = parseQuantity(ctx.value);
@@ -61,7 +70,12 @@ export const JobSchema = z.strictObject({
   memory: quantity("memory", "1Gi"),
   cpu: quantity("cpu", "500m"),
   dependencies: z.array(z.string()).default([]),
-  tasks: z.array(TaskSchema).optional().describe("static jobs only; default []"),
+  tasks: z.array(TaskSchema).max(MAX_INDEXED_JOB, {
+    error: (issue) =>
+      `at most ${MAX_INDEXED_JOB} tasks per job (${INDEXED_JOB_LIMIT}), found ${
+        (issue.input as unknown[]).length
+      }`,
+  }).optional().describe("static jobs only; default []"),
   function: functionRef.optional().describe("dynamic jobs only: returns a list of jobs"),
   args: args.optional().describe("dynamic jobs only; default {}"),
   retries: z.int().min(0).max(100).optional().describe(
@@ -70,7 +84,9 @@ export const JobSchema = z.strictObject({
   timeout: z.number().positive().optional().describe(
     "kt-deno extension: seconds the job may run before it fails",
   ),
-  parallelism: z.int().min(1).optional().describe(
+  parallelism: z.int().min(1).max(MAX_INDEXED_JOB, {
+    error: (issue) => `at most ${MAX_INDEXED_JOB} (${INDEXED_JOB_LIMIT}), found ${issue.input}`,
+  }).optional().describe(
     "kt-deno extension: most tasks of this job running at once",
   ),
 }).superRefine((job, ctx) => {

@@ -50,27 +50,33 @@ function normalize(job: z.output<typeof JobSchema>, base: string, index: number)
   return out;
 }
 
-/** Names the first dependency cycle among `jobs`, as `a -> b -> a`, or returns null. */
+/**
+ * Names the first dependency cycle among `jobs`, as `a -> b -> a`, or returns null.
+ * A depth-first search with its own stack, so a chain of any length fits.
+ */
 export function findCycle(jobs: Pick<Job, "name" | "dependencies">[]): string[] | null {
   const deps = new Map(jobs.map((job) => [job.name, job.dependencies]));
   const state = new Map<string, "open" | "done">();
-  const stack: string[] = [];
-  const visit = (name: string): string[] | null => {
-    if (state.get(name) === "done" || !deps.has(name)) return null;
-    if (state.get(name) === "open") return [...stack.slice(stack.indexOf(name)), name];
-    state.set(name, "open");
-    stack.push(name);
-    for (const dep of deps.get(name)!) {
-      const cycle = visit(dep);
-      if (cycle) return cycle;
-    }
-    stack.pop();
-    state.set(name, "done");
-    return null;
-  };
   for (const job of jobs) {
-    const cycle = visit(job.name);
-    if (cycle) return cycle;
+    if (state.has(job.name)) continue;
+    // The path being explored, and for each job on it the next dependency to look at.
+    const path = [job.name];
+    const next = [0];
+    state.set(job.name, "open");
+    while (path.length > 0) {
+      const top = path.length - 1;
+      const dep = deps.get(path[top])![next[top]++];
+      if (dep === undefined) {
+        state.set(path.pop()!, "done");
+        next.pop();
+      } else if (state.get(dep) === "open") {
+        return [...path.slice(path.indexOf(dep)), dep];
+      } else if (!state.has(dep) && deps.has(dep)) {
+        state.set(dep, "open");
+        path.push(dep);
+        next.push(0);
+      }
+    }
   }
   return null;
 }
@@ -79,7 +85,11 @@ export function findCycle(jobs: Pick<Job, "name" | "dependencies">[]): string[] 
  * The checks that need the whole list: valid and unique names, known dependencies, no
  * cycles. `existing` holds the names already in the run (for a dynamic job's output).
  */
-function checkJobs(jobs: Job[], labels: string[], existing: ReadonlySet<string>): Problem[] {
+function checkJobs(
+  jobs: Job[],
+  labels: string[],
+  existing: Pick<ReadonlySet<string>, "has">,
+): Problem[] {
   const problems: Problem[] = [];
   const seen = new Map<string, string>();
   jobs.forEach((job, i) => {
@@ -163,7 +173,7 @@ export function validatePipeline(raw: unknown): Validated<Pipeline> {
 export function validateDescendants(
   raw: unknown,
   parent: string,
-  existing: ReadonlySet<string>,
+  existing: Pick<ReadonlySet<string>, "has">,
 ): Validated<Job[]> {
   const parsed = JobSchema.array().safeParse(raw);
   if (!parsed.success) {

@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { readLines } from "./lines.ts";
 import type { TaskRequest } from "./request.ts";
 import { runTask } from "./run_task.ts";
 
@@ -25,11 +24,30 @@ export interface WorkerReply {
   error?: string;
 }
 
+/**
+ * The lines of stdin, read synchronously: between two tasks the worker has nothing else to
+ * do, and a blocking read wakes at once when the next request comes.
+ */
+function* stdinLines(): Generator<string> {
+  const buffer = new Uint8Array(64 * 1024);
+  const decoder = new TextDecoder();
+  let text = "";
+  for (let n; (n = Deno.stdin.readSync(buffer)) !== null;) {
+    text += decoder.decode(buffer.subarray(0, n), { stream: true });
+    let start = 0;
+    for (let end; (end = text.indexOf("\n", start)) >= 0; start = end + 1) {
+      yield text.slice(start, end);
+    }
+    text = text.slice(start);
+  }
+  if (text) yield text;
+}
+
 /** Runs requests from stdin until stdin closes. */
 export async function workerLoop(nonce: string): Promise<void> {
   const encoder = new TextEncoder();
   const baseEnv = Deno.env.toObject();
-  for await (const line of readLines(Deno.stdin.readable)) {
+  for (const line of stdinLines()) {
     if (!line.trim()) continue;
     const { id, request } = JSON.parse(line) as WorkerRequest;
     let reply: WorkerReply;
@@ -43,7 +61,7 @@ export async function workerLoop(nonce: string): Promise<void> {
       if (!(key in baseEnv)) Deno.env.delete(key);
     }
     const bytes = encoder.encode(`\n${nonce}${JSON.stringify(reply)}\n`);
-    for (let sent = 0; sent < bytes.length;) sent += await Deno.stdout.write(bytes.subarray(sent));
+    for (let sent = 0; sent < bytes.length;) sent += Deno.stdout.writeSync(bytes.subarray(sent));
   }
 }
 

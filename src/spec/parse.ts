@@ -1,0 +1,28 @@
+/**
+ * Parsing spec text, YAML or JSON (which takes the fast path of `JSON.parse`).
+ *
+ * @module
+ */
+import { parse as parseYaml } from "yaml";
+import { checkSpec, parseJson } from "./load.ts";
+import type { Pipeline } from "./schema.ts";
+import { SpecError } from "./problems.ts";
+
+/**
+ * Parses spec text (YAML or JSON) and validates it; throws {@linkcode SpecError}.
+ *
+ * @example
+ * ```ts
+ * import { parseSpec } from "./parse.ts";
+ * parseSpec("{name: flow, jobs: [{name: a, type: static}]}").jobs[0].name; // "a"
+ * ```
+ */
+export function parseSpec(text: string, source = "spec"): Pipeline {
+  let raw: unknown;
+  try {
+    raw = parseJson(text) ?? parseYaml(text);
+  } catch (error) {
+    throw new SpecError([{ message: `cannot parse ${source}: ${(error as Error).message}` }]);
+  }
+  return checkSpec(raw, source);
+}
