@@ -16,7 +16,7 @@ import {
   shownJobs,
   type TaskLog,
 } from "./model.ts";
-import { readTaskTimes, type TaskTime } from "./task_times.ts";
+import { readRunTimes, readTaskTimes, type TaskTime } from "./task_times.ts";
 
 /** Path of a task's log, relative to the data dir. */
 export function taskLogPath(runId: string, job: string, index: number): string {
@@ -72,13 +72,14 @@ export async function loadReport(
 ): Promise<ReportModel> {
   const doc = await fs.readJson<StateDocument>(statePath(runId));
   const shown = shownJobs(doc, limits);
+  const runTimes = await readRunTimes(fs, runId);
   const times = new Map<string, TaskTime[]>();
   const logs = new Map<string, TaskLog[]>();
   await mapLimited([...shown], 16, async (name) => {
     const job = doc.jobs[name];
     if (!job.submitted_at) return;
     const count = job.type === "dynamic" ? 1 : job.tasks?.length ?? 0;
-    const found = await readTaskTimes(fs, runId, name, count, limits.taskBars);
+    const found = await readTaskTimes(fs, runId, runTimes, name, count, limits.taskBars);
     if (found) times.set(name, found);
     if (job.status !== "Failed") return;
     const indexes = failedIndexes(job.error, found, count).slice(0, limits.logTasks);
