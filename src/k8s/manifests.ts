@@ -180,6 +180,8 @@ export function ktJob(settings: RunSettings, job: Readonly<JobState>, owner?: Ow
           restartPolicy: "Never",
           serviceAccountName: SERVICE_ACCOUNT,
           automountServiceAccountToken: false,
+          ...(job.node_selector ? { nodeSelector: job.node_selector } : {}),
+          ...(job.tolerations ? { tolerations: job.tolerations } : {}),
           containers: [{
             name: "task",
             image: settings.image,

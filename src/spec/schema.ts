@@ -19,6 +19,58 @@ const functionRef = z.string().regex(FUNCTION_REF, {
 
 const args = z.record(z.string(), z.unknown());
 
+const QUALIFIED_NAME = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
+
+/** True for a Kubernetes label key: `name` or `prefix/name` (a DNS subdomain prefix). */
+export function isLabelKey(key: string): boolean {
+  const slash = key.lastIndexOf("/");
+  const name = slash < 0 ? key : key.slice(slash + 1);
+  const prefix = slash < 0 ? undefined : key.slice(0, slash);
+  return QUALIFIED_NAME.test(name) &&
+    (prefix === undefined || (prefix.length <= 253 && DNS_SUBDOMAIN.test(prefix)));
+}
+
+const labelKey = z.string().refine(isLabelKey, {
+  error: (issue) => badLabelKey(issue.input),
+});
+
+function badLabelKey(key: unknown): string {
+  return `invalid label key ${
+    JSON.stringify(key)
+  }: expected name or prefix/name (name: at most 63 of [A-Za-z0-9-_.], starting and ending alphanumeric)`;
+}
+
+const labelValue = z.string().regex(LABEL_VALUE, {
+  error: (issue) =>
+    `invalid label value ${
+      JSON.stringify(issue.input)
+    }: expected at most 63 of [A-Za-z0-9-_.], starting and ending alphanumeric`,
+});
+
+/** A Kubernetes toleration, spelled as in a pod spec. */
+export const TolerationSchema = z.strictObject({
+  key: labelKey.optional(),
+  operator: z.enum(["Exists", "Equal"]).optional(),
+  value: labelValue.optional(),
+  effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
+  tolerationSeconds: z.int().optional(),
+}).check((ctx) => {
+  const t = ctx.value;
+  const problem = t.operator === "Exists" && t.value
+    ? "a toleration with operator Exists takes no value"
+    : t.key === undefined && t.operator !== "Exists"
+    ? "a toleration without a key needs operator Exists"
+    : t.tolerationSeconds !== undefined && t.effect !== "NoExecute"
+    ? "tolerationSeconds needs effect NoExecute"
+    : undefined;
+  if (problem) ctx.issues.push({ code: "custom", input: t, message: problem });
+});
+
+/** A toleration after validation. */
+export type Toleration = z.output<typeof TolerationSchema>;
+
 /**
  * The most completions, and the highest parallelism, Kubernetes allows an Indexed Job
  * with a per-index backoff limit; kt-deno sets that limit on every Job it creates.
@@ -89,6 +141,18 @@ export const JobSchema = z.strictObject({
   }).optional().describe(
     "kt-deno extension: most tasks of this job running at once",
   ),
+  node_selector: z.record(z.string(), labelValue).check((ctx) => {
+    for (const key of Object.keys(ctx.value)) {
+      if (!isLabelKey(key)) {
+        ctx.issues.push({ code: "custom", input: key, path: [key], message: badLabelKey(key) });
+      }
+    }
+  }).optional().describe(
+    "kt-deno extension: node labels the job's pods must match (Kubernetes only)",
+  ),
+  tolerations: z.array(TolerationSchema).optional().describe(
+    "kt-deno extension: taints the job's pods tolerate (Kubernetes only)",
+  ),
 }).superRefine((job, ctx) => {
   const wrong = job.type === "static"
     ? (["function", "args"] as const).filter((key) => job[key] !== undefined)
@@ -134,6 +198,8 @@ export type Job = {
   retries?: number;
   timeout?: number;
   parallelism?: number;
+  node_selector?: Record<string, string>;
+  tolerations?: Toleration[];
 };
 
 /** A pipeline after validation. */

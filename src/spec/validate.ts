@@ -47,6 +47,8 @@ function normalize(job: z.output<typeof JobSchema>, base: string, index: number)
   for (const key of ["retries", "timeout", "parallelism"] as const) {
     if (job[key] !== undefined) out[key] = job[key];
   }
+  if (job.node_selector !== undefined) out.node_selector = job.node_selector;
+  if (job.tolerations !== undefined) out.tolerations = job.tolerations;
   return out;
 }
 
