@@ -88,8 +88,8 @@ export async function runController(options: ControllerOptions): Promise<number>
       },
     });
     log(`run ${settings.runId} ${run.status}`);
-    const { reportAfterRun } = await import("../report/write.ts");
-    const report = await reportAfterRun(fs, settings.runId, log);
+    const { reportInChildProcess } = await import("../report/write.ts");
+    const report = await reportInChildProcess(settings.dataDir, settings.runId, log);
     if (report) log(`report: ${report}`);
     return run.status === "Completed" ? 0 : 1;
   } finally {

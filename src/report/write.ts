@@ -60,3 +60,26 @@ export async function reportAfterRun(
     return undefined;
   }
 }
+
+/**
+ * Writes a run's report from a child process (`kt-deno report`), so that the memory it
+ * takes (the layout library, the page) never counts against a long-lived process such as
+ * the controller. Returns the path, or undefined after saying through `warn` why not.
+ */
+export async function reportInChildProcess(
+  dataDir: string,
+  runId: string,
+  warn: (line: string) => void,
+): Promise<string | undefined> {
+  const { selfCommand } = await import("../task/self_command.ts");
+  const [program, ...args] = selfCommand(["report", runId, "--data-dir", dataDir]);
+  try {
+    const out = await new Deno.Command(program, { args, stdin: "null" }).output();
+    if (out.success) return reportPath(runId);
+    const why = new TextDecoder().decode(out.stderr).trim() || `exit code ${out.code}`;
+    warn(`the run's report could not be written: ${why}`);
+  } catch (error) {
+    warn(`the run's report could not be written: ${(error as Error).message}`);
+  }
+  return undefined;
+}
