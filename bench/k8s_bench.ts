@@ -1,5 +1,6 @@
 /**
- * Kubernetes executor benchmark, on the test control plane (tests/cluster):
+ * Kubernetes executor benchmark, on the test cluster (tests/cluster: its real node, the
+ * fixture worker image built from the Dockerfile):
  *
  * 1. A 20-stage chain of instant tasks. An independent watcher records when each Job
  *    completes and when its dependent's Job appears: the controller's reaction time. The
@@ -16,8 +17,9 @@ import { parseArgs } from "node:util";
 import { KubeClient, kubeconfigConnection } from "../src/k8s/client.ts";
 import { LABELS } from "../src/k8s/names.ts";
 import { startCluster } from "../tests/cluster/cluster.ts";
-import { applyRbac } from "../tests/cluster/harness.ts";
-import { makeWorkerImage } from "../tests/cluster/worker_image.ts";
+import { applyRbac, writableByPods } from "../tests/cluster/harness.ts";
+import { testImage } from "../tests/cluster/images.ts";
+import { containerIdOf, containerPids } from "../tests/cluster/node.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
@@ -33,11 +35,10 @@ const STAGES = Number(values.stages);
 const TASKS = Number(values.tasks);
 const ROOT = new URL("..", import.meta.url).pathname;
 const NS = "default";
-const IMAGE = "kt-worker:bench";
+const IMAGE = await testImage("fixtures", [`${ROOT}tests/fixtures/kt_functions`]);
 
 const work = await Deno.makeTempDir({ prefix: "kt-bench-k8s-" });
-const image = await makeWorkerImage(IMAGE, [`${ROOT}tests/fixtures/kt_functions`]);
-const cluster = await startCluster({ imageMap: image.imageMap });
+const cluster = await startCluster({ images: [IMAGE] });
 Deno.env.set("KUBECONFIG", cluster.kubeconfigPath);
 const kube = new KubeClient(await kubeconfigConnection());
 
@@ -82,6 +83,8 @@ function watchJobs(signal: AbortSignal) {
 
 async function run(spec: unknown, dataDir: string): Promise<{ runId: string; seconds: number }> {
   await Deno.writeTextFile(`${work}/spec.json`, JSON.stringify(spec));
+  await Deno.mkdir(dataDir, { recursive: true });
+  await writableByPods(dataDir);
   const started = performance.now();
   const output = await new Deno.Command(Deno.execPath(), {
     args: [
@@ -94,6 +97,8 @@ async function run(spec: unknown, dataDir: string): Promise<{ runId: string; sec
       "run",
       `${work}/spec.json`,
       "--image",
+      IMAGE,
+      "--controller-image",
       IMAGE,
       "--data-dir",
       dataDir,
@@ -177,8 +182,10 @@ try {
       const pods = await kube.request<Obj>("GET", `/api/v1/namespaces/${NS}/pods`, {
         query: { labelSelector: `${LABELS.component}=controller` },
       }).catch(() => ({ items: [] }));
+      const hostPids = await containerPids().catch(() => new Map<string, number>());
       for (const pod of pods.items) {
-        const pid = pod.status?.containerStatuses?.[0]?.containerID?.replace("process://", "");
+        const id = pod.status?.containerStatuses?.[0]?.containerID;
+        const pid = id && hostPids.get(containerIdOf(id));
         if (!pid || pod.status.phase !== "Running") continue;
         const status = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => "");
         const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -229,6 +236,5 @@ try {
 } finally {
   kube.close();
   await cluster.stop();
-  await image.remove();
   await Deno.remove(work, { recursive: true });
 }

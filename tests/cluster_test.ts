@@ -1,12 +1,21 @@
+/**
+ * The test cluster itself: Jobs, scheduling, service accounts, deletion and logs on its
+ * real node, with the fixture worker image (built from the Dockerfile) as a plain image.
+ */
 import assert from "node:assert/strict";
 import { ApiError, KubeClient } from "../src/k8s/client.ts";
-import { clusterSuite } from "./cluster/harness.ts";
+import { FIXTURE_FUNCTIONS } from "./cli_helpers.ts";
+import { startCluster } from "./cluster/cluster.ts";
+import { clusterSuite, podLog, writableByPods } from "./cluster/harness.ts";
+import { testImage } from "./cluster/images.ts";
+import { containerIdOf, containerPids } from "./cluster/node.ts";
 import { isAlive } from "./ports.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
 
-const suite = clusterSuite({ imageMap: { "*": {} } });
+const IMAGE = await testImage("fixtures", [FIXTURE_FUNCTIONS]);
+const suite = clusterSuite({ images: [IMAGE] });
 const NS = "default";
 
 async function until<T>(
@@ -41,15 +50,20 @@ function condition(object: Obj, type: string): Obj | undefined {
   return object.status?.conditions?.find((c: Obj) => c.type === type && c.status === "True");
 }
 
-suite.test("an Indexed Job runs three processes that each see their own completion index", async ({ kube }) => {
+suite.test("an Indexed Job runs three pods that each see their own completion index", async ({ kube }) => {
   const out = await Deno.makeTempDir({ prefix: "kt-indexed-" });
+  await writableByPods(out);
   try {
     await kube.request("POST", `/apis/batch/v1/namespaces/${NS}/jobs`, {
       body: job("indexed", { completionMode: "Indexed", completions: 3, parallelism: 3 }, {
         containers: [{
           name: "main",
-          image: "busybox:test",
-          command: ["sh", "-c", 'echo "$JOB_COMPLETION_INDEX $$$$" > "/out/$JOB_COMPLETION_INDEX"'],
+          image: IMAGE,
+          command: [
+            "sh",
+            "-c",
+            'echo "$JOB_COMPLETION_INDEX $HOSTNAME" > "/out/$JOB_COMPLETION_INDEX"',
+          ],
           env: [{
             name: "JOB_COMPLETION_INDEX",
             valueFrom: {
@@ -77,9 +91,9 @@ suite.test("an Indexed Job runs three processes that each see their own completi
     );
     assert.deepEqual(seen.map(([index]) => index), ["0", "1", "2"]);
     assert.equal(
-      new Set(seen.map(([, pid]) => pid)).size,
+      new Set(seen.map(([, pod]) => pod)).size,
       3,
-      `three processes: ${JSON.stringify(seen)}`,
+      `three pods: ${JSON.stringify(seen)}`,
     );
   } finally {
     await Deno.remove(out, { recursive: true });
@@ -89,7 +103,7 @@ suite.test("an Indexed Job runs three processes that each see their own completi
 suite.test("a failing pod is retried up to backoffLimit and the Job fails", async ({ kube }) => {
   await kube.request("POST", `/apis/batch/v1/namespaces/${NS}/jobs`, {
     body: job("failing", { backoffLimit: 1 }, {
-      containers: [{ name: "main", image: "busybox:test", command: ["sh", "-c", "exit 3"] }],
+      containers: [{ name: "main", image: IMAGE, command: ["sh", "-c", "exit 3"] }],
     }),
   });
   const failed = await until<Obj>("the Job to fail", 90, async () => {
@@ -118,7 +132,7 @@ suite.test("a pod that asks for more CPU than the node has stays Pending with th
         restartPolicy: "Never",
         containers: [{
           name: "main",
-          image: "busybox:test",
+          image: IMAGE,
           command: ["true"],
           resources: { requests: { cpu: "16" } },
         }],
@@ -179,7 +193,7 @@ suite.test("a service account allowed Jobs can create Jobs and may not read Secr
   try {
     const created = await asAccount.request<Obj>("POST", `/apis/batch/v1/namespaces/${NS}/jobs`, {
       body: job("made-by-account", { suspend: true }, {
-        containers: [{ name: "main", image: "busybox:test", command: ["true"] }],
+        containers: [{ name: "main", image: IMAGE, command: ["true"] }],
       }),
     });
     assert.equal(created.metadata.name, "made-by-account");
@@ -196,9 +210,10 @@ suite.test("a service account allowed Jobs can create Jobs and may not read Secr
 suite.test("deleting a Job with foreground propagation removes its pods and stops their processes", async ({ kube }) => {
   await kube.request("POST", `/apis/batch/v1/namespaces/${NS}/jobs`, {
     body: job("sleeper", { completions: 2, parallelism: 2 }, {
+      terminationGracePeriodSeconds: 1,
       containers: [{
         name: "main",
-        image: "busybox:test",
+        image: IMAGE,
         command: ["sh", "-c", "sleep 300 & sleep 300"],
       }],
     }),
@@ -208,10 +223,10 @@ suite.test("deleting a Job with foreground propagation removes its pods and stop
       query: { labelSelector: "job-name=sleeper" },
     });
     const running = pods.items.filter((p: Obj) => p.status?.phase === "Running");
-    return running.length === 2 &&
-      running.map((p: Obj) =>
-        Number(p.status.containerStatuses[0].containerID.replace("process://", ""))
-      );
+    if (running.length !== 2) return undefined;
+    const ids = running.map((p: Obj) => containerIdOf(p.status.containerStatuses[0].containerID));
+    const hostPids = await containerPids();
+    return ids.every((id: string) => hostPids.has(id)) && ids.map((id: string) => hostPids.get(id));
   });
   for (const pid of pids) assert.ok(isAlive(pid), `process ${pid} runs`);
   await kube.request("DELETE", `/apis/batch/v1/namespaces/${NS}/jobs/sleeper`, {
@@ -240,7 +255,7 @@ suite.test("a container's output is served to kubectl logs through the API serve
         restartPolicy: "Never",
         containers: [{
           name: "main",
-          image: "busybox:test",
+          image: IMAGE,
           command: ["sh", "-c", "echo out; echo err >&2"],
         }],
       },
@@ -253,21 +268,20 @@ suite.test("a container's output is served to kubectl logs through the API serve
       (await kube.request<Obj>("GET", `/api/v1/namespaces/${NS}/pods/talker`)).status?.phase ===
         "Succeeded",
   );
-  const pki = `${cluster.dir}/pki`;
-  const client = Deno.createHttpClient({
-    caCerts: [await Deno.readTextFile(`${pki}/ca.crt`)],
-    cert: await Deno.readTextFile(`${pki}/admin.crt`),
-    key: await Deno.readTextFile(`${pki}/admin.key`),
-  });
-  try {
-    const response = await fetch(`${cluster.server}/api/v1/namespaces/${NS}/pods/talker/log`, {
-      client,
-    });
-    assert.equal(response.status, 200);
-    assert.deepEqual((await response.text()).trim().split("\n").sort(), ["err", "out"]);
-  } finally {
-    client.close();
-  }
+  assert.deepEqual((await podLog(cluster, "talker")).trim().split("\n").sort(), ["err", "out"]);
+});
+
+suite.test("a second real node on this machine is refused and the running one is left alone", async ({ cluster, kube }) => {
+  const dir = await Deno.makeTempDir({ prefix: "kt-second-cluster-" });
+  await assert.rejects(
+    () => startCluster({ dir }),
+    (error: Error) =>
+      error.message.includes(`a real node is already running for the cluster in ${cluster.dir}`) &&
+      error.message.includes(`deno task cluster:down --dir ${cluster.dir}`),
+  );
+  await assert.rejects(() => Deno.stat(dir), Deno.errors.NotFound);
+  const node = await kube.request<Obj>("GET", `/api/v1/nodes/${cluster.nodeName}`);
+  assert.ok(condition(node, "Ready"));
 });
 
 suite.end();

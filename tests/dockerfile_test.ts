@@ -1,4 +1,12 @@
+/**
+ * The Dockerfile: its two targets read as intended, and the `worker` target built for real
+ * (offline, with podman: tests/cluster/images.ts). The `controller` target cannot be built
+ * on this machine: its `deno compile` downloads Deno's runtime from Deno's servers, which
+ * these tests do not reach, so it is checked as text only.
+ */
 import assert from "node:assert/strict";
+import { VERSION } from "../src/version.ts";
+import { podman, workerImage } from "./cluster/images.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -67,4 +75,20 @@ Deno.test("one Deno version is pinned everywhere", async () => {
     for (const [, version] of versions) assert.equal(version, pinned, file);
   }
   assert.equal(Deno.version.deno, pinned, "the tests run on the pinned Deno");
+});
+
+Deno.test({
+  name: "the worker target builds: user 10001, kt-deno as entrypoint, /app as workdir",
+  sanitizeResources: false,
+  fn: async () => {
+    const image = await workerImage();
+    const [{ Config: config }] = JSON.parse(await podman(["image", "inspect", image]));
+    assert.equal(config.User, "10001");
+    assert.deepEqual(config.Entrypoint, ["kt-deno"]);
+    assert.deepEqual(config.Cmd, ["task"]);
+    assert.equal(config.WorkingDir, "/app");
+    // it runs in pods on the test cluster's real node (version_check_test.ts and others)
+    assert.equal(config.Labels["kt-deno.source"]?.length, 16);
+    assert.equal(image, `kt-deno-worker:${VERSION}`);
+  },
 });

@@ -1,6 +1,7 @@
 /**
  * Pipelines whose data dir is in S3 (a real MinIO server): run locally, and on the test
- * cluster with the controller and the pods reading and writing the bucket.
+ * cluster's real node with the controller and the pods reading and writing the bucket
+ * (a second MinIO that listens on the node IP, where pods reach it).
  */
 import assert from "node:assert/strict";
 import type { StateDocument } from "../src/engine/state.ts";
@@ -8,22 +9,22 @@ import { DataFs } from "../src/storage/data_fs.ts";
 import { S3Driver } from "../src/storage/s3.ts";
 import { FIXTURE_FUNCTIONS, ktDeno, runIdOf, specFile } from "./cli_helpers.ts";
 import { applyRbac, clusterSuite } from "./cluster/harness.ts";
-import { makeWorkerImage } from "./cluster/worker_image.ts";
+import { testImage } from "./cluster/images.ts";
 import { type Minio, startMinio } from "./minio/harness.ts";
 import { freePort } from "./ports.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const EXAMPLE = `${ROOT}examples/hello-world`;
-const IMAGE = "kt-worker:s3";
 const settings = { sanitizeOps: false, sanitizeResources: false };
 
 let minio: Promise<Minio> | undefined;
 const server = () => minio ??= startMinio();
+let podMinio: Promise<Minio> | undefined;
 const temporary: string[] = [];
 
 /** The bucket, seen through the same driver kt-deno uses, with the server's credentials. */
-async function bucketFs(prefix: string): Promise<DataFs> {
-  const s = await server();
+async function bucketFs(prefix: string, s?: Minio): Promise<DataFs> {
+  s ??= await server();
   for (const [key, value] of Object.entries(s.env)) Deno.env.set(key, value);
   return new DataFs(new S3Driver(`s3://${s.bucket}/${prefix}`));
 }
@@ -164,13 +165,12 @@ Deno.test({
   },
 });
 
-// On the cluster: the controller and the pods talk to MinIO.
-const image = await makeWorkerImage(IMAGE, [`${EXAMPLE}/kt_functions`]);
-temporary.push(image.root);
-const suite = clusterSuite({ imageMap: image.imageMap });
+// On the cluster: the controller and the pods talk to MinIO on the node IP.
+const IMAGE = await testImage("hello", [`${EXAMPLE}/kt_functions`]);
+const suite = clusterSuite({ images: [IMAGE] });
 
 suite.test("hello-world on the cluster with an s3:// data dir: no host path, outputs in the bucket", async ({ cluster, kube }) => {
-  const s = await server();
+  const s = await (podMinio = startMinio("kt-test", cluster.nodeIp));
   await applyRbac(kube);
   await kube.request("POST", "/api/v1/namespaces/default/secrets", {
     body: {
@@ -180,7 +180,7 @@ suite.test("hello-world on the cluster with an s3:// data dir: no host path, out
       stringData: { AWS_ACCESS_KEY_ID: s.accessKey, AWS_SECRET_ACCESS_KEY: s.secretKey },
     },
   });
-  const fs = await bucketFs("cluster-hello");
+  const fs = await bucketFs("cluster-hello", s);
   const names = await seedHello(fs);
   const { dir } = await specFile({});
   temporary.push(dir);
@@ -189,6 +189,8 @@ suite.test("hello-world on the cluster with an s3:// data dir: no host path, out
       "run",
       `${EXAMPLE}/pipeline.yaml`,
       "--image",
+      IMAGE,
+      "--controller-image",
       IMAGE,
       "--data-dir",
       `s3://${s.bucket}/cluster-hello`,
@@ -236,8 +238,7 @@ Deno.test({
   name: "(MinIO stops, temporary folders removed)",
   ...settings,
   fn: async () => {
-    const s = await minio?.catch(() => undefined);
-    await s?.stop();
+    for (const started of [minio, podMinio]) await (await started?.catch(() => undefined))?.stop();
     for (const dir of temporary) await Deno.remove(dir, { recursive: true }).catch(() => {});
   },
 });

@@ -1,26 +1,57 @@
+/**
+ * The version check, where it matters: in pods of the worker image (built from the
+ * Dockerfile) on the test cluster's real node, as a task and as the controller.
+ */
 import assert from "node:assert/strict";
 import { VERSION } from "../src/version.ts";
-import { ktDeno } from "./cli_helpers.ts";
+import { FIXTURE_FUNCTIONS } from "./cli_helpers.ts";
+import { clusterSuite, writableByPods } from "./cluster/harness.ts";
+import { runPod } from "./cluster/harness.ts";
+import { testImage } from "./cluster/images.ts";
 
-Deno.test("a task pod of another kt-deno version refuses to run, naming both versions", async () => {
+const IMAGE = await testImage("fixtures", [FIXTURE_FUNCTIONS]);
+const suite = clusterSuite({ images: [IMAGE] });
+
+/** A pod of the worker image running `kt-deno ARGS` with `dir` mounted at /data. */
+function ktDenoPod(name: string, dir: string, args: string[], env: Record<string, string>) {
+  return {
+    metadata: { name },
+    spec: {
+      containers: [{
+        name: "main",
+        image: IMAGE,
+        args,
+        env: Object.entries(env).map(([name, value]) => ({ name, value })),
+        volumeMounts: [{ name: "data", mountPath: "/data" }],
+      }],
+      volumes: [{ name: "data", hostPath: { path: dir, type: "Directory" } }],
+    },
+  };
+}
+
+suite.test("a task pod of another kt-deno version refuses to run, naming both versions", async (context) => {
   const dir = await Deno.makeTempDir({ prefix: "kt-version-" });
   try {
     await Deno.mkdir(`${dir}/kt-metadata/ktpr00000001/tasks/job`, { recursive: true });
     await Deno.writeTextFile(
       `${dir}/kt-metadata/ktpr00000001/tasks/job/0.json`,
-      JSON.stringify({ kind: "static", command: ["touch", `${dir}/ran`], args: {} }),
+      JSON.stringify({ kind: "static", command: ["touch", "/data/ran"], args: {} }),
     );
+    await writableByPods(dir);
     const env = {
       KT_RUN_ID: "ktpr00000001",
       KT_JOB_NAME: "job",
       JOB_COMPLETION_INDEX: "0",
-      DATA_DIR: dir,
+      DATA_DIR: "/data",
     };
-    const other = await ktDeno(["task"], dir, { ...env, KT_VERSION: "0.0.1-other" });
-    assert.equal(other.code, 2);
+    const other = await runPod(
+      context,
+      ktDenoPod("other-version", dir, ["task"], { ...env, KT_VERSION: "0.0.1-other" }),
+    );
+    assert.equal(other.exitCode, 2, other.log);
     const message =
       `kt-deno version mismatch: the run was launched by kt-deno 0.0.1-other, but this image has kt-deno ${VERSION}`;
-    assert.ok(other.stderr.includes(message), other.stderr);
+    assert.ok(other.log.includes(message), other.log);
     assert.ok(
       (await Deno.readTextFile(`${dir}/kt-metadata/ktpr00000001/task_errors/job/0.txt`)).includes(
         message,
@@ -28,15 +59,18 @@ Deno.test("a task pod of another kt-deno version refuses to run, naming both ver
       "the controller can report why",
     );
     await assert.rejects(() => Deno.stat(`${dir}/ran`));
-    const same = await ktDeno(["task"], dir, { ...env, KT_VERSION: VERSION });
-    assert.equal(same.code, 0, same.stderr);
+    const same = await runPod(
+      context,
+      ktDenoPod("same-version", dir, ["task"], { ...env, KT_VERSION: VERSION }),
+    );
+    assert.equal(same.exitCode, 0, same.log);
     assert.ok((await Deno.stat(`${dir}/ran`)).isFile);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
 
-Deno.test("a controller of another kt-deno version refuses the run, naming both versions", async () => {
+suite.test("a controller of another kt-deno version refuses the run, naming both versions", async (context) => {
   const dir = await Deno.makeTempDir({ prefix: "kt-version-" });
   try {
     await Deno.writeTextFile(
@@ -44,10 +78,14 @@ Deno.test("a controller of another kt-deno version refuses the run, naming both 
       JSON.stringify({ runId: "ktpr00000001", version: "0.0.1-other" }),
     );
     await Deno.writeTextFile(`${dir}/pipeline_spec.json`, JSON.stringify({ name: "p", jobs: [] }));
-    const result = await ktDeno(["controller", "--config", dir], dir);
-    assert.equal(result.code, 2);
+    await writableByPods(dir);
+    const result = await runPod(
+      context,
+      ktDenoPod("other-controller", dir, ["controller", "--config", "/data"], {}),
+    );
+    assert.equal(result.exitCode, 2, result.log);
     assert.match(
-      result.stderr,
+      result.log,
       new RegExp(
         `the run was launched by kt-deno 0\\.0\\.1-other, but this controller image has kt-deno ${
           VERSION.replaceAll(".", "\\.")
@@ -59,8 +97,16 @@ Deno.test("a controller of another kt-deno version refuses the run, naming both 
   }
 });
 
-Deno.test("a task pod without its environment says what is missing", async () => {
-  const result = await ktDeno(["task"], Deno.cwd(), { KT_RUN_ID: "" });
-  assert.equal(result.code, 2);
-  assert.match(result.stderr, /kt-deno task: KT_RUN_ID is not set in the pod/);
+suite.test("a task pod without its environment says what is missing", async (context) => {
+  const dir = await Deno.makeTempDir({ prefix: "kt-version-" });
+  try {
+    await writableByPods(dir);
+    const result = await runPod(context, ktDenoPod("no-env", dir, ["task"], { KT_RUN_ID: "" }));
+    assert.equal(result.exitCode, 2, result.log);
+    assert.match(result.log, /kt-deno task: KT_RUN_ID is not set in the pod/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
+
+suite.end();

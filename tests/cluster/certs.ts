@@ -27,11 +27,12 @@ export const CLIENTS: ClientIdentity[] = [
   { file: "controller-manager", cn: "system:kube-controller-manager" },
   { file: "scheduler", cn: "system:kube-scheduler" },
   { file: "apiserver-kubelet-client", cn: "kube-apiserver-kubelet-client", org: "system:masters" },
+  { file: "node", cn: "system:node:kt-node", org: "system:nodes" },
 ];
 
 /**
  * Writes ca.{crt,key}, apiserver.{crt,key}, kubelet.{crt,key} (the node's serving
- * certificate), <client>.{crt,key} and sa.{key,pub} into `dir`.
+ * certificate, for the node IP 10.88.0.1), <client>.{crt,key} and sa.{key,pub} into `dir`.
  */
 export async function makeCertificates(dir: string): Promise<void> {
   await openssl([
@@ -89,7 +90,7 @@ export async function makeCertificates(dir: string): Promise<void> {
   await sign(
     "kubelet",
     "/CN=kt-node",
-    "subjectAltName=IP:127.0.0.1,DNS:kt-node\nextendedKeyUsage=serverAuth\n",
+    "subjectAltName=IP:10.88.0.1,DNS:kt-node\nextendedKeyUsage=serverAuth\n",
   );
   for (const client of CLIENTS) {
     await sign(

@@ -1,7 +1,8 @@
 /**
- * Brings the test control plane up on loopback and down again: etcd, kube-apiserver
- * (TLS, client-certificate admin, RBAC, service-account tokens, the default admission
- * plugins), kube-controller-manager, kube-scheduler, and the process node agent.
+ * Brings the test cluster up and down again: a control plane on loopback (etcd,
+ * kube-apiserver with TLS, client-certificate admin, RBAC, service-account tokens and the
+ * default admission plugins, kube-controller-manager, kube-scheduler) and a real node
+ * (node.ts: containerd, kubelet, kube-proxy, a pod network on the bridge ktbr0).
  *
  * Every process runs in its own process group with its output in `<dir>/logs/`; their
  * PIDs are kept in `<dir>/pids.json`, so {@linkcode stopCluster} stops exactly those.
@@ -9,11 +10,21 @@
  * @module
  */
 import { kubeconfig, makeCertificates } from "./certs.ts";
-import type { ImageMap } from "./image_map.ts";
-import { freePort, isAlive } from "../ports.ts";
+import { ensurePackages, isRunning, spawnLogged, stopGroup, waitFor } from "./host.ts";
+import { pauseImage } from "./images.ts";
+import {
+  claimNode,
+  drainNode,
+  loadImages,
+  NODE_IP,
+  NODE_NAME,
+  NodeBusyError,
+  startNode,
+  stopNode,
+} from "./node.ts";
+import { freePort } from "../ports.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
-const ROOT = new URL("../..", import.meta.url).pathname;
 
 /** A running test cluster. */
 export interface Cluster {
@@ -23,10 +34,12 @@ export interface Cluster {
   kubeconfigPath: string;
   /** The API server's URL. */
   server: string;
-  /** The node's image map file; rewrite it to add images (the node rereads it per pod). */
-  imageMapPath: string;
   /** The node's name. */
   nodeName: string;
+  /** The node's IP, on the pod network: pods reach the host here. */
+  nodeIp: string;
+  /** Loads images from the test image store (images.ts) into the node's containerd. */
+  loadImages(images: string[]): Promise<void>;
   /** Stops every process the cluster started and removes its folder. */
   stop(): Promise<void>;
 }
@@ -35,8 +48,8 @@ export interface Cluster {
 export interface ClusterOptions {
   /** State folder (default: a new temporary folder). */
   dir?: string;
-  /** Image name → local folders (see image_map.ts). */
-  imageMap?: ImageMap;
+  /** Images from the test image store (images.ts) to load into the node. */
+  images?: string[];
   /** Leave the processes running when this process exits (for `up.ts`). */
   detached?: boolean;
 }
@@ -52,34 +65,11 @@ export async function buildBinaries(): Promise<string> {
   return new TextDecoder().decode(output.stdout).trim().split("\n").at(-1)!;
 }
 
-async function waitFor(
-  what: string,
-  seconds: number,
-  check: () => Promise<boolean>,
-): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`timed out after ${seconds}s waiting for ${what}`);
-}
-
-function spawnLogged(dir: string, name: string, argv: string[], detached: boolean): number {
-  const child = new Deno.Command("setsid", {
-    args: ["sh", "-c", `exec "$0" "$@" >"${dir}/logs/${name}.log" 2>&1`, ...argv],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  if (detached) child.unref();
-  else child.status.catch(() => {});
-  return child.pid;
-}
-
 /** Starts a cluster and waits until its node is Ready and the default service account exists. */
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
+  await ensurePackages();
   const bin = await buildBinaries();
+  await pauseImage();
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "kt-cluster-" });
   await Deno.mkdir(`${dir}/logs`, { recursive: true });
   await Deno.mkdir(`${dir}/pki`, { recursive: true });
@@ -87,16 +77,15 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const savePids = () => Deno.writeTextFile(`${dir}/pids.json`, JSON.stringify(pids, null, 2));
   const detached = options.detached ?? false;
   const start = async (name: string, argv: string[]) => {
-    pids[name] = spawnLogged(dir, name, argv, detached);
+    pids[name] = spawnLogged(`${dir}/logs`, name, argv, detached);
     await savePids();
   };
   const stop = () => stopCluster(dir);
   try {
+    await claimNode(dir);
     const pki = `${dir}/pki`;
     await makeCertificates(pki);
-    const [etcdPort, peerPort, apiPort, cmPort, schedPort, kubeletPort] = [0, 0, 0, 0, 0, 0].map(
-      freePort,
-    );
+    const [etcdPort, peerPort, apiPort, cmPort, schedPort] = [0, 0, 0, 0, 0].map(freePort);
     const server = `https://127.0.0.1:${apiPort}`;
     for (const client of ["admin", "controller-manager", "scheduler"]) {
       await Deno.writeTextFile(
@@ -181,35 +170,22 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         "--leader-elect=false",
         "--v=1",
       ]);
-      const imageMapPath = `${dir}/image-map.json`;
-      await Deno.writeTextFile(imageMapPath, JSON.stringify(options.imageMap ?? {}, null, 2));
-      const nodeName = "kt-node";
-      await start("node", [
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--quiet",
-        "--config",
-        `${ROOT}deno.json`,
-        `${HERE}node_agent.ts`,
-        `--kubeconfig=${dir}/admin.kubeconfig`,
-        `--image-map=${imageMapPath}`,
-        `--state=${dir}/node`,
-        `--name=${nodeName}`,
-        `--kubelet-port=${kubeletPort}`,
-        `--tls-cert=${pki}/kubelet.crt`,
-        `--tls-key=${pki}/kubelet.key`,
-      ]);
+      Object.assign(pids, await startNode({ dir, bin, server, apiPort, detached }));
+      await savePids();
+      await loadImages(options.images ?? []);
+      const nodeName = NODE_NAME;
       const get = async (path: string) => {
         const response = await fetch(`${server}${path}`, { client: admin });
         return response.ok ? await response.json() : (await response.body?.cancel(), null);
       };
-      await waitFor("node Ready", 60, async () => {
+      const exited = () =>
+        ["kubelet", "containerd"].find((name) => !isRunning(pids[name]))?.concat(" exited");
+      await waitFor("node Ready", 120, async () => {
         const node = await get(`/api/v1/nodes/${nodeName}`);
         return node?.status?.conditions?.some((c: { type: string; status: string }) =>
           c.type === "Ready" && c.status === "True"
         ) ?? false;
-      });
+      }, exited);
       await waitFor(
         "the default service account",
         60,
@@ -221,22 +197,37 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         dir,
         kubeconfigPath: `${dir}/admin.kubeconfig`,
         server,
-        imageMapPath,
         nodeName,
+        nodeIp: NODE_IP,
+        loadImages,
         stop,
       };
     } finally {
       admin.close();
     }
   } catch (error) {
+    const logs = await lastLogLines(dir, ["kubelet", "containerd", "kube-apiserver"]);
     await stop();
-    throw error;
+    if (error instanceof NodeBusyError) throw error;
+    throw new Error(`${(error as Error).message}\n${logs}`, { cause: error });
   }
 }
 
+/** The last lines of some of a cluster's logs, to say why it did not come up. */
+async function lastLogLines(dir: string, names: string[], lines = 15): Promise<string> {
+  const parts: string[] = [];
+  for (const name of names) {
+    const text = await Deno.readTextFile(`${dir}/logs/${name}.log`).catch(() => null);
+    if (text) parts.push(`--- ${name}.log\n${text.trimEnd().split("\n").slice(-lines).join("\n")}`);
+  }
+  return parts.join("\n");
+}
+
 /**
- * Stops the processes a cluster started (by the PIDs in `<dir>/pids.json`, each with its
- * process group: the node first, so it can stop its pods), then removes the folder.
+ * Stops what a cluster started (the PIDs in `<dir>/pids.json`, each with its process
+ * group): the controller manager and scheduler first so no new pod appears, then every
+ * pod through the API server, the node (node.ts undoes all it did to the machine), the
+ * API server and etcd; then removes the folder.
  */
 export async function stopCluster(dir: string): Promise<void> {
   let pids: Record<string, number> = {};
@@ -245,20 +236,14 @@ export async function stopCluster(dir: string): Promise<void> {
   } catch {
     // nothing was started
   }
-  const order = ["node", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"];
-  for (const name of order) {
-    const pid = pids[name];
-    if (pid === undefined) continue;
-    for (const signal of ["SIGTERM", "SIGKILL"] as const) {
-      try {
-        Deno.kill(-pid, signal);
-      } catch {
-        break;
-      }
-      const deadline = Date.now() + (signal === "SIGTERM" ? 10_000 : 2_000);
-      while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      if (!isAlive(pid)) break;
-    }
-  }
+  const stop = async (name: string) => {
+    if (pids[name] !== undefined) await stopGroup(pids[name]);
+  };
+  await stop("kube-controller-manager");
+  await stop("kube-scheduler");
+  if (pids.kubelet !== undefined) await drainNode(dir);
+  await stopNode(dir);
+  await stop("kube-apiserver");
+  await stop("etcd");
   await Deno.remove(dir, { recursive: true }).catch(() => {});
 }

@@ -1,8 +1,9 @@
 /**
- * Stops a cluster that up.ts started (exactly the processes in DIR/pids.json) and removes
- * its folder:
+ * Stops a cluster that up.ts started (exactly the processes in DIR/pids.json), undoes what
+ * its real node did to the machine, and removes its folder. It also cleans up after a
+ * crashed run: give it that run's folder, or any folder when that one is gone.
  *
- *     deno run -A tests/cluster/down.ts --dir DIR
+ *     deno task cluster:down --dir DIR
  *
  * @module
  */

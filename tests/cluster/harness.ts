@@ -5,7 +5,8 @@
  *
  * ```ts ignore
  * import { clusterSuite } from "./cluster/harness.ts";
- * const suite = clusterSuite({ imageMap: { "*": {} } });
+ * import { testImage } from "./cluster/images.ts";
+ * const suite = clusterSuite({ images: [await testImage("fixtures", ["tests/fixtures/kt_functions"])] });
  * suite.test("a Job runs", async ({ cluster, kube }) => {
  *   await kube.request("POST", "/apis/batch/v1/namespaces/default/jobs", { body: job });
  * });
@@ -16,7 +17,7 @@
  */
 import { ApiError, KubeClient, kubeconfigConnection } from "../../src/k8s/client.ts";
 import { type Cluster, type ClusterOptions, startCluster } from "./cluster.ts";
-import { isAlive } from "../ports.ts";
+import { NodeBusyError, nodeLeftovers, readSysctls } from "./node.ts";
 
 /** What a cluster test gets. */
 export interface ClusterContext {
@@ -36,7 +37,9 @@ export interface ClusterSuite {
 /** A cluster suite for this test file. */
 export function clusterSuite(options: ClusterOptions = {}): ClusterSuite {
   let starting: Promise<ClusterContext> | undefined;
+  let sysctlsBefore: Record<string, string> = {};
   const start = async (): Promise<ClusterContext> => {
+    sysctlsBefore = await readSysctls();
     const cluster = await startCluster(options);
     const previous = Deno.env.get("KUBECONFIG");
     Deno.env.set("KUBECONFIG", cluster.kubeconfigPath);
@@ -57,19 +60,36 @@ export function clusterSuite(options: ClusterOptions = {}): ClusterSuite {
     },
     end() {
       Deno.test({
-        name: "the test cluster stops and leaves no process behind",
+        name:
+          "the test cluster stops and leaves no process, mount, bridge, iptables rule or chain, cgroup or kernel setting behind",
         ...settings,
         fn: async () => {
-          const context = await starting?.catch(() => undefined);
+          if (!starting) return;
+          // a cluster that failed to start was stopped by startCluster: check that too
+          let busy = false;
+          const context = await starting.catch((error) => {
+            busy = error instanceof NodeBusyError;
+          });
           starting = undefined;
-          if (!context) return;
-          context.kube.close();
-          const pids = JSON.parse(await Deno.readTextFile(`${context.cluster.dir}/pids.json`));
-          await context.cluster.stop();
-          for (const pid of Object.values<number>(pids)) {
-            if (isAlive(pid)) {
-              throw new Error(`process ${pid} is still running after the cluster stopped`);
-            }
+          // another cluster's node: what is on the machine is not ours to check
+          if (busy) return;
+          let pids: Record<string, number> = {};
+          let dir: string | undefined;
+          if (context) {
+            context.kube.close();
+            dir = context.cluster.dir;
+            pids = JSON.parse(await Deno.readTextFile(`${dir}/pids.json`));
+            if (!pids.kubelet) throw new Error("no kubelet was started");
+            await context.cluster.stop();
+          }
+          const left = await nodeLeftovers(Object.values(pids), dir);
+          if (left.length) throw new Error(`left after the cluster stopped:\n${left.join("\n")}`);
+          const after = await readSysctls();
+          for (const [key, value] of Object.entries(sysctlsBefore)) {
+            if (after[key] !== value) throw new Error(`${key} is ${after[key]}, was ${value}`);
+          }
+          if (dir && await Deno.stat(dir).then(() => true, () => false)) {
+            throw new Error(`${dir} is still there`);
           }
         },
       });
@@ -115,4 +135,80 @@ export async function applyRbac(kube: KubeClient, namespace = "default"): Promis
         if (!(error instanceof ApiError && error.status === 409)) throw error;
       });
   }
+}
+
+/** The uid the Dockerfile's worker image runs as. */
+export const WORKER_UID = 10001;
+
+/** Gives a local data dir (and what is in it) to the worker image's user, so pods can write it. */
+export async function writableByPods(dir: string): Promise<void> {
+  const output = await new Deno.Command("chown", { args: ["-R", `${WORKER_UID}`, dir] }).output();
+  if (!output.success) throw new Error(`chown ${dir} failed`);
+}
+
+/** A pod's log, read through the API server as `kubectl logs` does. */
+export async function podLog(cluster: Cluster, name: string, namespace = "default") {
+  const pki = `${cluster.dir}/pki`;
+  const client = Deno.createHttpClient({
+    caCerts: [await Deno.readTextFile(`${pki}/ca.crt`)],
+    cert: await Deno.readTextFile(`${pki}/admin.crt`),
+    key: await Deno.readTextFile(`${pki}/admin.key`),
+  });
+  try {
+    const response = await fetch(
+      `${cluster.server}/api/v1/namespaces/${namespace}/pods/${name}/log`,
+      { client },
+    );
+    const text = await response.text();
+    if (!response.ok) throw new Error(`logs of pod ${name}: ${response.status} ${text}`);
+    return text;
+  } finally {
+    client.close();
+  }
+}
+
+/** How a pod of {@linkcode runPod} ended. */
+export interface PodResult {
+  phase: "Succeeded" | "Failed";
+  exitCode: number;
+  log: string;
+}
+
+/**
+ * Runs a one-container pod (restartPolicy Never) to its end and returns its exit code and
+ * log, then deletes it.
+ */
+export async function runPod(
+  { cluster, kube }: ClusterContext,
+  // deno-lint-ignore no-explicit-any
+  pod: { metadata: { name: string }; spec: any },
+  seconds = 120,
+): Promise<PodResult> {
+  const path = "/api/v1/namespaces/default/pods";
+  await kube.request("POST", path, {
+    body: {
+      apiVersion: "v1",
+      kind: "Pod",
+      ...pod,
+      spec: { restartPolicy: "Never", ...pod.spec },
+    },
+  });
+  const name = pod.metadata.name;
+  const deadline = Date.now() + seconds * 1000;
+  // deno-lint-ignore no-explicit-any
+  let last: any;
+  while (Date.now() < deadline) {
+    last = await kube.request("GET", `${path}/${name}`);
+    if (last.status?.phase === "Succeeded" || last.status?.phase === "Failed") {
+      const log = await podLog(cluster, name);
+      await kube.request("DELETE", `${path}/${name}`);
+      return {
+        phase: last.status.phase,
+        exitCode: last.status.containerStatuses[0].state.terminated.exitCode,
+        log,
+      };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`pod ${name} did not finish in ${seconds}s: ${JSON.stringify(last?.status)}`);
 }

@@ -1,6 +1,7 @@
 /**
  * A real MinIO server for the tests: built from its Go module (tests/minio/build.sh, cached
- * outside the repository), started on loopback with a temporary folder, stopped by PID.
+ * outside the repository), started with a temporary folder on loopback, or on the test
+ * cluster's node IP so that pods reach it too, stopped by PID.
  *
  * ```ts ignore
  * import { startMinio } from "./minio/harness.ts";
@@ -39,8 +40,11 @@ export async function buildMinio(): Promise<string> {
   return new TextDecoder().decode(output.stdout).trim().split("\n").at(-1)!;
 }
 
-/** Starts MinIO on 127.0.0.1 and creates a bucket. */
-export async function startMinio(bucket = "kt-test"): Promise<Minio> {
+/**
+ * Starts MinIO on `host` (127.0.0.1, or the node IP of a running test cluster, where both
+ * this machine and pods reach it) and creates a bucket.
+ */
+export async function startMinio(bucket = "kt-test", host = "127.0.0.1"): Promise<Minio> {
   const binary = await buildMinio();
   const dir = await Deno.makeTempDir({ prefix: "kt-minio-" });
   const [port, consolePort] = [freePort(), freePort()];
@@ -51,9 +55,9 @@ export async function startMinio(bucket = "kt-test"): Promise<Minio> {
       "server",
       `${dir}/data`,
       "--address",
-      `127.0.0.1:${port}`,
+      `${host}:${port}`,
       "--console-address",
-      `127.0.0.1:${consolePort}`,
+      `${host}:${consolePort}`,
       "--quiet",
     ],
     env: {
@@ -66,7 +70,7 @@ export async function startMinio(bucket = "kt-test"): Promise<Minio> {
     stdout: "null",
     stderr: "null",
   }).spawn();
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `http://${host}:${port}`;
   const stop = async () => {
     try {
       child.kill("SIGTERM");

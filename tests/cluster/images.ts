@@ -1,0 +1,292 @@
+/**
+ * Images for the real node, built offline with podman from the project's Dockerfile.
+ *
+ * Nothing is pulled. The Dockerfile's base images are made here under the names it uses:
+ * `node:22-bookworm-slim` is a Debian bookworm root file system (debootstrap, from the
+ * machine's own Debian mirror) with this machine's Node.js and npm copied in, since npm is
+ * all the Dockerfile asks of it and every machine that runs these tests has both (Debian's
+ * own npm package would pull hundreds of packages more). It also trusts what the host
+ * trusts (the host's CA bundle, for npm and Deno), so the build reaches the npm registry
+ * as the host does, through whatever TLS proxy the host's network has.
+ * The `worker` target is then built as the Dockerfile says (its `npm install` and
+ * `deno install` reach the npm registry through the host's network), and test images
+ * follow the README's recipe: `FROM kt-deno-worker:<version>` + `COPY kt_functions`.
+ * The pause image is Kubernetes' own pause.c, compiled static, in an image of its own.
+ *
+ * Everything is cached under `~/.cache/kt-deno/images` (podman's store, the debootstrap
+ * tarball); an image is rebuilt only when its inputs change (its tag or label is a hash of
+ * them), so a warm run builds nothing.
+ *
+ * ```ts ignore
+ * const image = await testImage("fixtures", ["tests/fixtures/kt_functions"]);
+ * // image: "localhost/kt-test-fixtures:<hash>", in podman's store; see node.ts to load it
+ * ```
+ *
+ * @module
+ */
+import { VERSION } from "../../src/version.ts";
+import { copy } from "../copy.ts";
+import { CACHE, ensurePackages, sh } from "./host.ts";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+const IMAGES = `${CACHE}/images`;
+const K8S_VERSION = "v1.35.4";
+
+/** The worker image's name, as the README's recipe writes it. */
+export const WORKER_IMAGE = `kt-deno-worker:${VERSION}`;
+/** The pod sandbox image the node's containerd uses. */
+export const PAUSE_IMAGE = `localhost/kt-pause:${K8S_VERSION}`;
+const DEBIAN_IMAGE = "localhost/kt-debian:bookworm";
+const NODE_BASE = "docker.io/library/node:22-bookworm-slim";
+const SOURCE_LABEL = "kt-deno.source";
+
+/** podman with its own store under the cache, runc and cgroupfs (no systemd here). */
+export function podmanArgs(): string[] {
+  return [
+    "--root",
+    `${IMAGES}/podman/root`,
+    "--runroot",
+    `${IMAGES}/podman/run`,
+    "--storage-driver",
+    "overlay",
+    "--cgroup-manager",
+    "cgroupfs",
+    "--events-backend",
+    "file",
+    "--runtime",
+    "/usr/sbin/runc",
+  ];
+}
+
+/** Runs podman on the test store; returns its output. */
+export function podman(args: string[]): Promise<string> {
+  return sh("podman", [...podmanArgs(), ...args]);
+}
+
+function podmanOrNull(args: string[]): Promise<string | null> {
+  return sh("podman", [...podmanArgs(), ...args], { allowFailure: true });
+}
+
+async function hashFiles(paths: string[], extra = ""): Promise<string> {
+  const files: string[] = [];
+  const walk = async (path: string) => {
+    const info = await Deno.stat(path);
+    if (!info.isDirectory) return void files.push(path);
+    for await (const entry of Deno.readDir(path)) await walk(`${path}/${entry.name}`);
+  };
+  for (const path of paths) await walk(path);
+  const parts: Uint8Array[] = [new TextEncoder().encode(extra)];
+  for (const file of files.sort()) {
+    parts.push(new TextEncoder().encode(`\0${file.replace(ROOT, "")}\0`));
+    parts.push(await Deno.readFile(file));
+  }
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) all.set(part, (at += part.length) - part.length);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return [...digest.slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function label(image: string): Promise<string | null> {
+  const out = await podmanOrNull(
+    ["image", "inspect", "--format", `{{index .Labels "${SOURCE_LABEL}"}}`, image],
+  );
+  return out === null ? null : out.trim();
+}
+
+async function exists(image: string): Promise<boolean> {
+  return (await podmanOrNull(["image", "exists", image])) !== null;
+}
+
+/** Removes the older builds of an image (other tags of its name) and what only they used. */
+async function removeOtherTags(image: string): Promise<void> {
+  const name = image.slice(0, image.lastIndexOf(":"));
+  const listed = await podman(["images", "--format", "{{.Repository}}:{{.Tag}}", name]);
+  const old = listed.split("\n").filter((line) => line && line !== image);
+  if (old.length) await podman(["rmi", ...old]);
+  await podman(["image", "prune", "--force"]);
+}
+
+/** Holds an exclusive lock on the image cache while `fn` runs (two builds never interleave). */
+async function locked<T>(fn: () => Promise<T>): Promise<T> {
+  await Deno.mkdir(IMAGES, { recursive: true });
+  const file = await Deno.open(`${IMAGES}/.lock`, { create: true, write: true });
+  await file.lock(true);
+  try {
+    return await fn();
+  } finally {
+    // podman's overlay driver leaves its store bind-mounted on itself
+    const mounts = await Deno.readTextFile("/proc/self/mountinfo");
+    for (const line of mounts.split("\n")) {
+      const point = line.split(" ")[4];
+      if (point?.startsWith(`${IMAGES}/`)) await sh("umount", [point], { allowFailure: true });
+    }
+    // and its containers' cgroups (cgroupfs manager) under libpod_parent in each hierarchy
+    await sh("sh", [
+      "-c",
+      "find /sys/fs/cgroup/*/libpod_parent -depth -type d -exec rmdir {} + 2>/dev/null",
+    ], {
+      allowFailure: true,
+    });
+    file.close();
+  }
+}
+
+function debianMirror(): string {
+  try {
+    const sources = Deno.readTextFileSync("/etc/apt/sources.list.d/debian.sources");
+    const uri = /^URIs:\s*(\S+)/m.exec(sources)?.[1];
+    if (uri) return uri;
+  } catch { /* no deb822 sources */ }
+  try {
+    const list = Deno.readTextFileSync("/etc/apt/sources.list");
+    const uri = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s/m.exec(list)?.[1];
+    if (uri) return uri;
+  } catch { /* no sources.list */ }
+  return "http://deb.debian.org/debian";
+}
+
+/** A Debian bookworm minbase image made with debootstrap (its tarball cached). */
+async function debianImage(): Promise<void> {
+  if (await exists(DEBIAN_IMAGE)) return;
+  const tarball = `${IMAGES}/debian-bookworm-minbase.tar`;
+  if (!(await Deno.stat(tarball).then(() => true, () => false))) {
+    const rootfs = await Deno.makeTempDir({ dir: IMAGES, prefix: "rootfs-" });
+    try {
+      await sh("debootstrap", ["--variant=minbase", "bookworm", rootfs, debianMirror()]);
+      for (const dir of ["var/cache/apt/archives", "var/lib/apt/lists"]) {
+        await sh("find", [`${rootfs}/${dir}`, "-type", "f", "-delete"]);
+      }
+      await sh("tar", ["-C", rootfs, "-cf", `${tarball}.part`, "."]);
+      await Deno.rename(`${tarball}.part`, tarball);
+    } finally {
+      await Deno.remove(rootfs, { recursive: true });
+    }
+  }
+  await podman(["import", tarball, DEBIAN_IMAGE]);
+}
+
+/** `node:22-bookworm-slim`: Debian plus this machine's node and npm (all the Dockerfile uses). */
+async function nodeBase(): Promise<void> {
+  const node = (await sh("sh", ["-c", "command -v node"])).trim();
+  const npm = `${(await sh("npm", ["root", "-g"])).trim()}/npm`;
+  const bundle = "/etc/ssl/certs/ca-certificates.crt";
+  const wanted = await hashFiles([await Deno.realPath(node), `${npm}/package.json`, bundle]);
+  if ((await label(NODE_BASE)) === wanted) return;
+  await debianImage();
+  const context = await Deno.makeTempDir({ prefix: "kt-node-base-" });
+  try {
+    await Deno.copyFile(await Deno.realPath(node), `${context}/node`);
+    await copy(npm, `${context}/npm`);
+    await Deno.copyFile(bundle, `${context}/ca-certificates.crt`);
+    await Deno.writeTextFile(
+      `${context}/Containerfile`,
+      [
+        `FROM ${DEBIAN_IMAGE}`,
+        "COPY node /usr/local/bin/node",
+        "COPY npm /usr/local/lib/node_modules/npm",
+        `COPY ca-certificates.crt ${bundle}`,
+        `ENV NODE_EXTRA_CA_CERTS=${bundle} DENO_CERT=${bundle}`,
+        "RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \\",
+        " && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \\",
+        " && node --version && npm --version",
+        'CMD ["node"]',
+        "",
+      ].join("\n"),
+    );
+    await podman([
+      "build",
+      "--pull=never",
+      "--network",
+      "none",
+      "--label",
+      `${SOURCE_LABEL}=${wanted}`,
+      "-t",
+      NODE_BASE,
+      context,
+    ]);
+  } finally {
+    await Deno.remove(context, { recursive: true });
+  }
+}
+
+/** Builds the Dockerfile's `worker` target as `kt-deno-worker:<version>` unless up to date. */
+export function workerImage(): Promise<string> {
+  return locked(async () => {
+    const inputs = ["Dockerfile", "deno.json", "deno.lock", "main.ts", "src"].map((p) =>
+      `${ROOT}${p}`
+    );
+    const wanted = await hashFiles(inputs);
+    if ((await label(WORKER_IMAGE)) === wanted) return WORKER_IMAGE;
+    await ensurePackages();
+    await nodeBase();
+    await podman([
+      "build",
+      "--pull=never",
+      "--network",
+      "host",
+      "--target",
+      "worker",
+      "--label",
+      `${SOURCE_LABEL}=${wanted}`,
+      "-t",
+      WORKER_IMAGE,
+      "-f",
+      `${ROOT}Dockerfile`,
+      ROOT,
+    ]);
+    await podman(["image", "prune", "--force"]);
+    return WORKER_IMAGE;
+  });
+}
+
+/**
+ * A worker image with the task functions of `functionDirs`, made as the README says
+ * (`FROM kt-deno-worker:<version>`, `COPY kt_functions /app/kt_functions`). Its tag is a
+ * hash of the worker image and the functions, so pods can use it with the default pull
+ * policy and never see a stale one.
+ */
+export async function testImage(name: string, functionDirs: string[]): Promise<string> {
+  const worker = await workerImage();
+  const workerId = (await podman(["image", "inspect", "--format", "{{.Id}}", worker])).trim();
+  const tag = await hashFiles(functionDirs, workerId);
+  const image = `localhost/kt-test-${name}:${tag}`;
+  return await locked(async () => {
+    if (await exists(image)) return image;
+    const context = await Deno.makeTempDir({ prefix: "kt-test-image-" });
+    try {
+      for (const dir of functionDirs) await copy(dir, `${context}/kt_functions`);
+      await Deno.writeTextFile(
+        `${context}/Containerfile`,
+        `FROM ${worker}\nCOPY kt_functions /app/kt_functions\n`,
+      );
+      await podman(["build", "--pull=never", "--network", "none", "-t", image, context]);
+    } finally {
+      await Deno.remove(context, { recursive: true });
+    }
+    await removeOtherTags(image);
+    return image;
+  });
+}
+
+/** The pause image: pause.c from the k8s.io/kubernetes module (build.sh downloads it). */
+export function pauseImage(): Promise<string> {
+  return locked(async () => {
+    if (await exists(PAUSE_IMAGE)) return PAUSE_IMAGE;
+    await ensurePackages();
+    const modules = (await sh("go", ["env", "GOMODCACHE"])).trim();
+    const source = `${modules}/k8s.io/kubernetes@${K8S_VERSION}/build/pause/linux/pause.c`;
+    const context = await Deno.makeTempDir({ prefix: "kt-pause-" });
+    try {
+      await sh("gcc", ["-Os", "-static", "-o", `${context}/pause`, source]);
+      await Deno.writeTextFile(
+        `${context}/Containerfile`,
+        'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n',
+      );
+      await podman(["build", "--network", "none", "-t", PAUSE_IMAGE, context]);
+    } finally {
+      await Deno.remove(context, { recursive: true });
+    }
+    return PAUSE_IMAGE;
+  });
+}
