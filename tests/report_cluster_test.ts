@@ -4,14 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { FIXTURE_FUNCTIONS, ktDeno, runIdOf, specFile, stateOf } from "./cli_helpers.ts";
-import { applyRbac, clusterSuite } from "./cluster/harness.ts";
-import { makeWorkerImage } from "./cluster/worker_image.ts";
+import { applyRbac, clusterSuite, podLog, writableByPods } from "./cluster/harness.ts";
+import { exists } from "./cli_helpers.ts";
+import { testImage } from "./cluster/images.ts";
 import { openPage, startBrowser } from "./report_browser.ts";
 import { assertShowsState, readShown } from "./report_pages.ts";
 
-const IMAGE = "kt-worker:report-test";
-const image = await makeWorkerImage(IMAGE, [FIXTURE_FUNCTIONS]);
-const suite = clusterSuite({ imageMap: { ...image.imageMap, "*": {} } });
+const IMAGE = await testImage("report", [FIXTURE_FUNCTIONS]);
+const suite = clusterSuite({ images: [IMAGE] });
 const ok = (name: string) => ({ function: "steps.ok", args: { name } });
 
 suite.test("the controller writes the report: a box per job, pod task times, the error", async ({ cluster, kube }) => {
@@ -40,10 +40,11 @@ suite.test("the controller writes the report: a box per job, pod task times, the
   });
   const dataDir = `${dir}/data`;
   await Deno.mkdir(dataDir);
+  await writableByPods(dataDir);
   const { browser, close } = await startBrowser();
   try {
     const result = await ktDeno(
-      ["run", path, "--image", IMAGE, "--data-dir", dataDir, "--wait"],
+      ["run", path, "--image", IMAGE, "--controller-image", IMAGE, "--data-dir", dataDir, "--wait"],
       dir,
       { KUBECONFIG: cluster.kubeconfigPath },
     );
@@ -51,7 +52,17 @@ suite.test("the controller writes the report: a box per job, pod task times, the
     const runId = runIdOf(result.stdout);
     assert.match(result.stdout, new RegExp(`report: kt-metadata/${runId}/report.html in `));
     const state = await stateOf(dataDir, runId);
-    const url = `file://${dataDir}/kt-metadata/${runId}/report.html`;
+    const file = `${dataDir}/kt-metadata/${runId}/report.html`;
+    if (!await exists(file)) {
+      const pods = await kube.request<{ items: { metadata: { name: string } }[] }>(
+        "GET",
+        "/api/v1/namespaces/default/pods",
+        { query: { labelSelector: `job-name=kt-controller-${runId}` } },
+      );
+      const logs = await Promise.all(pods.items.map((p) => podLog(cluster, p.metadata.name)));
+      assert.fail(`the controller wrote no report; its log:\n${logs.join("\n")}`);
+    }
+    const url = `file://${file}`;
     const { page, requests, errors } = await openPage(browser, url);
     const shown = await readShown(page);
     assertShowsState(shown, state);
@@ -66,17 +77,15 @@ suite.test("the controller writes the report: a box per job, pod task times, the
       /2 tasks: 1 done, 1 failed/,
     );
     assert.match(await page.content(), /broke on the cluster/);
-    await page.screenshot({ path: `${dir}/report.png`, fullPage: true });
-    console.log(`screenshot: ${dir}/report.png`);
+    const shot = await Deno.makeTempFile({ prefix: "kt-report-cluster-", suffix: ".png" });
+    await page.screenshot({ path: shot, fullPage: true });
+    console.log(`screenshot: ${shot}`);
     assert.deepEqual(errors, []);
     assert.deepEqual(requests, [url]);
   } finally {
     await close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
 suite.end();
-
-Deno.test("(worker image folder removed)", async () => {
-  await Deno.remove(image.root, { recursive: true });
-});
