@@ -39,10 +39,15 @@ export async function ktDeno(
 }
 
 /** Starts `kt-deno ARGS` without waiting (for signal tests). */
-export function spawnKtDeno(args: string[], cwd: string): Deno.ChildProcess {
+export function spawnKtDeno(
+  args: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", "--config", CONFIG, MAIN, ...args],
     cwd,
+    env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -1,11 +1,14 @@
 /**
  * One storage conformance suite, run unchanged against the local driver and the S3
- * driver (on a real MinIO server), through the `fs` helper tasks get.
+ * driver (on a real MinIO server), through the `fs` helper tasks get and the retrying
+ * wrapper every data dir is opened with; then what that wrapper retries and what not.
  */
 import assert from "node:assert/strict";
 import { DataFs } from "../src/storage/data_fs.ts";
 import { NotFoundError, PathEscapeError } from "../src/storage/driver.ts";
 import { LocalDriver } from "../src/storage/local.ts";
+import { openStorage } from "../src/storage/open.ts";
+import { RetryingDriver, StorageUnavailableError } from "../src/storage/retrying.ts";
 import { S3Driver } from "../src/storage/s3.ts";
 import { type Minio, startMinio } from "./minio/harness.ts";
 import { freePort } from "./ports.ts";
@@ -29,7 +32,7 @@ const backends: Backend[] = [
     async open() {
       const dir = await Deno.makeTempDir({ prefix: "kt-storage-" });
       return {
-        fs: new DataFs(new LocalDriver(dir)),
+        fs: new DataFs(openStorage(dir)),
         cleanup: () => Deno.remove(dir, { recursive: true }),
       };
     },
@@ -39,7 +42,7 @@ const backends: Backend[] = [
     async open() {
       const server = await startS3();
       const fs = new DataFs(
-        new S3Driver(`s3://${server.bucket}/t-${crypto.randomUUID().slice(0, 8)}`),
+        openStorage(`s3://${server.bucket}/t-${crypto.randomUUID().slice(0, 8)}`),
       );
       return { fs, cleanup: async () => {} };
     },
@@ -234,6 +237,67 @@ Deno.test({
       /for s3:\/\/kt-test\/x: the endpoint cannot be reached/,
     );
     await new S3Driver(`s3://${server.bucket}/x`).check();
+  },
+});
+
+Deno.test({
+  name: "s3: an unreachable store is retried for the bound, then fails saying so",
+  ...settings,
+  fn: async () => {
+    const server = await startS3();
+    const lines: string[] = [];
+    const closed = `http://127.0.0.1:${freePort()}`;
+    const store = new RetryingDriver(
+      new S3Driver(`s3://${server.bucket}/x`, { endpoint: closed }),
+      { seconds: 1, log: (line) => lines.push(line) },
+    );
+    const error = await store.read("a.txt").catch((e) => e);
+    assert.ok(error instanceof StorageUnavailableError, String(error));
+    assert.match(error.message, /^data dir s3:\/\/kt-test\/x unreachable for 1 s, gave up: S3 /);
+    assert.equal(lines.length, 1);
+    assert.match(lines[0], /data dir s3:\/\/kt-test\/x unreachable, retrying for up to 1 s/);
+  },
+});
+
+Deno.test({
+  name: "s3: a permanent error (missing bucket, missing key) is not retried",
+  ...settings,
+  fn: async () => {
+    const server = await startS3();
+    const lines: string[] = [];
+    const log = (line: string) => lines.push(line);
+    const missing = new RetryingDriver(new S3Driver("s3://no-such-bucket/x"), { seconds: 60, log });
+    await assert.rejects(() => missing.read("a.txt"), /S3 NoSuchBucket/);
+    const store = new RetryingDriver(new S3Driver(`s3://${server.bucket}/x`), { seconds: 60, log });
+    await assert.rejects(() => store.read("no/such.txt"), NotFoundError);
+    assert.deepEqual(lines, []);
+  },
+});
+
+Deno.test({
+  name: "retrying driver: transient errors are retried until they stop, and the outage is logged",
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "kt-storage-" });
+    try {
+      let failures = 2;
+      const flaky = new class extends LocalDriver {
+        override read(path: string) {
+          if (failures-- > 0) {
+            return Promise.reject(Object.assign(new Error("503 SlowDown"), { transient: true }));
+          }
+          return super.read(path);
+        }
+      }(dir);
+      const lines: string[] = [];
+      const store = new RetryingDriver(flaky, { seconds: 30, log: (line) => lines.push(line) });
+      await store.write("a.txt", new TextEncoder().encode("hi"));
+      assert.equal(new TextDecoder().decode(await store.read("a.txt")), "hi");
+      assert.equal(lines.length, 2);
+      assert.match(lines[0], /unreachable, retrying for up to 30 s: 503 SlowDown/);
+      assert.match(lines[1], /reachable again after [\d.]+ s/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   },
 });
 

@@ -22,3 +22,27 @@ export function positiveInt(flag: string): (value: string) => number {
     return n;
   };
 }
+
+/**
+ * Escapes what a terminal would act on instead of print (control characters such as ESC
+ * and NUL, C1 controls, bidirectional overrides), keeping line breaks and tabs, so that an
+ * error quoting bad input (a spec of random bytes) prints as text.
+ *
+ * @example
+ * ```ts
+ * import { printable } from "./errors.ts";
+ * printable("bad \x1b[2J byte\0"); // "bad \\x1b[2J byte\\x00"
+ * ```
+ */
+export function printable(text: string): string {
+  return text.replace(
+    // deno-lint-ignore no-control-regex
+    /[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => {
+      const code = c.charCodeAt(0);
+      return code <= 0xff
+        ? `\\x${code.toString(16).padStart(2, "0")}`
+        : `\\u${code.toString(16).padStart(4, "0")}`;
+    },
+  );
+}

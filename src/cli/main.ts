@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { SpecError } from "../spec/problems.ts";
-import { UsageError } from "./errors.ts";
+import { printable, UsageError } from "./errors.ts";
 import { DataDirError } from "../storage/open.ts";
 import { controllerSubcommand } from "./controller.ts";
 import { rbacSubcommand } from "./rbac.ts";
@@ -62,10 +62,10 @@ export async function main(args: string[]): Promise<number> {
     if (
       error instanceof SpecError || error instanceof UsageError || error instanceof DataDirError
     ) {
-      console.error(`kt-deno: ${error.message}`);
+      console.error(`kt-deno: ${printable(error.message)}`);
       return 2;
     }
-    console.error(`kt-deno: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(`kt-deno: ${printable(error instanceof Error ? error.message : String(error))}`);
     return 1;
   }
 }

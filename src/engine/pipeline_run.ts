@@ -216,6 +216,17 @@ export class PipelineRun {
     this.#doc.finished_at ??= this.#time(now);
   }
 
+  /**
+   * The run cannot go on (its data dir failed for good): every Running job fails with the
+   * reason, and the run is Failed and says why.
+   */
+  abandon(reason: string, now: Date): void {
+    for (const node of [...this.#running]) this.fail(node.job.name, reason, now);
+    this.#doc.status = "Failed";
+    this.#doc.error = reason;
+    this.#doc.finished_at ??= this.#time(now);
+  }
+
   /** True when no job is Pending or Running. */
   get done(): boolean {
     return this.#count.Pending + this.#count.Running === 0;

@@ -46,6 +46,8 @@ export interface StateDocument {
   created_at: string;
   updated_at: string;
   finished_at?: string;
+  /** Why the run stopped before its jobs ended (a data dir that failed for good). */
+  error?: string;
   /** The kt-deno version that started the run. */
   kt_version?: string;
   jobs: Record<string, JobState>;

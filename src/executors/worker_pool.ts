@@ -7,7 +7,9 @@
  *
  * @module
  */
+import { parseQuantity } from "../spec/quantity.ts";
 import { readLines } from "../task/lines.ts";
+import { type GroupProcess, spawnInGroup } from "../task/process_group.ts";
 import type { TaskRequest } from "../task/request.ts";
 import type { WorkerReply } from "../task/worker.ts";
 
@@ -22,7 +24,19 @@ export type TaskResult = { ok: true } | { ok: false; error: string };
 /** Receives a line of a task's output. */
 export type OutputSink = (request: TaskRequest, line: string) => void;
 
+/**
+ * The environment that caps a worker's V8 heap at a job's `memory` (as a pod's limit
+ * would), or none when the job gives no memory.
+ */
+function heapLimitEnv(memory: string | undefined): Record<string, string> {
+  const bytes = memory === undefined ? null : parseQuantity(memory);
+  if (bytes === null) return {};
+  const flag = `--max-old-space-size=${Math.max(16, Math.floor(bytes / 2 ** 20))}`;
+  return { DENO_V8_FLAGS: [Deno.env.get("DENO_V8_FLAGS"), flag].filter(Boolean).join(",") };
+}
+
 class WorkerProcess {
+  readonly #group: GroupProcess;
   readonly #child: Deno.ChildProcess;
   readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
   readonly #nonce = crypto.randomUUID();
@@ -32,15 +46,22 @@ class WorkerProcess {
   served = 0;
   #current?: { id: number; request: TaskRequest; done: (result: TaskResult) => void };
   alive = true;
+  #outOfMemory = false;
 
-  constructor(command: string[], env: Record<string, string>, output: OutputSink) {
-    this.#child = new Deno.Command(command[0], {
+  constructor(
+    command: string[],
+    env: Record<string, string>,
+    output: OutputSink,
+    readonly memory: string | undefined,
+  ) {
+    this.#group = spawnInGroup(command[0], {
       args: command.slice(1),
-      env: { ...env, KT_WORKER_NONCE: this.#nonce },
+      env: { ...env, ...heapLimitEnv(memory), KT_WORKER_NONCE: this.#nonce },
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
-    }).spawn();
+    });
+    this.#child = this.#group.child;
     this.#stdin = this.#child.stdin.getWriter();
     const forward = async (stream: ReadableStream<Uint8Array>, replies: boolean) => {
       for await (const line of readLines(stream)) {
@@ -50,6 +71,7 @@ class WorkerProcess {
             this.#finish(reply.ok ? { ok: true } : { ok: false, error: reply.error ?? "failed" });
           }
         } else if (this.#current && (line || !replies)) {
+          if (!replies && /out of memory/i.test(line)) this.#outOfMemory = true;
           output(this.#current.request, line);
         }
       }
@@ -60,10 +82,13 @@ class WorkerProcess {
     ]);
     this.exited = this.#child.status.then(async (status) => {
       this.alive = false;
+      this.#group.release();
       await streams;
       this.#finish({
         ok: false,
-        error: status.signal
+        error: this.#outOfMemory && memory !== undefined
+          ? `out of memory (limit ${memory})`
+          : status.signal
           ? `the task's process was killed by ${status.signal}`
           : `the task ended its process with exit code ${status.code}`,
       });
@@ -87,12 +112,7 @@ class WorkerProcess {
   }
 
   kill(): void {
-    if (!this.alive) return;
-    try {
-      this.#child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
+    if (this.alive) this.#group.kill();
   }
 
   async close(): Promise<void> {
@@ -121,10 +141,11 @@ export class WorkerPool {
     if (signal.aborted) {
       return { ok: false, error: String(signal.reason?.message ?? signal.reason) };
     }
-    let worker = this.#idle.pop();
-    while (worker && !worker.alive) worker = this.#idle.pop();
+    let worker = this.#takeIdle(request.memory);
     if (!worker) {
-      worker = new WorkerProcess(this.command, this.env, this.output);
+      // An idle worker with another heap limit makes room for this one.
+      this.#idle.shift()?.close();
+      worker = new WorkerProcess(this.command, this.env, this.output, request.memory);
       this.#all.add(worker);
       worker.exited.then(() => this.#all.delete(worker!));
     }
@@ -142,6 +163,17 @@ export class WorkerPool {
       // The slot stays taken until the old worker is gone, so the two never overlap.
       else if (worker.alive) await worker.close();
     }
+  }
+
+  /** An idle worker with the heap limit the request asks for, if any. */
+  #takeIdle(memory: string | undefined): WorkerProcess | undefined {
+    for (let i = this.#idle.length - 1; i >= 0; i--) {
+      const worker = this.#idle[i];
+      if (worker.alive && worker.memory !== memory) continue;
+      this.#idle.splice(i, 1);
+      if (worker.alive) return worker;
+    }
+    return undefined;
   }
 
   /** Ends every worker: idle ones by closing their input, busy ones by killing them. */

@@ -9,6 +9,7 @@ import { dynamicOutputPath, type JobState } from "../engine/state.ts";
 import type { Executor, JobOutcome } from "../executors/executor.ts";
 import type { Job } from "../spec/schema.ts";
 import type { DataFs } from "../storage/data_fs.ts";
+import { isDataDirFailure } from "../storage/retrying.ts";
 import { StateWriter } from "./state_writer.ts";
 
 /** Settings of {@linkcode drivePipeline}. */
@@ -98,17 +99,29 @@ export async function drivePipeline(
 
   if (options.signal?.aborted) interrupt();
   options.signal?.addEventListener("abort", interrupt, { once: true });
+  let failure: unknown;
   try {
     const first = interrupted ? [] : [...run.running(), ...run.advance(now())];
     // The first write also makes the data dir, which tasks may write into without a care.
     await changed();
     if (!interrupted) launch(first);
     if (inFlight > 0) await idle.promise;
+  } catch (error) {
+    failure = error;
+    interrupted = true;
+    // The data dir stayed unreachable past its retry bound: the run cannot go on. The
+    // final write below retries for the bound again; when the store is still gone, the
+    // state keeps saying Running and only the run's liveness marker, no longer
+    // refreshed by this process, shows that nobody drives it.
+    if (isDataDirFailure(error) && run.status === "Running") {
+      run.abandon(`the run stopped: ${(error as Error).message}`, now());
+    }
   } finally {
     options.signal?.removeEventListener("abort", interrupt);
     await executor.stop("the run ended");
     options.onChange?.(run);
-    await writer.flush();
+    await writer.flush().catch((error) => failure ??= error);
   }
+  if (failure !== undefined) throw failure;
   return run;
 }

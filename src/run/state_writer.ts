@@ -10,6 +10,12 @@ import type { PipelineRun } from "../engine/pipeline_run.ts";
 import { statePath } from "../engine/state.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 
+/**
+ * The most time between two writes: a write that took long because the store was down
+ * (and the storage driver retried) must not hold the next one back for five outages.
+ */
+const MAX_GAP_MS = 10_000;
+
 /** A document up to this size is indented for people to read; a larger one is compact. */
 const INDENT_UP_TO = 1 << 20;
 
@@ -62,10 +68,11 @@ export class StateWriter {
 
   /**
    * The least time between two writes: the interval, or five times what the last write
-   * took if longer, so that a large document takes at most a sixth of the run's time.
+   * took if longer, so that a large document takes at most a sixth of the run's time; at
+   * most {@linkcode MAX_GAP_MS}.
    */
   #gap(): number {
-    return Math.max(this.interval, 5 * this.#lastTook);
+    return Math.min(MAX_GAP_MS, Math.max(this.interval, 5 * this.#lastTook));
   }
 
   /** What identifies the state: every change moves a job's status or the run's. */

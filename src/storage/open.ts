@@ -5,10 +5,12 @@
  */
 import type { StorageDriver } from "./driver.ts";
 import { LocalDriver } from "./local.ts";
+import { RetryingDriver, storageRetrySeconds } from "./retrying.ts";
 import { S3Driver, type S3Options } from "./s3.ts";
 
 /**
- * Opens the driver for a data dir: `s3://bucket/prefix` or a local path.
+ * Opens the driver for a data dir: `s3://bucket/prefix` or a local path, wrapped so that
+ * transient errors are retried for `KT_STORAGE_RETRY_SECONDS` (see `retrying.ts`).
  *
  * @example
  * ```ts
@@ -19,9 +21,9 @@ import { S3Driver, type S3Options } from "./s3.ts";
 export function openStorage(dataDir: string, s3: S3Options = {}): StorageDriver {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(dataDir)?.[1]?.toLowerCase();
   if (scheme === undefined || scheme === "file") {
-    return new LocalDriver(scheme ? dataDir.slice("file://".length) : dataDir);
+    return new RetryingDriver(new LocalDriver(scheme ? dataDir.slice("file://".length) : dataDir));
   }
-  if (scheme === "s3") return new S3Driver(dataDir, s3);
+  if (scheme === "s3") return new RetryingDriver(new S3Driver(dataDir, s3));
   throw new Error(`unsupported data dir ${dataDir}: expected a local path or s3://bucket/prefix`);
 }
 
@@ -31,8 +33,10 @@ export function openStorage(dataDir: string, s3: S3Options = {}): StorageDriver 
  * {@linkcode DataDirError} that says which, for which URL.
  */
 export async function checkDataDir(dataDir: string): Promise<StorageDriver> {
-  const driver = openStorage(dataDir);
+  let driver: StorageDriver;
   try {
+    storageRetrySeconds();
+    driver = openStorage(dataDir);
     await driver.check();
   } catch (error) {
     throw new DataDirError(`data dir ${dataDir} cannot be used: ${(error as Error).message}`);

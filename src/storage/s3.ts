@@ -5,7 +5,8 @@
  *
  * Credentials come from the AWS SDK's default chain (environment, web identity as EKS
  * service accounts use it, profiles, instance roles). The SDK retries throttling and 5xx
- * answers (standard retry mode). The SDK is loaded on first use, so a run that never
+ * answers a few times (standard retry mode); longer outages are ridden out by the retrying
+ * driver that wraps this one (`retrying.ts`), which errors mark `transient` for. The SDK is loaded on first use, so a run that never
  * touches S3 does not pay for it.
  *
  * @module
@@ -23,8 +24,9 @@ export interface S3Options {
   region?: string;
 }
 
-/** Environment variables that carry S3 settings to the controller and the pods. */
+/** Environment variables that carry S3 settings (and the retry bound) to the controller and the pods. */
 export const S3_ENV = [
+  "KT_STORAGE_RETRY_SECONDS",
   "AWS_ENDPOINT_URL_S3",
   "AWS_ENDPOINT_URL",
   "KT_S3_FORCE_PATH_STYLE",
@@ -51,9 +53,17 @@ export function parseS3Url(url: string): { bucket: string; prefix: string } {
   return { bucket: match[1], prefix: match[2] };
 }
 
-/** An S3 error, with the S3 error code and the URL it concerns in its message. */
+/**
+ * An S3 error, with the S3 error code and the URL it concerns in its message. `transient`
+ * says whether trying again later may work (an outage, throttling), for the retrying driver.
+ */
 export class S3Error extends Error {
-  constructor(readonly code: string, readonly url: string, detail: string) {
+  constructor(
+    readonly code: string,
+    readonly url: string,
+    detail: string,
+    readonly transient = false,
+  ) {
     super(`S3 ${code} for ${url}: ${detail}`);
     this.name = "S3Error";
   }
@@ -68,7 +78,49 @@ function errorCode(error: unknown): string {
     code?: string;
     $metadata?: { httpStatusCode?: number };
   };
-  return e.Code ?? e.name ?? e.code ?? "Error";
+  return e.Code ?? (e.name && e.name !== "Error" ? e.name : undefined) ?? e.code ?? "Error";
+}
+
+const TRANSIENT_CODES = new Set([
+  "SlowDown",
+  "Throttling",
+  "ThrottlingException",
+  "RequestLimitExceeded",
+  "TooManyRequestsException",
+  "RequestTimeout",
+  "RequestTimeoutException",
+  "TimeoutError",
+  "InternalError",
+  "ServiceUnavailable",
+  "XMinioServerNotInitialized",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+]);
+
+/** True for an outage, throttling, a reset or a timeout: an error worth trying again later. */
+export function isTransientS3(error: unknown): boolean {
+  const e = error as {
+    name?: string;
+    Code?: string;
+    code?: string;
+    message?: string;
+    $retryable?: unknown;
+    $metadata?: { httpStatusCode?: number };
+  };
+  const status = e.$metadata?.httpStatusCode ?? 0;
+  if (status >= 500 || status === 429 || e.$retryable) return true;
+  if ([e.Code, e.name, e.code].some((code) => code !== undefined && TRANSIENT_CODES.has(code))) {
+    return true;
+  }
+  return status === 0 &&
+    /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|socket hang up|connection (refused|reset|closed)|timed? ?out/i
+      .test(e.message ?? "");
 }
 
 function isMissing(error: unknown): boolean {
@@ -107,8 +159,10 @@ export class S3Driver implements StorageDriver {
           "us-east-1",
         ...(endpoint ? { endpoint } : {}),
         forcePathStyle: this.options.pathStyle ?? env("KT_S3_FORCE_PATH_STYLE") === "true",
-        maxAttempts: 5,
+        // Few attempts here: the retrying driver around this one owns the time bound.
+        maxAttempts: 3,
         retryMode: "standard",
+        requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 },
       });
       return { sdk, client };
     })();
@@ -134,7 +188,12 @@ export class S3Driver implements StorageDriver {
       return await send(sdk, client);
     } catch (error) {
       if (isMissing(error)) throw new NotFoundError(path, this.root, `S3 ${errorCode(error)}`);
-      throw new S3Error(errorCode(error), this.#url(path), (error as Error).message);
+      throw new S3Error(
+        errorCode(error),
+        this.#url(path),
+        (error as Error).message,
+        isTransientS3(error),
+      );
     }
   }
 

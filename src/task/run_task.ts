@@ -9,7 +9,8 @@ import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { loadFunction } from "./functions.ts";
 import { readLines } from "./lines.ts";
-import { taskEnv, type TaskRequest } from "./request.ts";
+import { type GroupProcess, spawnInGroup } from "./process_group.ts";
+import { argsJson, taskEnv, type TaskRequest } from "./request.ts";
 
 /** Raised when a task fails in a way the task itself reported (exit code, bad output). */
 export class TaskFailure extends Error {
@@ -21,41 +22,92 @@ export class TaskFailure extends Error {
 
 /** How to run a command task: where its output goes, and what stops it. */
 export interface CommandOptions {
-  /** Receives each output line; without it the command writes to this process's stdio. */
+  /**
+   * Receives each output line; without it the command writes to this process's stdio.
+   * With it (the local executor), the command runs in a process group of its own that
+   * dies with this process (see `process_group.ts`).
+   */
   output?: (line: string) => void;
   signal?: AbortSignal;
+}
+
+/**
+ * Writes args too large for `KT_JOB_ARGS` to a temporary file; returns its path, or
+ * `undefined` when the args fit in the variable.
+ */
+async function argsFile(request: TaskRequest): Promise<string | undefined> {
+  const { json, large } = argsJson(request);
+  if (!large) return undefined;
+  const path = await Deno.makeTempFile({ prefix: "kt-args-", suffix: ".json" });
+  await Deno.writeTextFile(path, json);
+  return path;
+}
+
+/**
+ * Why a program cannot be started (searched in PATH as `exec` would), or `undefined`. A
+ * command in a process group starts through `sh`, whose own failure would be less clear.
+ */
+function unstartable(program: string): string | undefined {
+  const candidates = program.includes("/")
+    ? [program]
+    : (Deno.env.get("PATH") ?? "").split(":").filter(Boolean).map((dir) => `${dir}/${program}`);
+  for (const candidate of candidates) {
+    try {
+      const info = Deno.statSync(candidate);
+      if (info.isFile && (info.mode ?? 0o111) & 0o111) return undefined;
+    } catch {
+      // not this one
+    }
+  }
+  return program.includes("/") ? "no such executable file" : "not found in PATH";
 }
 
 /** Runs a command task's argv with the task environment; throws when it fails. */
 export async function runCommand(request: TaskRequest, options: CommandOptions = {}) {
   const [program, ...args] = request.command!;
   const piped = options.output ? "piped" : "inherit";
-  let child: Deno.ChildProcess;
+  const file = await argsFile(request);
   try {
-    child = new Deno.Command(program, {
+    const spawn: Deno.CommandOptions = {
       args,
-      env: taskEnv(request),
+      env: taskEnv(request, file),
       stdin: "null",
       stdout: piped,
       stderr: piped,
-      signal: options.signal,
-    }).spawn();
-  } catch (error) {
-    throw new TaskFailure(`cannot start command ${program}: ${(error as Error).message}`);
-  }
-  const forwarding = options.output
-    ? Promise.all([child.stdout, child.stderr].map(async (stream) => {
-      for await (const line of readLines(stream)) options.output!(line);
-    }))
-    : Promise.resolve();
-  const [status] = await Promise.all([child.status, forwarding]);
-  if (options.signal?.aborted) throw options.signal.reason;
-  if (!status.success) {
-    throw new TaskFailure(
-      `command ${program} ${
-        status.signal ? `was killed by ${status.signal}` : `exited with code ${status.code}`
-      }`,
-    );
+    };
+    let child: Deno.ChildProcess;
+    let group: GroupProcess | undefined;
+    try {
+      const missing = options.output ? unstartable(program) : undefined;
+      if (missing) throw new Error(missing);
+      if (options.output) ({ child } = group = spawnInGroup(program, spawn));
+      else child = new Deno.Command(program, { ...spawn, signal: options.signal }).spawn();
+    } catch (error) {
+      throw new TaskFailure(`cannot start command ${program}: ${(error as Error).message}`);
+    }
+    const stop = () => group?.kill();
+    options.signal?.addEventListener("abort", stop, { once: true });
+    if (options.signal?.aborted) stop();
+    const forwarding = options.output
+      ? Promise.all([child.stdout, child.stderr].map(async (stream) => {
+        for await (const line of readLines(stream)) options.output!(line);
+      }))
+      : Promise.resolve();
+    const status = await child.status;
+    // What the command left running in its group goes with it (and lets its output end).
+    group?.release();
+    await forwarding;
+    options.signal?.removeEventListener("abort", stop);
+    if (options.signal?.aborted) throw options.signal.reason;
+    if (!status.success) {
+      throw new TaskFailure(
+        `command ${program} ${
+          status.signal ? `was killed by ${status.signal}` : `exited with code ${status.code}`
+        }`,
+      );
+    }
+  } finally {
+    if (file) await Deno.remove(file).catch(() => {});
   }
 }
 
@@ -68,15 +120,20 @@ export async function runTask(request: TaskRequest): Promise<void> {
   const fs = new DataFs(openStorage(request.dataDir));
   let result: unknown = [];
   if (request.function) {
-    for (const [key, value] of Object.entries(taskEnv(request))) Deno.env.set(key, value);
-    const fn = await loadFunction(request.functionsDir, request.function);
-    result = await fn(request.args, {
-      fs,
-      runId: request.runId,
-      jobName: request.job,
-      taskIndex: request.index,
-      log: (...parts) => console.log(...parts),
-    });
+    const file = await argsFile(request);
+    try {
+      for (const [key, value] of Object.entries(taskEnv(request, file))) Deno.env.set(key, value);
+      const fn = await loadFunction(request.functionsDir, request.function);
+      result = await fn(request.args, {
+        fs,
+        runId: request.runId,
+        jobName: request.job,
+        taskIndex: request.index,
+        log: (...parts) => console.log(...parts),
+      });
+    } finally {
+      if (file) await Deno.remove(file).catch(() => {});
+    }
   }
   if (request.kind === "dynamic") {
     result ??= [];

@@ -28,8 +28,14 @@ export interface Minio {
   bucket: string;
   /** Environment for a process that should use this server (endpoint, path style, keys). */
   env: Record<string, string>;
+  /** The PID of the server process running now. */
   pid: number;
+  /** Stops the server for good and removes its data. */
   stop(): Promise<void>;
+  /** Stops the server process (SIGKILL, as a crash), keeping its data and port. */
+  halt(): Promise<void>;
+  /** Starts the server again on the same port with the same data; resolves once it is ready. */
+  restart(): Promise<void>;
 }
 
 /** Builds MinIO if needed; returns the binary. */
@@ -50,30 +56,32 @@ export async function startMinio(bucket = "kt-test", host = "127.0.0.1"): Promis
   const [port, consolePort] = [freePort(), freePort()];
   const accessKey = "ktdeno";
   const secretKey = "ktdeno-secret-key";
-  const child = new Deno.Command(binary, {
-    args: [
-      "server",
-      `${dir}/data`,
-      "--address",
-      `${host}:${port}`,
-      "--console-address",
-      `${host}:${consolePort}`,
-      "--quiet",
-    ],
-    env: {
-      MINIO_ROOT_USER: accessKey,
-      MINIO_ROOT_PASSWORD: secretKey,
-      MINIO_BROWSER: "off",
-      MINIO_UPDATE: "off",
-    },
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
   const endpoint = `http://${host}:${port}`;
-  const stop = async () => {
+  const spawn = () =>
+    new Deno.Command(binary, {
+      args: [
+        "server",
+        `${dir}/data`,
+        "--address",
+        `${host}:${port}`,
+        "--console-address",
+        `${host}:${consolePort}`,
+        "--quiet",
+      ],
+      env: {
+        MINIO_ROOT_USER: accessKey,
+        MINIO_ROOT_PASSWORD: secretKey,
+        MINIO_BROWSER: "off",
+        MINIO_UPDATE: "off",
+      },
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+  let child = spawn();
+  const end = async (signal: Deno.Signal) => {
     try {
-      child.kill("SIGTERM");
+      child.kill(signal);
     } catch {
       // already gone
     }
@@ -84,19 +92,25 @@ export async function startMinio(bucket = "kt-test", host = "127.0.0.1"): Promis
     }, 5000);
     await child.status;
     clearTimeout(timer);
+  };
+  const stop = async () => {
+    await end("SIGTERM");
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
-  try {
+  const ready = async () => {
     const deadline = Date.now() + 60_000;
     while (true) {
-      const ok = await fetch(`${endpoint}/minio/health/live`).then(async (r) => {
+      const ok = await fetch(`${endpoint}/minio/health/ready`).then(async (r) => {
         await r.body?.cancel();
         return r.ok;
       }, () => false);
-      if (ok) break;
+      if (ok) return;
       if (Date.now() > deadline) throw new Error("MinIO did not become ready in 60 s");
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
+  };
+  try {
+    await ready();
     const env = {
       AWS_ENDPOINT_URL_S3: endpoint,
       KT_S3_FORCE_PATH_STYLE: "true",
@@ -113,7 +127,22 @@ export async function startMinio(bucket = "kt-test", host = "127.0.0.1"): Promis
     });
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
     client.destroy();
-    return { endpoint, accessKey, secretKey, bucket, env, pid: child.pid, stop };
+    const minio: Minio = {
+      endpoint,
+      accessKey,
+      secretKey,
+      bucket,
+      env,
+      pid: child.pid,
+      stop,
+      halt: () => end("SIGKILL"),
+      restart: async () => {
+        child = spawn();
+        minio.pid = child.pid;
+        await ready();
+      },
+    };
+    return minio;
   } catch (error) {
     await stop();
     throw error;
