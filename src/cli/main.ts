@@ -14,6 +14,7 @@ import { listSubcommand } from "./list.ts";
 import { logsSubcommand } from "./logs.ts";
 import { resumeSubcommand } from "./resume.ts";
 import { rbacSubcommand } from "./rbac.ts";
+import { reportSubcommand } from "./report.ts";
 import { runSubcommand } from "./run.ts";
 import { taskSubcommand } from "./task.ts";
 import { schemaSubcommand } from "./schema.ts";
@@ -41,6 +42,7 @@ export async function main(args: string[]): Promise<number> {
     .addCommand(runSubcommand(exit))
     .addCommand(validateSubcommand(exit))
     .addCommand(statusSubcommand(exit))
+    .addCommand(reportSubcommand(exit))
     .addCommand(logsSubcommand(exit))
     .addCommand(listSubcommand(exit))
     .addCommand(cancelSubcommand(exit))

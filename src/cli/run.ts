@@ -139,13 +139,24 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
   return exitCodeOf(run.status);
 }
 
-/** The last lines of a run: why its failed jobs failed, and where its state is. */
+/**
+ * The last lines of a run: why its failed jobs failed, where its state is, and its HTML
+ * report (written now).
+ */
 export async function reportEnd(dataDir: string, doc: Readonly<StateDocument>): Promise<void> {
-  const report = await failureReport(new DataFs(openStorage(dataDir)), doc);
-  if (report) console.error(report.replace(/^\n/, ""));
+  const fs = new DataFs(openStorage(dataDir));
+  const failures = await failureReport(fs, doc);
+  if (failures) console.error(failures.replace(/^\n/, ""));
+  const { reportAfterRun } = await import("../report/write.ts");
+  const report = await reportAfterRun(
+    fs,
+    doc.pipeline_run_id,
+    (line) => console.error(`kt-deno: ${line}`),
+  );
   console.log(
     `run ${doc.pipeline_run_id} ${doc.status}; state: kt-metadata/${doc.pipeline_run_id}/pipeline_run_state.json in ${dataDir}`,
   );
+  if (report) console.log(`report: ${report} in ${dataDir}`);
 }
 
 /** What `resume` changes in a launch: the run id, and a step before the controller starts. */
@@ -217,6 +228,9 @@ export async function runOnCluster(
     console.log(`controller: job/${controller} in namespace ${settings.namespace}`);
     console.log(`follow: kubectl logs -f job/${controller} -n ${settings.namespace}`);
     console.log(`status: kt-deno status ${settings.runId} --data-dir ${dataDir}`);
+    console.log(
+      `report: kt-metadata/${settings.runId}/report.html in ${dataDir} (when the run ends)`,
+    );
     if (!flags.wait) return 0;
     const view = progressView();
     // The controller's pod is watched too: one that cannot start never finishes its Job.

@@ -122,6 +122,9 @@ export async function runController(options: ControllerOptions = {}): Promise<nu
         log(
           `run ${settings.runId} ${run.status}; API requests retried: ${throttled} throttled (429), ${serverErrors} server errors, ${network} connection errors`,
         );
+        const { reportInChildProcess } = await import("../report/write.ts");
+        const report = await reportInChildProcess(settings.dataDir, settings.runId, log);
+        if (report) log(`report: ${report}`);
         return run.status === "Completed" ? CONTROLLER_EXIT.completed : CONTROLLER_EXIT.failed;
       } catch (error) {
         const message = (error as Error).message;

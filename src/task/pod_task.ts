@@ -6,6 +6,7 @@
  * @module
  */
 import { readTaskDefinition, taskErrorPath } from "../k8s/task_files.ts";
+import { savePodTime } from "../report/task_times.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { VERSION } from "../version.ts";
@@ -52,14 +53,17 @@ export async function runPodTask(): Promise<number> {
     // The task's output goes to the pod's log and to the task's log in the data dir.
     const sink = new LogSink(fs);
     const restore = captureConsole(sink, taskLogPath(runId, job, index));
+    const started = Date.now();
     try {
       const request = { ...definition, runId, job, index, dataDir, functionsDir };
       await runTask(request, { output: (line) => console.log(line) });
+      await savePodTime(fs, runId, job, index, started, true);
       return 0;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       console.error(`kt-deno task: ${message}`);
       await fs.write(errorPath, message).catch(() => {});
+      await savePodTime(fs, runId, job, index, started, false);
       return 1;
     } finally {
       restore();
