@@ -7,6 +7,7 @@
 import { type JobState, JobStatus, type StateDocument } from "../engine/state.ts";
 import { taskLogPath } from "../run/run_files.ts";
 import type { DataFs } from "../storage/data_fs.ts";
+import { lastLines } from "../report/load.ts";
 
 const MAX_JOBS = 10;
 
@@ -33,9 +34,7 @@ export async function logTail(
   index: number,
   count: number,
 ): Promise<string[]> {
-  const text = await fs.read(taskLogPath(runId, job, index)).catch(() => "");
-  return text.split("\n").filter((line, i, all) => line !== "" || i < all.length - 1)
-    .slice(-count);
+  return await lastLines(fs, taskLogPath(runId, job, index), count).catch(() => undefined) ?? [];
 }
 
 /**

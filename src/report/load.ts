@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { metadataDir, type StateDocument, statePath } from "../engine/state.ts";
+import { type StateDocument, statePath } from "../engine/state.ts";
+import { taskLogPath } from "../run/run_files.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import { NotFoundError } from "../storage/driver.ts";
 import {
@@ -17,11 +18,6 @@ import {
   type TaskLog,
 } from "./model.ts";
 import { readRunTimes, readTaskTimes, type TaskTime } from "./task_times.ts";
-
-/** Path of a task's log, relative to the data dir. */
-export function taskLogPath(runId: string, job: string, index: number): string {
-  return `${metadataDir(runId)}/logs/${job}/${index}.log`;
-}
 
 /** The last `count` lines of a file, read as a stream; undefined when it does not exist. */
 export async function lastLines(
