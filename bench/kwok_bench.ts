@@ -50,7 +50,7 @@ const FANOUT = Number(values.fanout);
 const QPS = Number(values.qps);
 const ROOT = new URL("..", import.meta.url).pathname;
 const NS = "default";
-const IMAGE = await testImage("fixtures", [`${ROOT}tests/fixtures/kt_functions`]);
+const IMAGE = await testImage("kwok-bench", [`${ROOT}tests/fixtures/kt_functions`]);
 const benchStart = performance.now();
 
 /**
