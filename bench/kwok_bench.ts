@@ -120,12 +120,13 @@ async function runWait(spec: unknown) {
         `${work}/data`,
         "--wait",
       ],
-      stderr: "inherit",
     }).output();
     const seconds = (performance.now() - started) / 1000;
     const text = new TextDecoder().decode(output.stdout);
     const runId = /run id: (\S+)/.exec(text)?.[1];
-    if (!runId) throw new Error(`run printed no run id:\n${text}`);
+    if (!runId) {
+      throw new Error(`run printed no run id:\n${text}${new TextDecoder().decode(output.stderr)}`);
+    }
     const state = JSON.parse(
       await Deno.readTextFile(`${work}/data/kt-metadata/${runId}/pipeline_run_state.json`),
     );
