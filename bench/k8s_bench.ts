@@ -6,10 +6,16 @@
  *    completes and when its dependent's Job appears: the controller's reaction time. The
  *    chain's wall time is compared with a bare loop that creates and awaits the same 20
  *    Jobs with no orchestrator.
- * 2. A 1,000-task static job: the bytes each pod reads to find its task, and the
- *    controller's peak RSS.
+ * 2. A chain of dynamic jobs, each returning one static job: the dynamic edge, from a
+ *    dynamic job's Job completing to the Job of the first job it returned appearing.
+ * 3. A 1,000-task static job: the bytes each pod reads to find its task (its chunk of
+ *    task definitions), and the controller's peak RSS.
  *
- *     deno run -A bench/k8s_bench.ts [--stages 20] [--tasks 1000]
+ * For every run, how long `run --wait` takes to exit after the run's end: the later of
+ * the state document turning final (seen by a file watcher) and the controller's pod
+ * terminating (seen by a pod watch).
+ *
+ *     deno run -A bench/k8s_bench.ts [--stages 20] [--dynamic 10] [--small 5] [--tasks 1000]
  *
  * @module
  */
@@ -28,11 +34,15 @@ const { values } = parseArgs({
   args: Deno.args,
   options: {
     stages: { type: "string", default: "20" },
+    dynamic: { type: "string", default: "10" },
+    small: { type: "string", default: "5" },
     tasks: { type: "string", default: "1000" },
   },
 });
 const STAGES = Number(values.stages);
 const TASKS = Number(values.tasks);
+const DYNAMIC = Number(values.dynamic);
+const SMALL = Number(values.small);
 const ROOT = new URL("..", import.meta.url).pathname;
 const NS = "default";
 const IMAGE = await testImage("fixtures", [`${ROOT}tests/fixtures/kt_functions`]);
@@ -51,40 +61,79 @@ function finished(job: Obj): boolean {
     false;
 }
 
-/** Watches Jobs and records, by name, when each appeared and when it completed. */
+/**
+ * Watches Jobs and controller pods: when each Job appeared and completed, and when each
+ * run's controller container terminated (by run id).
+ */
 function watchJobs(signal: AbortSignal) {
   const appeared = new Map<string, number>();
   const completed = new Map<string, number>();
-  const ready = (async () => {
-    const list = await kube.request<Obj>("GET", `/apis/batch/v1/namespaces/${NS}/jobs`);
-    return list.metadata.resourceVersion as string;
-  })();
-  const done = (async () => {
-    const resourceVersion = await ready;
-    try {
-      for await (
-        const event of kube.watch<Obj>(
-          `/apis/batch/v1/namespaces/${NS}/jobs`,
-          { resourceVersion },
-          signal,
-        )
-      ) {
-        const now = performance.now();
-        const name = event.object.metadata.name;
-        if (!appeared.has(name)) appeared.set(name, now);
-        if (finished(event.object) && !completed.has(name)) completed.set(name, now);
+  const controllerEnded = new Map<string, number>();
+  const follow = async (path: string, query: Record<string, string>, on: (o: Obj) => void) => {
+    const list = await kube.request<Obj>("GET", path, { query });
+    const resourceVersion = list.metadata.resourceVersion as string;
+    // Wrapped, so that awaiting `follow` waits for the list and not for the whole watch.
+    return [(async () => {
+      try {
+        for await (const event of kube.watch<Obj>(path, { ...query, resourceVersion }, signal)) {
+          if (event.type !== "BOOKMARK") on(event.object);
+        }
+      } catch (error) {
+        if (!signal.aborted) throw error;
       }
-    } catch (error) {
-      if (!signal.aborted) throw error;
-    }
-  })();
-  return { appeared, completed, ready, done };
+    })()];
+  };
+  const ready = Promise.all([
+    follow(`/apis/batch/v1/namespaces/${NS}/jobs`, {}, (job) => {
+      const now = performance.now();
+      const name = job.metadata.name;
+      if (!appeared.has(name)) appeared.set(name, now);
+      if (finished(job) && !completed.has(name)) completed.set(name, now);
+    }),
+    follow(
+      `/api/v1/namespaces/${NS}/pods`,
+      { labelSelector: `${LABELS.component}=controller` },
+      (pod) => {
+        const runId = pod.metadata.labels[LABELS.runId];
+        const state = pod.status?.containerStatuses?.[0]?.state;
+        if (state?.terminated?.exitCode === 0 && !controllerEnded.has(runId)) {
+          controllerEnded.set(runId, performance.now());
+        }
+      },
+    ),
+  ]);
+  const done = ready.then((loops) => Promise.all(loops.map(([loop]) => loop)));
+  return { appeared, completed, controllerEnded, ready, done };
 }
 
+/** When each state document under a data dir turned final, by run id. */
+function watchStates(dataDir: string) {
+  const final = new Map<string, number>();
+  const watcher = Deno.watchFs(dataDir, { recursive: true });
+  const done = (async () => {
+    for await (const event of watcher) {
+      const now = performance.now();
+      for (const path of event.paths) {
+        const match = /kt-metadata\/([^/]+)\/pipeline_run_state\.json$/.exec(path);
+        if (!match || final.has(match[1])) continue;
+        const doc = await Deno.readTextFile(path).then(JSON.parse).catch(() => null);
+        if (doc && doc.status !== "Running") final.set(match[1], now);
+      }
+    }
+  })();
+  return { final, close: () => (watcher.close(), done) };
+}
+
+/** `run --wait` exit delays after each run's end, ms. */
+const exitDelays: number[] = [];
+/** Runs for which the state's end or the controller pod's end was not seen. */
+const unseen: string[] = [];
+
 async function run(spec: unknown, dataDir: string): Promise<{ runId: string; seconds: number }> {
-  await Deno.writeTextFile(`${work}/spec.json`, JSON.stringify(spec));
   await Deno.mkdir(dataDir, { recursive: true });
   await writableByPods(dataDir);
+  const states = watchStates(dataDir);
+  await Deno.writeTextFile(`${work}/spec.json`, JSON.stringify(spec));
   const started = performance.now();
   const output = await new Deno.Command(Deno.execPath(), {
     args: [
@@ -106,18 +155,28 @@ async function run(spec: unknown, dataDir: string): Promise<{ runId: string; sec
     ],
     stderr: "null",
   }).output();
+  const exited = performance.now();
+  await states.close();
   const text = new TextDecoder().decode(output.stdout);
   if (output.code !== 0) throw new Error(`run failed:\n${text}`);
-  return { runId: /run id: (\S+)/.exec(text)![1], seconds: (performance.now() - started) / 1000 };
+  const runId = /run id: (\S+)/.exec(text)![1];
+  const stateFinal = states.final.get(runId);
+  const podEnded = watcher.controllerEnded.get(runId);
+  if (stateFinal !== undefined && podEnded !== undefined) {
+    exitDelays.push(exited - Math.max(stateFinal, podEnded));
+  } else {
+    unseen.push(`${runId} (state ${stateFinal !== undefined}, pod ${podEnded !== undefined})`);
+  }
+  return { runId, seconds: (started - performance.now()) / -1000 };
 }
 
+const stop = new AbortController();
+const watcher = watchJobs(stop.signal);
 try {
   await applyRbac(kube, NS);
+  await watcher.ready;
 
   // 1. The chain, watched from outside.
-  const stop = new AbortController();
-  const watcher = watchJobs(stop.signal);
-  await watcher.ready;
   const chain = await run({
     name: "bench-chain",
     jobs: Array.from({ length: STAGES }, (_, i) => ({
@@ -171,10 +230,50 @@ try {
     while (!watcher.completed.has(name)) await new Promise((resolve) => setTimeout(resolve, 5));
   }
   const bareWall = (performance.now() - bareStart) / 1000;
-  stop.abort();
-  await watcher.done;
 
-  // 2. A wide job: bytes read per pod, controller peak RSS.
+  // 2. Dynamic edges: dyn-i returns leaf-i; dyn-(i+1) waits for dyn-i and so for leaf-i.
+  const dynamic = await run({
+    name: "bench-dynamic",
+    jobs: Array.from({ length: DYNAMIC }, (_, i) => ({
+      name: `dyn-${i}`,
+      type: "dynamic",
+      cpu: "10m",
+      memory: "64Mi",
+      dependencies: i ? [`dyn-${i - 1}`] : [],
+      function: "steps.spawn",
+      args: {
+        jobs: [{
+          name: `leaf-${i}`,
+          type: "static",
+          cpu: "10m",
+          memory: "64Mi",
+          tasks: [{ function: "steps.noop" }],
+        }],
+      },
+    })),
+  }, `${work}/dynamic-data`);
+  const edges = Array.from(
+    { length: DYNAMIC },
+    (_, i) =>
+      watcher.appeared.get(`leaf-${i}-${dynamic.runId}`)! -
+      watcher.completed.get(`dyn-${i}-${dynamic.runId}`)!,
+  ).sort((a, b) => a - b);
+
+  // More `run --wait` exits: one-job runs.
+  for (let i = 0; i < SMALL; i++) {
+    await run({
+      name: "bench-small",
+      jobs: [{
+        name: "one",
+        type: "static",
+        cpu: "10m",
+        memory: "64Mi",
+        tasks: [{ function: "steps.noop" }],
+      }],
+    }, `${work}/small-${i}-data`);
+  }
+
+  // 3. A wide job: bytes read per pod, controller peak RSS.
   let peakKiB = 0;
   const sampler = new AbortController();
   const sampling = (async () => {
@@ -206,10 +305,14 @@ try {
   }, `${work}/wide-data`);
   sampler.abort();
   await sampling;
+  stop.abort();
+  await watcher.done;
   let largest = 0;
+  let files = 0;
   for await (
     const entry of Deno.readDir(`${work}/wide-data/kt-metadata/${wide.runId}/tasks/wide`)
   ) {
+    files++;
     largest = Math.max(
       largest,
       (await Deno.stat(`${work}/wide-data/kt-metadata/${wide.runId}/tasks/wide/${entry.name}`))
@@ -228,10 +331,22 @@ try {
     }x`,
   );
   console.log(
+    `dynamic edge (dynamic job's Job complete -> first returned Job created) median ${
+      percentile(edges, 50).toFixed(1)
+    } ms, p99 ${percentile(edges, 99).toFixed(1)} ms over ${DYNAMIC}`,
+  );
+  console.log(
     `${TASKS}-task job: ${
       wide.seconds.toFixed(1)
-    } s; each pod reads ${largest} bytes to find its task (its own task file)`,
+    } s; ${files} task files, each pod reads at most ${largest} bytes to find its task (its chunk)`,
   );
+  const delays = exitDelays.sort((a, b) => a - b);
+  console.log(
+    `run --wait exits ${percentile(delays, 50).toFixed(0)} ms (median), at most ${
+      delays.at(-1)!.toFixed(0)
+    } ms after the run's end (state final and controller exited), over ${delays.length} runs`,
+  );
+  if (unseen.length) console.log(`runs whose end the watchers missed: ${unseen.join(", ")}`);
   console.log(`controller peak RSS ${(peakKiB / 1024).toFixed(1)} MiB`);
 } finally {
   kube.close();

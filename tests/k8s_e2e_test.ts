@@ -5,13 +5,21 @@
  */
 import assert from "node:assert/strict";
 import type { KubeClient } from "../src/k8s/client.ts";
+import type { Cluster } from "./cluster/cluster.ts";
 import { LABELS } from "../src/k8s/names.ts";
 import type { StateDocument } from "../src/engine/state.ts";
-import { FIXTURE_FUNCTIONS, ktDeno, runIdOf, specFile, stateOf } from "./cli_helpers.ts";
+import {
+  FIXTURE_FUNCTIONS,
+  ktDeno,
+  runIdOf,
+  spawnKtDeno,
+  specFile,
+  stateOf,
+} from "./cli_helpers.ts";
 import { copy } from "./copy.ts";
-import { applyRbac, clusterSuite, runPod, writableByPods } from "./cluster/harness.ts";
+import { applyRbac, clusterSuite, podLog, runPod, writableByPods } from "./cluster/harness.ts";
 import { testImage } from "./cluster/images.ts";
-import { killContainer } from "./cluster/node.ts";
+import { TcpProxy } from "./tcp_proxy.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
@@ -341,52 +349,255 @@ suite.test("two pipelines run at once in one namespace", async ({ cluster }) => 
   );
 });
 
-suite.test("a killed controller is restarted, resumes, and creates no duplicate Job", async ({ cluster, kube }) => {
-  const result = await launch(cluster.kubeconfigPath, {
+/** The name of the controller's pod while its container runs. */
+async function runningController(kube: KubeClient, runId: string): Promise<string | undefined> {
+  const pods = await kube.request<Obj>("GET", `/api/v1/namespaces/${NS}/pods`, {
+    query: { labelSelector: `job-name=kt-controller-${runId}` },
+  });
+  return pods.items.find((p: Obj) => p.status?.containerStatuses?.[0]?.state?.running)
+    ?.metadata.name;
+}
+
+async function marks(dataDir: string, name: string): Promise<number> {
+  const text = await Deno.readTextFile(`${dataDir}/marks/${name}`).catch(() => "");
+  return text.split("\n").filter(Boolean).length;
+}
+
+suite.test("a controller killed after a dynamic job completed resumes: no Job twice, the dynamic job not rerun", async ({ cluster, kube }) => {
+  await applyRbac(kube, NS);
+  const mark = (name: string, ms = 0) => ({ function: "steps.mark", args: { name, ms } });
+  const { dir, path } = await specFile({
     name: "resume",
     jobs: [
       {
-        name: "slow",
-        type: "static",
-        tasks: [{ function: "steps.sleep", args: { ms: 4000, name: "slow" } }],
-      },
-      {
-        name: "next",
+        name: "gen",
         type: "dynamic",
-        dependencies: ["slow"],
-        function: "steps.spawn",
-        args: { jobs: [{ name: "child", type: "static", tasks: [ok("child")] }] },
+        function: "steps.markSpawn",
+        args: {
+          name: "gen",
+          jobs: [
+            { name: "child-a", type: "static", tasks: [mark("child-a", 3000)] },
+            {
+              name: "child-b",
+              type: "static",
+              tasks: [mark("child-b-0", 3000), mark("child-b-1")],
+            },
+            { name: "grandchild", type: "static", dependencies: ["child-a"], tasks: [mark("gc")] },
+          ],
+        },
       },
-      { name: "last", type: "static", dependencies: ["next"], tasks: [ok("last")] },
+      { name: "after", type: "static", dependencies: ["gen"], tasks: [mark("after")] },
     ],
-  }, { wait: false });
-  assert.equal(result.code, 0, result.stderr);
-  const runId = runIdOf(result.stdout);
-  const container = await until<string>("the controller to submit job slow", 60, async () => {
-    const state = await stateOf(result.dataDir, runId).catch(() => null);
-    if (state?.jobs.slow.status !== "Running") return undefined;
-    const pods = await kube.request<Obj>("GET", `/api/v1/namespaces/${NS}/pods`, {
-      query: { labelSelector: `job-name=kt-controller-${runId}` },
-    });
-    const running = pods.items.find((p: Obj) => p.status?.phase === "Running");
-    return running?.status.containerStatuses[0].containerID;
   });
-  await killContainer(container);
-  assert.equal(await controllerEnd(kube, runId, 180), "Complete");
-  const state = await stateOf(result.dataDir, runId);
+  temporary.push(dir);
+  const dataDir = `${dir}/data`;
+  await Deno.mkdir(dataDir);
+  await writableByPods(dataDir);
+  const launcher = spawnKtDeno(
+    ["run", path, ...IMAGES, "--data-dir", dataDir, "--wait"],
+    dir,
+    { KUBECONFIG: cluster.kubeconfigPath },
+  );
+  const output = Promise.all([
+    new Response(launcher.stdout).text(),
+    new Response(launcher.stderr).text(),
+    launcher.status,
+  ]);
+  const runId = await until<string>("the run id", 60, () => onlyRunId(dataDir));
+  // Killed once gen has completed and its children are running.
+  const pod = await until<string>("gen's children to run", 90, async () => {
+    const state = await stateOf(dataDir, runId);
+    if (state.jobs["child-a"]?.status !== "Running") return undefined;
+    if (await marks(dataDir, "child-a") === 0) return undefined;
+    return await runningController(kube, runId);
+  });
+  // Deleted with no grace period: the node kills its process at once.
+  await kube.request("DELETE", `/api/v1/namespaces/${NS}/pods/${pod}`, {
+    body: { apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: 0 },
+  });
+  const [stdout, stderr, status] = await output;
+  assert.equal(status.code, 0, stdout + stderr);
+  const state = await stateOf(dataDir, runId);
   assert.equal(state.status, "Completed");
+  assert.equal(state.jobs.gen.attempts, 1, "the dynamic job was submitted once");
+  for (const name of ["gen", "child-a", "child-b-0", "child-b-1", "gc", "after"]) {
+    assert.equal(await marks(dataDir, name), 1, `${name} ran once`);
+  }
   const jobs = await jobsOf(kube, runId);
   assert.deepEqual(jobs.map((j: Obj) => j.metadata.labels[LABELS.job]).sort(), [
-    "child",
-    "last",
-    "next",
-    "slow",
+    "after",
+    "child-a",
+    "child-b",
+    "gen",
+    "grandchild",
   ]);
+  for (const job of jobs) assert.equal(job.status.failed ?? 0, 0, job.metadata.name);
   const controller = await kube.request<Obj>(
     "GET",
     `/apis/batch/v1/namespaces/${NS}/jobs/kt-controller-${runId}`,
   );
-  assert.ok(controller.status.failed >= 1, "the first controller pod died");
+  assert.equal(controller.status.failed, 1, "the first controller pod died, the second finished");
+});
+
+/** The log of the controller's (first) pod. */
+async function controllerLog(cluster: Cluster, kube: KubeClient, runId: string) {
+  const pods = await kube.request<Obj>("GET", `/api/v1/namespaces/${NS}/pods`, {
+    query: { labelSelector: `job-name=kt-controller-${runId}` },
+  });
+  return await podLog(cluster, pods.items[0].metadata.name);
+}
+
+suite.test("a controller whose data dir fails restarts its drive loop in the same pod and finishes", async ({ cluster, kube }) => {
+  await applyRbac(kube, NS);
+  const mark = (name: string, ms = 0) => ({ function: "steps.mark", args: { name, ms } });
+  const result = await launch(cluster.kubeconfigPath, {
+    name: "fault",
+    jobs: [
+      { name: "a", type: "static", tasks: [mark("a", 2000)] },
+      { name: "b", type: "static", dependencies: ["a"], tasks: [mark("b")] },
+    ],
+  }, { wait: false });
+  assert.equal(result.code, 0, result.stderr);
+  const runId = runIdOf(result.stdout);
+  const statePath = `${result.dataDir}/kt-metadata/${runId}/pipeline_run_state.json`;
+  await until("job a to run", 60, async () => await marks(result.dataDir, "a") === 1);
+  // A directory where the state document should be: every write and read of it fails.
+  const saved = await Deno.readTextFile(statePath);
+  assert.equal(JSON.parse(saved).jobs.a.status, "Running");
+  await Deno.remove(statePath);
+  await Deno.mkdir(statePath);
+  const log = await until<string>("the controller to meet the fault", 60, async () => {
+    const text = await controllerLog(cluster, kube, runId);
+    return /recoverable error: .*restarting the drive loop/.test(text) && text;
+  });
+  assert.match(log, /^\d{4}-\d\d-\d\dT\S+Z recoverable error: /m);
+  await Deno.remove(statePath);
+  await Deno.writeTextFile(statePath, saved);
+  assert.equal(await controllerEnd(kube, runId), "Complete");
+  const state = await stateOf(result.dataDir, runId);
+  assert.equal(state.status, "Completed");
+  assert.equal(await marks(result.dataDir, "a"), 1, "a ran once");
+  assert.equal(await marks(result.dataDir, "b"), 1, "b ran once");
+  const controller = await kube.request<Obj>(
+    "GET",
+    `/apis/batch/v1/namespaces/${NS}/jobs/kt-controller-${runId}`,
+  );
+  assert.equal(controller.status.failed ?? 0, 0, "no controller pod was restarted");
+});
+
+/** The id of the one run in a data dir. */
+async function onlyRunId(dataDir: string): Promise<string | undefined> {
+  for await (const entry of Deno.readDir(`${dataDir}/kt-metadata`)) return entry.name;
+}
+
+/** True once the one run in a data dir has submitted `job`. */
+async function jobRunning(dataDir: string, job: string): Promise<boolean> {
+  const runId = await onlyRunId(dataDir);
+  return runId !== undefined && (await stateOf(dataDir, runId)).jobs[job]?.status === "Running";
+}
+
+/** A kubeconfig like the cluster's, but reaching the API server through `proxy`. */
+async function proxiedKubeconfig(kubeconfig: string, proxy: TcpProxy, dir: string) {
+  const config = JSON.parse(await Deno.readTextFile(kubeconfig));
+  for (const { cluster } of config.clusters) cluster.server = `https://127.0.0.1:${proxy.port}`;
+  await Deno.writeTextFile(`${dir}/kubeconfig`, JSON.stringify(config));
+  return `${dir}/kubeconfig`;
+}
+
+function apiProxy(server: string): TcpProxy {
+  const url = new URL(server);
+  const proxy = new TcpProxy({ hostname: url.hostname, port: Number(url.port) });
+  proxy.start();
+  return proxy;
+}
+
+suite.test("--wait rides out an unreachable API server, says so once, and exits 0", async ({ cluster, kube }) => {
+  await applyRbac(kube, NS);
+  const proxy = apiProxy(cluster.server);
+  const { dir, path } = await specFile({
+    name: "outage",
+    jobs: [{
+      name: "slow",
+      type: "static",
+      tasks: [{ function: "steps.sleep", args: { ms: 3000, name: "outage" } }],
+    }],
+  });
+  temporary.push(dir);
+  await Deno.mkdir(`${dir}/data`);
+  await writableByPods(`${dir}/data`);
+  try {
+    const launcher = spawnKtDeno(
+      ["run", path, ...IMAGES, "--data-dir", `${dir}/data`, "--wait"],
+      dir,
+      { KUBECONFIG: await proxiedKubeconfig(cluster.kubeconfigPath, proxy, dir) },
+    );
+    const output = Promise.all([
+      new Response(launcher.stdout).text(),
+      new Response(launcher.stderr).text(),
+      launcher.status,
+    ]);
+    await until("job slow to run", 60, () => jobRunning(`${dir}/data`, "slow"));
+    proxy.stop();
+    // The run ends while the launcher cannot reach the API server.
+    await until("the task to finish", 60, () => Deno.stat(`${dir}/data/spans/outage`));
+    proxy.start();
+    const [stdout, stderr, status] = await output;
+    assert.equal(status.code, 0, stdout + stderr);
+    assert.equal(stderr.match(/API server unreachable, retrying \.\.\./g)?.length, 1, stderr);
+    assert.match(stdout, /run ktpr[0-9a-f]{8} Completed/);
+  } finally {
+    proxy.stop();
+  }
+});
+
+suite.test("--wait gives up with exit 3 when the API server stays away, naming the run", async ({ cluster, kube }) => {
+  await applyRbac(kube, NS);
+  const proxy = apiProxy(cluster.server);
+  const { dir, path } = await specFile({
+    name: "gone",
+    jobs: [{
+      name: "slow",
+      type: "static",
+      tasks: [{ function: "steps.sleep", args: { ms: 2000, name: "gone" } }],
+    }],
+  });
+  temporary.push(dir);
+  await Deno.mkdir(`${dir}/data`);
+  await writableByPods(`${dir}/data`);
+  try {
+    const launcher = spawnKtDeno(
+      ["run", path, ...IMAGES, "--data-dir", `${dir}/data`, "--wait", "--wait-retry", "2"],
+      dir,
+      { KUBECONFIG: await proxiedKubeconfig(cluster.kubeconfigPath, proxy, dir) },
+    );
+    const output = Promise.all([
+      new Response(launcher.stdout).text(),
+      new Response(launcher.stderr).text(),
+      launcher.status,
+    ]);
+    await until("job slow to run", 60, () => jobRunning(`${dir}/data`, "slow"));
+    proxy.stop();
+    const [stdout, stderr, status] = await output;
+    assert.equal(status.code, 3, stdout + stderr);
+    const runId = runIdOf(stdout);
+    assert.match(stderr, /API server unreachable, retrying \.\.\./);
+    assert.match(
+      stderr,
+      new RegExp(
+        `gave up following run ${runId} \\(API server unreachable for \\d+ s\\); it may still be going`,
+      ),
+    );
+    // The run itself went on.
+    assert.equal(
+      (await until("the run to end", 60, async () => {
+        const state = await stateOf(`${dir}/data`, runId);
+        return state.status !== "Running" && state;
+      })).status,
+      "Completed",
+    );
+  } finally {
+    proxy.stop();
+  }
 });
 
 suite.test("--context picks a kubeconfig context other than the current one", async ({ cluster }) => {

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { VERSION } from "../src/version.ts";
-import { FIXTURE_FUNCTIONS } from "./cli_helpers.ts";
+import { FIXTURE_FUNCTIONS, ktDeno } from "./cli_helpers.ts";
 import { clusterSuite, writableByPods } from "./cluster/harness.ts";
 import { runPod } from "./cluster/harness.ts";
 import { testImage } from "./cluster/images.ts";
@@ -34,8 +34,8 @@ suite.test("a task pod of another kt-deno version refuses to run, naming both ve
   try {
     await Deno.mkdir(`${dir}/kt-metadata/ktpr00000001/tasks/job`, { recursive: true });
     await Deno.writeTextFile(
-      `${dir}/kt-metadata/ktpr00000001/tasks/job/0.json`,
-      JSON.stringify({ kind: "static", command: ["touch", "/data/ran"], args: {} }),
+      `${dir}/kt-metadata/ktpr00000001/tasks/job/chunk-0.json`,
+      JSON.stringify([{ kind: "static", command: ["touch", "/data/ran"], args: {} }]),
     );
     await writableByPods(dir);
     const env = {
@@ -73,15 +73,11 @@ suite.test("a task pod of another kt-deno version refuses to run, naming both ve
 suite.test("a controller of another kt-deno version refuses the run, naming both versions", async (context) => {
   const dir = await Deno.makeTempDir({ prefix: "kt-version-" });
   try {
-    await Deno.writeTextFile(
-      `${dir}/run.json`,
-      JSON.stringify({ runId: "ktpr00000001", version: "0.0.1-other" }),
-    );
-    await Deno.writeTextFile(`${dir}/pipeline_spec.json`, JSON.stringify({ name: "p", jobs: [] }));
-    await writableByPods(dir);
     const result = await runPod(
       context,
-      ktDenoPod("other-controller", dir, ["controller", "--config", "/data"], {}),
+      ktDenoPod("other-controller", dir, ["controller"], {
+        KT_RUN_SETTINGS: JSON.stringify({ runId: "ktpr00000001", version: "0.0.1-other" }),
+      }),
     );
     assert.equal(result.exitCode, 2, result.log);
     assert.match(
@@ -92,6 +88,25 @@ suite.test("a controller of another kt-deno version refuses the run, naming both
         }`,
       ),
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a controller with missing or broken settings exits 2 and says what is wrong", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kt-version-" });
+  try {
+    const none = await ktDeno(["controller"], dir);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /KT_RUN_SETTINGS is not set/);
+    const broken = await ktDeno(["controller"], dir, { KT_RUN_SETTINGS: "{runId" });
+    assert.equal(broken.code, 2);
+    assert.match(broken.stderr, /KT_RUN_SETTINGS is not JSON/);
+    const partial = await ktDeno(["controller"], dir, {
+      KT_RUN_SETTINGS: JSON.stringify({ runId: "ktpr00000001", version: VERSION }),
+    });
+    assert.equal(partial.code, 2);
+    assert.match(partial.stderr, /KT_RUN_SETTINGS lacks namespace, image, dataDir/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -28,6 +28,7 @@ export interface RunFlags {
   hostPath?: string | false;
   ttl?: number;
   secretEnv?: string[];
+  waitRetry?: number;
   s3Endpoint?: string;
   s3PathStyle?: boolean;
 }
@@ -40,6 +41,7 @@ const CLUSTER_FLAGS = [
   "hostPath",
   "ttl",
   "secretEnv",
+  "waitRetry",
 ] as const;
 
 function usesFunctions(pipeline: Pipeline): boolean {
@@ -140,7 +142,8 @@ async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number
   const hostDataPath = !local || flags.hostPath === false ? null : flags.hostPath ?? dataDir;
   if (!local) await checkDataDir(dataDir);
   const { KubeClient, kubeconfigConnection } = await import("../k8s/client.ts");
-  const { followRun, launchRun, runSettings } = await import("../k8s/launcher.ts");
+  const { launchRun, runSettings } = await import("../k8s/launcher.ts");
+  const { followRun } = await import("../k8s/follow.ts");
   const { PipelineRun } = await import("../engine/pipeline_run.ts");
   const connection = await kubeconfigConnection(flags.context).catch((error) => {
     throw new UsageError(`cannot use the kubeconfig: ${(error as Error).message}`);
@@ -169,17 +172,27 @@ async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number
     const result = await followRun(kube, settings, {
       update: (run) => view.update(run),
       events: { progress: (p) => view.tasks(p) },
+    }, {
+      retryForMs: (flags.waitRetry ?? 300) * 1000,
+      onOutage: (line) => {
+        if (line) console.error(`kt-deno: ${line}`);
+        else console.error("kt-deno: reachable again, following the run");
+      },
     });
     if (result.state) view.close(PipelineRun.resume(result.state));
-    const status = result.state?.status ??
-      (result.controller === "Complete" ? "Completed" : "Failed");
-    console.log(`run ${settings.runId} ${status}`);
-    if (result.controller === "Failed" && !result.state?.finished_at) {
+    if (result.outcome === "GaveUp") {
       console.error(
-        `kt-deno: the controller failed before the run ended; see kubectl logs job/${controller} -n ${settings.namespace}`,
+        `kt-deno: gave up following run ${settings.runId} (${result.reason}); it may still be going: kt-deno status ${settings.runId} --data-dir ${dataDir}`,
+      );
+      return 3;
+    }
+    console.log(`run ${settings.runId} ${result.state?.status ?? result.outcome}`);
+    if (result.reason) {
+      console.error(
+        `kt-deno: ${result.reason}; see kubectl logs job/${controller} -n ${settings.namespace}`,
       );
     }
-    return result.controller === "Complete" && status === "Completed" ? 0 : 1;
+    return result.outcome === "Completed" ? 0 : 1;
   } finally {
     kube.close();
   }
@@ -207,7 +220,15 @@ export function runSubcommand(exit: (code: number) => void): Command {
     )
     .option("-n, --namespace <ns>", "namespace (default: the kubeconfig context's)")
     .option("--context <name>", "kubeconfig context (default: the current one)")
-    .option("--wait", "follow the run on the cluster until it ends; exit 0 or 1 like a local run")
+    .option(
+      "--wait",
+      "follow the run on the cluster until it ends; exit 0 or 1 like a local run, 3 if it gave up",
+    )
+    .option(
+      "--wait-retry <seconds>",
+      "with --wait, how long the API server or data dir may stay unreachable before exit 3 (default 300)",
+      positiveInt("--wait-retry"),
+    )
     .option(
       "--host-path <dir>",
       "host folder mounted at a local data dir in every pod (default: the data dir)",

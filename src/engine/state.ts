@@ -67,13 +67,3 @@ export function statePath(runId: string): string {
 export function dynamicOutputPath(runId: string, job: string): string {
   return `${metadataDir(runId)}/dynamic_job_output/${job}.json`;
 }
-
-/** Path of one task's definition, for a pod that needs only its own task. */
-export function taskFilePath(runId: string, job: string, index: number): string {
-  return `${metadataDir(runId)}/tasks/${job}/${index}.json`;
-}
-
-/** Path where a pod leaves the reason its task failed, for the controller's report. */
-export function taskErrorPath(runId: string, job: string, index: number): string {
-  return `${metadataDir(runId)}/task_errors/${job}/${index}.txt`;
-}

@@ -1,8 +1,12 @@
 /**
- * A small Kubernetes API client on Deno's fetch: JSON requests and watches. How to reach
- * and authenticate to the API server comes from {@linkcode inClusterConnection} (pods) or
- * {@linkcode kubeconfigConnection} (the launcher, through @kubernetes/client-node, which
- * resolves kubeconfig files, contexts and exec credential plugins).
+ * A small Kubernetes API client with client-go's habits: it retries what is worth retrying
+ * (429 with its `Retry-After`, 5xx, reset or refused connections, timeouts) with backoff and
+ * jitter for a bounded time, caps the requests it has in flight, and gives each request a
+ * timeout. A permanent answer (any other 4xx) is thrown at once with the API's message.
+ *
+ * How to reach and authenticate to the API server comes from {@linkcode inClusterConnection}
+ * (pods) or {@linkcode kubeconfigConnection} (the launcher, through @kubernetes/client-node,
+ * which resolves kubeconfig files, contexts and exec credential plugins).
  *
  * The controller and task pods use only the in-cluster path, which keeps
  * @kubernetes/client-node (about 80 MB of resident memory once loaded) out of them.
@@ -13,6 +17,7 @@ import { Buffer } from "node:buffer";
 import type { IncomingMessage } from "node:http";
 import https from "node:https";
 import { Readable } from "node:stream";
+import { Slots } from "../executors/slots.ts";
 import { readLines } from "../task/lines.ts";
 
 /** Where the API server is and how to authenticate to it. */
@@ -28,10 +33,117 @@ export interface KubeConnection {
 
 /** An error status from the API server. */
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly reason: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+    /** Seconds the server asked us to wait (`Retry-After`), if it did. */
+    readonly retryAfter?: number,
+  ) {
     super(message);
     this.name = "ApiError";
   }
+}
+
+const NETWORK_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+]);
+
+/**
+ * True for an error worth retrying: 429, a 5xx other than 501, a connection reset, refused
+ * or timed out. 409 Conflict and the other 4xx answers are permanent.
+ *
+ * @example
+ * ```ts
+ * import { ApiError, isTransient } from "./client.ts";
+ * isTransient(new ApiError(429, "TooManyRequests", "slow down")); // true
+ * isTransient(new ApiError(422, "Invalid", "bad Job")); // false
+ * ```
+ */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof ApiError) {
+    return error.status === 429 || (error.status >= 500 && error.status !== 501);
+  }
+  if (error instanceof RequestTimeout) return true;
+  const code = (error as { code?: string } | null)?.code;
+  if (code && NETWORK_CODES.has(code)) return true;
+  const message = String((error as Error | null)?.message ?? "");
+  return /socket hang up|ECONNRESET|ECONNREFUSED|connection (reset|refused|closed)|EPIPE|timed out/i
+    .test(message);
+}
+
+/** A request that got no complete answer within the client's request timeout. */
+export class RequestTimeout extends Error {
+  constructor(what: string, ms: number) {
+    super(`${what}: no answer within ${ms} ms`);
+    this.name = "RequestTimeout";
+  }
+}
+
+/** How hard a {@linkcode KubeClient} pushes and how long it keeps trying. */
+export interface ClientLimits {
+  /** Most requests in flight at once (watches not counted). Default 16. */
+  maxInFlight: number;
+  /** Time for one request, answer included. Default 30 s. */
+  requestTimeoutMs: number;
+  /** How long one call keeps retrying transient errors before it throws. Default 60 s. */
+  retryForMs: number;
+  /** First backoff; each retry doubles it, with jitter, up to `maxBackoffMs`. Default 100 ms. */
+  backoffMs: number;
+  /** Longest backoff between two tries. Default 5 s. */
+  maxBackoffMs: number;
+}
+
+const DEFAULT_LIMITS: ClientLimits = {
+  maxInFlight: 16,
+  requestTimeoutMs: 30_000,
+  retryForMs: 60_000,
+  backoffMs: 100,
+  maxBackoffMs: 5_000,
+};
+
+/** What a client has retried so far (a benchmark prints it). */
+export interface RetryCounts {
+  /** 429 answers retried. */
+  throttled: number;
+  /** 5xx answers retried. */
+  serverErrors: number;
+  /** Connection errors and timeouts retried. */
+  network: number;
+}
+
+/**
+ * The delay before retry number `attempt` (0-based): exponential with full jitter, at
+ * least what the server asked for with `Retry-After`.
+ */
+export function retryDelay(attempt: number, limits: ClientLimits, error?: unknown): number {
+  const ceiling = Math.min(limits.maxBackoffMs, limits.backoffMs * 2 ** attempt);
+  const jittered = ceiling / 2 + Math.random() * ceiling / 2;
+  const asked = error instanceof ApiError && error.retryAfter ? error.retryAfter * 1000 : 0;
+  return Math.max(jittered, asked);
+}
+
+/** Resolves after `ms`, or rejects when the signal aborts first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", stop);
+      resolve();
+    }, ms);
+    const stop = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener("abort", stop, { once: true });
+  });
 }
 
 /** One event of a watch. */
@@ -95,6 +207,16 @@ export async function kubeconfigConnection(context?: string): Promise<KubeConnec
   };
 }
 
+/** Options of one request. */
+export interface RequestInit {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+  signal?: AbortSignal;
+  /** Override of the client's `retryForMs` for this call (0: one try). */
+  retryForMs?: number;
+}
+
 /**
  * JSON requests and watches against one API server.
  *
@@ -110,8 +232,14 @@ export async function kubeconfigConnection(context?: string): Promise<KubeConnec
  */
 export class KubeClient {
   readonly #agent: https.Agent;
+  readonly #slots: Slots;
+  readonly limits: ClientLimits;
+  /** Retries made so far, by kind. */
+  readonly retries: RetryCounts = { throttled: 0, serverErrors: 0, network: 0 };
 
-  constructor(readonly connection: KubeConnection) {
+  constructor(readonly connection: KubeConnection, limits: Partial<ClientLimits> = {}) {
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
+    this.#slots = new Slots(this.limits.maxInFlight);
     this.#agent = new https.Agent({
       keepAlive: true,
       ca: connection.caCerts,
@@ -124,12 +252,12 @@ export class KubeClient {
     return this.connection.namespace;
   }
 
-  async #send(method: string, path: string, init: {
-    query?: Record<string, string | number | boolean | undefined>;
-    body?: unknown;
-    contentType?: string;
-    signal?: AbortSignal;
-  } = {}): Promise<IncomingMessage> {
+  async #send(
+    method: string,
+    path: string,
+    init: RequestInit,
+    timeoutMs: number | null,
+  ): Promise<IncomingMessage> {
     const url = new URL(this.connection.server + path);
     for (const [key, value] of Object.entries(init.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
@@ -146,6 +274,12 @@ export class KubeClient {
     const response = await new Promise<IncomingMessage>((resolve, reject) => {
       const request = https.request(url, { method, headers, agent: this.#agent }, resolve);
       request.on("error", reject);
+      if (timeoutMs !== null) {
+        request.setTimeout(
+          timeoutMs,
+          () => request.destroy(new RequestTimeout(`${method} ${path}`, timeoutMs)),
+        );
+      }
       if (init.signal) {
         const abort = () => request.destroy(new DOMException("aborted", "AbortError"));
         if (init.signal.aborted) abort();
@@ -163,40 +297,73 @@ export class KubeClient {
     } catch {
       detail = { message: text.slice(0, 200) };
     }
+    const retryAfter = Number(response.headers["retry-after"]);
     throw new ApiError(
       status,
       detail.reason ?? response.statusMessage ?? "",
       `${method} ${path}: ${status} ${detail.reason ?? ""} ${detail.message ?? ""}`.trim(),
+      Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined,
     );
   }
 
-  /** One JSON request; throws {@linkcode ApiError} on an error status. */
-  async request<T = Record<string, unknown>>(
-    method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
-    path: string,
-    init: {
-      query?: Record<string, string | number | boolean | undefined>;
-      body?: unknown;
-      contentType?: string;
-    } = {},
-  ): Promise<T> {
-    return JSON.parse(await readAll(await this.#send(method, path, init))) as T;
+  #count(error: unknown): void {
+    if (error instanceof ApiError && error.status === 429) this.retries.throttled++;
+    else if (error instanceof ApiError) this.retries.serverErrors++;
+    else this.retries.network++;
+  }
+
+  /** Runs `once` until it succeeds, throws a permanent error, or the retry time is spent. */
+  async #retrying<T>(init: RequestInit, once: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + (init.retryForMs ?? this.limits.retryForMs);
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await once();
+      } catch (error) {
+        if (init.signal?.aborted || !isTransient(error)) throw error;
+        const delay = retryDelay(attempt, this.limits, error);
+        if (Date.now() + delay > deadline) throw error;
+        this.#count(error);
+        await sleep(delay, init.signal);
+      }
+    }
   }
 
   /**
-   * Watches a collection from a resourceVersion; yields events until the server ends the
-   * watch or the signal aborts. An expired resourceVersion ends with an {@linkcode ApiError}
-   * of status 410, from the request or from an ERROR event.
+   * One JSON request, retried on transient errors; throws {@linkcode ApiError} on a
+   * permanent error status, or the last transient error when the retry time is spent.
+   */
+  request<T = Record<string, unknown>>(
+    method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
+    path: string,
+    init: RequestInit = {},
+  ): Promise<T> {
+    return this.#retrying(init, async () => {
+      const release = await this.#slots.acquire();
+      try {
+        const timeout = this.limits.requestTimeoutMs;
+        const response = await this.#send(method, path, init, timeout);
+        return JSON.parse(await readAll(response)) as T;
+      } finally {
+        release();
+      }
+    });
+  }
+
+  /**
+   * Watches a collection from a resourceVersion, with bookmarks; yields events until the
+   * server ends the watch or the signal aborts. One try: retrying, resuming and noticing a
+   * silent watch are the caller's (see informer.ts). An expired resourceVersion ends with
+   * an {@linkcode ApiError} of status 410, from the request or from an ERROR event.
    */
   async *watch<T>(
     path: string,
     query: Record<string, string | number | boolean | undefined>,
     signal?: AbortSignal,
   ): AsyncGenerator<WatchEvent<T>> {
-    const response = await this.#send("GET", path, {
-      query: { ...query, watch: true, allowWatchBookmarks: true },
-      signal,
-    });
+    const init = { query: { ...query, watch: true, allowWatchBookmarks: true }, signal };
+    const response = await this.#send("GET", path, init, this.limits.requestTimeoutMs);
+    response.setTimeout(0);
+    response.socket?.setTimeout(0);
     try {
       for await (const line of readLines(Readable.toWeb(response) as ReadableStream<Uint8Array>)) {
         if (!line) continue;

@@ -3,93 +3,208 @@
  * Kubernetes executor, resuming from the state document and the Jobs that already exist
  * when it is a restarted controller.
  *
+ * Exit codes: 0 the run completed, 3 it failed, 2 this controller cannot run it (bad
+ * settings, another kt-deno version, no spec); these end the controller Job. A recoverable
+ * error (the data dir or the API server failing for longer than their retries) restarts
+ * the drive loop inside this process, from the state document and the Jobs, as a new pod
+ * would; only after several such restarts in a row does the process exit 1, and its Job
+ * starts a new pod.
+ *
  * @module
  */
 import { PipelineRun } from "../engine/pipeline_run.ts";
 import { type StateDocument, statePath } from "../engine/state.ts";
-import { KubernetesExecutor } from "../executors/kubernetes.ts";
 import { drivePipeline } from "../run/drive.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { DataFs } from "../storage/data_fs.ts";
-import { NotFoundError } from "../storage/driver.ts";
+import { NotFoundError, type StorageDriver } from "../storage/driver.ts";
 import { openStorage } from "../storage/open.ts";
 import { VersionMismatchError } from "../task/pod_task.ts";
 import { VERSION } from "../version.ts";
-import { inClusterConnection, KubeClient, type KubeConnection } from "./client.ts";
-import type { Owner, RunSettings } from "./manifests.ts";
+import {
+  ApiError,
+  inClusterConnection,
+  isTransient,
+  KubeClient,
+  type KubeConnection,
+  sleep,
+} from "./client.ts";
+import { KubernetesExecutor } from "./executor.ts";
+import { CONTROLLER_EXIT, type Owner, type RunSettings, SETTINGS_ENV } from "./manifests.ts";
 import { controllerJobName } from "./names.ts";
+import { specPath } from "./task_files.ts";
 
 /** Where a controller gets its run and how it reaches the API server. */
 export interface ControllerOptions {
-  /** The folder of the run's ConfigMap (pipeline_spec.json, run.json). */
-  configDir: string;
+  /** The run's settings as JSON (default: the `KT_RUN_SETTINGS` environment variable). */
+  settings?: string;
   /** Defaults to the in-cluster connection. */
   connection?: KubeConnection;
-  /** Receives progress lines (default: stderr, which is the pod's log). */
+  /** Receives progress lines (default: stderr with a timestamp, which is the pod's log). */
   log?: (line: string) => void;
+  /** Drive-loop restarts in a row before the process gives up and exits 1. Default 8. */
+  restarts?: number;
+  /** First pause before a restart (doubling up to 30 s). Default 1 s. */
+  restartDelayMs?: number;
 }
 
-/** Loads the run state: the state document if an earlier controller left one, else new. */
-async function loadRun(
-  fs: DataFs,
-  settings: RunSettings,
-  pipeline: Pipeline,
-): Promise<PipelineRun> {
-  try {
-    const doc = await fs.readJson<StateDocument>(statePath(settings.runId));
-    return PipelineRun.resume(doc);
-  } catch (error) {
-    if (!(error instanceof NotFoundError)) throw error;
-    return PipelineRun.start(settings.runId, pipeline, new Date(), settings.version);
+/** A drive loop that lasted this long before an error counts as a fresh start. */
+const STEADY_MS = 5 * 60_000;
+
+/** This controller cannot run this run, whoever tries again: exit 2. */
+class CannotRun extends Error {}
+
+const SETTINGS_FIELDS = ["runId", "namespace", "image", "dataDir", "version"] as const;
+
+function parseSettings(raw: string | undefined): RunSettings {
+  if (!raw) {
+    throw new CannotRun(`${SETTINGS_ENV} is not set: the controller needs its run settings`);
   }
+  let settings: RunSettings;
+  try {
+    settings = JSON.parse(raw);
+  } catch (error) {
+    throw new CannotRun(`${SETTINGS_ENV} is not JSON: ${(error as Error).message}`);
+  }
+  if (typeof settings?.version === "string" && settings.version !== VERSION) {
+    throw new CannotRun(
+      new VersionMismatchError(settings.version, VERSION, "controller image").message,
+    );
+  }
+  const missing = SETTINGS_FIELDS.filter((field) => typeof settings?.[field] !== "string");
+  if (missing.length) throw new CannotRun(`${SETTINGS_ENV} lacks ${missing.join(", ")}`);
+  return settings;
 }
 
 /**
- * Runs (or resumes) the pipeline of this controller's run; resolves to the exit code:
- * 0 when it completed, 1 when it failed, 2 when the controller cannot run it.
+ * A driver whose calls never complete once `live()` is false, so that a drive loop that
+ * was abandoned after an error can neither write over the state of the one that replaced
+ * it nor fail with errors that nobody awaits.
  */
-export async function runController(options: ControllerOptions): Promise<number> {
+function fenced(driver: StorageDriver, live: () => boolean): StorageDriver {
+  return new Proxy(driver, {
+    get(target, key) {
+      const value = Reflect.get(target, key);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        if (!live()) {
+          return Promise.reject(new Error("an abandoned drive loop touched the data dir"));
+        }
+        return value.apply(target, args);
+      };
+    },
+  });
+}
+
+/** Runs (or resumes) the pipeline of this controller's run; resolves to the exit code. */
+export async function runController(options: ControllerOptions = {}): Promise<number> {
   const log = options.log ??
     ((line: string) => console.error(`${new Date().toISOString()} ${line}`));
-  const settings = JSON.parse(
-    await Deno.readTextFile(`${options.configDir}/run.json`),
-  ) as RunSettings;
-  if (settings.version !== VERSION) {
-    log(new VersionMismatchError(settings.version, VERSION, "controller image").message);
-    return 2;
-  }
-  const pipeline = JSON.parse(
-    await Deno.readTextFile(`${options.configDir}/pipeline_spec.json`),
-  ) as Pipeline;
-  const kube = new KubeClient(options.connection ?? inClusterConnection());
+  let settings: RunSettings;
   try {
-    const name = controllerJobName(settings.runId);
+    settings = parseSettings(options.settings ?? Deno.env.get(SETTINGS_ENV));
+  } catch (error) {
+    log((error as Error).message);
+    return CONTROLLER_EXIT.cannotRun;
+  }
+  const kube = new KubeClient(options.connection ?? inClusterConnection());
+  const restarts = options.restarts ?? 8;
+  let generation = 0;
+  try {
+    for (let attempt = 0;; attempt++) {
+      const mine = ++generation;
+      const started = Date.now();
+      try {
+        const run = await driveOnce(kube, settings, log, () => generation === mine);
+        const { throttled, serverErrors, network } = kube.retries;
+        log(
+          `run ${settings.runId} ${run.status}; API requests retried: ${throttled} throttled (429), ${serverErrors} server errors, ${network} connection errors`,
+        );
+        return run.status === "Completed" ? CONTROLLER_EXIT.completed : CONTROLLER_EXIT.failed;
+      } catch (error) {
+        const message = (error as Error).message;
+        if (error instanceof CannotRun) {
+          log(`cannot run ${settings.runId}: ${message}`);
+          return CONTROLLER_EXIT.cannotRun;
+        }
+        // A loop that ran a good while before failing made progress: count afresh.
+        if (Date.now() - started > STEADY_MS) attempt = 0;
+        if (attempt >= restarts) throw error;
+        const delay = Math.min(30_000, (options.restartDelayMs ?? 1000) * 2 ** attempt);
+        log(`recoverable error: ${message}; restarting the drive loop in ${delay} ms`);
+        generation++;
+        await sleep(delay);
+      }
+    }
+  } finally {
+    kube.close();
+  }
+}
+
+/** The Job that owns this run's Jobs: the controller Job itself. */
+async function ownerJob(kube: KubeClient, settings: RunSettings): Promise<Owner> {
+  const name = controllerJobName(settings.runId);
+  try {
     const self = await kube.request<{ metadata: { uid: string } }>(
       "GET",
       `/apis/batch/v1/namespaces/${settings.namespace}/jobs/${name}`,
     );
-    const owner: Owner = { apiVersion: "batch/v1", kind: "Job", name, uid: self.metadata.uid };
-    const fs = new DataFs(openStorage(settings.dataDir));
-    const run = await loadRun(fs, settings, pipeline);
-    const resumed = run.jobs().some((job) => job.status !== "Pending");
-    log(
-      `kt-deno controller ${VERSION}: ${resumed ? "resuming" : "starting"} run ${settings.runId}`,
-    );
-    const seen = new Map<string, string>();
-    const executor = new KubernetesExecutor({ kube, settings, fs, owner });
-    await executor.start();
-    await drivePipeline(run, executor, fs, {
-      onChange: (r) => {
-        for (const job of r.jobs()) {
-          if (seen.get(job.name) === job.status) continue;
-          seen.set(job.name, job.status);
-          log(`${job.name} ${job.status}${job.error ? `: ${job.error}` : ""}`);
-        }
-      },
-    });
-    log(`run ${settings.runId} ${run.status}`);
-    return run.status === "Completed" ? 0 : 1;
-  } finally {
-    kube.close();
+    return { apiVersion: "batch/v1", kind: "Job", name, uid: self.metadata.uid };
+  } catch (error) {
+    if (error instanceof ApiError && !isTransient(error)) {
+      throw new CannotRun(`cannot read the controller Job: ${error.message}`);
+    }
+    throw error;
   }
+}
+
+/** One drive loop: state and Jobs as they are now, to the end of the run. */
+async function driveOnce(
+  kube: KubeClient,
+  settings: RunSettings,
+  log: (line: string) => void,
+  live: () => boolean,
+): Promise<PipelineRun> {
+  const owner = await ownerJob(kube, settings);
+  const fs = new DataFs(fenced(openStorage(settings.dataDir), live));
+  let run: PipelineRun;
+  try {
+    run = PipelineRun.resume(await fs.readJson<StateDocument>(statePath(settings.runId)));
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error;
+    const pipeline = await fs.readJson<Pipeline>(specPath(settings.runId)).catch((error) => {
+      if (!(error instanceof NotFoundError)) throw error;
+      throw new CannotRun(
+        `the run's spec is not in the data dir (${
+          specPath(settings.runId)
+        } in ${settings.dataDir}); the launcher writes it there, so the launcher and the pods must see the same data dir`,
+      );
+    });
+    run = PipelineRun.start(settings.runId, pipeline, new Date(), settings.version);
+  }
+  if (run.status !== "Running") return run;
+  if (run.jobs().some((job) => job.type === "dynamic" && job.status !== "Completed")) {
+    // Checking the jobs a dynamic job returns needs the schema; load it now, not then.
+    void import("../spec/validate.ts");
+  }
+  const resumed = run.jobs().some((job) => job.status !== "Pending");
+  log(`kt-deno controller ${VERSION}: ${resumed ? "resuming" : "starting"} run ${settings.runId}`);
+  let logged = run.version;
+  const executor = new KubernetesExecutor({ kube, settings, fs, owner, log });
+  await executor.start().catch((error) => {
+    if (error instanceof ApiError && !isTransient(error)) {
+      throw new CannotRun(`cannot list the run's Jobs: ${error.message}`);
+    }
+    throw error;
+  });
+  return await drivePipeline(run, executor, fs, {
+    onChange: (r) => {
+      if (!live()) return;
+      // Only the jobs that changed since the last call: the cost does not grow with the run.
+      for (const job of r.changedSince(logged)) {
+        log(`${job.name} ${job.status}${job.error ? `: ${job.error}` : ""}`);
+      }
+      logged = r.version;
+    },
+  });
 }

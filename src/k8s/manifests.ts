@@ -1,19 +1,18 @@
 /**
- * The Kubernetes objects of a run, built as plain data (no I/O): the spec ConfigMap, the
- * controller Job, one Job per kt job, and the RBAC the controller needs.
+ * The Kubernetes objects of a run, built as plain data (no I/O): the controller Job, one
+ * Job per kt job, and the RBAC the controller needs.
  *
  * @module
  */
 import type { JobState } from "../engine/state.ts";
 import { scaleMemory } from "../spec/quantity.ts";
-import type { Pipeline } from "../spec/schema.ts";
 import { VERSION } from "../version.ts";
-import { controllerJobName, jobObjectName, runLabels, specConfigMapName } from "./names.ts";
+import { controllerJobName, jobObjectName, runLabels } from "./names.ts";
 
 /** The service account kt-deno's pods run as (kube-transform's name). */
 export const SERVICE_ACCOUNT = "kt-pod";
-/** Where the controller finds its ConfigMap. */
-export const CONFIG_MOUNT = "/config";
+/** The environment variable that carries a run's settings to its controller. */
+export const SETTINGS_ENV = "KT_RUN_SETTINGS";
 /** Where worker images keep task functions. */
 export const IMAGE_FUNCTIONS_DIR = "/app/kt_functions";
 
@@ -22,7 +21,7 @@ export function defaultControllerImage(): string {
   return `kt-deno:${VERSION}`;
 }
 
-/** What the launcher decides for a run, and the controller reads back from the ConfigMap. */
+/** What the launcher decides for a run, and the controller reads back from its environment. */
 export interface RunSettings {
   runId: string;
   namespace: string;
@@ -76,28 +75,15 @@ function ownerReferences(owner: Owner | undefined): Json {
   return owner ? { ownerReferences: [{ ...owner, blockOwnerDeletion: false }] } : {};
 }
 
-/** The ConfigMap that carries a run's spec and settings to its controller. */
-export function specConfigMap(settings: RunSettings, pipeline: Pipeline, owner?: Owner): Json {
-  return {
-    apiVersion: "v1",
-    kind: "ConfigMap",
-    metadata: {
-      name: specConfigMapName(settings.runId),
-      namespace: settings.namespace,
-      labels: runLabels(settings.runId, "controller"),
-      ...ownerReferences(owner),
-    },
-    data: {
-      "pipeline_spec.json": JSON.stringify(pipeline),
-      "run.json": JSON.stringify(settings),
-    },
-  };
-}
+/** Exit codes of the controller that end its Job: the run is over, or cannot be run. */
+export const CONTROLLER_EXIT = { completed: 0, cannotRun: 2, failed: 3 } as const;
 
 /**
- * The controller Job. It is retried (up to `backoffLimit`) when its pod dies, and each new
- * controller resumes the run from the state document and the Jobs that exist; a
- * controller that exits 1 (the run failed) or 2 (it cannot run) ends the Job at once.
+ * The controller Job. It is retried (up to `backoffLimit`, enough for many kills in one
+ * run) when its pod dies, and each new controller resumes the run from the state document
+ * and the Jobs that exist. A controller that exits 2 (it cannot run this run) or 3 (the
+ * run failed) ends the Job at once; any other failure (1 is Deno's code for an uncaught
+ * error) is restarted.
  */
 export function controllerJob(settings: RunSettings): Json {
   const labels = runLabels(settings.runId, "controller");
@@ -107,11 +93,15 @@ export function controllerJob(settings: RunSettings): Json {
     kind: "Job",
     metadata: { name: controllerJobName(settings.runId), namespace: settings.namespace, labels },
     spec: {
-      backoffLimit: 3,
+      backoffLimit: 10,
       podFailurePolicy: {
         rules: [{
           action: "FailJob",
-          onExitCodes: { containerName: "controller", operator: "In", values: [1, 2] },
+          onExitCodes: {
+            containerName: "controller",
+            operator: "In",
+            values: [CONTROLLER_EXIT.cannotRun, CONTROLLER_EXIT.failed],
+          },
         }],
       },
       ttlSecondsAfterFinished: settings.ttlSecondsAfterFinished,
@@ -123,22 +113,16 @@ export function controllerJob(settings: RunSettings): Json {
           containers: [{
             name: "controller",
             image: settings.controllerImage,
-            command: ["kt-deno", "controller", "--config", CONFIG_MOUNT],
-            env: envList(settings.env),
+            command: ["kt-deno", "controller"],
+            env: envList({ ...settings.env, [SETTINGS_ENV]: JSON.stringify(settings) }),
             ...envFrom(settings),
             resources: {
               requests: { cpu: "250m", memory: "256Mi" },
               limits: { memory: "512Mi" },
             },
-            volumeMounts: [
-              { name: "config", mountPath: CONFIG_MOUNT, readOnly: true },
-              ...data.mounts,
-            ],
+            volumeMounts: data.mounts,
           }],
-          volumes: [
-            { name: "config", configMap: { name: specConfigMapName(settings.runId) } },
-            ...data.volumes,
-          ],
+          volumes: data.volumes,
         },
       },
     },
@@ -154,7 +138,12 @@ export function taskCount(job: Readonly<JobState>): number {
  * The Indexed Job of a kt job: one completion per task, each pod running `kt-deno task`,
  * which finds its task by its completion index.
  */
-export function ktJob(settings: RunSettings, job: Readonly<JobState>, owner?: Owner): Json {
+export function ktJob(
+  settings: RunSettings,
+  job: Readonly<JobState>,
+  owner?: Owner,
+  tasksPerChunk = 1,
+): Json {
   const labels = runLabels(settings.runId, "job", job.name);
   const count = taskCount(job);
   const data = dataVolume(settings);
@@ -192,6 +181,7 @@ export function ktJob(settings: RunSettings, job: Readonly<JobState>, owner?: Ow
                 DATA_DIR: settings.dataDir,
                 KT_RUN_ID: settings.runId,
                 KT_JOB_NAME: job.name,
+                KT_TASKS_PER_CHUNK: String(tasksPerChunk),
                 KT_VERSION: settings.version,
                 KT_FUNCTIONS_DIR: IMAGE_FUNCTIONS_DIR,
                 KT_IMAGE_PATH: settings.image,

@@ -19,11 +19,6 @@ export function controllerJobName(runId: string): string {
   return `kt-controller-${runId}`;
 }
 
-/** The name of the ConfigMap holding a run's spec (kube-transform's name). */
-export function specConfigMapName(runId: string): string {
-  return `pipeline-config-${runId}`;
-}
-
 function shortHash(text: string): string {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);

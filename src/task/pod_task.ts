@@ -1,20 +1,16 @@
 /**
  * `kt-deno task`, the command of worker pods: finds its task by its completion index,
- * reads only that task's definition, runs it, and exits with a code that says what
+ * reads only the chunk of task definitions that holds it (see k8s/task_files.ts), runs it, and exits with a code that says what
  * happened (0 done, 1 the task failed, 2 the pod is set up wrong).
  *
  * @module
  */
-import { taskErrorPath, taskFilePath } from "../engine/state.ts";
+import { readTaskDefinition, taskErrorPath } from "../k8s/task_files.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { VERSION } from "../version.ts";
 import { resolveFunctionsDir } from "./functions.ts";
-import type { TaskRequest } from "./request.ts";
 import { runTask } from "./run_task.ts";
-
-/** A task's definition as the controller writes it for pods. */
-export type TaskDefinition = Pick<TaskRequest, "kind" | "function" | "args" | "command">;
 
 /** Raised when the controller or a pod runs under another kt-deno version than the launcher's. */
 export class VersionMismatchError extends Error {
@@ -45,7 +41,8 @@ export async function runPodTask(): Promise<number> {
     errorPath = taskErrorPath(runId, job, index);
     const launched = required("KT_VERSION");
     if (launched !== VERSION) throw new VersionMismatchError(launched, VERSION, "image");
-    const definition = await fs.readJson<TaskDefinition>(taskFilePath(runId, job, index));
+    const perChunk = Number(Deno.env.get("KT_TASKS_PER_CHUNK") ?? "1");
+    const definition = await readTaskDefinition(fs, runId, job, index, perChunk);
     const functionsDir = resolveFunctionsDir(
       Deno.env.get("KT_FUNCTIONS_DIR") ?? "/app/kt_functions",
     );

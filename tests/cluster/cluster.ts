@@ -52,6 +52,8 @@ export interface ClusterOptions {
   images?: string[];
   /** Leave the processes running when this process exits (for `up.ts`). */
   detached?: boolean;
+  /** Extra kube-apiserver flags (e.g. `--max-requests-inflight=5`). */
+  apiServerFlags?: string[];
 }
 
 /** Builds (or finds cached) control plane binaries; returns their folder. */
@@ -133,6 +135,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       "--allow-privileged=true",
       "--profiling=false",
       "--v=1",
+      ...options.apiServerFlags ?? [],
     ]);
     const admin = Deno.createHttpClient({
       caCerts: [await Deno.readTextFile(`${pki}/ca.crt`)],

@@ -210,14 +210,20 @@ async function nodeBase(): Promise<void> {
   }
 }
 
-/** Builds the Dockerfile's `worker` target as `kt-deno-worker:<version>` unless up to date. */
+/**
+ * Builds the Dockerfile's `worker` target as `kt-deno-worker:<version>` unless up to date,
+ * and returns a tag of it that names its sources (`localhost/kt-deno-worker:<version>-<hash>`):
+ * checkouts of different sources testing at once each keep their own image under it, where
+ * the shared tag goes to whichever built last.
+ */
 export function workerImage(): Promise<string> {
   return locked(async () => {
     const inputs = ["Dockerfile", "deno.json", "deno.lock", "main.ts", "src"].map((p) =>
       `${ROOT}${p}`
     );
     const wanted = await hashFiles(inputs);
-    if ((await label(WORKER_IMAGE)) === wanted) return WORKER_IMAGE;
+    const pinned = `localhost/kt-deno-worker:${VERSION}-${wanted.slice(0, 16)}`;
+    if (await exists(pinned)) return pinned;
     await ensurePackages();
     await nodeBase();
     await podman([
@@ -231,12 +237,14 @@ export function workerImage(): Promise<string> {
       `${SOURCE_LABEL}=${wanted}`,
       "-t",
       WORKER_IMAGE,
+      "-t",
+      pinned,
       "-f",
       `${ROOT}Dockerfile`,
       ROOT,
     ]);
     await podman(["image", "prune", "--force"]);
-    return WORKER_IMAGE;
+    return pinned;
   });
 }
 

@@ -1,0 +1,204 @@
+/**
+ * The Kubernetes executor: one Indexed Job per kt job, created by the controller, and
+ * learnt of through an {@linkcode Informer} on the run's Jobs. Creating is idempotent: a
+ * Job that already exists is adopted, so a restarted controller creates no duplicates.
+ * Job creations run a few at a time; transient API errors are retried by the client, and
+ * a job fails only on a permanent answer, with the API's message.
+ *
+ * @module
+ */
+import type { JobState } from "../engine/state.ts";
+import {
+  type Executor,
+  type ExecutorEvents,
+  failureSummary,
+  type JobOutcome,
+} from "../executors/executor.ts";
+import { Slots } from "../executors/slots.ts";
+import type { DataFs } from "../storage/data_fs.ts";
+import { ApiError, isTransient, type KubeClient } from "./client.ts";
+import { Informer } from "./informer.ts";
+import { finishedCondition, jobStatusOnly, type KubeJob, parseIndexes } from "./job_status.ts";
+import { ktJob, type Owner, type RunSettings, taskCount } from "./manifests.ts";
+import { jobObjectName, LABELS } from "./names.ts";
+import { layOutTasks, taskDefinitions, taskErrorPath } from "./task_files.ts";
+
+/** Settings of a {@linkcode KubernetesExecutor}. */
+export interface KubernetesExecutorOptions {
+  kube: KubeClient;
+  settings: RunSettings;
+  fs: DataFs;
+  /** The controller Job, owner of every Job made, so deleting it removes them all. */
+  owner?: Owner;
+  events?: ExecutorEvents;
+  /** Receives the watch's log lines. */
+  log?: (line: string) => void;
+  /** Most Jobs being created (task files and the Job) at once. Default 8. */
+  creating?: number;
+}
+
+/** Most task files of one job written at once. */
+const FILE_WRITES = 8;
+
+/**
+ * Runs kt jobs as Kubernetes Jobs.
+ *
+ * @example
+ * ```ts ignore
+ * const executor = new KubernetesExecutor({ kube, settings, fs, owner });
+ * await executor.start();
+ * const outcome = await executor.run(job);
+ * ```
+ */
+export class KubernetesExecutor implements Executor {
+  readonly #waiting = new Map<string, { job: Readonly<JobState>; done: (o: JobOutcome) => void }>();
+  readonly #jobs: Informer<KubeJob>;
+  readonly #creating: Slots;
+  #stopped = false;
+
+  constructor(readonly options: KubernetesExecutorOptions) {
+    const { settings, kube } = options;
+    this.#creating = new Slots(options.creating ?? 8);
+    this.#jobs = new Informer<KubeJob>({
+      kube,
+      path: `/apis/batch/v1/namespaces/${settings.namespace}/jobs`,
+      labelSelector: `${LABELS.runId}=${settings.runId},${LABELS.component}=job`,
+      transform: jobStatusOnly,
+      onChange: (name, job) => void this.#check(name, job === undefined),
+      log: options.log,
+    });
+  }
+
+  /** Lists the run's Jobs that exist already and starts watching them. */
+  async start(): Promise<void> {
+    await this.#jobs.start();
+  }
+
+  /** The Jobs of this run that exist, by kt job name (for restart checks and tests). */
+  existing(): Map<string, KubeJob> {
+    return new Map(
+      [...this.#jobs.values()].map((job) => [job.metadata.labels?.[LABELS.job] ?? "", job]),
+    );
+  }
+
+  /** How watches of the run's Jobs ended, by reason (for tests). */
+  get watchesEnded(): Record<string, number> {
+    return this.#jobs.ended;
+  }
+
+  async #check(name: string, deleted = false): Promise<void> {
+    const waiter = this.#waiting.get(name);
+    if (!waiter) return;
+    const object = this.#jobs.get(name);
+    if (!object) {
+      if (!deleted) return;
+      this.#waiting.delete(name);
+      waiter.done({
+        ok: false,
+        error: `Job ${name} was deleted before it finished`,
+        taskRetries: 0,
+      });
+      return;
+    }
+    const status = object.status ?? {};
+    const failedIndexes = parseIndexes(status.failedIndexes);
+    const total = taskCount(waiter.job);
+    this.options.events?.progress?.({
+      job: waiter.job.name,
+      total,
+      succeeded: status.succeeded ?? 0,
+      running: status.active ?? 0,
+      failed: failedIndexes.length,
+    });
+    const condition = finishedCondition(object);
+    if (!condition) return;
+    this.#waiting.delete(name);
+    const failedPods = status.failed ?? 0;
+    if (condition.type === "Complete") {
+      waiter.done({ ok: true, taskRetries: failedPods });
+      return;
+    }
+    waiter.done({
+      ok: false,
+      taskRetries: Math.max(0, failedPods - failedIndexes.length),
+      error: await this.#failure(waiter.job, condition, failedIndexes),
+    });
+  }
+
+  async #failure(
+    job: Readonly<JobState>,
+    condition: { reason?: string; message?: string },
+    failedIndexes: number[],
+  ): Promise<string> {
+    if (condition.reason === "DeadlineExceeded") return `job timed out after ${job.timeout}s`;
+    const total = taskCount(job);
+    const reasons = await Promise.all(
+      failedIndexes.slice(0, 3).map(async (index) => {
+        const path = taskErrorPath(this.options.settings.runId, job.name, index);
+        const text = await this.options.fs.read(path).catch(() => null);
+        return {
+          index,
+          error: text ?? `${condition.reason ?? "failed"}: ${condition.message ?? ""}`.trim(),
+        };
+      }),
+    );
+    if (reasons.length === 0) {
+      return `Job failed: ${condition.reason ?? ""} ${condition.message ?? ""}`.trim();
+    }
+    return failureSummary(total, failedIndexes.length, reasons);
+  }
+
+  async run(job: Readonly<JobState>): Promise<JobOutcome> {
+    if (this.#stopped) return await new Promise<never>(() => {});
+    const name = jobObjectName(this.options.settings.runId, job.name);
+    const outcome = new Promise<JobOutcome>((done) => this.#waiting.set(name, { job, done }));
+    if (!this.#jobs.get(name)) {
+      const release = await this.#creating.acquire();
+      try {
+        if (!this.#jobs.get(name)) await this.#create(job);
+      } catch (error) {
+        if (!(error instanceof ApiError && error.status === 409)) {
+          this.#waiting.delete(name);
+          // Retried for as long as the client retries; then the drive loop starts over.
+          if (!(error instanceof ApiError) || isTransient(error)) throw error;
+          return {
+            ok: false,
+            error: `cannot create Job ${name}: ${error.message}`,
+            taskRetries: 0,
+          };
+        }
+      } finally {
+        release();
+      }
+    }
+    void this.#check(name);
+    return await outcome;
+  }
+
+  /** Writes the job's task files, then creates its Job. */
+  async #create(job: Readonly<JobState>): Promise<void> {
+    const { settings, fs, kube, owner } = this.options;
+    const { perChunk, files } = layOutTasks(settings.runId, job.name, taskDefinitions(job));
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(FILE_WRITES, files.length) }, async () => {
+        for (let i = next++; i < files.length; i = next++) {
+          await fs.write(files[i].path, files[i].text);
+        }
+      }),
+    );
+    await kube.request("POST", `/apis/batch/v1/namespaces/${settings.namespace}/jobs`, {
+      body: ktJob(settings, job, owner, perChunk),
+    });
+  }
+
+  /**
+   * Stops watching. Jobs still running are left to run, and their `run` calls never
+   * resolve: the next controller (or the next drive loop of this one) adopts them.
+   */
+  async stop(_reason: string): Promise<void> {
+    this.#stopped = true;
+    this.#waiting.clear();
+    await this.#jobs.stop();
+  }
+}
