@@ -14,7 +14,13 @@ import type { StateDocument } from "../../src/engine/state.ts";
 import { DataFs } from "../../src/storage/data_fs.ts";
 import { S3Driver } from "../../src/storage/s3.ts";
 import { FIXTURE_FUNCTIONS, spawnKtDeno, specFile, stateOf } from "../cli_helpers.ts";
-import { applyRbac, clusterSuite, podLog, writableByPods } from "../cluster/harness.ts";
+import {
+  applyRbac,
+  type ClusterContext,
+  clusterSuite,
+  podLog,
+  writableByPods,
+} from "../cluster/harness.ts";
 import { testImage } from "../cluster/images.ts";
 import { type Minio, startMinio } from "../minio/harness.ts";
 
@@ -43,18 +49,24 @@ async function until<T>(
   throw new Error(`timed out after ${seconds}s waiting for ${what}`);
 }
 
-const mark = (name: string, ms = 2000) => ({ function: "steps.mark", args: { name, ms } });
+const mark = (name: string, ms = 0) => ({ function: "steps.mark", args: { name, ms } });
+/** A task that marks, then waits for `gates/<gate>` in the data dir. */
+const gated = (name: string, gate: string) => ({ function: "faults.gated", args: { name, gate } });
 
-/** A dynamic job (with children) and static jobs in three layers after it; every task marks. */
+/**
+ * A dynamic job (held by the gate `gen`, with children) and static jobs in three layers
+ * after it (the first held by the gate `l1`, the second by `l2`); every task marks.
+ */
 const PIPELINE = {
   name: "kills",
   jobs: [
     {
       name: "gen",
       type: "dynamic",
-      function: "steps.markSpawn",
+      function: "faults.gated",
       args: {
         name: "gen",
+        gate: "gen",
         jobs: [
           { name: "child-a", type: "static", tasks: [mark("child-a")] },
           { name: "child-b", type: "static", tasks: [mark("child-b-0"), mark("child-b-1")] },
@@ -66,14 +78,14 @@ const PIPELINE = {
       name: "l1-a",
       type: "static",
       dependencies: ["gen"],
-      tasks: [mark("l1-a-0"), mark("l1-a-1")],
+      tasks: [gated("l1-a-0", "l1"), gated("l1-a-1", "l1")],
     },
-    { name: "l1-b", type: "static", dependencies: ["gen"], tasks: [mark("l1-b")] },
+    { name: "l1-b", type: "static", dependencies: ["gen"], tasks: [gated("l1-b", "l1")] },
     {
       name: "l2",
       type: "static",
       dependencies: ["l1-a", "l1-b"],
-      tasks: [mark("l2-0"), mark("l2-1")],
+      tasks: [gated("l2-0", "l2"), gated("l2-1", "l2")],
     },
     { name: "l3", type: "static", dependencies: ["l2"], tasks: [mark("l3")] },
   ],
@@ -137,32 +149,45 @@ function jobRecorder(kube: KubeClient, runId: string) {
   };
 }
 
-/** When one kill happens: on the controller's start, or once the state shows `ready`. */
+/** What a kill point sees while it waits (the controller's container runs). */
+interface RunView {
+  state: StateDocument;
+  /** The state was written after the previous kill. */
+  written: boolean;
+  /** The running controller has logged that it resumed the run. */
+  resumed(): Promise<boolean>;
+  marked(name: string): Promise<boolean>;
+}
+
+/** One kill: when it happens, and which gate to open once the controller is dead. */
 interface KillPoint {
   name: string;
-  /** Kill as soon as a new controller's container runs, before it writes anything. */
-  onStart?: boolean;
-  ready?: (state: StateDocument) => boolean;
+  ready: (view: RunView) => boolean | Promise<boolean>;
+  open?: string;
 }
 
 const summary = (state: StateDocument) =>
   Object.values(state.jobs).map((job) => `${job.name}:${job.status[0]}`).join(" ");
 
 /**
- * Runs PIPELINE with --wait and kills its controller at each point in turn (a pod deleted
- * with no grace period: the node kills its process at once). A point other than `onStart`
- * also waits for a state write after the previous kill (the controller recovered). Returns
- * the run's outcome and, per kill, the recovery: kill → next state write or new Job.
+ * Runs PIPELINE with --wait and kills its controller at each point in turn (its pod deleted
+ * with no grace period: the node kills the process at once), opening the gates the point
+ * names after the kill and `open` (the gates no point holds) at the start. Returns the
+ * run's outcome and, per kill, when a controller ran again and the recovery: kill → the
+ * next state write or new Job.
  */
 async function killedRun(
-  { cluster, kube }: { cluster: { kubeconfigPath: string }; kube: KubeClient },
+  { cluster, kube }: ClusterContext,
   points: KillPoint[],
+  open: string[],
 ) {
   await applyRbac(kube, NS);
   const { dir, path } = await specFile(PIPELINE);
   temporary.push(dir);
   const dataDir = `${dir}/data`;
-  await Deno.mkdir(dataDir);
+  const openGate = (gate: string) => Deno.writeTextFile(`${dataDir}/gates/${gate}`, "");
+  await Deno.mkdir(`${dataDir}/gates`, { recursive: true });
+  for (const gate of open) await openGate(gate);
   await writableByPods(dataDir);
   const launcher = spawnKtDeno(["run", path, ...IMAGES, "--data-dir", dataDir, "--wait"], dir, {
     KUBECONFIG: cluster.kubeconfigPath,
@@ -176,48 +201,53 @@ async function killedRun(
   const jobs = jobRecorder(kube, runId);
   const kills: { point: string; at: string; restartS?: number; recoveryS?: number }[] = [];
   let killedAt = 0;
-  const recovered = async () => {
-    const state = await stateOf(dataDir, runId);
-    return Date.parse(state.updated_at) > killedAt ? state : undefined;
-  };
-  const noteRecovery = async () => {
+  const noteRecovery = (pod: string | undefined, state: StateDocument | undefined) => {
     const kill = kills.at(-1);
-    if (!kill || kill.recoveryS !== undefined) return;
-    if (kill.restartS === undefined && await runningController(kube, runId)) {
-      kill.restartS = (Date.now() - killedAt) / 1000;
-    }
-    const state = await stateOf(dataDir, runId).catch(() => undefined);
+    if (!kill) return;
+    if (kill.restartS === undefined && pod) kill.restartS = (Date.now() - killedAt) / 1000;
+    if (kill.recoveryS !== undefined) return;
     const write = state && Date.parse(state.updated_at) > killedAt
       ? Date.parse(state.updated_at)
-      : undefined;
-    const first = Math.min(write ?? Infinity, jobs.jobAfter(killedAt));
+      : Infinity;
+    const first = Math.min(write, jobs.jobAfter(killedAt));
     if (first !== Infinity) kill.recoveryS = (first - killedAt) / 1000;
   };
   try {
     for (const point of points) {
-      const pod = await until<string>(`the kill point "${point.name}"`, 600, async () => {
-        await noteRecovery();
-        const state = point.onStart ? undefined : await recovered();
-        if (!point.onStart) {
-          if (!state || state.status !== "Running") return undefined;
-          if (point.ready && !point.ready(state)) return undefined;
-        }
-        return await runningController(kube, runId);
-      });
-      const state = await stateOf(dataDir, runId);
+      const [pod, state] = await until<[string, StateDocument]>(
+        `the kill point "${point.name}"`,
+        600,
+        async () => {
+          const pod = await runningController(kube, runId);
+          const state = await stateOf(dataDir, runId);
+          noteRecovery(pod, state);
+          if (!pod || state.status !== "Running") return undefined;
+          const view: RunView = {
+            state,
+            written: Date.parse(state.updated_at) > killedAt,
+            resumed: async () => (await podLog(cluster, pod)).includes(`resuming run ${runId}`),
+            marked: async (name) => await marks(dataDir, name) > 0,
+          };
+          return await point.ready(view) && [pod, state];
+        },
+      );
       await kube.request("DELETE", `/api/v1/namespaces/${NS}/pods/${pod}`, {
         body: { apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: 0 },
       });
       killedAt = Date.now();
       kills.push({ point: point.name, at: summary(state) });
+      if (point.open) await openGate(point.open);
     }
+    await until("the run to end", 600, async () => {
+      const state = await stateOf(dataDir, runId);
+      noteRecovery(await runningController(kube, runId), state);
+      return state.status !== "Running";
+    });
     const [stdout, stderr, status] = await output;
-    await noteRecovery();
-    await jobs.stop();
+    noteRecovery(undefined, await stateOf(dataDir, runId));
     return { runId, dataDir, kills, jobs: jobs.uids, stdout, stderr, code: status.code };
-  } catch (error) {
+  } finally {
     await jobs.stop().catch(() => {});
-    throw error;
   }
 }
 
@@ -252,20 +282,38 @@ async function assertCleanRun(
 
 suite.test("the controller killed five times in one run: the run completes, nothing runs twice", async (context) => {
   const run = await killedRun(context, [
-    { name: "after the dynamic job completed", ready: (s) => s.jobs.gen?.status === "Completed" },
-    { name: "as the next controller starts", onStart: true },
-    { name: "at its next state write (a layer or a handover)" },
-    { name: "as the next controller starts", onStart: true },
-    { name: "at its next state write (a layer or a handover)" },
-  ]);
+    {
+      name: "after the dynamic job completed",
+      ready: (v) => v.state.jobs.gen?.status === "Completed",
+    },
+    { name: "as the next controller starts", ready: () => true },
+    {
+      name: "in layer 1, once the next one resumed",
+      ready: async (v) => await v.resumed() && await v.marked("l1-b"),
+      open: "l1",
+    },
+    {
+      name: "at the handover to layer 2",
+      ready: (v) => v.written && v.state.jobs.l2?.status === "Running",
+    },
+    {
+      name: "in layer 2, once the next one resumed",
+      ready: async (v) => await v.resumed() && await v.marked("l2-0"),
+      open: "l2",
+    },
+  ], ["gen"]);
   await assertCleanRun(context.kube, run, 5);
 });
 
 suite.test("the controller killed in another run at other points: during the dynamic job and in layer 1", async (context) => {
   const run = await killedRun(context, [
-    { name: "while the dynamic job runs", ready: (s) => s.jobs.gen?.status === "Running" },
-    { name: "in layer 1", ready: (s) => s.jobs["l1-a"]?.status === "Running" },
-  ]);
+    { name: "while the dynamic job runs", ready: (v) => v.marked("gen"), open: "gen" },
+    {
+      name: "in layer 1, once the next one resumed",
+      ready: async (v) => v.written && await v.resumed() && await v.marked("l1-a-0"),
+      open: "l1",
+    },
+  ], ["l2"]);
   await assertCleanRun(context.kube, run, 2);
 });
 
@@ -279,7 +327,7 @@ suite.test("the API server stopped and started again mid-run: --wait says so onc
         type: "static",
         tasks: [{ function: "steps.sleep", args: { ms: 2000, name: "a" } }],
       },
-      { name: "b", type: "static", dependencies: ["a"], tasks: [mark("b", 0)] },
+      { name: "b", type: "static", dependencies: ["a"], tasks: [mark("b")] },
     ],
   });
   temporary.push(dir);
@@ -355,7 +403,7 @@ suite.test("MinIO stopped for 30 s under an s3:// data dir on the cluster: the r
     name: "s3-down",
     jobs: [
       { name: "a", type: "static", tasks: [mark("a", 3000)] },
-      { name: "b", type: "static", dependencies: ["a"], tasks: [mark("b", 0)] },
+      { name: "b", type: "static", dependencies: ["a"], tasks: [mark("b")] },
     ],
   });
   temporary.push(dir);
