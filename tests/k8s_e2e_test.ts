@@ -133,6 +133,10 @@ const pod = { apiVersion: "v1", kind: "Pod", metadata: { name: "probe" },
     "update jobs": await ask("PUT", jobs + "/no-such-job", job),
     "list secrets": await ask("GET", api + "/secrets"),
     "create pods": await ask("POST", api + "/pods?dryRun=All", pod),
+    "list pods": await ask("GET", api + "/pods"),
+    "watch pods": await ask("GET", api + "/pods?watch=1&timeoutSeconds=1"),
+    "get pods": await ask("GET", api + "/pods/no-such-pod"),
+    "delete pods": await ask("DELETE", api + "/pods/no-such-pod"),
     "list configmaps": await ask("GET", api + "/configmaps"),
   }));
 })();
@@ -158,6 +162,10 @@ suite.test("a pod with the controller's service account may do only what kt-deno
     "update jobs": 403,
     "list secrets": 403,
     "create pods": 403,
+    "list pods": 200,
+    "watch pods": 200,
+    "get pods": 404,
+    "delete pods": 403,
     "list configmaps": 403,
   });
 });

@@ -3,7 +3,13 @@ import { parseAllDocuments } from "yaml";
 import { PipelineRun } from "../src/engine/pipeline_run.ts";
 import { parseIndexes } from "../src/k8s/job_status.ts";
 import { runSettings } from "../src/k8s/launcher.ts";
-import { controllerJob, ktJob, rbacManifests } from "../src/k8s/manifests.ts";
+import {
+  controllerJob,
+  defaultPullPolicy,
+  ktJob,
+  rbacManifests,
+  type RunSettings,
+} from "../src/k8s/manifests.ts";
 import { jobObjectName, LABELS } from "../src/k8s/names.ts";
 import { ktDeno, specFile } from "./cli_helpers.ts";
 
@@ -13,6 +19,7 @@ const settings = runSettings({
   image: "worker:1",
   dataDir: "/mnt/data",
   hostDataPath: "/srv/data",
+  runAs: { uid: 1000, gid: 100 },
 });
 
 function jobState(name: string, extra: Record<string, unknown> = {}) {
@@ -101,20 +108,106 @@ Deno.test("the controller Job resumes after crashes but ends on a failed run", (
   assert.equal(job.metadata.name, "kt-controller-ktpr0123abcd");
   assert.ok(job.spec.backoffLimit >= 5, "five kills in one run still complete");
   // 2: cannot run this run; 3: the run failed. 1 (an uncaught error) and signals restart.
-  assert.deepEqual(job.spec.podFailurePolicy.rules[0].onExitCodes.values, [2, 3]);
+  assert.deepEqual(job.spec.podFailurePolicy.rules, [
+    { action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] },
+    {
+      action: "FailJob",
+      onExitCodes: { containerName: "controller", operator: "In", values: [2, 3] },
+    },
+  ]);
   assert.equal(job.spec.template.spec.serviceAccountName, "kt-pod");
   const env = job.spec.template.spec.containers[0].env;
   const carried = JSON.parse(env.find((e: Any) => e.name === "KT_RUN_SETTINGS").value);
   assert.deepEqual(carried, settings);
 });
 
-Deno.test("the controller's Role allows Jobs only", () => {
+Deno.test("the controller runs in the worker image unless another is given", () => {
+  const pod = (s: RunSettings): Any => (controllerJob(s) as Any).spec.template.spec;
+  const container = pod(settings).containers[0];
+  assert.equal(container.image, "worker:1");
+  assert.deepEqual(container.command, ["kt-deno", "controller"]);
+  const other = runSettings({
+    runId: "ktpr0123abcd",
+    namespace: "pipelines",
+    image: "worker:1",
+    controllerImage: "ghcr.io/org/kt-deno:0.1.0",
+    dataDir: "s3://b/p",
+    hostDataPath: null,
+  });
+  assert.equal(pod(other).containers[0].image, "ghcr.io/org/kt-deno:0.1.0");
+  assert.equal(pod(other).containers[0].imagePullPolicy, "IfNotPresent");
+  assert.equal(
+    (ktJob(other, jobState("load")) as Any).spec.template.spec.containers[0].imagePullPolicy,
+    "Never",
+  );
+});
+
+Deno.test("controller and task pods run as the data dir's owner, non-root, unprivileged", () => {
+  for (const pod of [controllerJob(settings), ktJob(settings, jobState("load"))]) {
+    const spec: Any = (pod as Any).spec.template.spec;
+    assert.deepEqual(spec.securityContext, {
+      runAsNonRoot: true,
+      runAsUser: 1000,
+      runAsGroup: 100,
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    assert.deepEqual(spec.containers[0].securityContext, {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ["ALL"] },
+    });
+    assert.equal(spec.containers[0].terminationMessagePolicy, "FallbackToLogsOnError");
+  }
+  const s3: RunSettings = { ...settings, runAs: null, dataDir: "s3://b", hostDataPath: null };
+  const spec: Any = (ktJob(s3, jobState("load")) as Any).spec.template.spec;
+  assert.deepEqual(spec.securityContext, {
+    runAsNonRoot: true,
+    seccompProfile: { type: "RuntimeDefault" },
+  });
+});
+
+Deno.test("a task's evicted or preempted pod does not use up its retries", () => {
+  const job: Any = ktJob(settings, jobState("load", { retries: 1 }));
+  assert.deepEqual(job.spec.podFailurePolicy, {
+    rules: [{ action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] }],
+  });
+});
+
+Deno.test("pull policy: Never for images loaded into nodes, IfNotPresent for registries", () => {
+  const cases: [string, string][] = [
+    ["kt-worker", "Never"],
+    ["kt-worker:latest", "Never"],
+    ["kt-worker:1.2", "Never"],
+    ["org/kt-worker:1", "Never"],
+    ["localhost/kt-worker:test", "Never"],
+    ["localhost:5000/kt-worker:1", "IfNotPresent"],
+    ["ghcr.io/org/kt-worker", "IfNotPresent"],
+    ["ghcr.io/org/kt-worker:latest", "IfNotPresent"],
+    ["docker.io/library/kt-worker:1", "IfNotPresent"],
+    ["registry.example/w@sha256:" + "a".repeat(64), "IfNotPresent"],
+  ];
+  for (const [image, policy] of cases) assert.equal(defaultPullPolicy(image), policy, image);
+  const always: RunSettings = { ...settings, pullPolicy: "Always" };
+  assert.equal(
+    (ktJob(always, jobState("a")) as Any).spec.template.spec.containers[0].imagePullPolicy,
+    "Always",
+  );
+  assert.equal(
+    (controllerJob(always) as Any).spec.template.spec.containers[0].imagePullPolicy,
+    "Always",
+  );
+});
+
+Deno.test("the controller's Role allows Jobs, and reading pods, only", () => {
   const [account, role, binding]: Any[] = rbacManifests("pipelines");
   assert.equal(account.metadata.name, "kt-pod");
   assert.deepEqual(role.rules, [{
     apiGroups: ["batch"],
     resources: ["jobs"],
     verbs: ["get", "list", "watch", "create"],
+  }, {
+    apiGroups: [""],
+    resources: ["pods"],
+    verbs: ["get", "list", "watch"],
   }]);
   assert.deepEqual(binding.subjects, [{
     kind: "ServiceAccount",
@@ -146,6 +239,58 @@ Deno.test("cluster flags need --image; a cluster data dir must be absolute", asy
     const relative = await ktDeno(["run", path, "--image", "w:1", "--data-dir", "rel/data"], dir);
     assert.equal(relative.code, 2);
     assert.match(relative.stderr, /must be an absolute path/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bad pod flags exit 2 and create nothing", async () => {
+  const { dir, path } = await specFile({ name: "p", jobs: [{ type: "static" }] });
+  // A kubeconfig for an API server that is not there: nothing may be sent to it anyway.
+  await Deno.writeTextFile(
+    `${dir}/kubeconfig`,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "c", cluster: { server: "https://127.0.0.1:9" } }],
+      users: [{ name: "u", user: { token: "t" } }],
+      contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
+      "current-context": "x",
+    }),
+  );
+  const run = (...args: string[]) =>
+    ktDeno(["run", path, "--image", "w:1", ...args], dir, { KUBECONFIG: `${dir}/kubeconfig` });
+  const data = `${dir}/data`;
+  try {
+    const cases: [string[], RegExp][] = [
+      [
+        ["--data-dir", data, "--pull-policy", "Sometimes"],
+        /--pull-policy must be one of Always, IfNotPresent, Never/,
+      ],
+      [["--data-dir", data, "--run-as", "0"], /--run-as must be UID\[:GID\] of a non-root user/],
+      [["--data-dir", data, "--run-as", "kt"], /--run-as must be UID\[:GID\]/],
+      [
+        ["--data-dir", "s3://b/p", "--s3-endpoint-in-cluster", "minio:9000"],
+        /must be an http:\/\/ or https:\/\/ URL/,
+      ],
+      [
+        ["--data-dir", data, "--s3-endpoint-in-cluster", "http://10.88.0.1:9000"],
+        /is for s3:\/\/ data dirs/,
+      ],
+    ];
+    if (Deno.uid() === 0) {
+      cases.push([["--data-dir", data], /would be made by root.*--run-as UID\[:GID\]/]);
+    }
+    for (const [args, message] of cases) {
+      const result = await run(...args);
+      assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+      assert.equal(result.stdout, "");
+    }
+    await assert.rejects(Deno.stat(data), Deno.errors.NotFound);
+    const stray = await ktDeno(["run", path, "--pull-policy", "Never", "--data-dir", data], dir);
+    assert.equal(stray.code, 2);
+    assert.match(stray.stderr, /--pull-policy needs --image/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

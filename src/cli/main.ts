@@ -8,8 +8,13 @@ import { Command, CommanderError } from "commander";
 import { SpecError } from "../spec/problems.ts";
 import { printable, UsageError } from "./errors.ts";
 import { DataDirError } from "../storage/open.ts";
+import { cancelSubcommand } from "./cancel.ts";
 import { controllerSubcommand } from "./controller.ts";
+import { listSubcommand } from "./list.ts";
+import { logsSubcommand } from "./logs.ts";
+import { resumeSubcommand } from "./resume.ts";
 import { rbacSubcommand } from "./rbac.ts";
+import { reportSubcommand } from "./report.ts";
 import { runSubcommand } from "./run.ts";
 import { taskSubcommand } from "./task.ts";
 import { schemaSubcommand } from "./schema.ts";
@@ -37,6 +42,11 @@ export async function main(args: string[]): Promise<number> {
     .addCommand(runSubcommand(exit))
     .addCommand(validateSubcommand(exit))
     .addCommand(statusSubcommand(exit))
+    .addCommand(reportSubcommand(exit))
+    .addCommand(logsSubcommand(exit))
+    .addCommand(listSubcommand(exit))
+    .addCommand(cancelSubcommand(exit))
+    .addCommand(resumeSubcommand(exit))
     .addCommand(schemaSubcommand(exit))
     .addCommand(versionSubcommand(exit))
     .addCommand(rbacSubcommand(exit))

@@ -10,18 +10,29 @@ import { resolveFunctionsDir } from "../task/functions.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { positiveInt, UsageError } from "./errors.ts";
 import { progressView } from "./progress.ts";
-import { defaultControllerImage } from "../k8s/manifests.ts";
-import { controllerJobName } from "../k8s/names.ts";
-import { checkDataDir, isLocalDataDir } from "../storage/open.ts";
+import { PULL_POLICIES, type PullPolicy, type RunAs } from "../k8s/manifests.ts";
+import { parseEndpoint, parseRunAs, podS3Env, podUser } from "../k8s/data_access.ts";
+import { controllerJobName, LABELS } from "../k8s/names.ts";
+import { checkDataDir, isLocalDataDir, openStorage } from "../storage/open.ts";
+import type { StateDocument } from "../engine/state.ts";
+import { DataFs } from "../storage/data_fs.ts";
+import { failureReport } from "./failures.ts";
+import { exitCodeOf, stopSignals } from "./stop_signals.ts";
+import { absolute, launchPath, type LaunchRecord } from "../run/run_files.ts";
 import { s3EnvForPods } from "../storage/s3.ts";
 
 /** Options of `kt-deno run`. */
 export interface RunFlags {
+  /** The spec file (set by the command, not a flag), kept with the run. */
+  specPath?: string;
   dataDir: string;
   functions: string;
   concurrency?: number;
   image?: string;
   controllerImage?: string;
+  pullPolicy?: PullPolicy;
+  runAs?: RunAs;
+  s3EndpointInCluster?: string;
   namespace?: string;
   context?: string;
   wait?: boolean;
@@ -35,6 +46,9 @@ export interface RunFlags {
 
 const CLUSTER_FLAGS = [
   "controllerImage",
+  "pullPolicy",
+  "runAs",
+  "s3EndpointInCluster",
   "namespace",
   "context",
   "wait",
@@ -74,12 +88,15 @@ export function applyS3Flags(flags: { s3Endpoint?: string; s3PathStyle?: boolean
   if (flags.s3PathStyle) Deno.env.set("KT_S3_FORCE_PATH_STYLE", "true");
 }
 
-/** Runs a spec file locally; resolves to the exit code (0 completed, 1 failed, 130 interrupted). */
+/**
+ * Runs a spec file locally; resolves to the exit code (0 completed, 1 failed or
+ * cancelled, 130 interrupted).
+ */
 export async function runCommand(specPath: string, flags: RunFlags): Promise<number> {
   const { loadSpec } = await import("../spec/load.ts");
   const pipeline = await loadSpec(specPath);
   applyS3Flags(flags);
-  if (flags.image !== undefined) return await runOnCluster(pipeline, flags);
+  if (flags.image !== undefined) return await runOnCluster(pipeline, { ...flags, specPath });
   const stray = CLUSTER_FLAGS.find((flag) => flags[flag] !== undefined);
   if (stray) {
     const name = stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -99,12 +116,7 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
   const runId = newRunId();
   console.log(`run id: ${runId}`);
   const view = progressView();
-  const abort = new AbortController();
-  const onSigint = () => {
-    if (abort.signal.aborted) Deno.exit(130);
-    abort.abort("SIGINT");
-  };
-  Deno.addSignalListener("SIGINT", onSigint);
+  const stops = stopSignals();
   const { runLocally } = await import("../run/local_run.ts");
   let run: Awaited<ReturnType<typeof runLocally>>;
   try {
@@ -113,25 +125,55 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
       dataDir: flags.dataDir,
       functionsDir,
       concurrency: flags.concurrency,
-      signal: abort.signal,
+      signal: stops.interrupt,
+      cancel: stops.cancel,
+      specPath,
       events: { progress: (p) => view.tasks(p), log: (job, i, line) => view.log(job, i, line) },
       onChange: (r) => view.update(r),
     });
   } finally {
-    Deno.removeSignalListener("SIGINT", onSigint);
+    stops.dispose();
   }
   view.close(run);
-  console.log(
-    `run ${runId} ${run.status}; state: kt-metadata/${runId}/pipeline_run_state.json in ${flags.dataDir}`,
+  await reportEnd(flags.dataDir, run.document);
+  return exitCodeOf(run.status);
+}
+
+/**
+ * The last lines of a run: why its failed jobs failed, where its state is, and its HTML
+ * report (written now).
+ */
+export async function reportEnd(dataDir: string, doc: Readonly<StateDocument>): Promise<void> {
+  const fs = new DataFs(openStorage(dataDir));
+  const failures = await failureReport(fs, doc);
+  if (failures) console.error(failures.replace(/^\n/, ""));
+  const { reportAfterRun } = await import("../report/write.ts");
+  const report = await reportAfterRun(
+    fs,
+    doc.pipeline_run_id,
+    (line) => console.error(`kt-deno: ${line}`),
   );
-  return run.status === "Completed" ? 0 : run.status === "Interrupted" ? 130 : 1;
+  console.log(
+    `run ${doc.pipeline_run_id} ${doc.status}; state: kt-metadata/${doc.pipeline_run_id}/pipeline_run_state.json in ${dataDir}`,
+  );
+  if (report) console.log(`report: ${report} in ${dataDir}`);
+}
+
+/** What `resume` changes in a launch: the run id, and a step before the controller starts. */
+export interface RelaunchOptions {
+  runId: string;
+  prepare: (kube: import("../k8s/client.ts").KubeClient, namespace: string) => Promise<void>;
 }
 
 /**
  * Launches a run on the cluster of the kubeconfig (a controller Job) and, with --wait,
  * follows it; resolves to the exit code.
  */
-async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number> {
+export async function runOnCluster(
+  pipeline: Pipeline,
+  flags: RunFlags,
+  relaunch?: RelaunchOptions,
+): Promise<number> {
   const local = isLocalDataDir(flags.dataDir);
   if (local && !flags.dataDir.replace(/^file:\/\//, "").startsWith("/")) {
     throw new UsageError(
@@ -140,46 +182,92 @@ async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number
   }
   const dataDir = flags.dataDir.replace(/^file:\/\//, "");
   const hostDataPath = !local || flags.hostPath === false ? null : flags.hostPath ?? dataDir;
+  const inCluster = flags.s3EndpointInCluster ?? Deno.env.get("KT_S3_ENDPOINT_IN_CLUSTER");
+  if (local && inCluster) {
+    throw new UsageError("--s3-endpoint-in-cluster is for s3:// data dirs");
+  }
+  if (inCluster) parseEndpoint("KT_S3_ENDPOINT_IN_CLUSTER")(inCluster);
   if (!local) await checkDataDir(dataDir);
+  const s3 = podS3Env(local ? {} : s3EnvForPods(), inCluster);
+  if (s3.warning) console.error(`kt-deno: warning: ${s3.warning}`);
   const { KubeClient, kubeconfigConnection } = await import("../k8s/client.ts");
   const { launchRun, runSettings } = await import("../k8s/launcher.ts");
   const { followRun } = await import("../k8s/follow.ts");
+  const { firstStartProblem } = await import("../k8s/pod_watch.ts");
   const { PipelineRun } = await import("../engine/pipeline_run.ts");
   const connection = await kubeconfigConnection(flags.context).catch((error) => {
     throw new UsageError(`cannot use the kubeconfig: ${(error as Error).message}`);
   });
   const kube = new KubeClient(connection);
   try {
+    const runAs = local ? await podUser(dataDir, flags.runAs) : flags.runAs;
     const settings = runSettings({
-      runId: newRunId(),
+      runId: relaunch?.runId ?? newRunId(),
       namespace: flags.namespace ?? kube.namespace,
       image: flags.image!,
       controllerImage: flags.controllerImage,
+      pullPolicy: flags.pullPolicy,
+      runAs: runAs ?? undefined,
       dataDir,
       hostDataPath,
       ttlSecondsAfterFinished: flags.ttl,
-      env: local ? {} : s3EnvForPods(),
+      env: s3.env,
       envFromSecrets: flags.secretEnv,
     });
+    await relaunch?.prepare(kube, settings.namespace);
     await launchRun(kube, settings, pipeline);
+    if (!relaunch) {
+      await keepLaunch(dataDir, settings.runId, {
+        ...(flags.specPath ? { spec_path: absolute(flags.specPath) } : {}),
+        namespace: settings.namespace,
+        ...(flags.context ? { context: flags.context } : {}),
+      });
+    }
     const controller = controllerJobName(settings.runId);
     console.log(`run id: ${settings.runId}`);
     console.log(`controller: job/${controller} in namespace ${settings.namespace}`);
     console.log(`follow: kubectl logs -f job/${controller} -n ${settings.namespace}`);
     console.log(`status: kt-deno status ${settings.runId} --data-dir ${dataDir}`);
+    console.log(
+      `report: kt-metadata/${settings.runId}/report.html in ${dataDir} (when the run ends)`,
+    );
     if (!flags.wait) return 0;
     const view = progressView();
-    const result = await followRun(kube, settings, {
+    // The controller's pod is watched too: one that cannot start never finishes its Job.
+    const stop = new AbortController();
+    const following = followRun(kube, settings, {
       update: (run) => view.update(run),
       events: { progress: (p) => view.tasks(p) },
     }, {
+      signal: stop.signal,
       retryForMs: (flags.waitRetry ?? 300) * 1000,
       onOutage: (line) => {
         if (line) console.error(`kt-deno: ${line}`);
         else console.error("kt-deno: reachable again, following the run");
       },
     });
-    if (result.state) view.close(PipelineRun.resume(result.state));
+    following.catch(() => {});
+    const stuck = firstStartProblem(kube, {
+      namespace: settings.namespace,
+      selector: `${LABELS.runId}=${settings.runId},${LABELS.component}=controller`,
+      signal: stop.signal,
+    }).then((problem): Promise<string | Awaited<typeof following>> | string =>
+      problem ?? following
+    );
+    const result = await Promise.race([following, stuck]).finally(() => stop.abort());
+    if (typeof result === "string") {
+      console.error(`kt-deno: the controller cannot start: ${result}`);
+      console.error(
+        `kt-deno: its Job is kept for inspection; delete it with kubectl delete job/${controller} -n ${settings.namespace}`,
+      );
+      console.log(`run ${settings.runId} Failed`);
+      return 1;
+    }
+    if (result.state) {
+      view.close(PipelineRun.resume(result.state));
+      const report = await failureReport(new DataFs(openStorage(dataDir)), result.state);
+      if (report) console.error(report.replace(/^\n/, ""));
+    }
     if (result.outcome === "GaveUp") {
       console.error(
         `kt-deno: gave up following run ${settings.runId} (${result.reason}); it may still be going: kt-deno status ${settings.runId} --data-dir ${dataDir}`,
@@ -198,6 +286,15 @@ async function runOnCluster(pipeline: Pipeline, flags: RunFlags): Promise<number
   }
 }
 
+/**
+ * Keeps where a run launched on a cluster runs in its data dir, beside the spec the
+ * launcher wrote there (for `resume` and `cancel`).
+ */
+async function keepLaunch(dataDir: string, runId: string, launch: LaunchRecord): Promise<void> {
+  const fs = new DataFs(openStorage(dataDir));
+  await fs.writeJson(launchPath(runId), launch).catch(() => {});
+}
+
 /** The `run` subcommand. */
 export function runSubcommand(exit: (code: number) => void): Command {
   return withS3Flags(new Command("run"))
@@ -214,9 +311,32 @@ export function runSubcommand(exit: (code: number) => void): Command {
       "--image <image>",
       "run on Kubernetes with this worker image (kt-deno on PATH, functions in /app/kt_functions)",
     )
+    .option("--controller-image <image>", "image of the controller Job (default: the --image)")
     .option(
-      "--controller-image <image>",
-      `image of the controller Job (default: ${defaultControllerImage()})`,
+      "--pull-policy <policy>",
+      "image pull policy of every pod: Always, IfNotPresent or Never (default: Never for an image " +
+        "name without a registry host, IfNotPresent otherwise)",
+      (value: string) => {
+        if (!(PULL_POLICIES as string[]).includes(value)) {
+          throw new UsageError(
+            `--pull-policy must be one of ${PULL_POLICIES.join(", ")}, got ${
+              JSON.stringify(value)
+            }`,
+          );
+        }
+        return value;
+      },
+    )
+    .option(
+      "--run-as <uid[:gid]>",
+      "user (and group) every pod runs as (default: the owner of a local data dir)",
+      parseRunAs,
+    )
+    .option(
+      "--s3-endpoint-in-cluster <url>",
+      "S3 endpoint of the controller and pods, when --s3-endpoint is not reachable from them " +
+        "(or KT_S3_ENDPOINT_IN_CLUSTER)",
+      parseEndpoint("--s3-endpoint-in-cluster"),
     )
     .option("-n, --namespace <ns>", "namespace (default: the kubeconfig context's)")
     .option("--context <name>", "kubeconfig context (default: the current one)")

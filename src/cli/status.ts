@@ -9,7 +9,9 @@ import { isRunId } from "../run/run_id.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { NotFoundError } from "../storage/driver.ts";
 import { openStorage } from "../storage/open.ts";
+import { describeStatus, readHeartbeat } from "../run/heartbeat.ts";
 import { UsageError } from "./errors.ts";
+import { failureReport } from "./failures.ts";
 import { applyS3Flags, withS3Flags } from "./run.ts";
 
 /** Reads a run's state document from a data dir. */
@@ -29,8 +31,8 @@ export async function readState(dataDir: string, runId: string): Promise<StateDo
   }
 }
 
-/** The state as a text table: one row a job. */
-export function formatStatus(doc: StateDocument): string {
+/** The state as a text table: one row a job. `runStatus` is the run's status as shown. */
+export function formatStatus(doc: StateDocument, runStatus: string = doc.status): string {
   const rows = [["JOB", "TYPE", "STATUS", "ATTEMPTS", "PARENT", "ERROR"]];
   for (const job of Object.values(doc.jobs)) {
     rows.push([
@@ -46,7 +48,7 @@ export function formatStatus(doc: StateDocument): string {
   const table = rows.map((row) =>
     row.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd()
   );
-  return [`run ${doc.pipeline_run_id} (${doc.pipeline_name}): ${doc.status}`, ...table].join("\n");
+  return [`run ${doc.pipeline_run_id} (${doc.pipeline_name}): ${runStatus}`, ...table].join("\n");
 }
 
 /** The `status` subcommand. */
@@ -65,7 +67,20 @@ export function statusSubcommand(exit: (code: number) => void): Command {
         throw new UsageError(`--output must be table or json, got ${JSON.stringify(flags.output)}`);
       }
       const doc = await readState(flags.dataDir, runId);
-      console.log(flags.output === "json" ? JSON.stringify(doc, null, 2) : formatStatus(doc));
+      if (flags.output === "json") {
+        console.log(JSON.stringify(doc, null, 2));
+        return exit(0);
+      }
+      const fs = new DataFs(openStorage(flags.dataDir));
+      const shown = describeStatus(doc, await readHeartbeat(fs, runId));
+      console.log(formatStatus(doc, shown.text));
+      const report = await failureReport(fs, doc);
+      if (report) console.log(report);
+      if (shown.gone) {
+        console.log(
+          `\nthe run is not being driven; continue it with: kt-deno resume ${runId} --data-dir ${flags.dataDir}`,
+        );
+      }
       exit(0);
     });
 }

@@ -11,6 +11,7 @@
  * @module
  */
 import type { Job, Pipeline } from "../spec/schema.ts";
+import { withKtFields } from "./kt_fields.ts";
 import { type JobState, JobStatus, type RunStatus, type StateDocument } from "./state.ts";
 
 const UPSTREAM_FAILED: ReadonlySet<JobStatus> = new Set([
@@ -21,7 +22,7 @@ const UPSTREAM_FAILED: ReadonlySet<JobStatus> = new Set([
 
 /** True for a job with nothing to run: no tasks and no function. */
 export function isNoop(job: Job): boolean {
-  return job.type === "static" ? (job.tasks ?? []).length === 0 : job.function === undefined;
+  return job.type === "static" ? (job.tasks ?? []).length === 0 : job.function == null;
 }
 
 /** A job with its place in the run's indexes. */
@@ -262,9 +263,10 @@ export class PipelineRun {
   /** Adds new jobs, Pending; returns those with a dependency that already failed. */
   #register(jobs: Job[], parent: string | undefined): Node[] {
     const added = jobs.map((spec) => {
+      const fields = withKtFields(spec);
       const job: JobState = parent === undefined
-        ? { ...spec, status: JobStatus.Pending, attempts: 0 }
-        : { ...spec, status: JobStatus.Pending, parent_job: parent, attempts: 0 };
+        ? { ...fields, status: JobStatus.Pending, attempts: 0 }
+        : { ...fields, status: JobStatus.Pending, parent_job: parent, attempts: 0 };
       this.#doc.jobs[job.name] = job;
       return this.#add(job);
     });

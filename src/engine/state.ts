@@ -35,8 +35,8 @@ export interface JobState extends Job {
   error?: string;
 }
 
-/** The run's own status, derived from its jobs. */
-export type RunStatus = "Running" | "Completed" | "Failed" | "Interrupted";
+/** The run's own status, derived from its jobs (`Cancelled` after `kt-deno cancel`). */
+export type RunStatus = "Running" | "Completed" | "Failed" | "Interrupted" | "Cancelled";
 
 /** The whole state document. */
 export interface StateDocument {

@@ -5,6 +5,9 @@
  * @module
  */
 import type { JobState } from "../engine/state.ts";
+import { TaskTimeRecorder } from "../report/task_times.ts";
+import { DataFs } from "../storage/data_fs.ts";
+import { openStorage } from "../storage/open.ts";
 import { taskRequest } from "../task/request.ts";
 import { runCommand } from "../task/run_task.ts";
 import { selfCommand } from "../task/self_command.ts";
@@ -54,6 +57,7 @@ export class LocalExecutor implements Executor {
   readonly #jobs = new Set<AbortController>();
   #stopped?: Error;
   readonly #where: { runId: string; dataDir: string; functionsDir: string };
+  readonly #times: TaskTimeRecorder;
 
   constructor(readonly options: LocalExecutorOptions) {
     this.#concurrency = options.concurrency ?? defaultConcurrency();
@@ -63,6 +67,7 @@ export class LocalExecutor implements Executor {
       dataDir: options.dataDir,
       functionsDir: options.functionsDir,
     };
+    this.#times = new TaskTimeRecorder(new DataFs(openStorage(options.dataDir)), options.runId);
     this.#pool = new WorkerPool(
       selfCommand(["worker"]),
       {},
@@ -89,6 +94,7 @@ export class LocalExecutor implements Executor {
     };
     const failures: { index: number; error: string }[] = [];
     let taskRetries = 0;
+    const times = this.#times.job(job.name, count);
 
     let next = 0;
     const runner = async () => {
@@ -98,12 +104,14 @@ export class LocalExecutor implements Executor {
           progress.running++;
           this.options.events?.progress?.({ ...progress });
           let result: TaskResult;
+          const started = Date.now();
           try {
             result = await this.#attempt(job, index, abort.signal);
           } finally {
             release();
             progress.running--;
           }
+          times.record(index, started, Date.now(), result.ok);
           if (!result.ok && attempt < retries && !abort.signal.aborted) {
             taskRetries++;
             continue;
@@ -150,5 +158,6 @@ export class LocalExecutor implements Executor {
     this.#stopped ??= new Error(why);
     for (const abort of this.#jobs) abort.abort(this.#stopped);
     await this.#pool.close();
+    await this.#times.flush();
   }
 }

@@ -15,6 +15,8 @@
 import { PipelineRun } from "../engine/pipeline_run.ts";
 import { type StateDocument, statePath } from "../engine/state.ts";
 import { drivePipeline } from "../run/drive.ts";
+import { keepRecords } from "../run/driver_records.ts";
+import { thisDriver } from "../run/heartbeat.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { NotFoundError, type StorageDriver } from "../storage/driver.ts";
@@ -32,7 +34,7 @@ import {
 import { KubernetesExecutor } from "./executor.ts";
 import { CONTROLLER_EXIT, type Owner, type RunSettings, SETTINGS_ENV } from "./manifests.ts";
 import { controllerJobName } from "./names.ts";
-import { specPath } from "./task_files.ts";
+import { keptSpecPath } from "../run/run_files.ts";
 
 /** Where a controller gets its run and how it reaches the API server. */
 export interface ControllerOptions {
@@ -120,6 +122,9 @@ export async function runController(options: ControllerOptions = {}): Promise<nu
         log(
           `run ${settings.runId} ${run.status}; API requests retried: ${throttled} throttled (429), ${serverErrors} server errors, ${network} connection errors`,
         );
+        const { reportInChildProcess } = await import("../report/write.ts");
+        const report = await reportInChildProcess(settings.dataDir, settings.runId, log);
+        if (report) log(`report: ${report}`);
         return run.status === "Completed" ? CONTROLLER_EXIT.completed : CONTROLLER_EXIT.failed;
       } catch (error) {
         const message = (error as Error).message;
@@ -172,17 +177,35 @@ async function driveOnce(
     run = PipelineRun.resume(await fs.readJson<StateDocument>(statePath(settings.runId)));
   } catch (error) {
     if (!(error instanceof NotFoundError)) throw error;
-    const pipeline = await fs.readJson<Pipeline>(specPath(settings.runId)).catch((error) => {
+    const pipeline = await fs.readJson<Pipeline>(keptSpecPath(settings.runId)).catch((error) => {
       if (!(error instanceof NotFoundError)) throw error;
       throw new CannotRun(
         `the run's spec is not in the data dir (${
-          specPath(settings.runId)
+          keptSpecPath(settings.runId)
         } in ${settings.dataDir}); the launcher writes it there, so the launcher and the pods must see the same data dir`,
       );
     });
     run = PipelineRun.start(settings.runId, pipeline, new Date(), settings.version);
   }
   if (run.status !== "Running") return run;
+  // The heartbeat and the kept copy of this log last as long as this drive loop.
+  const records = await keepRecords(fs, run, thisDriver("controller", settings.namespace), log);
+  try {
+    return await driveRun(kube, settings, records.log, live, fs, owner, run);
+  } finally {
+    await records.stop().catch(() => {});
+  }
+}
+
+async function driveRun(
+  kube: KubeClient,
+  settings: RunSettings,
+  log: (line: string) => void,
+  live: () => boolean,
+  fs: DataFs,
+  owner: Owner,
+  run: PipelineRun,
+): Promise<PipelineRun> {
   if (run.jobs().some((job) => job.type === "dynamic" && job.status !== "Completed")) {
     // Checking the jobs a dynamic job returns needs the schema; load it now, not then.
     void import("../spec/validate.ts");
@@ -198,6 +221,8 @@ async function driveOnce(
     throw error;
   });
   return await drivePipeline(run, executor, fs, {
+    // A lost data dir restarts this loop (runController) rather than failing the run.
+    failOnDataDirLoss: false,
     onChange: (r) => {
       if (!live()) return;
       // Only the jobs that changed since the last call: the cost does not grow with the run.

@@ -21,6 +21,8 @@ import { Informer } from "./informer.ts";
 import { finishedCondition, jobStatusOnly, type KubeJob, parseIndexes } from "./job_status.ts";
 import { ktJob, type Owner, type RunSettings, taskCount } from "./manifests.ts";
 import { jobObjectName, LABELS } from "./names.ts";
+import { taskError } from "./pod_problems.ts";
+import { taskPodEnd, watchPodStarts } from "./pod_watch.ts";
 import { layOutTasks, taskDefinitions, taskErrorPath } from "./task_files.ts";
 
 /** Settings of a {@linkcode KubernetesExecutor}. */
@@ -55,6 +57,10 @@ export class KubernetesExecutor implements Executor {
   readonly #jobs: Informer<KubeJob>;
   readonly #creating: Slots;
   #stopped = false;
+  readonly #stopPods = new AbortController();
+  #watchingPods?: Promise<void>;
+  /** Why a Job's pods cannot start, by Job name. */
+  readonly #startProblems = new Map<string, string>();
 
   constructor(readonly options: KubernetesExecutorOptions) {
     const { settings, kube } = options;
@@ -72,6 +78,20 @@ export class KubernetesExecutor implements Executor {
   /** Lists the run's Jobs that exist already and starts watching them. */
   async start(): Promise<void> {
     await this.#jobs.start();
+    const { runId, namespace } = this.options.settings;
+    this.#watchingPods = watchPodStarts(this.options.kube, {
+      namespace,
+      selector: `${LABELS.runId}=${runId},${LABELS.component}=job`,
+      signal: this.#stopPods.signal,
+      log: this.options.log,
+      onProblem: (pod, problem) => {
+        const job = pod.metadata.labels?.[LABELS.job];
+        if (job === undefined) return;
+        const name = jobObjectName(runId, job);
+        if (!this.#startProblems.has(name)) this.#startProblems.set(name, problem);
+        void this.#check(name);
+      },
+    });
   }
 
   /** The Jobs of this run that exist, by kt job name (for restart checks and tests). */
@@ -111,6 +131,13 @@ export class KubernetesExecutor implements Executor {
       failed: failedIndexes.length,
     });
     const condition = finishedCondition(object);
+    const startProblem = this.#startProblems.get(name);
+    if (!condition && startProblem) {
+      // The Job stays as it is, for inspection; the kt job fails now.
+      this.#waiting.delete(name);
+      waiter.done({ ok: false, error: startProblem, taskRetries: 0 });
+      return;
+    }
     if (!condition) return;
     this.#waiting.delete(name);
     const failedPods = status.failed ?? 0;
@@ -134,11 +161,15 @@ export class KubernetesExecutor implements Executor {
     const total = taskCount(job);
     const reasons = await Promise.all(
       failedIndexes.slice(0, 3).map(async (index) => {
-        const path = taskErrorPath(this.options.settings.runId, job.name, index);
-        const text = await this.options.fs.read(path).catch(() => null);
+        const { runId, namespace } = this.options.settings;
+        const [said, end] = await Promise.all([
+          this.options.fs.read(taskErrorPath(runId, job.name, index)).catch(() => null),
+          taskPodEnd(this.options.kube, namespace, jobObjectName(runId, job.name), index),
+        ]);
         return {
           index,
-          error: text ?? `${condition.reason ?? "failed"}: ${condition.message ?? ""}`.trim(),
+          error: taskError(said, end) ??
+            `${condition.reason ?? "failed"}: ${condition.message ?? ""}`.trim(),
         };
       }),
     );
@@ -199,6 +230,7 @@ export class KubernetesExecutor implements Executor {
   async stop(_reason: string): Promise<void> {
     this.#stopped = true;
     this.#waiting.clear();
-    await this.#jobs.stop();
+    this.#stopPods.abort();
+    await Promise.all([this.#jobs.stop(), this.#watchingPods]);
   }
 }

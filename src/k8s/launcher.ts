@@ -12,11 +12,12 @@ import { VERSION } from "../version.ts";
 import { ApiError, type KubeClient } from "./client.ts";
 import {
   controllerJob,
-  defaultControllerImage,
+  type PullPolicy,
+  type RunAs,
   type RunSettings,
   SERVICE_ACCOUNT,
 } from "./manifests.ts";
-import { specPath } from "./task_files.ts";
+import { keptSpecPath } from "../run/run_files.ts";
 
 /**
  * Starts a run: writes its (validated) spec to `kt-metadata/<run id>/pipeline_spec.json`
@@ -36,7 +37,7 @@ export async function launchRun(kube: KubeClient, settings: RunSettings, pipelin
     },
   );
   const fs = new DataFs(openStorage(settings.dataDir));
-  await fs.write(specPath(settings.runId), JSON.stringify(pipeline));
+  await fs.write(keptSpecPath(settings.runId), JSON.stringify(pipeline));
   if (isLocalDataDir(settings.dataDir)) await shareWithPods(settings.dataDir, settings.runId);
   await kube.request("POST", `/apis/batch/v1/namespaces/${ns}/jobs`, {
     body: controllerJob(settings),
@@ -64,6 +65,8 @@ export function runSettings(options: {
   namespace: string;
   image: string;
   controllerImage?: string;
+  pullPolicy?: PullPolicy;
+  runAs?: RunAs;
   dataDir: string;
   hostDataPath: string | null;
   ttlSecondsAfterFinished?: number;
@@ -74,7 +77,9 @@ export function runSettings(options: {
     runId: options.runId,
     namespace: options.namespace,
     image: options.image,
-    controllerImage: options.controllerImage ?? defaultControllerImage(),
+    controllerImage: options.controllerImage ?? options.image,
+    pullPolicy: options.pullPolicy ?? null,
+    runAs: options.runAs ?? null,
     dataDir: options.dataDir,
     version: VERSION,
     hostDataPath: options.hostDataPath,

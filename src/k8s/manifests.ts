@@ -6,7 +6,6 @@
  */
 import type { JobState } from "../engine/state.ts";
 import { scaleMemory } from "../spec/quantity.ts";
-import { VERSION } from "../version.ts";
 import { controllerJobName, jobObjectName, runLabels } from "./names.ts";
 
 /** The service account kt-deno's pods run as (kube-transform's name). */
@@ -16,9 +15,37 @@ export const SETTINGS_ENV = "KT_RUN_SETTINGS";
 /** Where worker images keep task functions. */
 export const IMAGE_FUNCTIONS_DIR = "/app/kt_functions";
 
-/** The controller image of this version: the Dockerfile's `controller` target, tagged so. */
-export function defaultControllerImage(): string {
-  return `kt-deno:${VERSION}`;
+/** An image pull policy, as a container spec takes it. */
+export type PullPolicy = "Always" | "IfNotPresent" | "Never";
+
+/** The pull policies `--pull-policy` accepts. */
+export const PULL_POLICIES: readonly PullPolicy[] = ["Always", "IfNotPresent", "Never"];
+
+/**
+ * The pull policy of an image when none is asked for: `Never` for a name without a
+ * registry host, which is an image loaded into the nodes (`kind load`, `minikube image
+ * load`, podman's `localhost/`), so that a `:latest` or untagged one is not pulled from
+ * Docker Hub; `IfNotPresent` for a name with one (a `.` or a port in its first part).
+ *
+ * @example
+ * ```ts
+ * import { defaultPullPolicy } from "./manifests.ts";
+ * defaultPullPolicy("kt-worker:latest"); // "Never"
+ * defaultPullPolicy("localhost/kt-worker"); // "Never"
+ * defaultPullPolicy("ghcr.io/org/worker:1"); // "IfNotPresent"
+ * defaultPullPolicy("localhost:5000/worker"); // "IfNotPresent"
+ * ```
+ */
+export function defaultPullPolicy(image: string): PullPolicy {
+  const slash = image.indexOf("/");
+  const first = slash < 0 ? "" : image.slice(0, slash);
+  return /[.:]/.test(first) ? "IfNotPresent" : "Never";
+}
+
+/** A user and group id, for a pod's `runAsUser` and `runAsGroup`. */
+export interface RunAs {
+  uid: number;
+  gid: number;
 }
 
 /** What the launcher decides for a run, and the controller reads back from its environment. */
@@ -27,7 +54,12 @@ export interface RunSettings {
   namespace: string;
   /** The worker image: `kt-deno` on PATH and functions in /app/kt_functions. */
   image: string;
+  /** The controller's image; the worker image unless another is given. */
   controllerImage: string;
+  /** The pull policy of every pod; null: {@linkcode defaultPullPolicy} of each image. */
+  pullPolicy: PullPolicy | null;
+  /** The user pods run as (the owner of a local data dir); null: the image's user. */
+  runAs: RunAs | null;
   dataDir: string;
   /** The launcher's kt-deno version; controller and tasks refuse another. */
   version: string;
@@ -71,6 +103,33 @@ function dataVolume(settings: RunSettings): { volumes: Json[]; mounts: Json[] } 
   };
 }
 
+/** Pods run as non-root, with no privilege escalation, no capabilities, default seccomp. */
+function podSecurity(settings: RunSettings): Json {
+  const runAs = settings.runAs;
+  return {
+    runAsNonRoot: true,
+    ...(runAs ? { runAsUser: runAs.uid, runAsGroup: runAs.gid } : {}),
+    seccompProfile: { type: "RuntimeDefault" },
+  };
+}
+
+function container(settings: RunSettings, name: string, image: string): Json {
+  return {
+    name,
+    image,
+    imagePullPolicy: settings.pullPolicy ?? defaultPullPolicy(image),
+    securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+    // A pod that dies without a word (a crash, a kill) keeps the end of its log in its status.
+    terminationMessagePolicy: "FallbackToLogsOnError",
+  };
+}
+
+/** Evictions and preemptions (the DisruptionTarget condition) do not count as failures. */
+const IGNORE_DISRUPTIONS = {
+  action: "Ignore",
+  onPodConditions: [{ type: "DisruptionTarget", status: "True" }],
+};
+
 function ownerReferences(owner: Owner | undefined): Json {
   return owner ? { ownerReferences: [{ ...owner, blockOwnerDeletion: false }] } : {};
 }
@@ -83,7 +142,8 @@ export const CONTROLLER_EXIT = { completed: 0, cannotRun: 2, failed: 3 } as cons
  * run) when its pod dies, and each new controller resumes the run from the state document
  * and the Jobs that exist. A controller that exits 2 (it cannot run this run) or 3 (the
  * run failed) ends the Job at once; any other failure (1 is Deno's code for an uncaught
- * error) is restarted.
+ * error) is restarted. An evicted or preempted controller is replaced without using up a
+ * retry.
  */
 export function controllerJob(settings: RunSettings): Json {
   const labels = runLabels(settings.runId, "controller");
@@ -95,7 +155,7 @@ export function controllerJob(settings: RunSettings): Json {
     spec: {
       backoffLimit: 10,
       podFailurePolicy: {
-        rules: [{
+        rules: [IGNORE_DISRUPTIONS, {
           action: "FailJob",
           onExitCodes: {
             containerName: "controller",
@@ -110,9 +170,9 @@ export function controllerJob(settings: RunSettings): Json {
         spec: {
           serviceAccountName: SERVICE_ACCOUNT,
           restartPolicy: "Never",
+          securityContext: podSecurity(settings),
           containers: [{
-            name: "controller",
-            image: settings.controllerImage,
+            ...container(settings, "controller", settings.controllerImage),
             command: ["kt-deno", "controller"],
             env: envList({ ...settings.env, [SETTINGS_ENV]: JSON.stringify(settings) }),
             ...envFrom(settings),
@@ -136,7 +196,8 @@ export function taskCount(job: Readonly<JobState>): number {
 
 /**
  * The Indexed Job of a kt job: one completion per task, each pod running `kt-deno task`,
- * which finds its task by its completion index.
+ * which finds its task by its completion index. An evicted or preempted pod is replaced
+ * without using up one of its task's retries.
  */
 export function ktJob(
   settings: RunSettings,
@@ -161,6 +222,7 @@ export function ktJob(
       completions: count,
       parallelism: Math.min(job.parallelism ?? count, count),
       backoffLimitPerIndex: job.retries ?? 0,
+      podFailurePolicy: { rules: [IGNORE_DISRUPTIONS] },
       ...(job.timeout === undefined ? {} : { activeDeadlineSeconds: Math.ceil(job.timeout) }),
       ttlSecondsAfterFinished: settings.ttlSecondsAfterFinished,
       template: {
@@ -169,11 +231,11 @@ export function ktJob(
           restartPolicy: "Never",
           serviceAccountName: SERVICE_ACCOUNT,
           automountServiceAccountToken: false,
+          securityContext: podSecurity(settings),
           ...(job.node_selector ? { nodeSelector: job.node_selector } : {}),
           ...(job.tolerations ? { tolerations: job.tolerations } : {}),
           containers: [{
-            name: "task",
-            image: settings.image,
+            ...container(settings, "task", settings.image),
             command: ["kt-deno", "task"],
             env: [
               ...envList({
@@ -211,7 +273,8 @@ export function ktJob(
 
 /**
  * The least-privilege RBAC of the controller: the `kt-pod` service account, a Role that
- * lets it create, read and watch Jobs in its namespace and nothing else, and the binding.
+ * lets it create, read and watch Jobs and read and watch Pods (to say why a task's pod
+ * cannot start or was killed) in its namespace and nothing else, and the binding.
  */
 export function rbacManifests(namespace: string): Json[] {
   const labels = { "app.kubernetes.io/managed-by": "kt-deno" };
@@ -229,6 +292,10 @@ export function rbacManifests(namespace: string): Json[] {
         apiGroups: ["batch"],
         resources: ["jobs"],
         verbs: ["get", "list", "watch", "create"],
+      }, {
+        apiGroups: [""],
+        resources: ["pods"],
+        verbs: ["get", "list", "watch"],
       }],
     },
     {

@@ -24,11 +24,6 @@ export const CHUNK_BYTES = 4000;
 /** Most tasks in one chunk. */
 export const MAX_PER_CHUNK = 64;
 
-/** Path of a run's spec, written by the launcher (validated) and read by the controller. */
-export function specPath(runId: string): string {
-  return `${metadataDir(runId)}/pipeline_spec.json`;
-}
-
 /** Path of chunk `chunk` of a job's task definitions. */
 export function taskChunkPath(runId: string, job: string, chunk: number): string {
   return `${metadataDir(runId)}/tasks/${job}/chunk-${chunk}.json`;

@@ -20,6 +20,12 @@ export interface DriveOptions {
   onChange?: (run: PipelineRun) => void;
   /** The clock (tests pass their own). */
   now?: () => Date;
+  /**
+   * When the data dir stays unreachable past its retry bound, mark the run Failed (the
+   * default, for a launcher that will not try again) or leave it Running and only throw
+   * (for a driver that restarts its loop, as the controller does).
+   */
+  failOnDataDirLoss?: boolean;
 }
 
 /**
@@ -113,7 +119,8 @@ export async function drivePipeline(
     // final write below retries for the bound again; when the store is still gone, the
     // state keeps saying Running and only the run's liveness marker, no longer
     // refreshed by this process, shows that nobody drives it.
-    if (isDataDirFailure(error) && run.status === "Running") {
+    const fail = options.failOnDataDirLoss ?? true;
+    if (fail && isDataDirFailure(error) && run.status === "Running") {
       run.abandon(`the run stopped: ${(error as Error).message}`, now());
     }
   } finally {

@@ -1,17 +1,23 @@
 /**
  * A whole pipeline run on this machine: the engine, the local executor and the data dir's
- * storage driver, tied together by the driver loop.
+ * storage driver, tied together by the driver loop, with the run's task logs and its
+ * heartbeat kept in the data dir.
  *
  * @module
  */
 import { PipelineRun } from "../engine/pipeline_run.ts";
+import { cancelRun } from "../engine/reopen.ts";
+import { statePath } from "../engine/state.ts";
 import type { ExecutorEvents } from "../executors/executor.ts";
 import { LocalExecutor } from "../executors/local.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
+import { LogSink } from "../task/log_sink.ts";
 import { VERSION } from "../version.ts";
 import { drivePipeline } from "./drive.ts";
+import { HeartbeatWriter, thisDriver } from "./heartbeat.ts";
+import { absolute, keptSpecPath, launchPath, type LaunchRecord, taskLogPath } from "./run_files.ts";
 
 /** Settings of a local run. */
 export interface LocalRunOptions {
@@ -19,9 +25,14 @@ export interface LocalRunOptions {
   dataDir: string;
   functionsDir: string;
   concurrency?: number;
+  /** Aborting stops the run: running work is stopped and the state says Interrupted. */
   signal?: AbortSignal;
+  /** Aborting cancels the run: running work is stopped and the state says Cancelled. */
+  cancel?: AbortSignal;
   events?: ExecutorEvents;
   onChange?: (run: PipelineRun) => void;
+  /** The spec file the run was started from, kept for `resume`. */
+  specPath?: string;
 }
 
 /**
@@ -38,17 +49,57 @@ export async function runLocally(
   pipeline: Pipeline,
   options: LocalRunOptions,
 ): Promise<PipelineRun> {
-  const storage = openStorage(options.dataDir);
+  const fs = new DataFs(openStorage(options.dataDir));
+  await fs.write(keptSpecPath(options.runId), JSON.stringify(pipeline));
+  const launch: LaunchRecord = {
+    ...(options.specPath ? { spec_path: absolute(options.specPath) } : {}),
+    functions_dir: absolute(options.functionsDir),
+  };
+  await fs.writeJson(launchPath(options.runId), launch);
   const run = PipelineRun.start(options.runId, pipeline, new Date(), VERSION);
+  return await driveLocally(run, fs, options);
+}
+
+/**
+ * Drives a run here to its end: a new one, or a reopened one (`resume`). Task output
+ * goes to the run's logs as well as to `events.log`; the heartbeat beats until the end.
+ */
+export async function driveLocally(
+  start: PipelineRun,
+  fs: DataFs,
+  options: LocalRunOptions,
+): Promise<PipelineRun> {
+  let run = start;
+  const sink = new LogSink(fs);
+  const beat = new HeartbeatWriter(fs, thisDriver("launcher"), () => run.document);
   const executor = new LocalExecutor({
     runId: options.runId,
     dataDir: options.dataDir,
     functionsDir: options.functionsDir,
     concurrency: options.concurrency,
-    events: options.events,
+    events: {
+      progress: options.events?.progress,
+      log: (job, index, line) => {
+        sink.line(taskLogPath(options.runId, job, index), line);
+        options.events?.log?.(job, index, line);
+      },
+    },
   });
-  return await drivePipeline(run, executor, new DataFs(storage), {
-    signal: options.signal,
-    onChange: options.onChange,
-  });
+  const stops = [options.signal, options.cancel].filter((s): s is AbortSignal => s !== undefined);
+  await beat.start();
+  try {
+    run = await drivePipeline(run, executor, fs, {
+      signal: stops.length ? AbortSignal.any(stops) : undefined,
+      onChange: options.onChange,
+    });
+    if (options.cancel?.aborted && run.status !== "Completed" && run.status !== "Failed") {
+      const reason = String(options.cancel.reason ?? "by kt-deno cancel");
+      run = PipelineRun.resume(cancelRun(run.document, reason, new Date()));
+      await fs.writeJson(statePath(run.runId), run.document);
+    }
+    return run;
+  } finally {
+    await sink.close();
+    await beat.stop();
+  }
 }

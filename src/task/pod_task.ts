@@ -6,11 +6,15 @@
  * @module
  */
 import { readTaskDefinition, taskErrorPath } from "../k8s/task_files.ts";
+import { savePodTime } from "../report/task_times.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { VERSION } from "../version.ts";
 import { resolveFunctionsDir } from "./functions.ts";
 import { runTask } from "./run_task.ts";
+import { captureConsole } from "./console_capture.ts";
+import { LogSink } from "./log_sink.ts";
+import { taskLogPath } from "../run/run_files.ts";
 
 /** Raised when the controller or a pod runs under another kt-deno version than the launcher's. */
 export class VersionMismatchError extends Error {
@@ -46,14 +50,24 @@ export async function runPodTask(): Promise<number> {
     const functionsDir = resolveFunctionsDir(
       Deno.env.get("KT_FUNCTIONS_DIR") ?? "/app/kt_functions",
     );
+    // The task's output goes to the pod's log and to the task's log in the data dir.
+    const sink = new LogSink(fs);
+    const restore = captureConsole(sink, taskLogPath(runId, job, index));
+    const started = Date.now();
     try {
-      await runTask({ ...definition, runId, job, index, dataDir, functionsDir });
+      const request = { ...definition, runId, job, index, dataDir, functionsDir };
+      await runTask(request, { output: (line) => console.log(line) });
+      await savePodTime(fs, runId, job, index, started, true);
       return 0;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       console.error(`kt-deno task: ${message}`);
       await fs.write(errorPath, message).catch(() => {});
+      await savePodTime(fs, runId, job, index, started, false);
       return 1;
+    } finally {
+      restore();
+      await sink.close();
     }
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

@@ -114,9 +114,10 @@ export async function runCommand(request: TaskRequest, options: CommandOptions =
 /**
  * Runs one task to the end in this process; throws when it fails. A dynamic job's
  * returned jobs are written to its output path for the driver to validate and register.
+ * `options` apply to a command task (where its output goes).
  */
-export async function runTask(request: TaskRequest): Promise<void> {
-  if (request.command) return await runCommand(request);
+export async function runTask(request: TaskRequest, options: CommandOptions = {}): Promise<void> {
+  if (request.command) return await runCommand(request, options);
   const fs = new DataFs(openStorage(request.dataDir));
   let result: unknown = [];
   if (request.function) {

@@ -55,7 +55,10 @@ export async function workerLoop(nonce: string): Promise<void> {
       await runTask(request);
       reply = { id, ok: true };
     } catch (error) {
-      reply = { id, ok: false, error: error instanceof Error ? error.message : String(error) };
+      const message = error instanceof Error ? error.message : String(error);
+      // On stdout, before the reply, so it is still the task's output (as in a pod's log).
+      console.log(`kt-deno task: ${message}`);
+      reply = { id, ok: false, error: message };
     }
     for (const key of Object.keys(Deno.env.toObject())) {
       if (!(key in baseEnv)) Deno.env.delete(key);

@@ -1,0 +1,93 @@
+/**
+ * `kt-deno report RUN_ID`: a run's report as one HTML file, or served while the run goes
+ * on.
+ *
+ * @module
+ */
+import { Command } from "commander";
+import { isRunId } from "../run/run_id.ts";
+import { DataFs } from "../storage/data_fs.ts";
+import { NotFoundError } from "../storage/driver.ts";
+import { checkDataDir } from "../storage/open.ts";
+import { UsageError } from "./errors.ts";
+import { applyS3Flags, withS3Flags } from "./run.ts";
+
+/** Options of `kt-deno report`. */
+export interface ReportFlags {
+  dataDir: string;
+  output?: string;
+  serve?: boolean;
+  port?: number;
+  s3Endpoint?: string;
+  s3PathStyle?: boolean;
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) {
+    throw new UsageError(`--port must be a port number (0 to 65535), got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+/** Writes or serves a run's report; resolves to the exit code. */
+export async function reportCommand(runId: string, flags: ReportFlags): Promise<number> {
+  if (!isRunId(runId)) {
+    throw new UsageError(
+      `not a run id: ${JSON.stringify(runId)} (expected ktpr + 8 hex characters)`,
+    );
+  }
+  if (flags.port !== undefined && !flags.serve) throw new UsageError("--port needs --serve");
+  if (flags.output !== undefined && flags.serve) {
+    throw new UsageError("--output and --serve do not go together (the server makes the page)");
+  }
+  applyS3Flags(flags);
+  const fs = new DataFs(await checkDataDir(flags.dataDir));
+  const missing = (error: unknown): never => {
+    if (error instanceof NotFoundError) {
+      throw new UsageError(`no run ${runId} in data dir ${flags.dataDir}`);
+    }
+    throw error;
+  };
+  if (flags.serve) {
+    const { serveReport } = await import("../report/serve.ts");
+    const stop = new AbortController();
+    const onSigint = () => stop.abort();
+    Deno.addSignalListener("SIGINT", onSigint);
+    try {
+      await serveReport(fs, runId, {
+        port: flags.port ?? 0,
+        signal: stop.signal,
+        onListen: (url) => console.log(`serving the report of ${runId} on ${url} (Ctrl-C stops)`),
+      }).catch(missing);
+    } finally {
+      Deno.removeSignalListener("SIGINT", onSigint);
+    }
+    return 0;
+  }
+  const { makeReport, writeReport } = await import("../report/write.ts");
+  if (flags.output !== undefined) {
+    const html = await makeReport(fs, runId).catch(missing);
+    await Deno.writeTextFile(flags.output, html);
+    console.log(`report: ${flags.output}`);
+  } else {
+    const path = await writeReport(fs, runId).catch(missing);
+    console.log(`report: ${path} in ${flags.dataDir}`);
+  }
+  return 0;
+}
+
+/** The `report` subcommand. */
+export function reportSubcommand(exit: (code: number) => void): Command {
+  return withS3Flags(new Command("report"))
+    .description("make a run's report: one HTML file with its graph, timeline and jobs")
+    .argument("<run-id>", "the run id that kt-deno run printed")
+    .option("--data-dir <dir>", "data dir of the run", "./kt-data")
+    .option(
+      "-o, --output <file>",
+      "write the report to this file (default: kt-metadata/<run id>/report.html in the data dir)",
+    )
+    .option("--serve", "serve the report on 127.0.0.1, refreshed as the run changes")
+    .option("--port <n>", "port to serve on (default: a free one)", port)
+    .action(async (runId: string, flags: ReportFlags) => exit(await reportCommand(runId, flags)));
+}

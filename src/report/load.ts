@@ -1,0 +1,92 @@
+/**
+ * Reads what a report needs from a data dir: the state document, the task times of the
+ * jobs that get a box, and the last lines of failed tasks' logs. Reads are bounded by the
+ * boxes drawn, not by the size of the run.
+ *
+ * @module
+ */
+import { type StateDocument, statePath } from "../engine/state.ts";
+import { taskLogPath } from "../run/run_files.ts";
+import type { DataFs } from "../storage/data_fs.ts";
+import { NotFoundError } from "../storage/driver.ts";
+import {
+  buildModel,
+  LIMITS,
+  type Limits,
+  type ReportModel,
+  shownJobs,
+  type TaskLog,
+} from "./model.ts";
+import { readRunTimes, readTaskTimes, type TaskTime } from "./task_times.ts";
+
+/** The last `count` lines of a file, read as a stream; undefined when it does not exist. */
+export async function lastLines(
+  fs: DataFs,
+  path: string,
+  count: number,
+): Promise<string[] | undefined> {
+  let stream: ReadableStream<Uint8Array>;
+  try {
+    stream = await fs.readStream(path);
+  } catch (error) {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  }
+  const lines: string[] = [];
+  let partial = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    const parts = (partial + chunk).split("\n");
+    partial = parts.pop()!;
+    lines.push(...parts);
+    if (lines.length > count) lines.splice(0, lines.length - count);
+  }
+  if (partial) lines.push(partial);
+  return lines.slice(-count);
+}
+
+/** Indexes of a failed job's failed tasks: from its task times, else from its error. */
+function failedIndexes(error: string | undefined, times: TaskTime[] | undefined, tasks: number) {
+  if (times) return times.filter((t) => !t.ok).map((t) => t.index);
+  if (tasks === 1) return [0];
+  return [...(error ?? "").matchAll(/task (\d+): /g)].map((m) => Number(m[1]));
+}
+
+async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>) {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]);
+  }));
+  return out;
+}
+
+/** Reads a run's report model from its data dir. Throws NotFoundError when there is no such run. */
+export async function loadReport(
+  fs: DataFs,
+  runId: string,
+  limits: Limits = LIMITS,
+): Promise<ReportModel> {
+  const doc = await fs.readJson<StateDocument>(statePath(runId));
+  const shown = shownJobs(doc, limits);
+  const runTimes = await readRunTimes(fs, runId);
+  const times = new Map<string, TaskTime[]>();
+  const logs = new Map<string, TaskLog[]>();
+  await mapLimited([...shown], 16, async (name) => {
+    const job = doc.jobs[name];
+    if (!job.submitted_at) return;
+    const count = job.type === "dynamic" ? 1 : job.tasks?.length ?? 0;
+    const found = await readTaskTimes(fs, runId, runTimes, name, count, limits.taskBars);
+    if (found) times.set(name, found);
+    if (job.status !== "Failed") return;
+    const indexes = failedIndexes(job.error, found, count).slice(0, limits.logTasks);
+    const tails = await Promise.all(indexes.map(async (index) => ({
+      index,
+      lines: await lastLines(fs, taskLogPath(runId, name, index), limits.logLines),
+    })));
+    const withLines = tails.filter((t): t is TaskLog =>
+      t.lines !== undefined && t.lines.length > 0
+    );
+    if (withLines.length) logs.set(name, withLines);
+  });
+  return buildModel(doc, { shown, times, logs, limits });
+}

@@ -1,0 +1,307 @@
+import assert from "node:assert/strict";
+import {
+  exists,
+  FIXTURE_FUNCTIONS,
+  ktDeno,
+  runIdOf,
+  spawnKtDeno,
+  specFile,
+  stateOf,
+} from "./cli_helpers.ts";
+import { copy } from "./copy.ts";
+import { openPage, startBrowser } from "./report_browser.ts";
+import { assertShowsState, detailsText, focusedJob, readShown } from "./report_pages.ts";
+
+const HELLO = new URL("../examples/hello-world", import.meta.url).pathname;
+const browserTest = { sanitizeOps: false, sanitizeResources: false };
+/** Screenshots of the pages the tests saw, kept after the test folders are removed. */
+const SCREENS = await Deno.makeTempDir({ prefix: "kt-report-screens-" });
+
+/** Opens a page in a Chromium of its own; `close` stops that Chromium. */
+async function open(url: string) {
+  const { browser, close } = await startBrowser();
+  try {
+    return { ...await openPage(browser, url), close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** The report a local run wrote, checked to be where `run` said. */
+function reportOf(stdout: string, dataDir: string, runId: string): string {
+  assert.match(stdout, new RegExp(`report: kt-metadata/${runId}/report.html in `));
+  return `${dataDir}/kt-metadata/${runId}/report.html`;
+}
+
+Deno.test(
+  "the hello-world report shows its two jobs, their tasks and a timeline",
+  browserTest,
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "kt-report-test-" });
+    await copy(HELLO, `${dir}/hello-world`);
+    const data = `${dir}/hello-world/data`;
+    const result = await ktDeno(
+      ["run", "pipeline.yaml", "--functions", "kt_functions", "--data-dir", data],
+      `${dir}/hello-world`,
+    );
+    assert.equal(result.code, 0, result.stderr);
+    const runId = runIdOf(result.stdout);
+    const state = await stateOf(data, runId);
+    const url = `file://${reportOf(result.stdout, data, runId)}`;
+    const { page, requests, errors, close } = await open(url);
+    try {
+      const shown = await readShown(page);
+      assertShowsState(shown, state);
+      assert.equal(shown.run["run-id"], runId);
+      assert.equal(shown.run["run-status"], "Completed");
+      assert.equal(shown.run["run-version"], state.kt_version);
+      assert.deepEqual(shown.frames, ["plan"], "plan's frame holds what it returned");
+      assert.deepEqual(
+        shown.edges.map((e) => [e.from, e.to, e.kind]),
+        [["j:plan", "j:prepend", "returned"]],
+      );
+      assert.deepEqual(shown.tasks.map((t) => [t.job, t.ok]).sort(), [
+        ["plan", true],
+        ["prepend", true],
+        ["prepend", true],
+        ["prepend", true],
+      ]);
+      assert.match(
+        await page.$eval(`#dag .box[data-job="prepend"] .tasks`, (e) => e.textContent!),
+        /3 tasks: 3 done/,
+      );
+
+      // The keyboard reaches the boxes; Enter shows a job's details, Escape hides them.
+      for (let i = 0; i < 5 && !await focusedJob(page); i++) await page.keyboard.press("Tab");
+      assert.equal(await focusedJob(page), "plan", "Tab reaches the boxes after the zoom buttons");
+      await page.keyboard.press("Tab");
+      assert.equal(await focusedJob(page), "prepend");
+      await page.keyboard.press("Enter");
+      const details = await detailsText(page);
+      assert.match(details!, /^prepend/);
+      assert.match(details!, /tasks3 \(3 done, 0 failed\)/);
+      await page.keyboard.press("Escape");
+      assert.equal(await detailsText(page), null);
+      await page.hover(`#dag .box[data-job="plan"]`);
+      assert.match((await detailsText(page))!, /^plan.*returned1 job$/);
+
+      await page.screenshot({ path: `${SCREENS}/hello-world.png`, fullPage: true });
+      assert.deepEqual(errors, []);
+      assert.deepEqual(requests, [url], "the page requests nothing but itself");
+    } finally {
+      await close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  "a failed run's report: a dynamic job's frames, skipped jobs, the failed task's log",
+  browserTest,
+  async () => {
+    const ok = (name: string) => ({ function: "steps.ok", args: { name } });
+    const { dir, path } = await specFile({
+      name: "failing",
+      jobs: [
+        {
+          name: "plan",
+          type: "dynamic",
+          function: "steps.spawn",
+          args: {
+            jobs: [
+              {
+                name: "work",
+                type: "static",
+                tasks: [ok("w0"), { function: "report_steps.noisyFail", args: { lines: 30 } }],
+              },
+              {
+                name: "nested",
+                type: "dynamic",
+                function: "steps.spawn",
+                args: { jobs: [{ name: "deep", type: "static", tasks: [ok("d0")] }] },
+              },
+              { name: "work-after", type: "static", dependencies: ["work"], tasks: [ok("wa")] },
+            ],
+          },
+        },
+        { name: "side", type: "static", tasks: [ok("side")] },
+        { name: "after", type: "static", dependencies: ["plan"], tasks: [ok("after")] },
+        { name: "last", type: "static", dependencies: ["after", "side"], tasks: [ok("last")] },
+      ],
+    });
+    const data = `${dir}/kt-data`;
+    const result = await ktDeno(
+      ["run", path, "--data-dir", data, "--functions", FIXTURE_FUNCTIONS],
+      dir,
+    );
+    assert.equal(result.code, 1, result.stderr);
+    const runId = runIdOf(result.stdout);
+    const state = await stateOf(data, runId);
+    assert.equal(state.jobs.plan.status, "DescendantFailed");
+    assert.equal(state.jobs.last.status, "SkippedDueToUpstreamFailure");
+    const url = `file://${reportOf(result.stdout, data, runId)}`;
+    const { page, requests, errors, close } = await open(url);
+    try {
+      const shown = await readShown(page);
+      assertShowsState(shown, state);
+      assert.equal(shown.run["run-status"], "Failed");
+      assert.deepEqual(shown.frames.sort(), ["nested", "plan"]);
+      assert.deepEqual(shown.tasks.filter((t) => t.job === "work").map((t) => t.ok).sort(), [
+        false,
+        true,
+      ]);
+      assert.match(
+        await page.$eval(`#dag .box[data-job="work"] .tasks`, (e) => e.textContent!),
+        /2 tasks: 1 done, 1 failed/,
+      );
+      await page.click(`#dag .box[data-job="work"]`);
+      assert.match((await detailsText(page))!, /failed after logging/);
+      // Task logs come with the runner that keeps them (kt-metadata/<run>/logs/).
+      if (await exists(`${data}/kt-metadata/${runId}/logs/work/1.log`)) {
+        const [log] = shown.logs;
+        assert.deepEqual([log.job, log.index], ["work", 1]);
+        const lines = log.text.split("\n");
+        assert.ok(lines.includes("log line 30 of 30"), log.text);
+        assert.ok(lines.length <= 20 && !lines.includes("log line 1 of 30"), "only the last lines");
+        assert.match((await detailsText(page))!, /log line 30 of 30/);
+      } else {
+        assert.deepEqual(shown.logs, [], "no log, no log lines");
+      }
+      await page.screenshot({ path: `${SCREENS}/failed.png`, fullPage: true });
+      assert.deepEqual(errors, []);
+      assert.deepEqual(requests, [url]);
+    } finally {
+      await close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+/** Waits until a file exists (a task writes it when it starts). */
+async function appears(path: string): Promise<void> {
+  while (!await exists(path)) await new Promise((r) => setTimeout(r, 20));
+}
+
+Deno.test(
+  "an interrupted run's report says Interrupted and shows the job that was stopped",
+  browserTest,
+  async () => {
+    const { dir, path } = await specFile({
+      name: "stopped",
+      jobs: [
+        { name: "quick", type: "static", tasks: [{ function: "steps.ok", args: { name: "q" } }] },
+        {
+          name: "long",
+          type: "static",
+          dependencies: ["quick"],
+          tasks: [{ function: "report_steps.waitForFile", args: { path: "never", started: "go" } }],
+        },
+        { name: "after", type: "static", dependencies: ["long"], tasks: [] },
+      ],
+    });
+    const data = `${dir}/kt-data`;
+    const child = spawnKtDeno(
+      ["run", path, "--data-dir", data, "--functions", FIXTURE_FUNCTIONS],
+      dir,
+    );
+    const stdout = new Response(child.stdout).text();
+    const stderr = new Response(child.stderr).text();
+    await appears(`${data}/go`);
+    child.kill("SIGINT");
+    assert.equal((await child.status).code, 130, await stderr);
+    const out = await stdout;
+    const runId = runIdOf(out);
+    const state = await stateOf(data, runId);
+    assert.equal(state.status, "Interrupted");
+    const url = `file://${reportOf(out, data, runId)}`;
+    const { page, requests, errors, close } = await open(url);
+    try {
+      const shown = await readShown(page);
+      assertShowsState(shown, state);
+      assert.equal(shown.run["run-status"], "Interrupted");
+      await page.click(`#timeline .row[data-job="long"] .bar`);
+      assert.match((await detailsText(page))!, /interrupted: SIGINT/);
+      await page.screenshot({ path: `${SCREENS}/interrupted.png`, fullPage: true });
+      assert.deepEqual(errors, []);
+      assert.deepEqual(requests, [url]);
+    } finally {
+      await close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  "report --serve shows a run as it goes and reloads when its state changes",
+  browserTest,
+  async () => {
+    const { dir, path } = await specFile({
+      name: "served",
+      jobs: [
+        {
+          name: "gate",
+          type: "static",
+          tasks: [{ function: "report_steps.waitForFile", args: { path: "go", started: "gate" } }],
+        },
+        {
+          name: "next",
+          type: "static",
+          dependencies: ["gate"],
+          tasks: [{ function: "steps.ok", args: { name: "n" } }],
+        },
+      ],
+    });
+    const data = `${dir}/kt-data`;
+    const run = spawnKtDeno(
+      ["run", path, "--data-dir", data, "--functions", FIXTURE_FUNCTIONS],
+      dir,
+    );
+    const runOut = run.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let head = "";
+    while (!/run id: ktpr/.test(head)) head += (await runOut.read()).value ?? "";
+    const runId = runIdOf(head);
+    await appears(`${data}/gate`);
+    const server = spawnKtDeno(["report", runId, "--data-dir", data, "--serve"], dir);
+    const serverOut = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let line = "";
+    while (!/on (http:\S+)/.test(line)) line += (await serverOut.read()).value ?? "";
+    const url = /on (http:\S+)/.exec(line)![1];
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const { page, requests, errors, close } = await open(url);
+    try {
+      let shown = await readShown(page);
+      assert.equal(shown.run["run-status"], "Running");
+      assert.deepEqual(shown.boxes.map((b) => [b.job, b.status]), [
+        ["gate", "Running"],
+        ["next", "Pending"],
+      ]);
+      await Deno.writeTextFile(`${data}/go`, "");
+      assert.equal((await run.status).code, 0);
+      await page.waitForFunction(
+        `document.getElementById("run-status")?.textContent === "Completed" && document.documentElement.dataset.ready === "true"`,
+        { timeout: 60_000 },
+      );
+      shown = await readShown(page);
+      assertShowsState(shown, await stateOf(data, runId));
+      await page.screenshot({ path: `${SCREENS}/served.png`, fullPage: true });
+      assert.deepEqual(errors, []);
+      assert.ok(requests.every((r) => r.startsWith(url)), `requests: ${requests}`);
+      server.kill("SIGINT");
+      assert.equal((await server.status).code, 0);
+    } finally {
+      await close();
+      for (const child of [run, server]) {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already ended */ }
+      }
+      await runOut.cancel();
+      await serverOut.cancel();
+      await run.stderr.cancel();
+      await server.stderr.cancel();
+      console.log(`screenshots: ${SCREENS}`);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
