@@ -251,6 +251,15 @@ async function killedRun(
   }
 }
 
+/** How many of a run's controller pods failed. */
+async function failedControllers(kube: KubeClient, runId: string): Promise<number> {
+  const job = await kube.request<Obj>(
+    "GET",
+    `/apis/batch/v1/namespaces/${NS}/jobs/kt-controller-${runId}`,
+  );
+  return job.status.failed ?? 0;
+}
+
 async function assertCleanRun(
   kube: KubeClient,
   run: Awaited<ReturnType<typeof killedRun>>,
@@ -263,11 +272,11 @@ async function assertCleanRun(
   for (const name of MARKS) assert.equal(await marks(run.dataDir, name), 1, `${name} ran once`);
   assert.deepEqual([...run.jobs.keys()].sort(), JOBS);
   for (const [name, uids] of run.jobs) assert.equal(uids.size, 1, `Job ${name} created once`);
-  const controller = await kube.request<Obj>(
-    "GET",
-    `/apis/batch/v1/namespaces/${NS}/jobs/kt-controller-${run.runId}`,
+  assert.equal(
+    await failedControllers(kube, run.runId),
+    kills,
+    "each kill cost one controller pod, no more",
   );
-  assert.equal(controller.status.failed, kills, "each kill cost one controller pod, no more");
   for (const [i, kill] of run.kills.entries()) {
     const recovery = kill.recoveryS === undefined
       ? "killed again before it wrote"
@@ -378,6 +387,7 @@ suite.test("the API server stopped and started again mid-run: --wait says so onc
     node.status.conditions.some((c: Obj) => c.type === "Ready" && c.status === "True"),
     "the node is Ready again",
   );
+  assert.equal(await failedControllers(kube, runId), 0, "the controller rode it out in its pod");
   console.log(
     `API server down ${((backAt - stoppedAt) / 1000).toFixed(1)} s (stop → ready again); ` +
       `next Job ${((jobAt - backAt) / 1000).toFixed(1)} s after it was back`,
@@ -456,6 +466,7 @@ suite.test("MinIO stopped for 30 s under an s3:// data dir on the cluster: the r
   assert.equal((await fs.read("marks/b")).split("\n").filter(Boolean).length, 1, "b ran once");
   const log = await podLog(cluster, await controllerPod());
   assert.match(log, /reachable again after/);
+  assert.equal(await failedControllers(kube, runId), 0, "the controller rode it out in its pod");
   console.log(
     `MinIO down ${((backAt - stoppedAt) / 1000).toFixed(1)} s; the run ended ${
       ((endedAt - backAt) / 1000).toFixed(1)
