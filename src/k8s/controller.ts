@@ -118,13 +118,6 @@ export async function runController(options: ControllerOptions = {}): Promise<nu
       const started = Date.now();
       try {
         const run = await driveOnce(kube, settings, log, () => generation === mine);
-        const { throttled, serverErrors, network } = kube.retries;
-        log(
-          `run ${settings.runId} ${run.status}; API requests retried: ${throttled} throttled (429), ${serverErrors} server errors, ${network} connection errors`,
-        );
-        const { reportInChildProcess } = await import("../report/write.ts");
-        const report = await reportInChildProcess(settings.dataDir, settings.runId, log);
-        if (report) log(`report: ${report}`);
         return run.status === "Completed" ? CONTROLLER_EXIT.completed : CONTROLLER_EXIT.failed;
       } catch (error) {
         const message = (error as Error).message;
@@ -187,14 +180,35 @@ async function driveOnce(
     });
     run = PipelineRun.start(settings.runId, pipeline, new Date(), settings.version);
   }
-  if (run.status !== "Running") return run;
+  if (run.status !== "Running") {
+    await finishRun(kube, settings, run, log);
+    return run;
+  }
   // The heartbeat and the kept copy of this log last as long as this drive loop.
   const records = await keepRecords(fs, run, thisDriver("controller", settings.namespace), log);
   try {
-    return await driveRun(kube, settings, records.log, live, fs, owner, run);
+    const done = await driveRun(kube, settings, records.log, live, fs, owner, run);
+    await finishRun(kube, settings, done, records.log);
+    return done;
   } finally {
     await records.stop().catch(() => {});
   }
+}
+
+/** The end of a run: its status and the API retries in the log, and its HTML report. */
+async function finishRun(
+  kube: KubeClient,
+  settings: RunSettings,
+  run: PipelineRun,
+  log: (line: string) => void,
+): Promise<void> {
+  const { throttled, serverErrors, network } = kube.retries;
+  log(
+    `run ${settings.runId} ${run.status}; API requests retried: ${throttled} throttled (429), ${serverErrors} server errors, ${network} connection errors`,
+  );
+  const { reportInChildProcess } = await import("../report/write.ts");
+  const report = await reportInChildProcess(settings.dataDir, settings.runId, log);
+  if (report) log(`report: ${report}`);
 }
 
 async function driveRun(
