@@ -40,6 +40,10 @@ export interface Cluster {
   nodeIp: string;
   /** Loads images from the test image store (images.ts) into the node's containerd. */
   loadImages(images: string[]): Promise<void>;
+  /** Stops the API server at once (its process group), and nothing else. */
+  stopApiServer(): Promise<void>;
+  /** Starts the API server again with the same flags and port; resolves once it is ready. */
+  restartApiServer(): Promise<void>;
   /** Stops every process the cluster started and removes its folder. */
   stop(): Promise<void>;
 }
@@ -121,7 +125,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       async () =>
         (await (await fetch(`http://127.0.0.1:${etcdPort}/health`)).json()).health === "true",
     );
-    await start("kube-apiserver", [
+    const apiServerArgv = [
       `${bin}/kube-apiserver`,
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
       "--bind-address=127.0.0.1",
@@ -144,18 +148,31 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       "--profiling=false",
       "--v=1",
       ...options.apiServerFlags ?? [],
-    ]);
+    ];
+    await start("kube-apiserver", apiServerArgv);
+    const apiServerReady = async () => {
+      const client = Deno.createHttpClient({
+        caCerts: [await Deno.readTextFile(`${pki}/ca.crt`)],
+        cert: await Deno.readTextFile(`${pki}/admin.crt`),
+        key: await Deno.readTextFile(`${pki}/admin.key`),
+      });
+      try {
+        await waitFor("kube-apiserver", 60, async () => {
+          const response = await fetch(`${server}/readyz`, { client });
+          await response.body?.cancel();
+          return response.ok;
+        });
+      } finally {
+        client.close();
+      }
+    };
     const admin = Deno.createHttpClient({
       caCerts: [await Deno.readTextFile(`${pki}/ca.crt`)],
       cert: await Deno.readTextFile(`${pki}/admin.crt`),
       key: await Deno.readTextFile(`${pki}/admin.key`),
     });
     try {
-      await waitFor("kube-apiserver", 60, async () => {
-        const response = await fetch(`${server}/readyz`, { client: admin });
-        await response.body?.cancel();
-        return response.ok;
-      });
+      await apiServerReady();
       await start("kube-controller-manager", [
         `${bin}/kube-controller-manager`,
         `--kubeconfig=${dir}/controller-manager.kubeconfig`,
@@ -225,6 +242,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         nodeName,
         nodeIp: NODE_IP,
         loadImages,
+        stopApiServer: () => stopGroup(pids["kube-apiserver"], 0),
+        restartApiServer: async () => {
+          if (isRunning(pids["kube-apiserver"])) throw new Error("kube-apiserver is running");
+          await start("kube-apiserver", apiServerArgv);
+          await apiServerReady();
+        },
         stop,
       };
     } finally {

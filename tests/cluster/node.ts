@@ -86,6 +86,12 @@ function running(owner: Owner): boolean {
   return isRunning(owner.claimer) || Object.values(owner.pids).some(isRunning);
 }
 
+/** True when another process's cluster runs the node now (it was queued and took it). */
+export async function nodeClaimedByOther(): Promise<boolean> {
+  const owner = await readOwner();
+  return owner !== null && owner.claimer !== Deno.pid && running(owner);
+}
+
 /** The machine's node belongs to another cluster that still runs. */
 export class NodeBusyError extends Error {
   constructor(dir: string) {
