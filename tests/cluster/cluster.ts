@@ -63,8 +63,6 @@ export interface ClusterOptions {
    * of tens of thousands of pods; Kubernetes' defaults are 20 and 50.
    */
   clientQps?: number;
-  /** Extra kube-controller-manager flags (e.g. `--terminated-pod-gc-threshold=1000`). */
-  controllerManagerFlags?: string[];
 }
 
 /** Builds (or finds cached) control plane binaries; returns their folder. */
@@ -188,7 +186,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         "--concurrent-job-syncs=10",
         "--v=1",
         ...qps ? [`--kube-api-qps=${qps}`, `--kube-api-burst=${2 * qps}`] : [],
-        ...options.controllerManagerFlags ?? [],
       ]);
       // The scheduler takes its client's rate only from a configuration file.
       await Deno.writeTextFile(
