@@ -25,7 +25,7 @@ import { LABELS } from "../src/k8s/names.ts";
 import { startCluster } from "../tests/cluster/cluster.ts";
 import { applyRbac, writableByPods } from "../tests/cluster/harness.ts";
 import { testImage } from "../tests/cluster/images.ts";
-import { containerIdOf, containerPids } from "../tests/cluster/node.ts";
+import { percentile, sampleControllerRss, watchJobs, watchStates } from "./k8s_watch.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
@@ -51,78 +51,6 @@ const work = await Deno.makeTempDir({ prefix: "kt-bench-k8s-" });
 const cluster = await startCluster({ images: [IMAGE] });
 Deno.env.set("KUBECONFIG", cluster.kubeconfigPath);
 const kube = new KubeClient(await kubeconfigConnection());
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
-function finished(job: Obj): boolean {
-  return job.status?.conditions?.some((c: Obj) => c.type === "Complete" && c.status === "True") ??
-    false;
-}
-
-/**
- * Watches Jobs and controller pods: when each Job appeared and completed, and when each
- * run's controller container terminated (by run id).
- */
-function watchJobs(signal: AbortSignal) {
-  const appeared = new Map<string, number>();
-  const completed = new Map<string, number>();
-  const controllerEnded = new Map<string, number>();
-  const follow = async (path: string, query: Record<string, string>, on: (o: Obj) => void) => {
-    const list = await kube.request<Obj>("GET", path, { query });
-    const resourceVersion = list.metadata.resourceVersion as string;
-    // Wrapped, so that awaiting `follow` waits for the list and not for the whole watch.
-    return [(async () => {
-      try {
-        for await (const event of kube.watch<Obj>(path, { ...query, resourceVersion }, signal)) {
-          if (event.type !== "BOOKMARK") on(event.object);
-        }
-      } catch (error) {
-        if (!signal.aborted) throw error;
-      }
-    })()];
-  };
-  const ready = Promise.all([
-    follow(`/apis/batch/v1/namespaces/${NS}/jobs`, {}, (job) => {
-      const now = performance.now();
-      const name = job.metadata.name;
-      if (!appeared.has(name)) appeared.set(name, now);
-      if (finished(job) && !completed.has(name)) completed.set(name, now);
-    }),
-    follow(
-      `/api/v1/namespaces/${NS}/pods`,
-      { labelSelector: `${LABELS.component}=controller` },
-      (pod) => {
-        const runId = pod.metadata.labels[LABELS.runId];
-        const state = pod.status?.containerStatuses?.[0]?.state;
-        if (state?.terminated?.exitCode === 0 && !controllerEnded.has(runId)) {
-          controllerEnded.set(runId, performance.now());
-        }
-      },
-    ),
-  ]);
-  const done = ready.then((loops) => Promise.all(loops.map(([loop]) => loop)));
-  return { appeared, completed, controllerEnded, ready, done };
-}
-
-/** When each state document under a data dir turned final, by run id. */
-function watchStates(dataDir: string) {
-  const final = new Map<string, number>();
-  const watcher = Deno.watchFs(dataDir, { recursive: true });
-  const done = (async () => {
-    for await (const event of watcher) {
-      const now = performance.now();
-      for (const path of event.paths) {
-        const match = /kt-metadata\/([^/]+)\/pipeline_run_state\.json$/.exec(path);
-        if (!match || final.has(match[1])) continue;
-        const doc = await Deno.readTextFile(path).then(JSON.parse).catch(() => null);
-        if (doc && doc.status !== "Running") final.set(match[1], now);
-      }
-    }
-  })();
-  return { final, close: () => (watcher.close(), done) };
-}
 
 /** `run --wait` exit delays after each run's end, ms. */
 const exitDelays: number[] = [];
@@ -171,7 +99,7 @@ async function run(spec: unknown, dataDir: string): Promise<{ runId: string; sec
 }
 
 const stop = new AbortController();
-const watcher = watchJobs(stop.signal);
+const watcher = watchJobs(kube, NS, stop.signal);
 try {
   await applyRbac(kube, NS);
   await watcher.ready;
@@ -274,25 +202,7 @@ try {
   }
 
   // 3. A wide job: bytes read per pod, controller peak RSS.
-  let peakKiB = 0;
-  const sampler = new AbortController();
-  const sampling = (async () => {
-    while (!sampler.signal.aborted) {
-      const pods = await kube.request<Obj>("GET", `/api/v1/namespaces/${NS}/pods`, {
-        query: { labelSelector: `${LABELS.component}=controller` },
-      }).catch(() => ({ items: [] }));
-      const hostPids = await containerPids().catch(() => new Map<string, number>());
-      for (const pod of pods.items) {
-        const id = pod.status?.containerStatuses?.[0]?.containerID;
-        const pid = id && hostPids.get(containerIdOf(id));
-        if (!pid || pod.status.phase !== "Running") continue;
-        const status = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => "");
-        const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-        peakKiB = Math.max(peakKiB, hwm);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  })();
+  const rss = sampleControllerRss(kube, NS);
   const wide = await run({
     name: "bench-wide",
     jobs: [{
@@ -303,8 +213,7 @@ try {
       tasks: Array.from({ length: TASKS }, (_, i) => ({ function: "steps.noop", args: { i } })),
     }],
   }, `${work}/wide-data`);
-  sampler.abort();
-  await sampling;
+  const peakKiB = await rss.stop();
   stop.abort();
   await watcher.done;
   let largest = 0;
