@@ -89,6 +89,12 @@ Deno.test({
     assert.equal(config.WorkingDir, "/app");
     // it runs in pods on the test cluster's real node (version_check_test.ts and others)
     assert.equal(config.Labels["kt-deno.source"]?.length, 16);
-    assert.equal(image, `kt-deno-worker:${VERSION}`);
+    // built under the README's name too, the one `FROM kt-deno-worker:<version>` uses
+    assert.match(image, new RegExp(`^localhost/kt-deno-worker:${VERSION}-[0-9a-f]{16}$`));
+    const [{ Id: named }] = JSON.parse(
+      await podman(["image", "inspect", `kt-deno-worker:${VERSION}`]),
+    );
+    const [{ Id: pinned }] = JSON.parse(await podman(["image", "inspect", image]));
+    assert.equal(pinned, named);
   },
 });
