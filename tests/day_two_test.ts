@@ -6,22 +6,14 @@
 import assert from "node:assert/strict";
 import { stringify } from "yaml";
 import type { StateDocument } from "../src/engine/state.ts";
-import { FIXTURE_FUNCTIONS, ktDeno, runIdOf, specFile, stateOf } from "./cli_helpers.ts";
-
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const CONFIG = new URL("../deno.json", import.meta.url).pathname;
-
-/** Starts `kt-deno ARGS` in the background, its stdout readable. */
-function spawn(args: string[], cwd: string, env: Record<string, string> = {}): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", "--config", CONFIG, MAIN, ...args],
-    cwd,
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
+import {
+  FIXTURE_FUNCTIONS,
+  ktDeno,
+  runIdOf,
+  spawnKtDeno as spawn,
+  specFile,
+  stateOf,
+} from "./cli_helpers.ts";
 
 /** Waits (up to a minute) until `check` holds; fails naming what it waited for. */
 async function until(what: string, check: () => Promise<boolean>): Promise<void> {
