@@ -10,6 +10,7 @@ import { clusterSuite, podLog, writableByPods } from "./cluster/harness.ts";
 import { testImage } from "./cluster/images.ts";
 import { containerIdOf, containerPids } from "./cluster/node.ts";
 import { isAlive } from "./ports.ts";
+import { until } from "./until.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
@@ -17,25 +18,6 @@ type Obj = any;
 const IMAGE = await testImage("fixtures", [FIXTURE_FUNCTIONS]);
 const suite = clusterSuite({ images: [IMAGE] });
 const NS = "default";
-
-async function until<T>(
-  what: string,
-  seconds: number,
-  check: () => Promise<T | undefined | null | false>,
-) {
-  const deadline = Date.now() + seconds * 1000;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value) return value as T;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`timed out after ${seconds}s waiting for ${what}${last ? ` (${last})` : ""}`);
-}
 
 function job(name: string, spec: Obj, podSpec: Obj): Obj {
   return {

@@ -20,6 +20,7 @@ import { copy } from "./copy.ts";
 import { applyRbac, clusterSuite, podLog, runPod, writableByPods } from "./cluster/harness.ts";
 import { testImage } from "./cluster/images.ts";
 import { TcpProxy } from "./tcp_proxy.ts";
+import { until } from "./until.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
@@ -35,20 +36,6 @@ const NS = "default";
 const temporary: string[] = [];
 
 const suite = clusterSuite({ images: [IMAGE] });
-
-async function until<T>(
-  what: string,
-  seconds: number,
-  check: () => Promise<T | undefined | null | false>,
-) {
-  const deadline = Date.now() + seconds * 1000;
-  while (Date.now() < deadline) {
-    const value = await check().catch(() => undefined);
-    if (value) return value as T;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`timed out after ${seconds}s waiting for ${what}`);
-}
 
 /** Launches a spec on the cluster (with --wait unless told otherwise). */
 async function launch(

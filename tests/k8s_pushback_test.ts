@@ -19,6 +19,7 @@ import { FIXTURE_FUNCTIONS, ktDeno, runIdOf, specFile, stateOf } from "./cli_hel
 import { applyRbac, clusterSuite, writableByPods } from "./cluster/harness.ts";
 import { testImage } from "./cluster/images.ts";
 import { TcpProxy } from "./tcp_proxy.ts";
+import { until } from "./until.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
@@ -35,20 +36,6 @@ const suite = clusterSuite({
     "--max-mutating-requests-inflight=2",
   ],
 });
-
-async function until<T>(
-  what: string,
-  seconds: number,
-  check: () => Promise<T | undefined | null | false>,
-) {
-  const deadline = Date.now() + seconds * 1000;
-  while (Date.now() < deadline) {
-    const value = await check().catch(() => undefined);
-    if (value) return value as T;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out after ${seconds}s waiting for ${what}`);
-}
 
 /** A store that counts writes and the bytes read. */
 function counting(driver: StorageDriver) {

@@ -11,6 +11,7 @@ import { applyRbac, clusterSuite, writableByPods } from "./cluster/harness.ts";
 import { testImage } from "./cluster/images.ts";
 import type { KubeClient } from "../src/k8s/client.ts";
 import { type Kwok, startKwok } from "./kwok/harness.ts";
+import { until } from "./until.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
@@ -20,21 +21,6 @@ const NS = "default";
 const temporary: string[] = [];
 const suite = clusterSuite({ images: [IMAGE], clientQps: 200 });
 let kwok: Kwok | undefined;
-
-async function until<T>(
-  what: string,
-  seconds: number,
-  check: () => Promise<T | undefined | null | false>,
-  detail: () => string = () => "",
-) {
-  const deadline = Date.now() + seconds * 1000;
-  while (Date.now() < deadline) {
-    const value = await check().catch(() => undefined);
-    if (value) return value as T;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`timed out after ${seconds}s waiting for ${what} ${detail()}`);
-}
 
 /** A data dir the pods can write, and `kt-deno run` of a spec written as JSON beside it. */
 async function launch(

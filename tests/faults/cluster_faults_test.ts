@@ -23,6 +23,7 @@ import {
 } from "../cluster/harness.ts";
 import { testImage } from "../cluster/images.ts";
 import { type Minio, startMinio } from "../minio/harness.ts";
+import { until } from "../until.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
@@ -34,20 +35,6 @@ const temporary: string[] = [];
 let minio: Promise<Minio> | undefined;
 
 const suite = clusterSuite({ images: [IMAGE] });
-
-async function until<T>(
-  what: string,
-  seconds: number,
-  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
-): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  while (Date.now() < deadline) {
-    const value = await Promise.resolve().then(check).catch(() => undefined);
-    if (value) return value as T;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`timed out after ${seconds}s waiting for ${what}`);
-}
 
 const mark = (name: string, ms = 0) => ({ function: "steps.mark", args: { name, ms } });
 /** A task that marks, then waits for `gates/<gate>` in the data dir. */
