@@ -332,6 +332,45 @@ Deno.test("resume: a fixed run reruns only the failed job and what depends on it
   }
 });
 
+const LAST_FAILS = `
+export async function step(args: { i: number }, ctx: { fs: { exists(p: string): Promise<boolean>; write(p: string, t: string): Promise<void> } }) {
+  if (args.i === 999 && !await ctx.fs.exists("fixed")) throw new Error("not fixed yet");
+  await ctx.fs.write("out/" + args.i, String(args.i));
+}
+`;
+
+Deno.test("resume: a 1,000-task job, its task list kept in a file of its own, reruns its failed task", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kt-resume-long-" });
+  const functions = `${dir}/kt_functions`;
+  const dataDir = `${dir}/kt-data`;
+  const tasks = Array.from({ length: 1_000 }, (_, i) => ({ function: "long.step", args: { i } }));
+  const specPath = `${dir}/pipeline.yaml`;
+  try {
+    await Deno.mkdir(functions);
+    await Deno.writeTextFile(`${functions}/long.ts`, LAST_FAILS);
+    await Deno.writeTextFile(
+      specPath,
+      stringify({ name: "long", jobs: [{ name: "wide", type: "static", tasks }] }),
+    );
+    const args = ["--data-dir", dataDir, "--functions", functions];
+    const first = await ktDeno(["run", specPath, ...args], dir);
+    assert.equal(first.code, 1, first.stderr);
+    const runId = runIdOf(first.stdout);
+    assert.ok((await Deno.stat(`${dataDir}/kt-metadata/${runId}/spec_tasks/wide.json`)).isFile);
+    assert.equal(await readText(`${dataDir}/out/999`), "");
+    assert.equal(await readText(`${dataDir}/out/998`), "998");
+    await Deno.writeTextFile(`${dataDir}/fixed`, "");
+    const second = await ktDeno(["resume", runId, ...args], dir);
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(await readText(`${dataDir}/out/999`), "999");
+    const state = await stateOf(dataDir, runId);
+    assert.equal(state.status, "Completed");
+    assert.deepEqual(state.jobs.wide.tasks, tasks);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a launcher killed with SIGKILL shows as gone in status; resume completes the run", async () => {
   const { dir, path } = await specFile({
     name: "killed",

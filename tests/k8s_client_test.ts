@@ -6,7 +6,12 @@ import {
   RequestTimeout,
   retryDelay,
 } from "../src/k8s/client.ts";
-import { CHUNK_BYTES, layOutTasks, type TaskDefinition } from "../src/k8s/task_files.ts";
+import {
+  CHUNK_BYTES,
+  layOutTasks,
+  type TaskDefinition,
+  utf8Length,
+} from "../src/k8s/task_files.ts";
 import { freePort } from "./ports.ts";
 
 const LIMITS = {
@@ -64,7 +69,10 @@ Deno.test("task definitions: 64 small tasks to a chunk; a large one in a file of
   const small = (i: number): TaskDefinition => ({ kind: "static", function: "m.f", args: { i } });
   const tasks = Array.from({ length: 200 }, (_, i) => small(i));
   tasks[70] = { kind: "static", function: "m.f", args: { blob: "x".repeat(5000) } };
-  const { perChunk, files } = layOutTasks("ktpr0123abcd", "load", tasks);
+  const laid = layOutTasks("ktpr0123abcd", "load", tasks.length, () => tasks);
+  const { perChunk } = laid;
+  const files = [...laid.files];
+  assert.equal(laid.count, files.length);
   assert.equal(perChunk, 64);
   const chunks = files.filter((f) => f.path.includes("/chunk-"));
   assert.deepEqual(chunks.map((f) => f.path.split("/").at(-1)), [
@@ -88,8 +96,37 @@ Deno.test("tasks larger than a chunk's share make chunks of fewer tasks", () => 
     command: ["echo", String(i).repeat(900)],
     args: {},
   }));
-  const { perChunk, files } = layOutTasks("ktpr0123abcd", "big", tasks);
+  const laid = layOutTasks("ktpr0123abcd", "big", tasks.length, () => tasks);
+  const { perChunk } = laid;
+  const files = [...laid.files];
+  assert.equal(laid.count, files.length);
   assert.equal(perChunk, 4);
   assert.equal(files.length, 3);
   for (const file of files) assert.ok(file.text.length <= CHUNK_BYTES);
+});
+
+Deno.test("chunks are measured in UTF-8 bytes, not in characters", () => {
+  assert.equal(utf8Length("aé€😀"), 1 + 2 + 3 + 4);
+  assert.equal(utf8Length("😀"), new TextEncoder().encode("😀").length);
+  const tasks = Array.from({ length: 300 }, (_, i): TaskDefinition => ({
+    kind: "static",
+    function: "m.f",
+    args: { i, label: "€".repeat(40 + (i % 7)) },
+  }));
+  const laid = layOutTasks("ktpr0123abcd", "wide", tasks.length, () => tasks);
+  const files = [...laid.files];
+  assert.equal(files.length, laid.count);
+  for (const file of files) {
+    assert.ok(new TextEncoder().encode(file.text).length <= CHUNK_BYTES, file.path);
+  }
+  const own = new Map(
+    files.filter((f) => !f.path.includes("/chunk-")).map((f) => [
+      Number(/(\d+)\.json$/.exec(f.path)![1]),
+      JSON.parse(f.text),
+    ]),
+  );
+  const back = files.filter((f) => f.path.includes("/chunk-")).flatMap((f) => JSON.parse(f.text))
+    .map((entry, index) => entry ?? own.get(index));
+  assert.ok(own.size > 0, "some tasks are over a chunk's share");
+  assert.deepEqual(back, tasks);
 });

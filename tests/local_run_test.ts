@@ -79,6 +79,30 @@ Deno.test("saves made while a write waits are carried by one write; flush writes
   }
 });
 
+Deno.test("a save asked for as soon as a write ends is written too", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "kt-writer-" });
+  try {
+    const now = new Date();
+    const job = { name: "a", type: "static" as const, memory: "1Gi", cpu: "1", dependencies: [] };
+    const run = PipelineRun.start("ktpr0000next", {
+      name: "p",
+      jobs: [{ ...job, tasks: [{ args: {} }] }],
+    }, now);
+    const writer = new StateWriter(new DataFs(new LocalDriver(dataDir)), run, 0);
+    await writer.flush();
+    // Runs in the continuation of the first write's end, before anything else.
+    run.advance(now);
+    await writer.flush();
+    run.succeed("a", [], now);
+    await writer.save();
+    assert.equal(writer.writes, 3);
+    const text = await Deno.readTextFile(`${dataDir}/${statePath(run.runId)}`);
+    assert.equal(JSON.parse(text).status, "Completed");
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
 Deno.test("a worker that has served its share of tasks is replaced by a fresh one", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "kt-pool-" });
   const pool = new WorkerPool(selfCommand(["worker"]), {}, () => {}, 2);

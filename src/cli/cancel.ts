@@ -16,9 +16,9 @@ import {
   processAlive,
   readHeartbeat,
 } from "../run/heartbeat.ts";
-import { heartbeatPath, keptSpecPath, launchPath, type LaunchRecord } from "../run/run_files.ts";
+import { readKeptSpec } from "../run/kept_spec.ts";
+import { heartbeatPath, launchPath, type LaunchRecord } from "../run/run_files.ts";
 import { PipelineRun } from "../engine/pipeline_run.ts";
-import type { Pipeline } from "../spec/schema.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { UsageError } from "./errors.ts";
@@ -68,7 +68,7 @@ async function stateOrStart(
   } catch (error) {
     const pipeline = launch?.namespace === undefined
       ? null
-      : await fs.readJson<Pipeline>(keptSpecPath(runId)).catch(() => null);
+      : await readKeptSpec(fs, runId).catch(() => null);
     if (!pipeline) throw error;
     return PipelineRun.start(runId, pipeline, new Date()).document as StateDocument;
   }

@@ -10,6 +10,7 @@ import { PipelineRun } from "../engine/pipeline_run.ts";
 import { reopenRun, resumeRefusal } from "../engine/reopen.ts";
 import { type StateDocument, statePath } from "../engine/state.ts";
 import { livenessOf, readHeartbeat } from "../run/heartbeat.ts";
+import { readKeptSpec } from "../run/kept_spec.ts";
 import { keptSpecPath, launchPath, type LaunchRecord } from "../run/run_files.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { SpecError } from "../spec/problems.ts";
@@ -28,7 +29,7 @@ export async function specToResume(
   fs: DataFs,
   runId: string,
 ): Promise<{ pipeline: Pipeline; launch: LaunchRecord | null }> {
-  const pipeline = await fs.readJson<Pipeline>(keptSpecPath(runId)).catch(() => null);
+  const pipeline = await readKeptSpec(fs, runId).catch(() => null);
   if (!pipeline) {
     throw new UsageError(
       `run ${runId} has no kept spec (${

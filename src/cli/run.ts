@@ -59,9 +59,11 @@ const CLUSTER_FLAGS = [
 ] as const;
 
 function usesFunctions(pipeline: Pipeline): boolean {
-  return pipeline.jobs.some((job) =>
-    job.function !== undefined || (job.tasks ?? []).some((task) => task.function !== undefined)
-  );
+  for (const job of pipeline.jobs) {
+    if (job.function !== undefined) return true;
+    for (const task of job.tasks ?? []) if (task.function !== undefined) return true;
+  }
+  return false;
 }
 
 async function isDirectory(path: string): Promise<boolean> {

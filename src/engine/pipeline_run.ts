@@ -11,6 +11,7 @@
  * @module
  */
 import type { Job, Pipeline } from "../spec/schema.ts";
+import { PackedTasks } from "../spec/packed_tasks.ts";
 import { withKtFields } from "./kt_fields.ts";
 import { type JobState, JobStatus, type RunStatus, type StateDocument } from "./state.ts";
 
@@ -23,6 +24,32 @@ const UPSTREAM_FAILED: ReadonlySet<JobStatus> = new Set([
 /** True for a job with nothing to run: no tasks and no function. */
 export function isNoop(job: Job): boolean {
   return job.type === "static" ? (job.tasks ?? []).length === 0 : job.function == null;
+}
+
+/**
+ * A copy of a state document that the engine can change without touching the original:
+ * the run's and each job's own fields. What lies deeper (tasks, args, dependency lists)
+ * the engine never changes, so it is shared, packed task lists included.
+ */
+function copyOf(doc: StateDocument): StateDocument {
+  const jobs: Record<string, JobState> = {};
+  for (const [name, job] of Object.entries(doc.jobs)) jobs[name] = { ...job };
+  return { ...doc, jobs };
+}
+
+/** Choices about how a run keeps its jobs. */
+export interface RunOptions {
+  /**
+   * Task lists of at least this many tasks are kept packed (as JSON text, see
+   * {@linkcode PackedTasks}) rather than as objects: what a controller that must stay
+   * small does. Default: none are.
+   */
+  packTasksFrom?: number;
+  /**
+   * `resume` takes the document given as its own instead of copying it: for a caller that
+   * has just parsed it and keeps no other reference.
+   */
+  adopt?: boolean;
 }
 
 /** A job with its place in the run's indexes. */
@@ -77,13 +104,22 @@ export class PipelineRun {
   /** The last time given, as a string: the same instant is not formatted again. */
   #clock = { ms: NaN, iso: "" };
 
-  private constructor(doc: StateDocument) {
+  readonly #packFrom: number;
+
+  private constructor(doc: StateDocument, options: RunOptions) {
     this.#doc = doc;
+    this.#packFrom = options.packTasksFrom ?? Infinity;
     this.#link(Object.values(doc.jobs).map((job) => this.#add(job)));
   }
 
   /** A new run of a validated pipeline: every job Pending. */
-  static start(runId: string, pipeline: Pipeline, now: Date, ktVersion?: string): PipelineRun {
+  static start(
+    runId: string,
+    pipeline: Pipeline,
+    now: Date,
+    ktVersion?: string,
+    options: RunOptions = {},
+  ): PipelineRun {
     const time = now.toISOString();
     const run = new PipelineRun({
       pipeline_run_id: runId,
@@ -93,15 +129,15 @@ export class PipelineRun {
       updated_at: time,
       ...(ktVersion ? { kt_version: ktVersion } : {}),
       jobs: {},
-    });
+    }, options);
     run.#register(pipeline.jobs, undefined);
     run.#finishIfDone(now);
     return run;
   }
 
   /** A run resumed from its state document (after a controller restart). */
-  static resume(doc: StateDocument): PipelineRun {
-    return new PipelineRun(structuredClone(doc));
+  static resume(doc: StateDocument, options: RunOptions = {}): PipelineRun {
+    return new PipelineRun(options.adopt ? doc : copyOf(doc), options);
   }
 
   /** The state document. Callers must not change it. */
@@ -274,6 +310,9 @@ export class PipelineRun {
   }
 
   #add(job: JobState): Node {
+    if (Array.isArray(job.tasks) && job.tasks.length >= this.#packFrom) {
+      job.tasks = PackedTasks.of(job.tasks);
+    }
     const node: Node = { job, position: this.#nodes.size, dependents: [], waiting: 0, awaiting: 0 };
     this.#nodes.set(job.name, node);
     this.#count[job.status]++;

@@ -12,12 +12,12 @@
  *
  * @module
  */
-import { PipelineRun } from "../engine/pipeline_run.ts";
+import { PipelineRun, type RunOptions } from "../engine/pipeline_run.ts";
+import { PACK_TASKS_FROM, readKeptSpec } from "../run/kept_spec.ts";
 import { type StateDocument, statePath } from "../engine/state.ts";
 import { drivePipeline } from "../run/drive.ts";
 import { keepRecords } from "../run/driver_records.ts";
 import { thisDriver } from "../run/heartbeat.ts";
-import type { Pipeline } from "../spec/schema.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { NotFoundError, type StorageDriver } from "../storage/driver.ts";
 import { openStorage } from "../storage/open.ts";
@@ -139,6 +139,9 @@ export async function runController(options: ControllerOptions = {}): Promise<nu
   }
 }
 
+/** Long task lists stay packed in the controller (see kept_spec.ts). */
+const packed: RunOptions = { packTasksFrom: PACK_TASKS_FROM };
+
 /** The Job that owns this run's Jobs: the controller Job itself. */
 async function ownerJob(kube: KubeClient, settings: RunSettings): Promise<Owner> {
   const name = controllerJobName(settings.runId);
@@ -167,10 +170,11 @@ async function driveOnce(
   const fs = new DataFs(fenced(openStorage(settings.dataDir), live));
   let run: PipelineRun;
   try {
-    run = PipelineRun.resume(await fs.readJson<StateDocument>(statePath(settings.runId)));
+    const doc = await fs.readJson<StateDocument>(statePath(settings.runId));
+    run = PipelineRun.resume(doc, { ...packed, adopt: true });
   } catch (error) {
     if (!(error instanceof NotFoundError)) throw error;
-    const pipeline = await fs.readJson<Pipeline>(keptSpecPath(settings.runId)).catch((error) => {
+    const pipeline = await readKeptSpec(fs, settings.runId).catch((error) => {
       if (!(error instanceof NotFoundError)) throw error;
       throw new CannotRun(
         `the run's spec is not in the data dir (${
@@ -178,7 +182,7 @@ async function driveOnce(
         } in ${settings.dataDir}); the launcher writes it there, so the launcher and the pods must see the same data dir`,
       );
     });
-    run = PipelineRun.start(settings.runId, pipeline, new Date(), settings.version);
+    run = PipelineRun.start(settings.runId, pipeline, new Date(), settings.version, packed);
   }
   if (run.status !== "Running") {
     await finishRun(kube, settings, run, log);

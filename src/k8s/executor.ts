@@ -209,12 +209,18 @@ export class KubernetesExecutor implements Executor {
   /** Writes the job's task files, then creates its Job. */
   async #create(job: Readonly<JobState>): Promise<void> {
     const { settings, fs, kube, owner } = this.options;
-    const { perChunk, files } = layOutTasks(settings.runId, job.name, taskDefinitions(job));
-    let next = 0;
+    const { perChunk, count, files } = layOutTasks(
+      settings.runId,
+      job.name,
+      taskCount(job),
+      () => taskDefinitions(job),
+    );
+    // The writers share one iterator, so the files are made as they are written.
+    const pending = files[Symbol.iterator]();
     await Promise.all(
-      Array.from({ length: Math.min(FILE_WRITES, files.length) }, async () => {
-        for (let i = next++; i < files.length; i = next++) {
-          await fs.write(files[i].path, files[i].text);
+      Array.from({ length: Math.min(FILE_WRITES, count) }, async () => {
+        for (let file = pending.next(); !file.done; file = pending.next()) {
+          await fs.write(file.value.path, file.value.text);
         }
       }),
     );

@@ -17,7 +17,7 @@ import {
   type RunSettings,
   SERVICE_ACCOUNT,
 } from "./manifests.ts";
-import { keptSpecPath } from "../run/run_files.ts";
+import { writeKeptSpec } from "../run/kept_spec.ts";
 
 /**
  * Starts a run: writes its (validated) spec to `kt-metadata/<run id>/pipeline_spec.json`
@@ -37,7 +37,7 @@ export async function launchRun(kube: KubeClient, settings: RunSettings, pipelin
     },
   );
   const fs = new DataFs(openStorage(settings.dataDir));
-  await fs.write(keptSpecPath(settings.runId), JSON.stringify(pipeline));
+  await writeKeptSpec(fs, settings.runId, pipeline);
   if (isLocalDataDir(settings.dataDir)) await shareWithPods(settings.dataDir, settings.runId);
   await kube.request("POST", `/apis/batch/v1/namespaces/${ns}/jobs`, {
     body: controllerJob(settings),

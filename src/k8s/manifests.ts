@@ -138,6 +138,16 @@ function ownerReferences(owner: Owner | undefined): Json {
 export const CONTROLLER_EXIT = { completed: 0, cannotRun: 2, failed: 3 } as const;
 
 /**
+ * V8 settings of the controller: a young generation of 1 MiB a half, so the garbage of a
+ * large run's state writes is collected early rather than growing the process, and no
+ * optimizing compiler (`--lite-mode`): the controller waits on the API server, and the
+ * compiled code and feedback cost more memory than they save time. Measured on the kwok
+ * 100,000-task launch: peak RSS 122 MiB with neither, 115 MiB with both (before the task
+ * lists were packed). A `deno run` controller reads them; a compiled binary ignores them.
+ */
+export const CONTROLLER_V8_FLAGS = "--max-semi-space-size=1,--lite-mode";
+
+/**
  * The controller Job. It is retried (up to `backoffLimit`, enough for many kills in one
  * run) when its pod dies, and each new controller resumes the run from the state document
  * and the Jobs that exist. A controller that exits 2 (it cannot run this run) or 3 (the
@@ -174,7 +184,11 @@ export function controllerJob(settings: RunSettings): Json {
           containers: [{
             ...container(settings, "controller", settings.controllerImage),
             command: ["kt-deno", "controller"],
-            env: envList({ ...settings.env, [SETTINGS_ENV]: JSON.stringify(settings) }),
+            env: envList({
+              DENO_V8_FLAGS: CONTROLLER_V8_FLAGS,
+              ...settings.env,
+              [SETTINGS_ENV]: JSON.stringify(settings),
+            }),
             ...envFrom(settings),
             resources: {
               requests: { cpu: "250m", memory: "256Mi" },

@@ -39,58 +39,97 @@ export function taskErrorPath(runId: string, job: string, index: number): string
   return `${metadataDir(runId)}/task_errors/${job}/${index}.txt`;
 }
 
-/** The definitions of a job's tasks, in index order. */
-export function taskDefinitions(job: Readonly<JobState>): TaskDefinition[] {
+/** The definitions of a job's tasks, in index order, each made as it is taken. */
+export function* taskDefinitions(job: Readonly<JobState>): Generator<TaskDefinition> {
   if (job.type === "dynamic") {
-    return [{ kind: "dynamic", function: job.function, args: job.args ?? {} }];
+    yield { kind: "dynamic", function: job.function, args: job.args ?? {} };
+    return;
   }
-  return job.tasks!.map((task) => ({
-    kind: "static",
-    function: task.function,
-    args: task.args,
-    command: task.command,
-  }));
+  for (const task of job.tasks ?? []) {
+    yield { kind: "static", function: task.function, args: task.args, command: task.command };
+  }
 }
 
-/** The files of a job's task definitions: K, and each file's path and text. */
+/** Bytes of a string in UTF-8, without encoding it. */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) continue;
+    if (unit < 0x800) bytes += 1;
+    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      // A surrogate pair: two units, four bytes.
+      i++;
+      bytes += 2;
+    } else bytes += 2;
+  }
+  return bytes;
+}
+
+/** The files of a job's task definitions: K, how many files, and the files themselves. */
 export interface TaskFiles {
   perChunk: number;
-  files: { path: string; text: string }[];
+  /** How many files `files` yields. */
+  count: number;
+  /**
+   * Each file's path and text, made as they are taken: a job of 100,000 tasks never has
+   * more than one chunk's text in memory at a time.
+   */
+  files: Iterable<{ path: string; text: string }>;
 }
 
 /**
  * Lays a job's tasks out in chunks: K fits ten in eleven tasks (by size) into a chunk,
- * and the larger ones get files of their own.
+ * and the larger ones get files of their own. Only the tasks' sizes are kept (four bytes
+ * a task); the texts are made again, a chunk at a time, as the files are taken.
  *
  * @example
  * ```ts
  * import { layOutTasks } from "./task_files.ts";
  * const tasks = Array.from({ length: 100 }, (_, i) => ({ kind: "static" as const, args: { i } }));
- * const { perChunk, files } = layOutTasks("ktpr0123abcd", "load", tasks);
+ * const { perChunk, count } = layOutTasks("ktpr0123abcd", "load", tasks.length, () => tasks);
  * perChunk; // 64
- * files.length; // 2
+ * count; // 2
  * ```
  */
-export function layOutTasks(runId: string, job: string, tasks: TaskDefinition[]): TaskFiles {
-  const texts = tasks.map((task) => JSON.stringify(task));
-  const sizes = texts.map((text) => new TextEncoder().encode(text).length);
-  const sorted = [...sizes].sort((a, b) => a - b);
-  const typical = sorted[Math.floor(0.9 * (sorted.length - 1))] ?? 1;
+export function layOutTasks(
+  runId: string,
+  job: string,
+  tasks: number,
+  definitions: () => Iterable<TaskDefinition>,
+): TaskFiles {
+  const sizes = new Uint32Array(tasks);
+  let i = 0;
+  for (const definition of definitions()) sizes[i++] = utf8Length(JSON.stringify(definition));
+  if (i !== tasks) throw new Error(`job ${job} has ${i} task definitions, not ${tasks}`);
+  const typical = sizes.slice().sort()[Math.floor(0.9 * (tasks - 1))] ?? 1;
   const perChunk = Math.max(1, Math.min(MAX_PER_CHUNK, Math.floor(CHUNK_BYTES / (typical + 1))));
   const share = Math.floor(CHUNK_BYTES / perChunk) - 1;
-  const files: { path: string; text: string }[] = [];
-  for (let start = 0; start < texts.length; start += perChunk) {
-    const entries = texts.slice(start, start + perChunk).map((text, offset) => {
-      if (sizes[start + offset] <= share) return text;
-      files.push({ path: taskFilePath(runId, job, start + offset), text });
-      return "null";
-    });
-    files.push({
-      path: taskChunkPath(runId, job, start / perChunk),
-      text: `[${entries.join(",")}]`,
-    });
+  let own = 0;
+  for (const size of sizes) if (size > share) own++;
+  function* files() {
+    let entries: string[] = [];
+    let index = 0;
+    for (const definition of definitions()) {
+      const text = JSON.stringify(definition);
+      if (sizes[index] <= share) entries.push(text);
+      else {
+        yield { path: taskFilePath(runId, job, index), text };
+        entries.push("null");
+      }
+      index++;
+      if (entries.length === perChunk || index === tasks) {
+        const chunk = Math.floor((index - 1) / perChunk);
+        yield { path: taskChunkPath(runId, job, chunk), text: `[${entries.join(",")}]` };
+        entries = [];
+      }
+    }
   }
-  return { perChunk, files };
+  return {
+    perChunk,
+    count: Math.ceil(tasks / perChunk) + own,
+    files: { [Symbol.iterator]: files },
+  };
 }
 
 /** Reads task `index`'s definition: its chunk, and its own file when it has one. */

@@ -17,7 +17,8 @@ import { LogSink } from "../task/log_sink.ts";
 import { VERSION } from "../version.ts";
 import { drivePipeline } from "./drive.ts";
 import { HeartbeatWriter, thisDriver } from "./heartbeat.ts";
-import { absolute, keptSpecPath, launchPath, type LaunchRecord, taskLogPath } from "./run_files.ts";
+import { writeKeptSpec } from "./kept_spec.ts";
+import { absolute, launchPath, type LaunchRecord, taskLogPath } from "./run_files.ts";
 
 /** Settings of a local run. */
 export interface LocalRunOptions {
@@ -50,7 +51,7 @@ export async function runLocally(
   options: LocalRunOptions,
 ): Promise<PipelineRun> {
   const fs = new DataFs(openStorage(options.dataDir));
-  await fs.write(keptSpecPath(options.runId), JSON.stringify(pipeline));
+  await writeKeptSpec(fs, options.runId, pipeline);
   const launch: LaunchRecord = {
     ...(options.specPath ? { spec_path: absolute(options.specPath) } : {}),
     functions_dir: absolute(options.functionsDir),

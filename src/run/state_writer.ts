@@ -9,17 +9,13 @@
 import type { PipelineRun } from "../engine/pipeline_run.ts";
 import { statePath } from "../engine/state.ts";
 import type { DataFs } from "../storage/data_fs.ts";
+import { encodeState } from "./state_json.ts";
 
 /**
  * The most time between two writes: a write that took long because the store was down
  * (and the storage driver retried) must not hold the next one back for five outages.
  */
 const MAX_GAP_MS = 10_000;
-
-/** A document up to this size is indented for people to read; a larger one is compact. */
-const INDENT_UP_TO = 1 << 20;
-
-const encoder = new TextEncoder();
 
 /**
  * Coalesces saves: all the saves asked for while a write runs or waits for its turn are
@@ -54,7 +50,7 @@ export class StateWriter {
     const saved = this.#next.promise;
     if (!this.#draining) {
       this.#draining = true;
-      this.#drain().finally(() => this.#draining = false);
+      void this.#drain();
     }
     return saved;
   }
@@ -80,33 +76,40 @@ export class StateWriter {
     return `${this.run.version} ${this.run.status}`;
   }
 
+  /**
+   * Writes until no save is waiting. It stops in the same step as it finds none waiting,
+   * so a save asked for by code that a write's end wakes up is either found by this drain
+   * or starts the next one.
+   */
   async #drain(): Promise<void> {
-    for (let waiting = this.#next; waiting; waiting = this.#next) {
-      const wait = this.#lastEnd + this.#gap() - performance.now();
-      if (wait > 0 && !this.#urgent && this.#version() !== this.#written) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, wait);
-          this.#wake = () => (clearTimeout(timer), resolve());
-        });
-        this.#wake = undefined;
+    try {
+      for (let waiting = this.#next; waiting; waiting = this.#next) {
+        const wait = this.#lastEnd + this.#gap() - performance.now();
+        if (wait > 0 && !this.#urgent && this.#version() !== this.#written) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, wait);
+            this.#wake = () => (clearTimeout(timer), resolve());
+          });
+          this.#wake = undefined;
+        }
+        this.#next = undefined;
+        this.#urgent = false;
+        try {
+          const version = this.#version();
+          if (version !== this.#written) await this.#write(version);
+          waiting.resolve();
+        } catch (error) {
+          waiting.reject(error);
+        }
       }
-      this.#next = undefined;
-      try {
-        const version = this.#version();
-        if (version !== this.#written) await this.#write(version);
-        waiting.resolve();
-      } catch (error) {
-        waiting.reject(error);
-      }
+    } finally {
+      this.#draining = false;
     }
   }
 
   async #write(version: string): Promise<void> {
     const started = performance.now();
-    const doc = this.run.document;
-    let text = JSON.stringify(doc);
-    if (text.length <= INDENT_UP_TO) text = JSON.stringify(doc, null, 2);
-    const data = encoder.encode(text + "\n");
+    const data = encodeState(this.run.document);
     try {
       await this.fs.writeBytes(statePath(this.run.runId), data);
       this.#written = version;

@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import type { TaskList } from "./packed_tasks.ts";
 import { parseQuantity } from "./quantity.ts";
 
 /** `module.path.function`: identifiers joined by dots, at least one dot, nothing else. */
@@ -192,7 +193,8 @@ export type Job = {
   memory: string;
   cpu: string;
   dependencies: string[];
-  tasks?: Task[];
+  /** An array as validated; a long list may be packed (see packed_tasks.ts). */
+  tasks?: TaskList;
   function?: string;
   args?: Record<string, unknown>;
   retries?: number;

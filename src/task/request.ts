@@ -5,6 +5,7 @@
  */
 import { dynamicOutputPath } from "../engine/state.ts";
 import type { JobState } from "../engine/state.ts";
+import { taskAt } from "../spec/packed_tasks.ts";
 
 /** Everything needed to run one task of one job. */
 export interface TaskRequest {
@@ -29,7 +30,7 @@ export function taskRequest(
 ): TaskRequest {
   const base = { ...where, job: job.name, kind: job.type, index, memory: job.memory };
   if (job.type === "dynamic") return { ...base, function: job.function, args: job.args ?? {} };
-  const task = job.tasks![index];
+  const task = taskAt(job.tasks!, index)!;
   return { ...base, function: task.function, args: task.args, command: task.command };
 }
 
