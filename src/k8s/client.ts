@@ -16,7 +16,6 @@
 import { Buffer } from "node:buffer";
 import type { IncomingMessage } from "node:http";
 import https from "node:https";
-import { Readable } from "node:stream";
 import { Slots } from "../executors/slots.ts";
 import { readLines } from "../task/lines.ts";
 
@@ -75,7 +74,7 @@ export function isTransient(error: unknown): boolean {
   const code = (error as { code?: string } | null)?.code;
   if (code && NETWORK_CODES.has(code)) return true;
   const message = String((error as Error | null)?.message ?? "");
-  return /socket hang up|ECONNRESET|ECONNREFUSED|connection (reset|refused|closed)|EPIPE|timed out/i
+  return /socket hang up|ECONNRESET|ECONNREFUSED|connection (reset|refused|closed)|EPIPE|broken pipe|error reading a body|timed out/i
     .test(message);
 }
 
@@ -220,9 +219,13 @@ export interface RequestInit {
 /**
  * JSON requests and watches against one API server.
  *
- * Requests go through `node:https`, whose sockets have Nagle's algorithm off: Deno's
- * fetch leaves it on, and a request body sent after its headers then waits for the
- * server's delayed ACK, about 40 ms for every Job the controller creates.
+ * Requests with a body go through `node:https`, whose sockets have Nagle's algorithm off:
+ * Deno's fetch leaves it on, and a request body sent after its headers then waits for
+ * the server's delayed ACK, about 40 ms for every Job the controller creates. Reads (GET,
+ * lists and watches) go through Deno's fetch: a watch of every Pending pod of a
+ * 100,000-task job read through `node:https` grew the process by about 2 MB a minute
+ * (glibc's heap, buffers of the node stream layer), through fetch not at all, and a
+ * fetch body is a byte stream, read into one reused buffer.
  *
  * @example
  * ```ts ignore
@@ -232,6 +235,7 @@ export interface RequestInit {
  */
 export class KubeClient {
   readonly #agent: https.Agent;
+  readonly #http: Deno.HttpClient;
   readonly #slots: Slots;
   readonly limits: ClientLimits;
   /** Retries made so far, by kind. */
@@ -246,6 +250,19 @@ export class KubeClient {
       cert: connection.cert,
       key: connection.key,
     });
+    this.#http = Deno.createHttpClient({
+      caCerts: connection.caCerts,
+      cert: connection.cert,
+      key: connection.key,
+    });
+  }
+
+  #url(path: string, query: RequestInit["query"]): URL {
+    const url = new URL(this.connection.server + path);
+    for (const [key, value] of Object.entries(query ?? {})) {
+      if (value !== undefined) url.searchParams.set(key, String(value));
+    }
+    return url;
   }
 
   get namespace(): string {
@@ -258,10 +275,7 @@ export class KubeClient {
     init: RequestInit,
     timeoutMs: number | null,
   ): Promise<IncomingMessage> {
-    const url = new URL(this.connection.server + path);
-    for (const [key, value] of Object.entries(init.query ?? {})) {
-      if (value !== undefined) url.searchParams.set(key, String(value));
-    }
+    const url = this.#url(path, init.query);
     const body = init.body === undefined ? undefined : Buffer.from(JSON.stringify(init.body));
     const headers: Record<string, string | number> = {
       Accept: "application/json",
@@ -290,20 +304,51 @@ export class KubeClient {
     });
     const status = response.statusCode ?? 0;
     if (status >= 200 && status < 300) return response;
-    const text = await readAll(response);
-    let detail: { reason?: string; message?: string } = {};
-    try {
-      detail = JSON.parse(text);
-    } catch {
-      detail = { message: text.slice(0, 200) };
-    }
-    const retryAfter = Number(response.headers["retry-after"]);
-    throw new ApiError(
+    throw apiError(
+      `${method} ${path}`,
       status,
-      detail.reason ?? response.statusMessage ?? "",
-      `${method} ${path}: ${status} ${detail.reason ?? ""} ${detail.message ?? ""}`.trim(),
-      Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined,
+      response.statusMessage ?? "",
+      await readAll(response),
+      response.headers["retry-after"],
     );
+  }
+
+  /**
+   * A GET through Deno's fetch. `timeoutMs` bounds the answer's headers, and its body too
+   * until `settle` is called: a watch settles once its headers are in.
+   */
+  async #get(
+    path: string,
+    init: RequestInit,
+    timeoutMs: number,
+  ): Promise<{ response: Response; settle: () => void; why: (error: unknown) => unknown }> {
+    const timer = new AbortController();
+    const timeout = setTimeout(
+      () => timer.abort(new RequestTimeout(`GET ${path}`, timeoutMs)),
+      timeoutMs,
+    );
+    const settle = () => clearTimeout(timeout);
+    // What a failed read of the body means: the timeout's error when it fired.
+    const why = (error: unknown) => timer.signal.aborted ? timer.signal.reason : error;
+    const signal = init.signal ? AbortSignal.any([init.signal, timer.signal]) : timer.signal;
+    try {
+      const response = await fetch(this.#url(path, init.query), {
+        headers: { Accept: "application/json", ...await this.connection.headers() },
+        signal,
+        client: this.#http,
+      });
+      if (response.ok) return { response, settle, why };
+      throw apiError(
+        `GET ${path}`,
+        response.status,
+        response.statusText,
+        await response.text(),
+        response.headers.get("retry-after") ?? undefined,
+      );
+    } catch (error) {
+      settle();
+      throw why(fetchError(`GET ${path}`, error));
+    }
   }
 
   #count(error: unknown): void {
@@ -341,8 +386,17 @@ export class KubeClient {
       const release = await this.#slots.acquire();
       try {
         const timeout = this.limits.requestTimeoutMs;
-        const response = await this.#send(method, path, init, timeout);
-        return JSON.parse(await readAll(response)) as T;
+        if (method !== "GET") {
+          return JSON.parse(await readAll(await this.#send(method, path, init, timeout))) as T;
+        }
+        const { response, settle, why } = await this.#get(path, init, timeout);
+        try {
+          return await response.json() as T;
+        } catch (error) {
+          throw why(fetchError(`GET ${path}`, error));
+        } finally {
+          settle();
+        }
       } finally {
         release();
       }
@@ -361,11 +415,10 @@ export class KubeClient {
     signal?: AbortSignal,
   ): AsyncGenerator<WatchEvent<T>> {
     const init = { query: { ...query, watch: true, allowWatchBookmarks: true }, signal };
-    const response = await this.#send("GET", path, init, this.limits.requestTimeoutMs);
-    response.setTimeout(0);
-    response.socket?.setTimeout(0);
+    const { response, settle } = await this.#get(path, init, this.limits.requestTimeoutMs);
+    settle();
     try {
-      for await (const line of readLines(Readable.toWeb(response) as ReadableStream<Uint8Array>)) {
+      for await (const line of readLines(response.body!)) {
         if (!line) continue;
         const event = JSON.parse(line) as WatchEvent<T>;
         if (event.type === "ERROR") {
@@ -375,14 +428,58 @@ export class KubeClient {
         yield event;
       }
     } finally {
-      response.destroy();
+      await response.body?.cancel().catch(() => {});
     }
   }
 
   /** Releases the client's connections. */
   close(): void {
     this.#agent.destroy();
+    this.#http.close();
   }
+}
+
+const FETCH_CODES: [RegExp, string][] = [
+  [/connection refused/i, "ECONNREFUSED"],
+  [/connection reset/i, "ECONNRESET"],
+  [/broken pipe/i, "EPIPE"],
+  [/timed out/i, "ETIMEDOUT"],
+  [/no route to host/i, "EHOSTUNREACH"],
+  [/network is unreachable/i, "ENETUNREACH"],
+];
+
+/**
+ * fetch's "fetch failed" with its cause's words, and the Node error code they amount to,
+ * so that both transports fail alike (see {@linkcode isTransient}).
+ */
+function fetchError(what: string, error: unknown): unknown {
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  if (!(error instanceof TypeError) || !(cause instanceof Error)) return error;
+  const code = FETCH_CODES.find(([pattern]) => pattern.test(cause.message))?.[1];
+  return Object.assign(new Error(`${what}: ${cause.message}`, { cause: error }), { code });
+}
+
+/** The error of an answer with an error status; its body is the API's Status, as a rule. */
+function apiError(
+  what: string,
+  status: number,
+  statusText: string,
+  body: string,
+  retryAfterHeader: string | string[] | undefined,
+): ApiError {
+  let detail: { reason?: string; message?: string } = {};
+  try {
+    detail = JSON.parse(body);
+  } catch {
+    detail = { message: body.slice(0, 200) };
+  }
+  const retryAfter = Number(retryAfterHeader);
+  return new ApiError(
+    status,
+    detail.reason ?? statusText,
+    `${what}: ${status} ${detail.reason ?? ""} ${detail.message ?? ""}`.trim(),
+    Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined,
+  );
 }
 
 async function readAll(response: IncomingMessage): Promise<string> {
