@@ -33,15 +33,23 @@ export function watchJobs(kube: KubeClient, ns: string, signal: AbortSignal) {
   const controllerEnded = new Map<string, number>();
   const follow = async (path: string, query: Record<string, string>, on: (o: Obj) => void) => {
     const list = await kube.request<Obj>("GET", path, { query });
-    const resourceVersion = list.metadata.resourceVersion as string;
+    let resourceVersion = list.metadata.resourceVersion as string;
+    for (const item of list.items) on(item);
     // Wrapped, so that awaiting `follow` waits for the list and not for the whole watch.
     return [(async () => {
-      try {
-        for await (const event of kube.watch<Obj>(path, { ...query, resourceVersion }, signal)) {
-          if (event.type !== "BOOKMARK") on(event.object);
+      // A watch the server or the connection ends is taken up again where it was.
+      while (!signal.aborted) {
+        try {
+          const events = kube.watch<Obj>(path, { ...query, resourceVersion }, signal);
+          for await (const event of events) {
+            resourceVersion = event.object?.metadata?.resourceVersion ?? resourceVersion;
+            if (event.type !== "BOOKMARK") on(event.object);
+          }
+        } catch (error) {
+          if (signal.aborted) return;
+          console.error(`bench watch of ${path} ended: ${(error as Error).message}; again`);
+          await new Promise((resolve) => setTimeout(resolve, 200));
         }
-      } catch (error) {
-        if (!signal.aborted) throw error;
       }
     })()];
   };
