@@ -99,7 +99,9 @@ export function formatRuns(runs: RunSummary[]): string {
       ...(cluster ? [run.controller_job ? "exists" : "-"] : []),
     ]);
   }
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+  const widths = rows[0].map((_, c) =>
+    rows.reduce((most, row) => Math.max(most, row[c].length), 0)
+  );
   return rows.map((row) => row.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd())
     .join("\n");
 }

@@ -44,7 +44,9 @@ export function formatStatus(doc: StateDocument, runStatus: string = doc.status)
       job.error ?? "",
     ]);
   }
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+  const widths = rows[0].map((_, c) =>
+    rows.reduce((most, row) => Math.max(most, row[c].length), 0)
+  );
   const table = rows.map((row) =>
     row.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd()
   );

@@ -37,7 +37,7 @@ export async function lastLines(
   for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
     const parts = (partial + chunk).split("\n");
     partial = parts.pop()!;
-    lines.push(...parts);
+    for (const part of parts) lines.push(part);
     if (lines.length > count) lines.splice(0, lines.length - count);
   }
   if (partial) lines.push(partial);

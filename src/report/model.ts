@@ -259,7 +259,7 @@ export function buildModel(
       summary.end = job.finished_at;
     }
   }
-  boxes.push(...summaries.values());
+  for (const summary of summaries.values()) boxes.push(summary);
 
   const frames = [...new Set(boxes.flatMap((b) => b.group && shown.has(b.group) ? [b.group] : []))];
   const edges: Edge[] = [];

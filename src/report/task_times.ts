@@ -97,7 +97,10 @@ export class TaskTimeRecorder {
     try {
       const path = runTimesPath(this.runId);
       const file = await readOrUndefined<RunTimes>(this.fs, path) ??
-        { base: Math.min(...recorded.map(([, t]) => earliest(t))), jobs: {} };
+        {
+          base: recorded.reduce((least, [, t]) => Math.min(least, earliest(t)), Infinity),
+          jobs: {},
+        };
       for (const [name, t] of recorded) {
         const start: number[] = [], took: number[] = [], failed: number[] = [];
         for (let i = 0; i < t.ok.length; i++) {

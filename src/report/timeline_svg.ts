@@ -103,7 +103,7 @@ export function timelineSvg(model: ReportModel): string {
   }
   if (rows.length === 0) return `<p class="empty">No job has started yet.</p>`;
   rows.sort((a, b) => a.start - b.start || a.label.localeCompare(b.label));
-  const t1 = Math.max(now, ...rows.map((r) => r.end), t0 + 1);
+  const t1 = rows.reduce((most, r) => Math.max(most, r.end), Math.max(now, t0 + 1));
   const span = t1 - t0;
   const x = (t: number) => LABEL + ((t - t0) / span) * PLOT;
   const step = STEPS.find((s) => span / s <= 8) ?? STEPS.at(-1)!;

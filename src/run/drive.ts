@@ -48,7 +48,13 @@ export async function readDescendants(
   // The engine checks names again when it registers the jobs: two dynamic jobs may return
   // the same name while both are here.
   const existing = { has: (name: string) => run.job(name) !== undefined };
-  const result = validateDescendants(raw, job.name, existing);
+  let result: ReturnType<typeof validateDescendants>;
+  try {
+    result = validateDescendants(raw, job.name, existing);
+  } catch (error) {
+    // What a task returned is input: no value of it may stop the driver.
+    return { error: `the jobs it returned cannot be checked: ${(error as Error).message}` };
+  }
   if (result.ok) return { jobs: result.value };
   return {
     error: `the jobs it returned are invalid: ${result.problems.map(formatProblem).join("; ")}`,

@@ -7,7 +7,7 @@
  */
 import { PipelineRun } from "../engine/pipeline_run.ts";
 import { cancelRun } from "../engine/reopen.ts";
-import { statePath } from "../engine/state.ts";
+import { metadataDir, statePath } from "../engine/state.ts";
 import type { ExecutorEvents } from "../executors/executor.ts";
 import { LocalExecutor } from "../executors/local.ts";
 import type { Pipeline } from "../spec/schema.ts";
@@ -51,13 +51,20 @@ export async function runLocally(
   options: LocalRunOptions,
 ): Promise<PipelineRun> {
   const fs = new DataFs(openStorage(options.dataDir));
-  await writeKeptSpec(fs, options.runId, pipeline);
   const launch: LaunchRecord = {
     ...(options.specPath ? { spec_path: absolute(options.specPath) } : {}),
     functions_dir: absolute(options.functionsDir),
   };
-  await fs.writeJson(launchPath(options.runId), launch);
   const run = PipelineRun.start(options.runId, pipeline, new Date(), VERSION);
+  try {
+    await writeKeptSpec(fs, options.runId, pipeline);
+    await fs.writeJson(launchPath(options.runId), launch);
+    await fs.writeJson(statePath(options.runId), run.document);
+  } catch (error) {
+    // No half-record: a run without its state would show in `list` as one nobody drives.
+    await fs.rmdir(metadataDir(options.runId)).catch(() => {});
+    throw error;
+  }
   return await driveLocally(run, fs, options);
 }
 

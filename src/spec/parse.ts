@@ -22,7 +22,10 @@ export function parseSpec(text: string, source = "spec"): Pipeline {
   try {
     raw = parseJson(text) ?? parseYaml(text);
   } catch (error) {
-    throw new SpecError([{ message: `cannot parse ${source}: ${(error as Error).message}` }]);
+    const reason = /Maximum call stack/.test((error as Error).message)
+      ? "nested too deeply to parse (lists and objects within each other)"
+      : (error as Error).message;
+    throw new SpecError([{ message: `cannot parse ${source}: ${reason}` }]);
   }
   return checkSpec(raw, source);
 }

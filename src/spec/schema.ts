@@ -155,6 +155,8 @@ export const JobSchema = z.strictObject({
     "kt-deno extension: taints the job's pods tolerate (Kubernetes only)",
   ),
 }).superRefine((job, ctx) => {
+  // Runs even when the job failed its own checks (`when` below): it may not be an object.
+  if (job === null || typeof job !== "object") return;
   const wrong = job.type === "static"
     ? (["function", "args"] as const).filter((key) => job[key] !== undefined)
     : job.type === "dynamic" && job.tasks !== undefined

@@ -5,6 +5,7 @@
  * @module
  */
 import type { z } from "zod";
+import { MAX_DEPTH, tooDeep } from "./depth.ts";
 import { automaticName, isDnsLabel, sanitizeName } from "./names.ts";
 import { type Job, JobSchema, type Pipeline, PipelineSchema } from "./schema.ts";
 import type { Problem, Validated } from "./problems.ts";
@@ -144,6 +145,52 @@ function checkJobs(
   return problems;
 }
 
+/** A short description of a value's type, for messages: `null`, `a list`, `a string`. */
+function typeName(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  return `a ${typeof value}`;
+}
+
+/**
+ * What the schema cannot be trusted with: entries of the job list that are not objects
+ * (a YAML `-` with nothing after it is `null`) and args nested deeper than
+ * {@linkcode MAX_DEPTH}. `entry(i)` names an entry that is not a job.
+ */
+function shapeProblems(jobs: unknown, entry: (i: number) => string): Problem[] {
+  if (!Array.isArray(jobs)) return [];
+  const problems: Problem[] = [];
+  jobs.forEach((job: unknown, i) => {
+    if (job === null || typeof job !== "object" || Array.isArray(job)) {
+      problems.push({
+        message: `${entry(i)} is ${
+          typeName(job)
+        }, expected a job (a mapping with type: static or dynamic)`,
+      });
+      return;
+    }
+    const { args, tasks, name } = job as { args?: unknown; tasks?: unknown; name?: unknown };
+    const label = typeof name === "string" ? name : `jobs[${i}]`;
+    const fields = ["args"];
+    const values = [args];
+    if (Array.isArray(tasks)) {
+      tasks.forEach((task: unknown, t) => {
+        fields.push(`tasks[${t}].args`);
+        values.push((task as { args?: unknown } | null)?.args);
+      });
+    }
+    values.forEach((value, v) => {
+      if (tooDeep(value) === null) return;
+      problems.push({
+        job: label,
+        field: fields[v],
+        message: `nested deeper than ${MAX_DEPTH} levels of lists and objects (or circular)`,
+      });
+    });
+  });
+  return problems;
+}
+
 /**
  * Validates a pipeline spec (already parsed from YAML or JSON) and normalizes it.
  *
@@ -155,6 +202,11 @@ function checkJobs(
  * ```
  */
 export function validatePipeline(raw: unknown): Validated<Pipeline> {
+  const shape = shapeProblems(
+    (raw as { jobs?: unknown } | null)?.jobs,
+    (i) => `jobs[${i}]`,
+  );
+  if (shape.length) return { ok: false, problems: shape };
   const parsed = PipelineSchema.safeParse(raw);
   if (!parsed.success) {
     return { ok: false, problems: schemaProblems(parsed.error, (i) => rawName(raw, i)) };
@@ -177,6 +229,14 @@ export function validateDescendants(
   parent: string,
   existing: Pick<ReadonlySet<string>, "has">,
 ): Validated<Job[]> {
+  if (!Array.isArray(raw)) {
+    return {
+      ok: false,
+      problems: [{ message: `returned ${typeName(raw)}, expected a list of jobs` }],
+    };
+  }
+  const shape = shapeProblems(raw, (i) => `returned job ${i + 1}`);
+  if (shape.length) return { ok: false, problems: shape };
   const parsed = JobSchema.array().safeParse(raw);
   if (!parsed.success) {
     const wrapped = schemaProblems(

@@ -107,12 +107,16 @@ export class LocalDriver implements StorageDriver {
 
   async walk(path: string): Promise<EntryInfo[]> {
     const out: EntryInfo[] = [];
-    for (const name of await this.list(path)) {
-      const child = path === "" ? name : `${path}/${name}`;
-      const info = await this.stat(child);
-      if (!info) continue;
-      out.push(info);
-      if (info.type === "directory") out.push(...await this.walk(child));
+    // Its own stack, not recursion: a tree of any depth and size is walked.
+    for (const folders = [path]; folders.length > 0;) {
+      const folder = folders.pop()!;
+      for (const name of await this.list(folder)) {
+        const child = folder === "" ? name : `${folder}/${name}`;
+        const info = await this.stat(child);
+        if (!info) continue;
+        out.push(info);
+        if (info.type === "directory") folders.push(child);
+      }
     }
     return out.sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
   }

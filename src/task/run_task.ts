@@ -5,6 +5,7 @@
  * @module
  */
 import { dynamicOutputPath } from "../engine/state.ts";
+import { MAX_DEPTH, tooDeep } from "../spec/depth.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { loadFunction } from "./functions.ts";
@@ -141,6 +142,11 @@ export async function runTask(request: TaskRequest, options: CommandOptions = {}
     if (!Array.isArray(result)) {
       throw new TaskFailure(
         `dynamic function ${request.function} returned ${typeof result}, expected a list of jobs`,
+      );
+    }
+    if (tooDeep(result, "", MAX_DEPTH + 4) !== null) {
+      throw new TaskFailure(
+        `dynamic function ${request.function} returned jobs nested deeper than ${MAX_DEPTH} levels of lists and objects (or circular)`,
       );
     }
     await fs.writeJson(dynamicOutputPath(request.runId, request.job), result);
