@@ -23,6 +23,35 @@ export function positiveInt(flag: string): (value: string) => number {
   };
 }
 
+/** Flags naming a place to read or write: empty, they would mean the working dir or `/`. */
+const PATH_FLAGS = { dataDir: "--data-dir", functions: "--functions", output: "--output" };
+
+/**
+ * Throws a {@linkcode UsageError} for a path flag given as empty or blank text (an unset
+ * variable: `--data-dir "$OUT"`), or a data dir that is the file system's root.
+ *
+ * @example
+ * ```ts
+ * import { checkPathFlags } from "./errors.ts";
+ * checkPathFlags({ dataDir: "./kt-data" }); // fine
+ * // checkPathFlags({ dataDir: "" }) throws: --data-dir is empty
+ * ```
+ */
+export function checkPathFlags(flags: Record<string, unknown>): void {
+  for (const [key, flag] of Object.entries(PATH_FLAGS)) {
+    const value = flags[key];
+    if (typeof value === "string" && value.trim() === "") {
+      throw new UsageError(
+        `${flag} is ${value === "" ? "empty" : "blank"}: expected a path (an unset variable?)`,
+      );
+    }
+  }
+  const dataDir = flags.dataDir;
+  if (typeof dataDir === "string" && /^(file:\/\/)?\/+\.?\/*$/.test(dataDir.trim())) {
+    throw new UsageError(`--data-dir ${dataDir}: the file system's root cannot be a data dir`);
+  }
+}
+
 /**
  * Escapes what a terminal would act on instead of print (control characters such as ESC
  * and NUL, C1 controls, bidirectional overrides), keeping line breaks and tabs, so that an

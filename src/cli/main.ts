@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { SpecError } from "../spec/problems.ts";
-import { printable, UsageError } from "./errors.ts";
+import { checkPathFlags, printable, UsageError } from "./errors.ts";
 import { DataDirError } from "../storage/open.ts";
 import { cancelSubcommand } from "./cancel.ts";
 import { controllerSubcommand } from "./controller.ts";
@@ -39,6 +39,7 @@ export async function main(args: string[]): Promise<number> {
     .version(versionLine(), "-V, --version", "print the version")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
+    .hook("preAction", (_program, action) => checkPathFlags(action.opts()))
     .addCommand(runSubcommand(exit))
     .addCommand(validateSubcommand(exit))
     .addCommand(statusSubcommand(exit))
