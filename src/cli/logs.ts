@@ -106,6 +106,12 @@ async function stateWhenWritten(
   }
 }
 
+/** The first names of a list, and how many more there are. */
+function someOf(names: string[], shown = 20): string {
+  const more = names.length - shown;
+  return names.slice(0, shown).join(", ") + (more > 0 ? `, and ${more} more` : "");
+}
+
 /** Shows a run's logs; with `follow`, until the run has ended. Resolves to the exit code. */
 export async function showLogs(
   dataDir: string,
@@ -120,12 +126,27 @@ export async function showLogs(
     : await readState(dataDir, runId);
   if (target.job !== undefined && !(target.job in doc.jobs)) {
     throw new UsageError(
-      `no job ${target.job} in run ${runId}; its jobs: ${Object.keys(doc.jobs).join(", ")}`,
+      `no job ${target.job} in run ${runId}; its jobs: ${someOf(Object.keys(doc.jobs))}`,
     );
+  }
+  if (target.job !== undefined && target.index !== undefined) {
+    const job = doc.jobs[target.job];
+    const count = job.type === "dynamic" ? 1 : job.tasks?.length ?? 0;
+    if (target.index >= count) {
+      throw new UsageError(
+        `no task ${target.index} in job ${target.job} of run ${runId}; its tasks: ${
+          count === 0 ? "none" : count === 1 ? "0" : `0 to ${count - 1}`
+        }`,
+      );
+    }
   }
   const printed = new Map<string, number>();
   if (!follow) {
-    await printNew(fs, await logFiles(fs, doc, target), printed);
+    const files = await logFiles(fs, doc, target);
+    await printNew(fs, files, printed);
+    if (target.index !== undefined && printed.size === 0) {
+      console.error(`kt-deno: ${target.job}[${target.index}] has no output (yet)`);
+    }
     return 0;
   }
   let current = doc;
