@@ -3,7 +3,7 @@
  * dir (symlinks included), `kt-metadata/` read-only to tasks, the root never removed.
  */
 import assert from "node:assert/strict";
-import { exists, FIXTURE_FUNCTIONS, ktDeno, specFile } from "./cli_helpers.ts";
+import { exists, FIXTURE_FUNCTIONS, ktDeno, runIdOf, specFile } from "./cli_helpers.ts";
 
 Deno.test("an empty or blank --data-dir, --functions or -o is exit 2, nothing written", async () => {
   const { dir, path } = await specFile({
@@ -38,4 +38,119 @@ Deno.test("an empty or blank --data-dir, --functions or -o is exit 2, nothing wr
   }
 });
 
-export { FIXTURE_FUNCTIONS };
+async function runFsOps(ops: { op: string; path: string; text?: string }[], dataDir: string) {
+  const { dir, path } = await specFile({
+    name: "guard",
+    jobs: [{
+      name: "ops",
+      type: "static",
+      tasks: ops.map((op, i) => ({ function: "hostile.fsOp", args: { ...op, name: String(i) } })),
+    }],
+  });
+  const result = await ktDeno(
+    ["run", path, "--data-dir", dataDir, "--functions", FIXTURE_FUNCTIONS, "--concurrency", "1"],
+    dir,
+  );
+  await Deno.remove(dir, { recursive: true });
+  const outcomes = ops.map((_, i) => Deno.readTextFileSync(`${dataDir}/outcome/${i}`));
+  return { result, outcomes };
+}
+
+Deno.test("a task cannot remove the data dir, change kt-metadata, or leave through a symlink", async () => {
+  const base = await Deno.makeTempDir({ prefix: "kt-guard-" });
+  const data = `${base}/data`;
+  const elsewhere = `${base}/elsewhere`;
+  try {
+    await Deno.mkdir(elsewhere);
+    await Deno.writeTextFile(`${elsewhere}/secret.txt`, "secret");
+    await Deno.mkdir(data);
+    await Deno.symlink(elsewhere, `${data}/link`);
+    await Deno.symlink(`${elsewhere}/secret.txt`, `${data}/secret-link.txt`);
+    await Deno.mkdir(`${data}/inside`);
+    await Deno.symlink(`${data}/inside`, `${data}/inner-link`);
+    await Deno.symlink(`${data}/kt-metadata`, `${data}/meta-link`);
+    // An earlier run, which must survive.
+    const first = await specFile({
+      name: "first",
+      jobs: [{ type: "static", tasks: [{ command: ["true"] }] }],
+    });
+    assert.equal((await ktDeno(["run", first.path, "--data-dir", data], first.dir)).code, 0);
+    await Deno.remove(first.dir, { recursive: true });
+    const { result, outcomes } = await runFsOps([
+      { op: "rmdir", path: "." },
+      { op: "rmdir", path: "" },
+      { op: "rmdir", path: "a/.." },
+      { op: "rmdir", path: "kt-metadata" },
+      { op: "write", path: "kt-metadata/x.txt", text: "x" },
+      { op: "remove", path: "kt-metadata/x.txt" },
+      { op: "read", path: "link/secret.txt" },
+      { op: "write", path: "link/pwned.txt", text: "pwned" },
+      { op: "read", path: "secret-link.txt" },
+      { op: "write", path: "meta-link/y.txt", text: "y" },
+      { op: "read", path: "../elsewhere/secret.txt" },
+      { op: "write", path: "/tmp/abs.txt", text: "x" },
+      { op: "write", path: "", text: "x" },
+      { op: "write", path: "inner-link/ok.txt", text: "fine" },
+      { op: "listdir", path: "kt-metadata" },
+    ], data);
+    assert.equal(result.code, 0, result.stderr);
+    const refused = (i: number, rule: RegExp) => {
+      assert.match(outcomes[i], /^error refused path /, `${i}: ${outcomes[i]}`);
+      assert.match(outcomes[i], rule, `${i}: ${outcomes[i]}`);
+    };
+    refused(0, /removing the data dir's root is refused/);
+    refused(1, /removing the data dir's root is refused/);
+    refused(2, /removing the data dir's root is refused/);
+    refused(3, /kt-metadata\/ holds kt-deno's records of runs: tasks may read it, not change it/);
+    refused(4, /kt-metadata\//);
+    refused(5, /kt-metadata\//);
+    refused(6, /"link\/secret.txt": it leads out of the data dir through a symlink/);
+    refused(7, /"link\/pwned.txt": it leads out of the data dir through a symlink/);
+    refused(8, /through a symlink/);
+    refused(9, /leads into kt-metadata\/ through a symlink/);
+    refused(10, /'\.\.' leads out of the data dir/);
+    refused(11, /an absolute path is not in the data dir/);
+    refused(12, /the data dir's root is a folder/);
+    assert.equal(outcomes[13], "ok null");
+    assert.match(outcomes[14], /^ok \["ktpr/);
+    assert.equal(await exists(`${elsewhere}/pwned.txt`), false);
+    assert.equal(await exists(`${data}/kt-metadata/x.txt`), false);
+    assert.equal(Deno.readTextFileSync(`${data}/inside/ok.txt`), "fine");
+    const list = await ktDeno(["list", "--data-dir", data], base);
+    assert.match(list.stdout, /first/, "the earlier run is still there");
+    assert.match(list.stdout, /guard/);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("a task log replaced by a symlink out of the data dir is not shown by logs, status or report", async () => {
+  const base = await Deno.makeTempDir({ prefix: "kt-guard-log-" });
+  const data = `${base}/data`;
+  try {
+    await Deno.writeTextFile(`${base}/secret.txt`, "root:x:0:0:SECRET\n");
+    const { dir, path } = await specFile({
+      name: "p",
+      jobs: [{ name: "a", type: "static", tasks: [{ command: ["sh", "-c", "echo hi; exit 3"] }] }],
+    });
+    const run = await ktDeno(["run", path, "--data-dir", data], dir);
+    assert.equal(run.code, 1);
+    const runId = runIdOf(run.stdout);
+    const log = `${data}/kt-metadata/${runId}/logs/a/0.log`;
+    await Deno.remove(log);
+    await Deno.symlink(`${base}/secret.txt`, log);
+    await Deno.remove(`${data}/kt-metadata/${runId}/report.html`).catch(() => {});
+    for (
+      const args of [["logs", runId], ["logs", runId, "a/0"], ["status", runId], ["report", runId]]
+    ) {
+      const result = await ktDeno([...args, "--data-dir", data], dir);
+      assert.doesNotMatch(result.stdout + result.stderr, /SECRET/, args.join(" "));
+      assert.doesNotMatch(result.stderr, /Error:|at .*\.ts:\d+/, args.join(" "));
+    }
+    const report = await Deno.readTextFile(`${data}/kt-metadata/${runId}/report.html`);
+    assert.doesNotMatch(report, /SECRET/);
+    await Deno.remove(dir, { recursive: true });
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});

@@ -9,6 +9,7 @@ import type { StateDocument } from "../engine/state.ts";
 import { describeStatus, readHeartbeat } from "../run/heartbeat.ts";
 import { controllerLogPath, keptSpecPath, logsDir, taskLogPath } from "../run/run_files.ts";
 import { DataFs } from "../storage/data_fs.ts";
+import { PathEscapeError } from "../storage/driver.ts";
 import { openStorage } from "../storage/open.ts";
 import { UsageError } from "./errors.ts";
 import { applyS3Flags, withS3Flags } from "./run.ts";
@@ -75,7 +76,16 @@ async function print(text: string): Promise<void> {
 async function printNew(fs: DataFs, files: LogFile[], printed: Map<string, number>) {
   for (const file of files) {
     const from = printed.get(file.path) ?? 0;
-    const size = (await fs.stat(file.path))?.size ?? 0;
+    let size: number;
+    try {
+      size = (await fs.stat(file.path))?.size ?? 0;
+    } catch (error) {
+      if (!(error instanceof PathEscapeError)) throw error;
+      // Said once; a log the data dir's guard refuses is not read again.
+      if (from !== Infinity) console.error(`kt-deno: ${file.prefix}: ${error.message}`);
+      printed.set(file.path, Infinity);
+      continue;
+    }
     if (size <= from) continue;
     const bytes = (await fs.readBytes(file.path).catch(() => new Uint8Array())).subarray(from);
     const end = bytes.lastIndexOf(10) + 1;
@@ -144,7 +154,7 @@ export async function showLogs(
   if (!follow) {
     const files = await logFiles(fs, doc, target);
     await printNew(fs, files, printed);
-    if (target.index !== undefined && printed.size === 0) {
+    if (target.index !== undefined && !printed.size) {
       console.error(`kt-deno: ${target.job}[${target.index}] has no output (yet)`);
     }
     return 0;

@@ -53,9 +53,12 @@ export interface StateDocument {
   jobs: Record<string, JobState>;
 }
 
+/** The folder of every run's records, relative to the data dir; read-only to tasks. */
+export const METADATA_ROOT = "kt-metadata";
+
 /** Where a run's metadata lives, relative to the data dir. */
 export function metadataDir(runId: string): string {
-  return `kt-metadata/${runId}`;
+  return `${METADATA_ROOT}/${runId}`;
 }
 
 /** Path of the state document, relative to the data dir. */

@@ -8,7 +8,7 @@
 import { type StateDocument, statePath } from "../engine/state.ts";
 import { taskLogPath } from "../run/run_files.ts";
 import type { DataFs } from "../storage/data_fs.ts";
-import { NotFoundError } from "../storage/driver.ts";
+import { NotFoundError, PathEscapeError } from "../storage/driver.ts";
 import {
   buildModel,
   LIMITS,
@@ -30,6 +30,8 @@ export async function lastLines(
     stream = await fs.readStream(path);
   } catch (error) {
     if (error instanceof NotFoundError) return undefined;
+    // The data dir's guard refused it (a log replaced by a symlink out of the data dir).
+    if (error instanceof PathEscapeError) return [`[kt-deno: log not shown: ${error.message}]`];
     throw error;
   }
   const lines: string[] = [];

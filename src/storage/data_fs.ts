@@ -4,15 +4,18 @@
  *
  * @module
  */
-import { type EntryInfo, normalizePath, type StorageDriver } from "./driver.ts";
+import type { EntryInfo, StorageDriver } from "./driver.ts";
 import { globBase, globToRegExp } from "./glob.ts";
+import { type Access, guardPath, guardReal, type GuardRules } from "./guard.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
- * File operations bound to one data dir. Every path is relative to the data dir; a path
- * that escapes it (`../x`, `/etc/passwd`) throws a `PathEscapeError`.
+ * File operations bound to one data dir. Every path is relative to the data dir and goes
+ * through its guard (`guard.ts`): a path that escapes it (`../x`, `/etc/passwd`, a symlink
+ * to elsewhere), a write to its root or a change to a read-only folder throws a
+ * `PathEscapeError` naming the path and the rule.
  *
  * @example
  * ```ts
@@ -24,7 +27,16 @@ const decoder = new TextDecoder();
  * ```
  */
 export class DataFs {
-  constructor(readonly driver: StorageDriver) {}
+  constructor(readonly driver: StorageDriver, readonly rules: GuardRules = {}) {}
+
+  /** The path, normalized, once the guard allows `access` to it. */
+  async #path(path: string, access: Access): Promise<string> {
+    const normal = guardPath(path, access, this.rules);
+    if (access !== "read" && this.rules.readOnly?.length && this.driver.where) {
+      guardReal(path, await this.driver.where(normal), this.rules);
+    }
+    return normal;
+  }
 
   /** The data dir, as given. */
   get root(): string {
@@ -38,47 +50,47 @@ export class DataFs {
 
   /** Names of the entries of a directory, sorted. */
   async listdir(path = ""): Promise<string[]> {
-    return await this.driver.list(normalizePath(path));
+    return await this.driver.list(await this.#path(path, "read"));
   }
 
   /** True when a file is at the path. */
   async isfile(path: string): Promise<boolean> {
-    return (await this.driver.stat(normalizePath(path)))?.type === "file";
+    return (await this.driver.stat(await this.#path(path, "read")))?.type === "file";
   }
 
   /** True when a directory is at the path. */
   async isdir(path: string): Promise<boolean> {
-    return (await this.driver.stat(normalizePath(path)))?.type === "directory";
+    return (await this.driver.stat(await this.#path(path, "read")))?.type === "directory";
   }
 
   /** True when anything is at the path. */
   async exists(path: string): Promise<boolean> {
-    return (await this.driver.stat(normalizePath(path))) !== null;
+    return (await this.driver.stat(await this.#path(path, "read"))) !== null;
   }
 
   /** Type, size and modification time, or `null` when nothing is at the path. */
   async stat(path: string): Promise<EntryInfo | null> {
-    return await this.driver.stat(normalizePath(path));
+    return await this.driver.stat(await this.#path(path, "read"));
   }
 
   /** Creates a directory and its parents. */
   async mkdir(path: string): Promise<void> {
-    await this.driver.mkdir(normalizePath(path));
+    await this.driver.mkdir(await this.#path(path, "write"));
   }
 
   /** Removes a file. */
   async remove(path: string): Promise<void> {
-    await this.driver.remove(normalizePath(path));
+    await this.driver.remove(await this.#path(path, "remove"));
   }
 
-  /** Removes a directory and all it holds. */
+  /** Removes a directory and all it holds, recursively (the data dir's root is refused). */
   async rmdir(path: string): Promise<void> {
-    await this.driver.rmdir(normalizePath(path));
+    await this.driver.rmdir(await this.#path(path, "remove"));
   }
 
   /** Paths (relative to the data dir) matching a glob pattern, sorted. */
   async glob(pattern: string): Promise<string[]> {
-    const normalized = normalizePath(pattern);
+    const normalized = await this.#path(pattern, "read");
     const base = globBase(normalized);
     const baseInfo = await this.driver.stat(base);
     if (baseInfo?.type !== "directory") return [];
@@ -90,37 +102,37 @@ export class DataFs {
 
   /** A file's contents as UTF-8 text. */
   async read(path: string): Promise<string> {
-    return decoder.decode(await this.driver.read(normalizePath(path)));
+    return decoder.decode(await this.driver.read(await this.#path(path, "read")));
   }
 
   /** Replaces a file with UTF-8 text, creating parent directories. */
   async write(path: string, text: string): Promise<void> {
-    await this.driver.write(normalizePath(path), encoder.encode(text));
+    await this.driver.write(await this.#path(path, "write"), encoder.encode(text));
   }
 
   /** Appends UTF-8 text to a file. */
   async append(path: string, text: string): Promise<void> {
-    await this.driver.append(normalizePath(path), encoder.encode(text));
+    await this.driver.append(await this.#path(path, "write"), encoder.encode(text));
   }
 
   /** A file's contents as bytes. */
   async readBytes(path: string): Promise<Uint8Array> {
-    return await this.driver.read(normalizePath(path));
+    return await this.driver.read(await this.#path(path, "read"));
   }
 
   /** Replaces a file with bytes. */
   async writeBytes(path: string, data: Uint8Array): Promise<void> {
-    await this.driver.write(normalizePath(path), data);
+    await this.driver.write(await this.#path(path, "write"), data);
   }
 
   /** A readable stream of a file's bytes. */
   async readStream(path: string): Promise<ReadableStream<Uint8Array>> {
-    return await this.driver.readStream(normalizePath(path));
+    return await this.driver.readStream(await this.#path(path, "read"));
   }
 
   /** Writes a file from a stream of bytes. */
   async writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<void> {
-    await this.driver.writeStream(normalizePath(path), stream);
+    await this.driver.writeStream(await this.#path(path, "write"), stream);
   }
 
   /** Parses a JSON file. */

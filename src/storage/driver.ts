@@ -47,6 +47,11 @@ export interface StorageDriver {
   rmdir(path: string): Promise<void>;
   /** Fails with a message naming the data dir when the store cannot be used at all. */
   check(): Promise<void>;
+  /**
+   * Where a path really is, relative to the data dir, when the store has links (a local
+   * folder's symlinks); throws a `PathEscapeError` when that is outside the data dir.
+   */
+  where?(path: string): Promise<string>;
 }
 
 /** Raised when a path does not exist in the store. */
@@ -57,36 +62,4 @@ export class NotFoundError extends Error {
   }
 }
 
-/** Raised when a path would leave the data dir. */
-export class PathEscapeError extends Error {
-  constructor(readonly path: string) {
-    super(`path escapes the data dir: ${JSON.stringify(path)}`);
-    this.name = "PathEscapeError";
-  }
-}
-
-/**
- * Normalizes a path relative to the data dir and rejects one that escapes it.
- *
- * @example
- * ```ts
- * import { normalizePath } from "./driver.ts";
- * normalizePath("a//b/./c"); // "a/b/c"
- * normalizePath("a/../b"); // "b"
- * ```
- */
-export function normalizePath(path: string): string {
-  if (path.includes("\0")) throw new PathEscapeError(path);
-  if (path.startsWith("/")) throw new PathEscapeError(path);
-  const out: string[] = [];
-  for (const segment of path.replaceAll("\\", "/").split("/")) {
-    if (segment === "" || segment === ".") continue;
-    if (segment === "..") {
-      if (out.length === 0) throw new PathEscapeError(path);
-      out.pop();
-    } else {
-      out.push(segment);
-    }
-  }
-  return out.join("/");
-}
+export { normalizePath, PathEscapeError } from "./guard.ts";

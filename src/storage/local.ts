@@ -1,9 +1,12 @@
 /**
  * The local-filesystem storage driver: a data dir that is a folder on this machine.
+ * Every path is checked against the data dir's real path first (`guard.ts`), so a
+ * symlink cannot lead a read or a write out of it.
  *
  * @module
  */
 import { type EntryInfo, NotFoundError, type StorageDriver } from "./driver.ts";
+import { PathEscapeError, realRelative } from "./guard.ts";
 
 /**
  * A {@linkcode StorageDriver} over a local folder.
@@ -17,9 +20,32 @@ import { type EntryInfo, NotFoundError, type StorageDriver } from "./driver.ts";
  */
 export class LocalDriver implements StorageDriver {
   readonly #base: string;
+  #realBase: string | null = null;
 
   constructor(readonly root: string) {
     this.#base = root.replace(/\/+$/, "") || "/";
+  }
+
+  /** The data dir's real path, or `null` while it does not exist. */
+  async #real(): Promise<string | null> {
+    if (this.#realBase !== null) return this.#realBase;
+    try {
+      return this.#realBase = await Deno.realPath(this.#base);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return null;
+      throw error;
+    }
+  }
+
+  /** Where a path really is, relative to the data dir; throws when a symlink leads out. */
+  async where(path: string): Promise<string> {
+    return await realRelative(this.#base, await this.#real(), path);
+  }
+
+  /** The absolute path of a path that stays inside the data dir. */
+  async #inside(path: string): Promise<string> {
+    await this.where(path);
+    return this.#abs(path);
   }
 
   #abs(path: string): string {
@@ -43,12 +69,12 @@ export class LocalDriver implements StorageDriver {
   }
 
   read(path: string): Promise<Uint8Array> {
-    return this.#notFound(path, () => Deno.readFile(this.#abs(path)));
+    return this.#notFound(path, async () => Deno.readFile(await this.#inside(path)));
   }
 
   async write(path: string, data: Uint8Array): Promise<void> {
+    const target = await this.#inside(path);
     await this.#parent(path);
-    const target = this.#abs(path);
     const temp = `${target}.kt-tmp-${crypto.randomUUID()}`;
     try {
       await Deno.writeFile(temp, data);
@@ -60,17 +86,18 @@ export class LocalDriver implements StorageDriver {
   }
 
   async append(path: string, data: Uint8Array): Promise<void> {
+    const target = await this.#inside(path);
     await this.#parent(path);
-    await Deno.writeFile(this.#abs(path), data, { append: true });
+    await Deno.writeFile(target, data, { append: true });
   }
 
   readStream(path: string): Promise<ReadableStream<Uint8Array>> {
-    return this.#notFound(path, async () => (await Deno.open(this.#abs(path))).readable);
+    return this.#notFound(path, async () => (await Deno.open(await this.#inside(path))).readable);
   }
 
   async writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<void> {
+    const target = await this.#inside(path);
     await this.#parent(path);
-    const target = this.#abs(path);
     const temp = `${target}.kt-tmp-${crypto.randomUUID()}`;
     try {
       const file = await Deno.open(temp, { write: true, create: true, truncate: true });
@@ -84,7 +111,7 @@ export class LocalDriver implements StorageDriver {
 
   async stat(path: string): Promise<EntryInfo | null> {
     try {
-      const info = await Deno.stat(this.#abs(path));
+      const info = await Deno.stat(await this.#inside(path));
       return {
         path,
         type: info.isDirectory ? "directory" : "file",
@@ -100,7 +127,7 @@ export class LocalDriver implements StorageDriver {
   list(path: string): Promise<string[]> {
     return this.#notFound(path, async () => {
       const names: string[] = [];
-      for await (const entry of Deno.readDir(this.#abs(path))) names.push(entry.name);
+      for await (const entry of Deno.readDir(await this.#inside(path))) names.push(entry.name);
       return names.sort();
     });
   }
@@ -112,7 +139,11 @@ export class LocalDriver implements StorageDriver {
       const folder = folders.pop()!;
       for (const name of await this.list(folder)) {
         const child = folder === "" ? name : `${folder}/${name}`;
-        const info = await this.stat(child);
+        // A symlink that leads out of the data dir is not part of it.
+        const info = await this.stat(child).catch((error) => {
+          if (error instanceof PathEscapeError) return null;
+          throw error;
+        });
         if (!info) continue;
         out.push(info);
         if (info.type === "directory") folders.push(child);
@@ -122,12 +153,12 @@ export class LocalDriver implements StorageDriver {
   }
 
   async mkdir(path: string): Promise<void> {
-    await Deno.mkdir(this.#abs(path), { recursive: true });
+    await Deno.mkdir(await this.#inside(path), { recursive: true });
   }
 
   remove(path: string): Promise<void> {
     return this.#notFound(path, async () => {
-      if ((await Deno.stat(this.#abs(path))).isDirectory) {
+      if ((await Deno.stat(await this.#inside(path))).isDirectory) {
         throw new Error(`not a file in data dir ${this.root}: ${path} (use rmdir)`);
       }
       await Deno.remove(this.#abs(path));
@@ -135,7 +166,13 @@ export class LocalDriver implements StorageDriver {
   }
 
   rmdir(path: string): Promise<void> {
-    return this.#notFound(path, () => Deno.remove(this.#abs(path), { recursive: true }));
+    if (path === "") {
+      return Promise.reject(new PathEscapeError(path, "removing the data dir's root is refused"));
+    }
+    return this.#notFound(
+      path,
+      async () => Deno.remove(await this.#inside(path), { recursive: true }),
+    );
   }
 
   async check(): Promise<void> {

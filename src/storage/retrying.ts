@@ -162,4 +162,7 @@ export class RetryingDriver implements StorageDriver {
   check(): Promise<void> {
     return this.inner.check();
   }
+  where(path: string): Promise<string> {
+    return this.inner.where ? this.#retry(() => this.inner.where!(path)) : Promise.resolve(path);
+  }
 }

@@ -13,6 +13,7 @@
  */
 import type { S3Client } from "@aws-sdk/client-s3";
 import { type EntryInfo, NotFoundError, type StorageDriver } from "./driver.ts";
+import { PathEscapeError } from "./guard.ts";
 
 /** Where to reach the store: flags of the CLI, or the environment. */
 export interface S3Options {
@@ -379,6 +380,7 @@ export class S3Driver implements StorageDriver {
   }
 
   async rmdir(path: string): Promise<void> {
+    if (path === "") throw new PathEscapeError(path, "removing the data dir's root is refused");
     const { keys } = await this.#listAll(this.#folder(path));
     if (keys.length === 0) throw new NotFoundError(path, this.root);
     for (let i = 0; i < keys.length; i += 1000) {

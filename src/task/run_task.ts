@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { dynamicOutputPath } from "../engine/state.ts";
+import { dynamicOutputPath, METADATA_ROOT } from "../engine/state.ts";
 import { MAX_DEPTH, tooDeep } from "../spec/depth.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
@@ -119,7 +119,9 @@ export async function runCommand(request: TaskRequest, options: CommandOptions =
  */
 export async function runTask(request: TaskRequest, options: CommandOptions = {}): Promise<void> {
   if (request.command) return await runCommand(request, options);
-  const fs = new DataFs(openStorage(request.dataDir));
+  const store = openStorage(request.dataDir);
+  // The run's records are kt-deno's: a task reads them, changes none of them.
+  const fs = new DataFs(store, { readOnly: [METADATA_ROOT] });
   let result: unknown = [];
   if (request.function) {
     const file = await argsFile(request);
@@ -149,6 +151,6 @@ export async function runTask(request: TaskRequest, options: CommandOptions = {}
         `dynamic function ${request.function} returned jobs nested deeper than ${MAX_DEPTH} levels of lists and objects (or circular)`,
       );
     }
-    await fs.writeJson(dynamicOutputPath(request.runId, request.job), result);
+    await new DataFs(store).writeJson(dynamicOutputPath(request.runId, request.job), result);
   }
 }
