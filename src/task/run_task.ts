@@ -4,12 +4,12 @@
  *
  * @module
  */
-import { dynamicOutputPath, METADATA_ROOT } from "../engine/state.ts";
+import { dynamicOutputPath, METADATA_ROOT } from "../records/layout.ts";
 import { MAX_DEPTH, tooDeep } from "../spec/depth.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { loadFunction } from "./functions.ts";
-import { readLines } from "./lines.ts";
+import { readLines } from "../async/lines.ts";
 import { type GroupProcess, spawnInGroup } from "./process_group.ts";
 import { argsJson, taskEnv, type TaskRequest } from "./request.ts";
 
