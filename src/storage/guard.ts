@@ -2,7 +2,7 @@
  * The data dir's guard: every path kt-deno's storage takes goes through it. A path is
  * relative to the data dir and stays inside it: absolute paths, `..` that leads out, and
  * (on a local data dir) symlinks whose target is outside are refused; the data dir's root
- * cannot be written or removed; folders marked read-only (`kt-metadata/` for tasks)
+ * cannot be written or removed; folders marked read-only (the run records, for tasks)
  * cannot be changed. Every refusal names the path and the rule.
  *
  * @module
@@ -75,7 +75,7 @@ export function isWithin(path: string, folder: string): boolean {
  * import { guardPath } from "./guard.ts";
  * guardPath("out/./a.txt", "write"); // "out/a.txt"
  * // guardPath("", "remove") throws: removing the data dir's root is refused
- * // guardPath("kt-metadata/x", "write", { readOnly: ["kt-metadata"] }) throws
+ * // guardPath("records/x", "write", { readOnly: ["records"] }) throws
  * ```
  */
 export function guardPath(path: string, access: Access, rules: GuardRules = {}): string {
