@@ -3,7 +3,9 @@
  *
  * - fan-out: one static job of 100,000 no-op tasks: tasks per second, peak RSS;
  * - chain: 500 single-task jobs in a chain: overhead per dependency edge;
- * - dynamic: a dynamic job that returns 10,000 single-task jobs, end to end.
+ * - dynamic: a dynamic job that returns 10,000 single-task jobs, end to end;
+ * - long-line: a command that prints 100 MB in one line (no newline), then one more line:
+ *   end to end, and what its log kept (64 KiB of the line with a note, and the last line).
  *
  * Prints the wall time of the whole command, the run's own time (first job submitted to
  * last job finished), the peak memory of the whole run (the launcher and its worker
@@ -13,7 +15,7 @@
  * memory until it runs its own program, is not counted twice), and the writes of the
  * state document (counted by `bench/count_writes.ts`, preloaded into the command).
  *
- *     deno run -A bench/local_bench.ts [--tasks 100000] [--chain 500] [--dynamic 10000] [--only fan-out,chain,dynamic]
+ *     deno run -A bench/local_bench.ts [--tasks 100000] [--chain 500] [--dynamic 10000] [--line-mb 100] [--only fan-out,chain,dynamic,long-line]
  *
  * @module
  */
@@ -25,7 +27,8 @@ const args = Object.fromEntries(
 const TASKS = Number(args.tasks ?? 100_000);
 const CHAIN = Number(args.chain ?? 500);
 const DYNAMIC = Number(args.dynamic ?? 10_000);
-const ONLY = new Set((args.only ?? "fan-out,chain,dynamic").split(","));
+const LINE_MB = Number(args["line-mb"] ?? 100);
+const ONLY = new Set((args.only ?? "fan-out,chain,dynamic,long-line").split(","));
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 const PRELOAD = new URL("./count_writes.ts", import.meta.url).pathname;
@@ -74,9 +77,15 @@ interface Measure {
   jobs: number;
   writes: number;
   bytes: number;
+  /** What `inspect` found in the run's data dir. */
+  found?: string;
 }
 
-async function run(name: string, spec: unknown): Promise<Measure> {
+async function run(
+  name: string,
+  spec: unknown,
+  inspect?: (data: string, runId: string) => Promise<string>,
+): Promise<Measure> {
   const dir = await Deno.makeTempDir({ prefix: "kt-bench-" });
   await Deno.writeTextFile(`${dir}/spec.json`, JSON.stringify(spec));
   const started = performance.now();
@@ -115,6 +124,7 @@ async function run(name: string, spec: unknown): Promise<Measure> {
     await Deno.readTextFile(`${dir}/data/kt-metadata/${runId}/pipeline_run_state.json`),
   );
   const { writes, bytes } = JSON.parse(await Deno.readTextFile(`${dir}/writes.json`));
+  const found = await inspect?.(`${dir}/data`, runId);
   await Deno.remove(dir, { recursive: true });
   if (state.status !== "Completed") throw new Error(`${name}: run ${state.status}`);
   const jobs = Object.values(state.jobs);
@@ -131,6 +141,7 @@ async function run(name: string, spec: unknown): Promise<Measure> {
     jobs: jobs.length,
     writes,
     bytes,
+    found,
   };
 }
 
@@ -181,5 +192,29 @@ if (ONLY.has("dynamic")) {
     `dynamic: a dynamic job returning ${DYNAMIC} single-task jobs, ${dynamic.jobs} jobs, end to end ${
       dynamic.wall.toFixed(2)
     } s (run ${dynamic.pipelineSeconds.toFixed(2)} s; ${common(dynamic)})`,
+  );
+}
+if (ONLY.has("long-line")) {
+  const bytes = LINE_MB * 1_000_000;
+  const long = await run("long-line", {
+    name: "bench-long-line",
+    jobs: [{
+      name: "print",
+      type: "static",
+      tasks: [{ command: ["sh", "-c", `head -c ${bytes} /dev/zero | tr '\\0' x; echo; echo end`] }],
+    }],
+  }, async (data, runId) => {
+    const log = await Deno.readTextFile(`${data}/kt-metadata/${runId}/logs/print/0.log`);
+    const [line, end] = log.split("\n");
+    const kept = line.indexOf(" [kt-deno: line cut");
+    if (kept < 0 || end !== "end") {
+      throw new Error("long-line: the log lost the line's start or end");
+    }
+    return `its log keeps ${kept} bytes of the line, the cut note and the next line (${log.length} bytes)`;
+  });
+  console.log(
+    `long-line: ${LINE_MB} MB of output in one line, end to end ${
+      long.wall.toFixed(2)
+    } s; ${long.found} (${common(long)})`,
   );
 }

@@ -3,9 +3,11 @@
  *
  * @module
  */
+import { LineCutter, MAX_LINE_BYTES } from "./line_cap.ts";
 
 /**
- * Reads a byte stream as UTF-8 and yields its lines, without their line ends.
+ * Reads a byte stream as UTF-8 and yields its lines, without their line ends. A line
+ * longer than `cap` bytes is cut there, with a note (see `line_cap.ts`).
  *
  * @example
  * ```ts
@@ -13,19 +15,13 @@
  * for await (const line of readLines(Deno.stdin.readable)) console.log(line);
  * ```
  */
-export async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for await (const chunk of chunks(stream)) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let start = 0;
-    for (let end; (end = buffer.indexOf("\n", start)) >= 0; start = end + 1) {
-      yield buffer.slice(start, end).replace(/\r$/, "");
-    }
-    buffer = buffer.slice(start);
-  }
-  buffer += decoder.decode();
-  if (buffer) yield buffer;
+export async function* readLines(
+  stream: ReadableStream<Uint8Array>,
+  cap = MAX_LINE_BYTES,
+): AsyncGenerator<string> {
+  const cutter = new LineCutter(cap);
+  for await (const chunk of chunks(stream)) yield* cutter.push(chunk);
+  yield* cutter.end();
 }
 
 /**

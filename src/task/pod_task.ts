@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { capLine } from "../async/line_cap.ts";
 import { readTaskDefinition } from "../records/task_files.ts";
 import { taskErrorPath } from "../records/layout.ts";
 import { savePodTime } from "../records/task_times.ts";
@@ -61,7 +62,7 @@ export async function runPodTask(): Promise<number> {
       await savePodTime(fs, runId, job, index, started, true);
       return 0;
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = capLine(error instanceof Error ? error.message : String(error), 8 * 1024);
       console.error(`kt-deno task: ${message}`);
       await fs.write(errorPath, message).catch(() => {});
       await savePodTime(fs, runId, job, index, started, false);
@@ -71,7 +72,7 @@ export async function runPodTask(): Promise<number> {
       await sink.close();
     }
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = capLine(error instanceof Error ? error.message : String(error), 8 * 1024);
     console.error(`kt-deno task: ${message}`);
     if (fs && errorPath) await fs.write(errorPath, message).catch(() => {});
     return 2;

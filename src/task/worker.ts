@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { capLine } from "../async/line_cap.ts";
 import type { TaskRequest } from "./request.ts";
 import { runTask } from "./run_task.ts";
 
@@ -55,7 +56,8 @@ export async function workerLoop(nonce: string): Promise<void> {
       await runTask(request);
       reply = { id, ok: true };
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      // Bounded, so that the reply stays one line that the pool reads whole.
+      const message = capLine(error instanceof Error ? error.message : String(error), 8 * 1024);
       // On stdout, before the reply, so it is still the task's output (as in a pod's log).
       console.log(`kt-deno task: ${message}`);
       reply = { id, ok: false, error: message };
