@@ -137,9 +137,13 @@ Deno.test("a command printing 30 MB on one line, then more: the run keeps both, 
     assert.equal(lines[0], "start");
     assert.equal(lines[1].length, 65536 + cutNoteLength(31457280 - 65536));
     assert.equal(lines[2], "end");
-    const note = /\[kt-deno: log cut at 4194304 bytes: \d+ lines \(\d+ bytes\) between its start and its end not kept\]\n/;
+    const note =
+      /\[kt-deno: log cut at 4194304 bytes: \d+ lines \(\d+ bytes\) between its start and its end not kept\]\n/;
     assert.ok(note.test(log), "the log says what it dropped");
-    assert.ok(log.endsWith("filler line 99999 with some text to make it longer\nlast\n"), "the end");
+    assert.ok(
+      log.endsWith("filler line 99999 with some text to make it longer\nlast\n"),
+      "the end",
+    );
     assert.ok(log.length <= 4 * 1024 * 1024 + 200, `log of ${log.length} bytes`);
     const logs = await ktDeno(["logs", runId, "big/0", "--data-dir", "data"], dir);
     assert.match(logs.stdout, /^big\[0\] start\n/);

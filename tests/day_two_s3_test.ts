@@ -39,12 +39,14 @@ Deno.test({
     await retry.close();
     assert.equal(await fs.read("logs/a/0.log"), "one\ntwo\nthree\nagain\n");
 
-    const capped = new LogSink(fs, { capBytes: 10 });
-    for (const line of ["12345", "67890", "abc", "def"]) capped.line("logs/b/0.log", line);
+    const capped = new LogSink(fs, { capBytes: 24 });
+    for (const line of ["12345", "67890", "abc", "def", "ghi", "jkl"]) {
+      capped.line("logs/b/0.log", line);
+    }
     await capped.close();
     assert.equal(
       await fs.read("logs/b/0.log"),
-      "12345\n[kt-deno: log cut at 10 bytes; 3 more lines not kept]\n",
+      "12345\n67890\n[kt-deno: log cut at 24 bytes: 1 line (4 bytes) between its start and its end not kept]\ndef\nghi\njkl\n",
     );
   },
 });

@@ -197,7 +197,9 @@ export class LogSink {
   #cutText(cut: NonNullable<Entry["cut"]>): string {
     const kept = cut.tail.slice(cut.first);
     const note = cut.lines > 0
-      ? `[kt-deno: log cut at ${this.#capBytes} bytes: ${cut.lines} lines (${cut.dropped} bytes) between its start and its end not kept]\n`
+      ? `[kt-deno: log cut at ${this.#capBytes} bytes: ${cut.lines} line${
+        cut.lines === 1 ? "" : "s"
+      } (${cut.dropped} bytes) between its start and its end not kept]\n`
       : "";
     return cut.head + note + (kept.length ? kept.join("\n") + "\n" : "");
   }
