@@ -5,6 +5,7 @@
  */
 import type { PipelineRun } from "../engine/pipeline_run.ts";
 import type { JobProgress } from "../executors/executor.ts";
+import { frameLines } from "./live_frame.ts";
 
 const encoder = new TextEncoder();
 
@@ -58,22 +59,39 @@ export class PlainProgress implements ProgressView {
   }
 }
 
-const MARK: Record<string, string> = {
-  Pending: "·",
-  Running: "▶",
-  AwaitingDescendants: "…",
-  Completed: "✔",
-  Failed: "✘",
-  SkippedDueToUpstreamFailure: "-",
-  DescendantFailed: "✘",
-};
+/** The terminal's size, or 24 by 80 when it cannot be known. */
+function consoleSize(): { rows: number; columns: number } {
+  try {
+    const { rows, columns } = Deno.consoleSize();
+    if (rows > 0 && columns > 0) return { rows, columns };
+  } catch {
+    // not a terminal after all
+  }
+  return { rows: 24, columns: 80 };
+}
 
-/** A table of jobs redrawn in place on a terminal (at most ten times a second). */
+/**
+ * A table of jobs redrawn in place on a terminal, at most ten times a second, that fits
+ * the terminal as it is at each draw (`live_frame.ts`): the frame never scrolls, so
+ * erasing it leaves nothing behind. Task output lines are printed above it, in batches
+ * with the next draw. After the run, one last frame stays.
+ */
 export class TerminalProgress implements ProgressView {
   readonly #tasks = new Map<string, JobProgress>();
   #run?: PipelineRun;
-  #drawn = 0;
+  /** Widths (in characters) of the lines drawn, to erase them even after a resize. */
+  #drawn: number[] = [];
+  #logs: string[] = [];
   #timer?: ReturnType<typeof setTimeout>;
+  readonly #onResize = () => this.#schedule();
+
+  constructor() {
+    try {
+      Deno.addSignalListener("SIGWINCH", this.#onResize);
+    } catch {
+      // no SIGWINCH here: the next draw picks the new size up
+    }
+  }
 
   update(run: PipelineRun): void {
     this.#run = run;
@@ -86,49 +104,55 @@ export class TerminalProgress implements ProgressView {
   }
 
   log(job: string, index: number, line: string): void {
-    this.#erase();
-    write(`${job}[${index}] ${line}\n`);
-    this.#draw();
+    this.#logs.push(`${job}[${index}] ${line}`);
+    this.#schedule();
   }
 
   close(run: PipelineRun): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    try {
+      Deno.removeSignalListener("SIGWINCH", this.#onResize);
+    } catch {
+      // never added
+    }
     this.#run = run;
-    this.#erase();
-    this.#draw();
+    this.#redraw();
   }
 
   #schedule(): void {
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
-      this.#erase();
-      this.#draw();
+      this.#redraw();
     }, 100);
   }
 
-  #erase(): void {
-    if (this.#drawn) write(`\x1b[${this.#drawn}F\x1b[0J`);
-    this.#drawn = 0;
-  }
-
-  #draw(): void {
-    if (!this.#run) return;
-    const jobs = this.#run.jobs();
-    const width = Math.min(40, Math.max(...jobs.map((job) => job.name.length), 3));
-    const lines = jobs.map((job) => {
-      const t = this.#tasks.get(job.name);
-      const counts = t
-        ? `${t.succeeded}/${t.total} done, ${t.running} running, ${t.failed} failed`
-        : "";
-      return `${MARK[job.status]} ${job.name.padEnd(width)} ${job.status.padEnd(19)} ${counts}`;
-    });
-    write(lines.map((line) => line + "\n").join(""));
-    this.#drawn = lines.length;
+  #redraw(): void {
+    const { rows, columns } = consoleSize();
+    // Lines drawn wider than the terminal is now were wrapped by it on the resize.
+    let up = 0;
+    for (const width of this.#drawn) up += Math.max(1, Math.ceil(width / columns));
+    const lines = this.#run ? frameLines(this.#run.jobs(), this.#tasks, rows, columns) : [];
+    // Back to the frame's first line, then write over it, each line cleared to its end,
+    // and clear what is left below. (Clearing from the screen's top-left corner instead
+    // would make tmux keep the old frame in its scrollback.)
+    let text = up ? `\x1b[${up}F` : "";
+    for (const line of this.#logs) text += `${line}\x1b[K\n`;
+    for (const line of lines) text += `${line}\x1b[K\n`;
+    if (this.#logs.length + lines.length > 0) text += "\x1b[J";
+    else if (up) text += `${"\x1b[2K\n".repeat(up)}\x1b[${up}F`;
+    this.#logs = [];
+    this.#drawn = lines.map((line) => Array.from(line).length);
+    write(text);
   }
 }
 
-/** The view that fits stderr: a live table on a terminal, plain lines otherwise. */
+/**
+ * The view that fits stderr: a live table on a terminal, plain lines otherwise (a pipe, a
+ * file, `TERM=dumb`, or CI, where a terminal may be emulated but its log is read later).
+ */
 export function progressView(): ProgressView {
-  return Deno.stderr.isTerminal() ? new TerminalProgress() : new PlainProgress();
+  const plain = !Deno.stderr.isTerminal() || Deno.env.get("TERM") === "dumb" ||
+    !!Deno.env.get("CI");
+  return plain ? new PlainProgress() : new TerminalProgress();
 }

@@ -246,10 +246,14 @@ export class PipelineRun {
     return true;
   }
 
-  /** The run was stopped: every Running job fails as interrupted, and the run says so. */
-  interrupt(reason: string, now: Date): void {
-    for (const node of [...this.#running]) this.fail(node.job.name, `interrupted: ${reason}`, now);
-    this.#doc.status = "Interrupted";
+  /**
+   * The run was stopped: every Running job fails as interrupted (or cancelled, for a run
+   * stopped by `kt-deno cancel`), and the run says so, in the same word.
+   */
+  interrupt(reason: string, now: Date, cancelled = false): void {
+    const word = cancelled ? "cancelled" : "interrupted";
+    for (const node of [...this.#running]) this.fail(node.job.name, `${word}: ${reason}`, now);
+    this.#doc.status = cancelled ? "Cancelled" : "Interrupted";
     this.#doc.finished_at ??= this.#time(now);
   }
 

@@ -23,10 +23,14 @@ export function failureSummary(
   total: number,
   failed: number,
   reasons: { index: number; error: string }[],
+  notStarted = 0,
 ): string {
-  if (total === 1) return reasons[0].error;
+  if (total === 1 && reasons.length === 1) return reasons[0].error;
   const shown = reasons.slice(0, 3).map((r) => `task ${r.index}: ${r.error}`).join("; ");
-  return `${failed} of ${total} tasks failed: ${shown}${failed > 3 ? "; …" : ""}`;
+  const never = notStarted ? ` (${notStarted} not started)` : "";
+  return `${failed} of ${total} tasks failed${never}${shown ? ": " : ""}${shown}${
+    failed > 3 ? "; …" : ""
+  }`;
 }
 
 /** Task counts of one job, for progress displays. */
@@ -36,6 +40,8 @@ export interface JobProgress {
   succeeded: number;
   running: number;
   failed: number;
+  /** Tasks that never started (the job was stopped before their turn). */
+  notStarted?: number;
 }
 
 /** What an executor reports while it works. */

@@ -75,7 +75,16 @@ export class LocalExecutor implements Executor {
     );
   }
 
-  async run(job: Readonly<JobState>): Promise<JobOutcome> {
+  /** The jobs under way: stop() waits for them, so that their task times are recorded. */
+  readonly #inFlight = new Set<Promise<JobOutcome>>();
+
+  run(job: Readonly<JobState>): Promise<JobOutcome> {
+    const work = this.#run(job);
+    this.#inFlight.add(work);
+    return work.finally(() => this.#inFlight.delete(work));
+  }
+
+  async #run(job: Readonly<JobState>): Promise<JobOutcome> {
     const count = job.type === "dynamic" ? 1 : job.tasks!.length;
     const retries = job.retries ?? 0;
     const abort = new AbortController();
@@ -91,6 +100,7 @@ export class LocalExecutor implements Executor {
       succeeded: 0,
       running: 0,
       failed: 0,
+      notStarted: 0,
     };
     const failures: { index: number; error: string }[] = [];
     let taskRetries = 0;
@@ -100,7 +110,19 @@ export class LocalExecutor implements Executor {
     const runner = async () => {
       for (let index = next++; index < count; index = next++) {
         for (let attempt = 0;; attempt++) {
+          if (abort.signal.aborted && attempt === 0) {
+            // Stopped before its turn: the task never started, it did not fail.
+            progress.notStarted!++;
+            this.options.events?.progress?.({ ...progress });
+            break;
+          }
           const release = await this.#slots.acquire();
+          if (abort.signal.aborted && attempt === 0) {
+            release();
+            progress.notStarted!++;
+            this.options.events?.progress?.({ ...progress });
+            break;
+          }
           progress.running++;
           this.options.events?.progress?.({ ...progress });
           let result: TaskResult;
@@ -134,9 +156,21 @@ export class LocalExecutor implements Executor {
       clearTimeout(timer);
       this.#jobs.delete(abort);
     }
-    if (failures.length === 0) return { ok: true, taskRetries };
+    const notStarted = progress.notStarted!;
+    if (failures.length === 0 && notStarted === 0) return { ok: true, taskRetries };
     failures.sort((a, b) => a.index - b.index);
-    return { ok: false, taskRetries, error: failureSummary(count, failures.length, failures) };
+    if (failures.length === 0) {
+      return {
+        ok: false,
+        taskRetries,
+        error: `${reason(abort.signal)} (${notStarted} of ${count} tasks not started)`,
+      };
+    }
+    return {
+      ok: false,
+      taskRetries,
+      error: failureSummary(count, failures.length, failures, notStarted),
+    };
   }
 
   async #attempt(job: Readonly<JobState>, index: number, signal: AbortSignal): Promise<TaskResult> {
@@ -158,6 +192,7 @@ export class LocalExecutor implements Executor {
     this.#stopped ??= new Error(why);
     for (const abort of this.#jobs) abort.abort(this.#stopped);
     await this.#pool.close();
+    await Promise.allSettled(this.#inFlight);
     await this.#times.flush();
   }
 }

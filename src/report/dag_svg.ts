@@ -26,9 +26,11 @@ export function taskLine(job: JobView): string {
       ? "dynamic"
       : `dynamic · returned ${plural(job.returned, "job")}`;
   }
-  const { total, done, failed } = job.tasks;
+  const { total, done, failed, notStarted } = job.tasks;
   if (total === 0) return "no tasks";
-  return `${plural(total, "task")}: ${done} done${failed ? `, ${failed} failed` : ""}`;
+  return `${plural(total, "task")}: ${done} done${failed ? `, ${failed} failed` : ""}${
+    notStarted ? `, ${notStarted} not started` : ""
+  }`;
 }
 
 function path(points: { x: number; y: number }[]): string {

@@ -37,11 +37,13 @@ export const LIMITS: Limits = {
   logLines: 20,
 };
 
-/** Tasks of a job that are done and failed, out of its total. */
+/** Tasks of a job that are done, failed and never started, out of its total. */
 export interface TaskCounts {
   total: number;
   done: number;
   failed: number;
+  /** Tasks of a failed job that never ran (the run was stopped before their turn). */
+  notStarted: number;
 }
 
 /** The last lines of a failed task's log. */
@@ -172,22 +174,30 @@ export function shownJobs(doc: StateDocument, limits: Limits = LIMITS): Set<stri
 /** A failed job's task counts from its error (`2 of 5 tasks failed: ...`). */
 function countsOf(job: JobState, times: TaskTime[] | undefined): TaskCounts {
   const total = job.type === "dynamic" ? 1 : job.tasks?.length ?? 0;
+  const stopped = job.status === "Failed" && /^(interrupted|cancelled):/.test(job.error ?? "");
+  const summary = /^(\d+) of (\d+) tasks failed(?: \((\d+) not started\))?/.exec(job.error ?? "");
+  const never = /\((\d+) of \d+ tasks not started\)/.exec(job.error ?? "");
+  const notStarted = Number(summary?.[3] ?? never?.[1] ?? 0);
   if (times) {
     const failed = times.filter((t) => !t.ok).length;
-    return { total, done: times.length - failed, failed };
+    const done = times.length - failed;
+    // A stopped job's tasks that left no time never ran.
+    const rest = job.status === "Failed" ? total - done - failed : 0;
+    return { total, done, failed, notStarted: Math.max(notStarted, stopped ? rest : 0) };
   }
   switch (job.status) {
     case "Completed":
     case "AwaitingDescendants":
     case "DescendantFailed":
-      return { total, done: total, failed: 0 };
+      return { total, done: total, failed: 0, notStarted: 0 };
     case "Failed": {
-      const summary = /^(\d+) of (\d+) tasks failed/.exec(job.error ?? "");
-      const failed = summary ? Number(summary[1]) : total === 1 ? 1 : 0;
-      return { total, done: summary ? total - failed : 0, failed };
+      if (stopped && !summary) return { total, done: 0, failed: 0, notStarted: total };
+      const failed = summary ? Number(summary[1]) : total === 1 && !never ? 1 : 0;
+      const done = summary ? total - failed - notStarted : 0;
+      return { total, done, failed, notStarted: never ? total - done - failed : notStarted };
     }
     default:
-      return { total, done: 0, failed: 0 };
+      return { total, done: 0, failed: 0, notStarted: 0 };
   }
 }
 

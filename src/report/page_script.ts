@@ -44,7 +44,12 @@ function reportPage(): void {
       row("submitted", time(job.submitted)) + row("finished", time(job.finished)) +
       row("duration", dur(ms(job.submitted, job.finished))) +
       (job.type === "static"
-        ? row("tasks", `${t.total} (${t.done} done, ${t.failed} failed)`)
+        ? row(
+          "tasks",
+          `${t.total} (${t.done} done, ${t.failed} failed${
+            t.notStarted ? `, ${t.notStarted} not started` : ""
+          })`,
+        )
         : row(
           "returned",
           job.returned === undefined ? "—" : `${job.returned} job${job.returned === 1 ? "" : "s"}`,

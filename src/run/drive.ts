@@ -17,6 +17,8 @@ import { StateWriter } from "../records/state_writer.ts";
 export interface DriveOptions {
   /** Aborting stops the run: running work is stopped and the state says Interrupted. */
   signal?: AbortSignal;
+  /** Aborted with `signal` when the stop is a cancel: the state says Cancelled instead. */
+  cancel?: AbortSignal;
   /** Called after every change of the run's state. */
   onChange?: (run: PipelineRun) => void;
   /** The clock (tests pass their own). */
@@ -106,8 +108,10 @@ export async function drivePipeline(
   };
   const interrupt = () => {
     interrupted = true;
-    run.interrupt(String(options.signal?.reason ?? "interrupted"), now());
-    executor.stop("the run was interrupted");
+    const cancelled = options.cancel?.aborted === true;
+    const reason = cancelled ? options.cancel!.reason : options.signal?.reason;
+    run.interrupt(String(reason ?? (cancelled ? "cancelled" : "interrupted")), now(), cancelled);
+    executor.stop(cancelled ? "the run was cancelled" : "the run was interrupted");
   };
 
   if (options.signal?.aborted) interrupt();

@@ -99,6 +99,7 @@ export async function driveLocally(
   try {
     run = await drivePipeline(run, executor, fs, {
       signal: stops.length ? AbortSignal.any(stops) : undefined,
+      cancel: options.cancel,
       onChange: options.onChange,
     });
     if (options.cancel?.aborted && run.status !== "Completed" && run.status !== "Failed") {
