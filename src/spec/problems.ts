@@ -17,13 +17,20 @@ export interface Problem {
 /** The outcome of validation: the normalized value, or every problem found. */
 export type Validated<T> = { ok: true; value: T } | { ok: false; problems: Problem[] };
 
+/** The longest a name or message is printed (a 100,000-character key stays readable). */
+const SHOWN = 500;
+
+function short(text: string): string {
+  return text.length <= SHOWN ? text : `${text.slice(0, SHOWN)}… (${text.length} characters)`;
+}
+
 /** Formats a problem as one line: `job "b", field dependencies: unknown job "x"`. */
 export function formatProblem(problem: Problem): string {
   const where = [
-    problem.job !== undefined ? `job ${JSON.stringify(problem.job)}` : "",
-    problem.field ? `field ${problem.field}` : "",
+    problem.job !== undefined ? `job ${short(JSON.stringify(problem.job))}` : "",
+    problem.field ? `field ${short(problem.field)}` : "",
   ].filter(Boolean).join(", ");
-  return where ? `${where}: ${problem.message}` : problem.message;
+  return where ? `${where}: ${short(problem.message)}` : short(problem.message);
 }
 
 /** Raised where a spec cannot be used; carries every problem. */
