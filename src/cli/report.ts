@@ -19,6 +19,7 @@ export interface ReportFlags {
   output?: string;
   serve?: boolean;
   port?: number;
+  host?: string;
   s3Endpoint?: string;
   s3PathStyle?: boolean;
 }
@@ -39,6 +40,14 @@ export async function reportCommand(runId: string, flags: ReportFlags): Promise<
     );
   }
   if (flags.port !== undefined && !flags.serve) throw new UsageError("--port needs --serve");
+  if (flags.host !== undefined && !flags.serve) throw new UsageError("--host needs --serve");
+  if (flags.host !== undefined && !/^[A-Za-z0-9.-]+$|^\[[0-9a-fA-F:]+\]$/.test(flags.host)) {
+    throw new UsageError(
+      `--host must be a host name or address (such as reports.lan or 192.168.1.5), got ${
+        JSON.stringify(flags.host)
+      }`,
+    );
+  }
   if (flags.output !== undefined && flags.serve) {
     throw new UsageError("--output and --serve do not go together (the server makes the page)");
   }
@@ -58,6 +67,7 @@ export async function reportCommand(runId: string, flags: ReportFlags): Promise<
     try {
       await serveReport(fs, runId, {
         port: flags.port ?? 0,
+        host: flags.host,
         signal: stop.signal,
         onListen: (url) => console.log(`serving the report of ${runId} on ${url} (Ctrl-C stops)`),
       }).catch(missing);
@@ -90,5 +100,10 @@ export function reportSubcommand(exit: (code: number) => void): Command {
     )
     .option("--serve", "serve the report on 127.0.0.1, refreshed as the run changes")
     .option("--port <n>", "port to serve on (default: a free one)", port)
+    .option(
+      "--host <name>",
+      "with --serve, the name or address to serve on instead of 127.0.0.1; requests must be " +
+        "addressed to it (or to localhost)",
+    )
     .action(async (runId: string, flags: ReportFlags) => exit(await reportCommand(runId, flags)));
 }

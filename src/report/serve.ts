@@ -1,17 +1,25 @@
 /**
- * Serves a run's report on 127.0.0.1 while the run goes on: the page is made again when
- * the state document changes, and open pages are told to reload (server-sent events).
+ * Serves a run's report on 127.0.0.1 (or `host`) while the run goes on: the page is made
+ * again when the state document changes, and open pages are told to reload (server-sent
+ * events). A request whose `Host` header is not a loopback name or `host` is refused
+ * (`host_check.ts`).
  *
  * @module
  */
 import { statePath } from "../records/layout.ts";
 import type { DataFs } from "../storage/data_fs.ts";
+import { hostAllowed } from "./host_check.ts";
 import { makeReport } from "./write.ts";
 
 /** Settings of {@linkcode serveReport}. */
 export interface ServeOptions {
   /** Port on 127.0.0.1; 0 takes a free one. */
   port: number;
+  /**
+   * The name or address clients reach the server by, instead of 127.0.0.1: the server
+   * listens on its address and accepts requests addressed to that name.
+   */
+  host?: string;
   /** Aborting stops the server. */
   signal: AbortSignal;
   /** Called with the page's address once the server listens. */
@@ -58,12 +66,20 @@ export async function serveReport(fs: DataFs, runId: string, options: ServeOptio
   };
   timer = setTimeout(poll, options.pollMs ?? 500);
 
+  const host = options.host;
   const server = Deno.serve({
-    hostname: "127.0.0.1",
+    hostname: host?.replace(/^\[(.*)\]$/, "$1") ?? "127.0.0.1",
     port: options.port,
     signal: options.signal,
-    onListen: ({ port }) => options.onListen?.(`http://127.0.0.1:${port}/`),
+    onListen: ({ port }) => options.onListen?.(`http://${host ?? "127.0.0.1"}:${port}/`),
   }, (request) => {
+    if (!hostAllowed(request.headers.get("host"), host ? [host] : [])) {
+      return new Response(
+        `refused: the Host header names ${JSON.stringify(request.headers.get("host"))}; ` +
+          `this server answers to ${host ?? "localhost"} (kt-deno report --serve --host NAME)\n`,
+        { status: 421 },
+      );
+    }
     const path = new URL(request.url).pathname;
     if (request.method !== "GET") return new Response("method not allowed", { status: 405 });
     if (path === "/" || path === "/report.html") {

@@ -1,0 +1,28 @@
+/** The local task environment: the launcher's, with kt-deno's variables over it (README). */
+import assert from "node:assert/strict";
+import { ktDeno, runIdOf, specFile } from "./cli_helpers.ts";
+
+Deno.test("a local task inherits the launcher's environment, kt-deno's variables win", async () => {
+  const { dir, path } = await specFile({
+    name: "env",
+    jobs: [{
+      name: "show",
+      type: "static",
+      tasks: [{
+        command: ["sh", "-c", 'echo "mark=$KT_TEST_MARK run=$KT_RUN_ID job=$KT_JOB_NAME"'],
+      }],
+    }],
+  });
+  try {
+    const result = await ktDeno(["run", path, "--data-dir", "data"], dir, {
+      KT_TEST_MARK: "from-the-launcher",
+      KT_JOB_NAME: "not-this",
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const runId = runIdOf(result.stdout);
+    const log = await Deno.readTextFile(`${dir}/data/kt-metadata/${runId}/logs/show/0.log`);
+    assert.equal(log, `mark=from-the-launcher run=${runId} job=show\n`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
