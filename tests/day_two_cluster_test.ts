@@ -11,11 +11,12 @@ import { applyRbac, clusterSuite, writableByPods } from "./cluster/harness.ts";
 import { testImage } from "./cluster/images.ts";
 
 const NS = "default";
-const IMAGE = await testImage("day-two", [FIXTURE_FUNCTIONS]);
+const FUNCTIONS_IMAGE = await testImage("day-two", [FIXTURE_FUNCTIONS]);
+const IMAGE = FUNCTIONS_IMAGE.ref;
 /** The controller runs in the worker image too (it has kt-deno). */
 const IMAGES = ["--image", IMAGE, "--controller-image", IMAGE];
 const temporary: string[] = [];
-const suite = clusterSuite({ images: [IMAGE] });
+const suite = clusterSuite({ images: [FUNCTIONS_IMAGE] });
 
 async function until<T>(what: string, check: () => Promise<T | undefined | null | false>) {
   const deadline = Date.now() + 120_000;
