@@ -94,8 +94,7 @@ async function installPackages(): Promise<void> {
   }
   if ((await missingPackages()).length === 0) return;
   // one install at a time on this machine, whichever test process asks first
-  await Deno.mkdir(CACHE, { recursive: true });
-  const lock = await Deno.open(`${CACHE}/.host.lock`, { create: true, write: true });
+  const lock = await Deno.open("/run/lock/kt-deno-host.lock", { create: true, write: true });
   await lock.lock(true);
   try {
     const missing = await missingPackages();
@@ -112,10 +111,11 @@ async function installPackages(): Promise<void> {
     const ownPolicy = !(await found(policy));
     if (ownPolicy) await Deno.writeTextFile(policy, "#!/bin/sh\nexit 101\n", { mode: 0o755 });
     try {
-      await sh("apt-get", ["update", "-qq"], { env });
+      await sh("apt-get", ["-o", "DPkg::Lock::Timeout=600", "update", "-qq"], { env });
       const plain = missing.filter((p) => !WITH_RECOMMENDS.has(p));
       const full = missing.filter((p) => WITH_RECOMMENDS.has(p));
-      const install = ["install", "-y", "-qq"];
+      // another apt-get on this machine (not ours) is waited for, not failed on
+      const install = ["-o", "DPkg::Lock::Timeout=600", "install", "-y", "-qq"];
       if (plain.length) {
         await sh("apt-get", [...install, "--no-install-recommends", ...plain], { env });
       }
