@@ -44,10 +44,11 @@ const DYNAMIC = Number(values.dynamic);
 const SMALL = Number(values.small);
 const ROOT = new URL("..", import.meta.url).pathname;
 const NS = "default";
-const IMAGE = await testImage("fixtures", [`${ROOT}tests/fixtures/kt_functions`]);
+const FUNCTIONS_IMAGE = await testImage("fixtures", [`${ROOT}tests/fixtures/kt_functions`]);
+const IMAGE = FUNCTIONS_IMAGE.ref;
 
 const work = await Deno.makeTempDir({ prefix: "kt-bench-k8s-" });
-const cluster = await startCluster({ images: [IMAGE] });
+const cluster = await startCluster({ images: [FUNCTIONS_IMAGE] });
 Deno.env.set("KUBECONFIG", cluster.kubeconfigPath);
 const kube = new KubeClient(await kubeconfigConnection());
 

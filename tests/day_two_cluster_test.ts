@@ -12,11 +12,12 @@ import { testImage } from "./cluster/images.ts";
 import { until } from "./until.ts";
 
 const NS = "default";
-const IMAGE = await testImage("day-two", [FIXTURE_FUNCTIONS]);
+const FUNCTIONS_IMAGE = await testImage("day-two", [FIXTURE_FUNCTIONS]);
+const IMAGE = FUNCTIONS_IMAGE.ref;
 /** The controller runs in the worker image too (it has kt-deno). */
 const IMAGES = ["--image", IMAGE, "--controller-image", IMAGE];
 const temporary: string[] = [];
-const suite = clusterSuite({ images: [IMAGE] });
+const suite = clusterSuite({ images: [FUNCTIONS_IMAGE] });
 
 async function objectsOf(kube: KubeClient, runId: string): Promise<string[]> {
   const query = { labelSelector: `${LABELS.runId}=${runId}` };

@@ -32,17 +32,18 @@ const ROOT = new URL("..", import.meta.url).pathname;
 const EXAMPLE = `${ROOT}examples/hello-world`;
 const MAIN = `${ROOT}main.ts`;
 const CONFIG = `${ROOT}deno.json`;
-const IMAGE = await testImage("pods", [
+const FUNCTIONS_IMAGE = await testImage("pods", [
   FIXTURE_FUNCTIONS,
   `${ROOT}tests/fixtures/memory_functions`,
   `${EXAMPLE}/kt_functions`,
 ]);
+const IMAGE = FUNCTIONS_IMAGE.ref;
 /** An image no node has: without a registry host, its pull policy is Never. */
 const TYPO = "kt-wroker:test";
 const NS = "default";
 
 const temporary: string[] = [];
-const suite = clusterSuite({ images: [IMAGE] });
+const suite = clusterSuite({ images: [FUNCTIONS_IMAGE] });
 
 const TYPO_SPEC = {
   name: "typo",

@@ -11,8 +11,9 @@ import { testImage } from "./cluster/images.ts";
 import { openPage, startBrowser } from "./report_browser.ts";
 import { assertShowsState, readShown } from "./report_pages.ts";
 
-const IMAGE = await testImage("report", [FIXTURE_FUNCTIONS]);
-const suite = clusterSuite({ images: [IMAGE] });
+const FUNCTIONS_IMAGE = await testImage("report", [FIXTURE_FUNCTIONS]);
+const IMAGE = FUNCTIONS_IMAGE.ref;
+const suite = clusterSuite({ images: [FUNCTIONS_IMAGE] });
 const ok = (name: string) => ({ function: "steps.ok", args: { name } });
 
 suite.test("the controller writes the report: a box per job, pod task times, the error", async ({ cluster, kube }) => {

@@ -17,6 +17,7 @@
  * @module
  */
 import { ApiError, type KubeClient } from "../../src/k8s/client.ts";
+import { buildTool } from "../cluster/host.ts";
 import { freePort, isAlive } from "../ports.ts";
 import { until } from "../until.ts";
 
@@ -38,11 +39,8 @@ export interface Kwok {
 }
 
 /** Builds kwok if needed; returns the binary. */
-export async function buildKwok(): Promise<string> {
-  const output = await new Deno.Command("bash", { args: [`${HERE}build.sh`], stderr: "inherit" })
-    .output();
-  if (!output.success) throw new Error("building kwok failed (see the output above)");
-  return new TextDecoder().decode(output.stdout).trim().split("\n").at(-1)!;
+export function buildKwok(): Promise<string> {
+  return buildTool(`${HERE}build.sh`);
 }
 
 /** Starts kwok against the cluster of `kubeconfigPath` and registers `nodes` simulated nodes. */
