@@ -50,7 +50,8 @@ const FANOUT = Number(values.fanout);
 const QPS = Number(values.qps);
 const ROOT = new URL("..", import.meta.url).pathname;
 const NS = "default";
-const IMAGE = await testImage("kwok-bench", [`${ROOT}tests/fixtures/kt_functions`]);
+const FUNCTIONS_IMAGE = await testImage("kwok-bench", [`${ROOT}tests/fixtures/kt_functions`]);
+const IMAGE = FUNCTIONS_IMAGE.ref;
 const benchStart = performance.now();
 
 /**
@@ -73,7 +74,11 @@ async function onCluster<T>(
   apiServerFlags: string[],
   body: (kube: KubeClient, pool: Obj, cluster: Obj) => Promise<T>,
 ): Promise<T> {
-  const cluster = await startClusterPatiently({ images: [IMAGE], clientQps: QPS, apiServerFlags });
+  const cluster = await startClusterPatiently({
+    images: [FUNCTIONS_IMAGE],
+    clientQps: QPS,
+    apiServerFlags,
+  });
   Deno.env.set("KUBECONFIG", cluster.kubeconfigPath);
   const kube = new KubeClient(await kubeconfigConnection());
   try {

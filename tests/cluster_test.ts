@@ -15,8 +15,9 @@ import { until } from "./until.ts";
 // deno-lint-ignore no-explicit-any
 type Obj = any;
 
-const IMAGE = await testImage("fixtures", [FIXTURE_FUNCTIONS]);
-const suite = clusterSuite({ images: [IMAGE] });
+const FUNCTIONS_IMAGE = await testImage("fixtures", [FIXTURE_FUNCTIONS]);
+const IMAGE = FUNCTIONS_IMAGE.ref;
+const suite = clusterSuite({ images: [FUNCTIONS_IMAGE] });
 const NS = "default";
 
 function job(name: string, spec: Obj, podSpec: Obj): Obj {

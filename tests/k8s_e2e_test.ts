@@ -27,7 +27,8 @@ type Obj = any;
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const EXAMPLE = `${ROOT}examples/hello-world`;
-const IMAGE = await testImage("e2e", [FIXTURE_FUNCTIONS, `${EXAMPLE}/kt_functions`]);
+const FUNCTIONS_IMAGE = await testImage("e2e", [FIXTURE_FUNCTIONS, `${EXAMPLE}/kt_functions`]);
+const IMAGE = FUNCTIONS_IMAGE.ref;
 /** The controller runs in the worker image too (it has kt-deno). */
 const IMAGES = ["--image", IMAGE, "--controller-image", IMAGE];
 const NS = "default";
@@ -35,7 +36,7 @@ const NS = "default";
 /** Folders the tests make, removed at the end. */
 const temporary: string[] = [];
 
-const suite = clusterSuite({ images: [IMAGE] });
+const suite = clusterSuite({ images: [FUNCTIONS_IMAGE] });
 
 /** Launches a spec on the cluster (with --wait unless told otherwise). */
 async function launch(

@@ -25,12 +25,13 @@ import { until } from "./until.ts";
 // deno-lint-ignore no-explicit-any
 type Obj = any;
 
-const IMAGE = await testImage("pushback", [FIXTURE_FUNCTIONS]);
+const FUNCTIONS_IMAGE = await testImage("pushback", [FIXTURE_FUNCTIONS]);
+const IMAGE = FUNCTIONS_IMAGE.ref;
 const NS = "default";
 const temporary: string[] = [];
 
 const suite = clusterSuite({
-  images: [IMAGE],
+  images: [FUNCTIONS_IMAGE],
   apiServerFlags: [
     "--enable-priority-and-fairness=false",
     "--max-requests-inflight=4",

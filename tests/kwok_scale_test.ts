@@ -16,10 +16,11 @@ import { until } from "./until.ts";
 // deno-lint-ignore no-explicit-any
 type Obj = any;
 
-const IMAGE = await testImage("kwok-scale", [FIXTURE_FUNCTIONS]);
+const FUNCTIONS_IMAGE = await testImage("kwok-scale", [FIXTURE_FUNCTIONS]);
+const IMAGE = FUNCTIONS_IMAGE.ref;
 const NS = "default";
 const temporary: string[] = [];
-const suite = clusterSuite({ images: [IMAGE], clientQps: 200 });
+const suite = clusterSuite({ images: [FUNCTIONS_IMAGE], clientQps: 200 });
 let kwok: Kwok | undefined;
 
 /** A data dir the pods can write, and `kt-deno run` of a spec written as JSON beside it. */

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { parse } from "yaml";
+import { buildTool } from "./cluster/host.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const WORKFLOW = `${ROOT}.github/workflows/release.yml`;
@@ -25,13 +26,8 @@ function steps(job: string): { name?: string; run?: string }[] {
   return workflow.jobs[job].steps;
 }
 
-async function actionlint(): Promise<string> {
-  const built = await new Deno.Command("bash", {
-    args: [`${ROOT}tests/actionlint/build.sh`],
-    stderr: "inherit",
-  }).output();
-  assert.ok(built.success, "building actionlint failed");
-  return new TextDecoder().decode(built.stdout).trim().split("\n").at(-1)!;
+function actionlint(): Promise<string> {
+  return buildTool(`${ROOT}tests/actionlint/build.sh`);
 }
 
 async function lint(binary: string, path: string) {

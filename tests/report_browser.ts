@@ -1,47 +1,19 @@
 /**
- * A real browser for the report tests: Debian's Chromium (installed with apt-get when it
- * is missing, as the cluster harness builds its binaries), headless, driven by
- * puppeteer-core. Every page records the requests it makes (all but its own file are
+ * A real browser for the report tests: Debian's Chromium (installed by `ensureHost` when it
+ * is missing), headless, driven by puppeteer-core. Every page records the requests it makes (all but its own file are
  * refused) and its console errors.
  *
  * @module
  */
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import { ensureHost } from "./cluster/host.ts";
 
 /** Debian's Chromium. */
 export const CHROMIUM = "/usr/bin/chromium";
 
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
-}
-
-async function apt(args: string[]): Promise<boolean> {
-  const out = await new Deno.Command("apt-get", {
-    args,
-    env: { DEBIAN_FRONTEND: "noninteractive" },
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  return out.success;
-}
-
-/** Installs Debian's Chromium when it is not there yet. */
-export async function ensureChromium(): Promise<void> {
-  if (await exists(CHROMIUM)) return;
-  if (Deno.uid() !== 0) {
-    throw new Error(`${CHROMIUM} is missing; install it with: sudo apt-get install -y chromium`);
-  }
-  if (!await apt(["install", "-y", "chromium"])) {
-    await apt(["update"]);
-    if (!await apt(["install", "-y", "chromium"])) {
-      throw new Error("apt-get install -y chromium failed");
-    }
-  }
-}
-
 /** A headless Chromium with a fresh profile; `close` stops it and removes the profile. */
 export async function startBrowser(): Promise<{ browser: Browser; close: () => Promise<void> }> {
-  await ensureChromium();
+  await ensureHost();
   const profile = await Deno.makeTempDir({ prefix: "kt-chromium-" });
   const browser = await puppeteer.launch({
     executablePath: CHROMIUM,

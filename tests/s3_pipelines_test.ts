@@ -166,8 +166,9 @@ Deno.test({
 });
 
 // On the cluster: the controller and the pods talk to MinIO on the node IP.
-const IMAGE = await testImage("hello", [`${EXAMPLE}/kt_functions`]);
-const suite = clusterSuite({ images: [IMAGE] });
+const FUNCTIONS_IMAGE = await testImage("hello", [`${EXAMPLE}/kt_functions`]);
+const IMAGE = FUNCTIONS_IMAGE.ref;
+const suite = clusterSuite({ images: [FUNCTIONS_IMAGE] });
 
 suite.test("hello-world on the cluster with an s3:// data dir: no host path, outputs in the bucket", async ({ cluster, kube }) => {
   const s = await (podMinio = startMinio("kt-test", cluster.nodeIp));

@@ -9,8 +9,9 @@ import { clusterSuite, writableByPods } from "./cluster/harness.ts";
 import { runPod } from "./cluster/harness.ts";
 import { testImage } from "./cluster/images.ts";
 
-const IMAGE = await testImage("fixtures", [FIXTURE_FUNCTIONS]);
-const suite = clusterSuite({ images: [IMAGE] });
+const FUNCTIONS_IMAGE = await testImage("fixtures", [FIXTURE_FUNCTIONS]);
+const IMAGE = FUNCTIONS_IMAGE.ref;
+const suite = clusterSuite({ images: [FUNCTIONS_IMAGE] });
 
 /** A pod of the worker image running `kt-deno ARGS` with `dir` mounted at /data. */
 function ktDenoPod(name: string, dir: string, args: string[], env: Record<string, string>) {

@@ -18,8 +18,8 @@ import { VERSION } from "../version.ts";
 import { drivePipeline } from "./drive.ts";
 import { HeartbeatWriter, thisDriver } from "../records/heartbeat.ts";
 import { writeKeptSpec } from "../records/kept_spec.ts";
-import { absolute, type LaunchRecord } from "../records/launch.ts";
-import { launchPath, taskLogPath } from "../records/layout.ts";
+import { absolute, type LaunchRecord, writeLaunch } from "../records/launch.ts";
+import { taskLogPath } from "../records/layout.ts";
 
 /** Settings of a local run. */
 export interface LocalRunOptions {
@@ -59,7 +59,7 @@ export async function runLocally(
   const run = PipelineRun.start(options.runId, pipeline, new Date(), VERSION);
   try {
     await writeKeptSpec(fs, options.runId, pipeline);
-    await fs.writeJson(launchPath(options.runId), launch);
+    await writeLaunch(fs, options.runId, launch);
     await fs.writeJson(statePath(options.runId), run.document);
   } catch (error) {
     // No half-record: a run without its state would show in `list` as one nobody drives.

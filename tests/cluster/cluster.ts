@@ -10,8 +10,8 @@
  * @module
  */
 import { kubeconfig, makeCertificates } from "./certs.ts";
-import { ensurePackages, isRunning, spawnLogged, stopGroup, waitFor } from "./host.ts";
-import { pauseImage } from "./images.ts";
+import { buildTool, ensureHost, isRunning, spawnLogged, stopGroup, waitFor } from "./host.ts";
+import { pauseImage, type TestImage } from "./images.ts";
 import {
   claimNode,
   drainNode,
@@ -52,8 +52,8 @@ export interface Cluster {
 export interface ClusterOptions {
   /** State folder (default: a new temporary folder). */
   dir?: string;
-  /** Images from the test image store (images.ts) to load into the node. */
-  images?: string[];
+  /** Images (images.ts) to build, unless podman's store has them, and load into the node. */
+  images?: TestImage[];
   /** Leave the processes running when this process exits (for `up.ts`). */
   detached?: boolean;
   /** Extra kube-apiserver flags (e.g. `--max-requests-inflight=5`). */
@@ -66,21 +66,16 @@ export interface ClusterOptions {
 }
 
 /** Builds (or finds cached) control plane binaries; returns their folder. */
-export async function buildBinaries(): Promise<string> {
-  const output = await new Deno.Command("bash", {
-    args: [`${HERE}build.sh`],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  if (!output.success) throw new Error("building the control plane failed (see the output above)");
-  return new TextDecoder().decode(output.stdout).trim().split("\n").at(-1)!;
+export function buildBinaries(): Promise<string> {
+  return buildTool(`${HERE}build.sh`);
 }
 
 /** Starts a cluster and waits until its node is Ready and the default service account exists. */
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
-  await ensurePackages();
+  await ensureHost();
   const bin = await buildBinaries();
   await pauseImage();
+  for (const image of options.images ?? []) await image.build();
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "kt-cluster-" });
   await Deno.mkdir(`${dir}/logs`, { recursive: true });
   await Deno.mkdir(`${dir}/pki`, { recursive: true });
@@ -211,7 +206,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       ]);
       Object.assign(pids, await startNode({ dir, bin, server, apiPort, detached }));
       await savePids();
-      await loadImages(options.images ?? []);
+      await loadImages((options.images ?? []).map((image) => image.ref));
       const nodeName = NODE_NAME;
       const get = async (path: string) => {
         const response = await fetch(`${server}${path}`, { client: admin });

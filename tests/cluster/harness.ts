@@ -6,7 +6,8 @@
  * ```ts ignore
  * import { clusterSuite } from "./cluster/harness.ts";
  * import { testImage } from "./cluster/images.ts";
- * const suite = clusterSuite({ images: [await testImage("fixtures", ["tests/fixtures/kt_functions"])] });
+ * const FIXTURES = await testImage("fixtures", ["tests/fixtures/kt_functions"]); // names it only
+ * const suite = clusterSuite({ images: [FIXTURES] }); // built when the cluster starts
  * suite.test("a Job runs", async ({ cluster, kube }) => {
  *   await kube.request("POST", "/apis/batch/v1/namespaces/default/jobs", { body: job });
  * });

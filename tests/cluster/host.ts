@@ -48,7 +48,12 @@ export async function sh(
   );
 }
 
-/** Programs the real node and the image build use, and the Debian package of each. */
+/**
+ * Every program the tests start that a fresh machine lacks, and the Debian package of each:
+ * the real node (containerd, runc, CNI, iptables, conntrack), the image build (podman,
+ * debootstrap, a static C compiler for the pause image), the browser tests (chromium) and
+ * the terminal tests (tmux).
+ */
 const PACKAGES: Record<string, string> = {
   containerd: "containerd",
   runc: "runc",
@@ -63,32 +68,97 @@ const PACKAGES: Record<string, string> = {
   openssl: "openssl",
   ip: "iproute2",
   mount: "mount",
+  tmux: "tmux",
+  "/usr/bin/chromium": "chromium",
 };
+
+/** Packages installed with their recommended packages (Chromium's fonts). */
+const WITH_RECOMMENDS = new Set(["chromium"]);
 
 async function found(program: string): Promise<boolean> {
   if (program.startsWith("/")) return await Deno.stat(program).then(() => true, () => false);
   return (await sh("sh", ["-c", `command -v ${program}`], { allowFailure: true })) !== null;
 }
 
-/** Installs (apt-get) the Debian packages of the programs above that are missing. */
-export async function ensurePackages(): Promise<void> {
+async function missingPackages(): Promise<string[]> {
   const missing = new Set<string>();
   for (const [program, pkg] of Object.entries(PACKAGES)) {
     if (!(await found(program))) missing.add(pkg);
   }
-  if (missing.size === 0) return;
-  const env = { DEBIAN_FRONTEND: "noninteractive" };
-  console.error(`installing Debian packages: ${[...missing].join(" ")}`);
-  // the packages' own services (a system containerd) are not started: the node runs its own
-  const policy = "/usr/sbin/policy-rc.d";
-  const ownPolicy = !(await found(policy));
-  if (ownPolicy) await Deno.writeTextFile(policy, "#!/bin/sh\nexit 101\n", { mode: 0o755 });
-  try {
-    await sh("apt-get", ["update", "-qq"], { env });
-    await sh("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...missing], { env });
-  } finally {
-    if (ownPolicy) await Deno.remove(policy);
+  return [...missing];
+}
+
+async function installPackages(): Promise<void> {
+  if (!(await found("go"))) {
+    throw new Error("go is not on PATH: the tests build their servers from Go modules");
   }
+  if ((await missingPackages()).length === 0) return;
+  // one install at a time on this machine, whichever test process asks first
+  const lock = await Deno.open("/run/lock/kt-deno-host.lock", { create: true, write: true });
+  await lock.lock(true);
+  try {
+    const missing = await missingPackages();
+    if (missing.length === 0) return;
+    if (Deno.uid() !== 0) {
+      throw new Error(
+        `missing Debian packages; install them as root: apt-get install ${missing.join(" ")}`,
+      );
+    }
+    const env = { DEBIAN_FRONTEND: "noninteractive" };
+    console.error(`installing Debian packages: ${missing.join(" ")}`);
+    // the packages' own services (a system containerd) are not started: the node runs its own
+    const policy = "/usr/sbin/policy-rc.d";
+    const ownPolicy = !(await found(policy));
+    if (ownPolicy) await Deno.writeTextFile(policy, "#!/bin/sh\nexit 101\n", { mode: 0o755 });
+    try {
+      await sh("apt-get", ["-o", "DPkg::Lock::Timeout=600", "update", "-qq"], { env });
+      const plain = missing.filter((p) => !WITH_RECOMMENDS.has(p));
+      const full = missing.filter((p) => WITH_RECOMMENDS.has(p));
+      // another apt-get on this machine (not ours) is waited for, not failed on
+      const install = ["-o", "DPkg::Lock::Timeout=600", "install", "-y", "-qq"];
+      if (plain.length) {
+        await sh("apt-get", [...install, "--no-install-recommends", ...plain], { env });
+      }
+      if (full.length) await sh("apt-get", [...install, ...full], { env });
+    } finally {
+      if (ownPolicy) await Deno.remove(policy);
+    }
+  } finally {
+    lock.close();
+  }
+}
+
+let hostReady: Promise<void> | undefined;
+
+/**
+ * Makes this machine ready for every test that starts a host program: installs (apt-get)
+ * the Debian packages above that are missing, once per process and one process at a time.
+ * Every path to podman, containerd, the kubelet, MinIO, kwok, actionlint, Chromium and tmux
+ * goes through it (directly, or through {@linkcode buildTool}), so any test file can run
+ * first, or alone, on a fresh machine. A failed install is tried again by the next caller.
+ */
+export function ensureHost(): Promise<void> {
+  hostReady ??= installPackages().catch((error) => {
+    hostReady = undefined;
+    throw error;
+  });
+  return hostReady;
+}
+
+/**
+ * Runs one of the tests' build scripts (`tests/<tool>/build.sh`: it builds a pinned Go module
+ * into the cache unless it is there) after {@linkcode ensureHost}; returns the last line it
+ * printed (the binary or folder it made).
+ */
+export async function buildTool(script: string): Promise<string> {
+  await ensureHost();
+  const output = await new Deno.Command("bash", {
+    args: [script],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!output.success) throw new Error(`${script} failed (see the output above)`);
+  return new TextDecoder().decode(output.stdout).trim().split("\n").at(-1)!;
 }
 
 /**

@@ -19,14 +19,15 @@
  *
  * ```ts ignore
  * const image = await testImage("fixtures", ["tests/fixtures/kt_functions"]);
- * // image: "localhost/kt-test-fixtures:<hash>", in podman's store; see node.ts to load it
+ * // image.ref: "localhost/kt-test-fixtures:<hash>", named from the files alone;
+ * // await image.build() puts it in podman's store (the cluster harness does); node.ts loads it
  * ```
  *
  * @module
  */
 import { VERSION } from "../../src/version.ts";
 import { copy } from "../copy.ts";
-import { CACHE, ensurePackages, sh } from "./host.ts";
+import { CACHE, ensureHost, sh } from "./host.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const IMAGES = `${CACHE}/images`;
@@ -58,13 +59,15 @@ export function podmanArgs(): string[] {
   ];
 }
 
-/** Runs podman on the test store; returns its output. */
-export function podman(args: string[]): Promise<string> {
-  return sh("podman", [...podmanArgs(), ...args]);
+/** Runs podman on the test store (installed first if missing); returns its output. */
+export async function podman(args: string[]): Promise<string> {
+  await ensureHost();
+  return await sh("podman", [...podmanArgs(), ...args]);
 }
 
-function podmanOrNull(args: string[]): Promise<string | null> {
-  return sh("podman", [...podmanArgs(), ...args], { allowFailure: true });
+async function podmanOrNull(args: string[]): Promise<string | null> {
+  await ensureHost();
+  return await sh("podman", [...podmanArgs(), ...args], { allowFailure: true });
 }
 
 async function hashFiles(paths: string[], extra = ""): Promise<string> {
@@ -210,21 +213,27 @@ async function nodeBase(): Promise<void> {
   }
 }
 
+const WORKER_INPUTS = ["Dockerfile", "deno.json", "deno.lock", "main.ts", "src"];
+
+/**
+ * The tag of the worker image built from these sources
+ * (`localhost/kt-deno-worker:<version>-<hash>`), from the files alone: nothing is built or
+ * started. Checkouts of different sources testing at once each keep their own image under it,
+ * where the shared tag goes to whichever built last.
+ */
+export async function workerImageRef(): Promise<{ ref: string; hash: string }> {
+  const hash = await hashFiles(WORKER_INPUTS.map((p) => `${ROOT}${p}`));
+  return { ref: `localhost/kt-deno-worker:${VERSION}-${hash.slice(0, 16)}`, hash };
+}
+
 /**
  * Builds the Dockerfile's `worker` target as `kt-deno-worker:<version>` unless up to date,
- * and returns a tag of it that names its sources (`localhost/kt-deno-worker:<version>-<hash>`):
- * checkouts of different sources testing at once each keep their own image under it, where
- * the shared tag goes to whichever built last.
+ * and returns its source-named tag ({@linkcode workerImageRef}).
  */
 export function workerImage(): Promise<string> {
   return locked(async () => {
-    const inputs = ["Dockerfile", "deno.json", "deno.lock", "main.ts", "src"].map((p) =>
-      `${ROOT}${p}`
-    );
-    const wanted = await hashFiles(inputs);
-    const pinned = `localhost/kt-deno-worker:${VERSION}-${wanted.slice(0, 16)}`;
+    const { ref: pinned, hash } = await workerImageRef();
     if (await exists(pinned)) return pinned;
-    await ensurePackages();
     await nodeBase();
     await podman([
       "build",
@@ -234,7 +243,7 @@ export function workerImage(): Promise<string> {
       "--target",
       "worker",
       "--label",
-      `${SOURCE_LABEL}=${wanted}`,
+      `${SOURCE_LABEL}=${hash}`,
       "-t",
       WORKER_IMAGE,
       "-t",
@@ -248,40 +257,52 @@ export function workerImage(): Promise<string> {
   });
 }
 
+/** An image the test cluster loads into its node: its name now, its build when needed. */
+export interface TestImage {
+  /** The image's full name (what a pod's `image` or `--image` says). */
+  ref: string;
+  /** Builds the image unless podman's store has it; resolves to {@linkcode TestImage.ref}. */
+  build(): Promise<string>;
+}
+
 /**
  * A worker image with the task functions of `functionDirs`, made as the README says
  * (`FROM kt-deno-worker:<version>`, `COPY kt_functions /app/kt_functions`). Its tag is a
- * hash of the worker image and the functions, so pods can use it with the default pull
- * policy and never see a stale one.
+ * hash of the worker image's sources and the functions, so pods can use it with the default
+ * pull policy and never see a stale one. Naming it reads files only; the build (worker image
+ * included) waits until {@linkcode TestImage.build}, which the cluster harness calls when a
+ * cluster starts, so a test file can name its image at the top level on a fresh machine.
  */
-export async function testImage(name: string, functionDirs: string[]): Promise<string> {
-  const worker = await workerImage();
-  const workerId = (await podman(["image", "inspect", "--format", "{{.Id}}", worker])).trim();
-  const tag = await hashFiles(functionDirs, workerId);
+export async function testImage(name: string, functionDirs: string[]): Promise<TestImage> {
+  const worker = await workerImageRef();
+  const tag = await hashFiles(functionDirs, worker.hash);
   const image = `localhost/kt-test-${name}:${tag}`;
-  return await locked(async () => {
-    if (await exists(image)) return image;
-    const context = await Deno.makeTempDir({ prefix: "kt-test-image-" });
-    try {
-      for (const dir of functionDirs) await copy(dir, `${context}/kt_functions`);
-      await Deno.writeTextFile(
-        `${context}/Containerfile`,
-        `FROM ${worker}\nCOPY kt_functions /app/kt_functions\n`,
-      );
-      await podman(["build", "--pull=never", "--network", "none", "-t", image, context]);
-    } finally {
-      await Deno.remove(context, { recursive: true });
-    }
-    await removeOtherTags(image);
-    return image;
-  });
+  const build = async () => {
+    const base = await workerImage();
+    return await locked(async () => {
+      if (await exists(image)) return image;
+      const context = await Deno.makeTempDir({ prefix: "kt-test-image-" });
+      try {
+        for (const dir of functionDirs) await copy(dir, `${context}/kt_functions`);
+        await Deno.writeTextFile(
+          `${context}/Containerfile`,
+          `FROM ${base}\nCOPY kt_functions /app/kt_functions\n`,
+        );
+        await podman(["build", "--pull=never", "--network", "none", "-t", image, context]);
+      } finally {
+        await Deno.remove(context, { recursive: true });
+      }
+      await removeOtherTags(image);
+      return image;
+    });
+  };
+  return { ref: image, build };
 }
 
 /** The pause image: pause.c from the k8s.io/kubernetes module (build.sh downloads it). */
 export function pauseImage(): Promise<string> {
   return locked(async () => {
     if (await exists(PAUSE_IMAGE)) return PAUSE_IMAGE;
-    await ensurePackages();
     const modules = (await sh("go", ["env", "GOMODCACHE"])).trim();
     const source = `${modules}/k8s.io/kubernetes@${K8S_VERSION}/build/pause/linux/pause.c`;
     const context = await Deno.makeTempDir({ prefix: "kt-pause-" });

@@ -29,6 +29,6 @@ const started = Date.now();
 const cluster = await startCluster({ dir, images, detached: true });
 console.log(`cluster up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 console.log(`export KUBECONFIG=${cluster.kubeconfigPath}`);
-for (const image of images) console.log(`image: ${image}`);
+for (const image of images) console.log(`image: ${image.ref}`);
 console.log(`stop it with: deno task cluster:down --dir ${cluster.dir}`);
 Deno.exit(0);

@@ -28,13 +28,14 @@ import { until } from "../until.ts";
 // deno-lint-ignore no-explicit-any
 type Obj = any;
 
-const IMAGE = await testImage("faults", [FIXTURE_FUNCTIONS]);
+const FUNCTIONS_IMAGE = await testImage("faults", [FIXTURE_FUNCTIONS]);
+const IMAGE = FUNCTIONS_IMAGE.ref;
 const IMAGES = ["--image", IMAGE, "--controller-image", IMAGE];
 const NS = "default";
 const temporary: string[] = [];
 let minio: Promise<Minio> | undefined;
 
-const suite = clusterSuite({ images: [IMAGE] });
+const suite = clusterSuite({ images: [FUNCTIONS_IMAGE] });
 
 const mark = (name: string, ms = 0) => ({ function: "steps.mark", args: { name, ms } });
 /** A task that marks, then waits for `gates/<gate>` in the data dir. */

@@ -17,7 +17,9 @@
  * @module
  */
 import { ApiError, type KubeClient } from "../../src/k8s/client.ts";
+import { buildTool } from "../cluster/host.ts";
 import { freePort, isAlive } from "../ports.ts";
+import { until } from "../until.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 
@@ -37,19 +39,8 @@ export interface Kwok {
 }
 
 /** Builds kwok if needed; returns the binary. */
-export async function buildKwok(): Promise<string> {
-  const output = await new Deno.Command("bash", { args: [`${HERE}build.sh`], stderr: "inherit" })
-    .output();
-  if (!output.success) throw new Error("building kwok failed (see the output above)");
-  return new TextDecoder().decode(output.stdout).trim().split("\n").at(-1)!;
-}
-
-async function waitFor(what: string, seconds: number, check: () => Promise<boolean>) {
-  const deadline = Date.now() + seconds * 1000;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${seconds}s waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+export function buildKwok(): Promise<string> {
+  return buildTool(`${HERE}build.sh`);
 }
 
 /** Starts kwok against the cluster of `kubeconfigPath` and registers `nodes` simulated nodes. */
@@ -130,7 +121,7 @@ export async function startKwok(
     }
   };
   try {
-    await waitFor("the kwok nodes to be Ready", 60, async () => {
+    await until("the kwok nodes to be Ready", 60, async () => {
       for (const name of nodeNames) {
         const node = await kube.request<
           { status?: { conditions?: { type: string; status: string }[] } }

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { buildTool } from "../cluster/host.ts";
 import { freePort } from "../ports.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
@@ -39,11 +40,8 @@ export interface Minio {
 }
 
 /** Builds MinIO if needed; returns the binary. */
-export async function buildMinio(): Promise<string> {
-  const output = await new Deno.Command("bash", { args: [`${HERE}build.sh`], stderr: "inherit" })
-    .output();
-  if (!output.success) throw new Error("building MinIO failed (see the output above)");
-  return new TextDecoder().decode(output.stdout).trim().split("\n").at(-1)!;
+export function buildMinio(): Promise<string> {
+  return buildTool(`${HERE}build.sh`);
 }
 
 /**
