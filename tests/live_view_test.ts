@@ -10,10 +10,28 @@ import { until } from "./until.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
-const HAS_TMUX = await new Deno.Command("tmux", { args: ["-V"] }).output().then(
-  (o) => o.success,
-  () => false,
-);
+const tmuxWorks = () =>
+  new Deno.Command("tmux", { args: ["-V"] }).output().then((o) => o.success, () => false);
+
+/** tmux, installed from Debian when missing and this is root (as the cluster tests do). */
+async function ensureTmux(): Promise<boolean> {
+  if (await tmuxWorks()) return true;
+  if (Deno.uid() !== 0) {
+    console.error("tmux is missing: the live view tests are skipped (apt-get install tmux)");
+    return false;
+  }
+  const env = { DEBIAN_FRONTEND: "noninteractive" };
+  const apt = (...args: string[]) =>
+    new Deno.Command("apt-get", { args: ["-o", "DPkg::Lock::Timeout=600", ...args], env })
+      .output();
+  if (!(await apt("install", "-y", "-qq", "--no-install-recommends", "tmux")).success) {
+    await apt("update", "-qq");
+    await apt("install", "-y", "-qq", "--no-install-recommends", "tmux");
+  }
+  return await tmuxWorks();
+}
+
+const HAS_TMUX = await ensureTmux();
 
 Deno.test("a frame never has more lines than rows - 1, none wider than the terminal", () => {
   const jobs = Array.from({ length: 80 }, (_, i) => ({
