@@ -3,6 +3,8 @@
  * dir (symlinks included), `kt-metadata/` read-only to tasks, the root never removed.
  */
 import assert from "node:assert/strict";
+import { DataFs } from "../src/storage/data_fs.ts";
+import { openStorage } from "../src/storage/open.ts";
 import { exists, FIXTURE_FUNCTIONS, ktDeno, runIdOf, specFile } from "./cli_helpers.ts";
 
 Deno.test("an empty or blank --data-dir, --functions or -o is exit 2, nothing written", async () => {
@@ -152,5 +154,21 @@ Deno.test("a task log replaced by a symlink out of the data dir is not shown by 
     await Deno.remove(dir, { recursive: true });
   } finally {
     await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("glob lists a symlinked folder once, and a link to its own parent does not loop", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kt-guard-walk-" });
+  try {
+    await Deno.mkdir(`${dir}/a/b`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/a/b/f.txt`, "x");
+    await Deno.symlink(`${dir}/a`, `${dir}/a/b/loop`);
+    await Deno.symlink("/etc", `${dir}/a/out`);
+    const fs = new DataFs(openStorage(dir));
+    assert.deepEqual(await fs.glob("**"), ["a", "a/b", "a/b/f.txt", "a/b/loop"]);
+    await fs.mkdir("");
+    await fs.mkdir(".");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -75,7 +75,7 @@ export class DataFs {
 
   /** Creates a directory and its parents. */
   async mkdir(path: string): Promise<void> {
-    await this.driver.mkdir(await this.#path(path, "write"));
+    await this.driver.mkdir(await this.#path(path, "mkdir"));
   }
 
   /** Removes a file. */

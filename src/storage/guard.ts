@@ -16,8 +16,11 @@ export class PathEscapeError extends Error {
   }
 }
 
-/** What an operation does to its path: reads it, or changes what is there. */
-export type Access = "read" | "write" | "remove";
+/**
+ * What an operation does to its path: reads it, makes a folder there (the root is one
+ * already), writes a file there, or removes what is there.
+ */
+export type Access = "read" | "mkdir" | "write" | "remove";
 
 /**
  * Normalizes a path relative to the data dir (forward slashes, no `.` or `..` segments,
@@ -81,7 +84,7 @@ export function isWithin(path: string, folder: string): boolean {
 export function guardPath(path: string, access: Access, rules: GuardRules = {}): string {
   const normal = normalizePath(path);
   if (access === "read") return normal;
-  if (normal === "") {
+  if (normal === "" && access !== "mkdir") {
     throw new PathEscapeError(
       path,
       access === "remove"

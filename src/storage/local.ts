@@ -146,7 +146,10 @@ export class LocalDriver implements StorageDriver {
         });
         if (!info) continue;
         out.push(info);
-        if (info.type === "directory") folders.push(child);
+        // A symlinked folder is listed, not walked into: a link to its own parent would
+        // make the walk endless.
+        const link = await Deno.lstat(this.#abs(child)).then((i) => i.isSymlink, () => true);
+        if (info.type === "directory" && !link) folders.push(child);
       }
     }
     return out.sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
