@@ -5,7 +5,8 @@
  * - chain: 500 single-task jobs in a chain: overhead per dependency edge;
  * - dynamic: a dynamic job that returns 10,000 single-task jobs, end to end;
  * - long-line: a command that prints 100 MB in one line (no newline), then one more line:
- *   end to end, and what its log kept (64 KiB of the line with a note, and the last line).
+ *   end to end, and what its log kept (the line's first and last 32 KiB with a note between
+ *   them, and the line after it).
  *
  * Prints the wall time of the whole command, the run's own time (first job submitted to
  * last job finished), the peak memory of the whole run (the launcher and its worker
@@ -201,16 +202,22 @@ if (ONLY.has("long-line")) {
     jobs: [{
       name: "print",
       type: "static",
-      tasks: [{ command: ["sh", "-c", `head -c ${bytes} /dev/zero | tr '\\0' x; echo; echo end`] }],
+      tasks: [{
+        command: [
+          "sh",
+          "-c",
+          `printf START; head -c ${bytes} /dev/zero | tr '\\0' x; printf END; echo; echo end`,
+        ],
+      }],
     }],
   }, async (data, runId) => {
     const log = await Deno.readTextFile(`${data}/kt-metadata/${runId}/logs/print/0.log`);
     const [line, end] = log.split("\n");
-    const kept = line.indexOf(" [kt-deno: line cut");
-    if (kept < 0 || end !== "end") {
-      throw new Error("long-line: the log lost the line's start or end");
-    }
-    return `its log keeps ${kept} bytes of the line, the cut note and the next line (${log.length} bytes)`;
+    const note = /^STARTx+( \[kt-deno: line cut at \d+ bytes: \d+ bytes not kept here\] )x+END$/
+      .exec(line);
+    if (!note || end !== "end") throw new Error("long-line: the log lost the line's start or end");
+    const kept = line.length - note[1].length;
+    return `its log keeps ${kept} bytes of the line (its start and its end, a note between) and the next line (${log.length} bytes in all)`;
   });
   console.log(
     `long-line: ${LINE_MB} MB of output in one line, end to end ${

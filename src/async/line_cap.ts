@@ -1,7 +1,8 @@
 /**
  * Lines of bounded length: a task may print a line of any length (100 MB without a
- * newline), and kt-deno keeps at most {@linkcode MAX_LINE_BYTES} of it, with a note that
- * says how much was cut, in time linear in the output and memory bounded by the cap.
+ * newline), and kt-deno keeps at most {@linkcode MAX_LINE_BYTES} of it, its start and its
+ * end, with a note between them that says how much was cut, in time linear in the output
+ * and memory bounded by the cap.
  *
  * @module
  */
@@ -15,9 +16,9 @@ export const MAX_LINE_BYTES = 64 * 1024;
  */
 export const MAX_NOTED_LINE_BYTES = MAX_LINE_BYTES + 100;
 
-/** The note that ends a line cut at `cap` bytes, `dropped` bytes of it not kept. */
+/** The note between the start and the end of a line cut at `cap` bytes. */
 export function cutNote(cap: number, dropped: number): string {
-  return ` [kt-deno: line cut at ${cap} bytes; ${dropped} more bytes not kept]`;
+  return ` [kt-deno: line cut at ${cap} bytes: ${dropped} bytes not kept here] `;
 }
 
 /** The length of a text in bytes of UTF-8, without encoding it. */
@@ -33,7 +34,7 @@ export function utf8Length(text: string): number {
   return bytes;
 }
 
-/** The number of bytes of `bytes[0, end)` that end on a UTF-8 character boundary. */
+/** How many of the first `end` bytes end on a UTF-8 character boundary. */
 function boundary(bytes: Uint8Array, end: number): number {
   let at = end;
   // Back off over continuation bytes to the start of the last character...
@@ -45,13 +46,24 @@ function boundary(bytes: Uint8Array, end: number): number {
   return end - (at - 1) >= size ? end : at - 1;
 }
 
+/** Where the first whole UTF-8 character of `bytes` starts. */
+function firstWhole(bytes: Uint8Array): number {
+  let at = 0;
+  while (at < bytes.length && at < 3 && (bytes[at] & 0xc0) === 0x80) at++;
+  return at;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
 /**
- * A text line cut to at most `cap` bytes of UTF-8, with a note when it was cut.
+ * A text line cut to at most `cap` bytes of UTF-8 (its start and its end, a note between),
+ * or the line itself when it fits.
  *
  * @example
  * ```ts
  * import { capLine } from "./line_cap.ts";
- * capLine("abcdef", 4); // "abcd [kt-deno: line cut at 4 bytes; 2 more bytes not kept]"
+ * capLine("abcdefgh", 4); // "ab [kt-deno: line cut at 4 bytes: 4 bytes not kept here] gh"
  * capLine("abc", 4); // "abc"
  * ```
  */
@@ -59,15 +71,21 @@ export function capLine(text: string, cap = MAX_LINE_BYTES): string {
   if (text.length * 3 <= cap) return text;
   const size = utf8Length(text);
   if (size <= cap) return text;
-  const bytes = new TextEncoder().encode(text.slice(0, cap));
-  const end = boundary(bytes, Math.min(cap, bytes.length));
-  return new TextDecoder().decode(bytes.subarray(0, end)) + cutNote(cap, size - end);
+  const half = Math.floor(cap / 2);
+  const start = encoder.encode(text.slice(0, half));
+  const head = start.subarray(0, boundary(start, Math.min(half, start.length)));
+  const finish = encoder.encode(text.slice(-half));
+  const last = finish.subarray(Math.max(0, finish.length - half));
+  const tail = last.subarray(firstWhole(last));
+  return decoder.decode(head) + cutNote(cap, size - head.length - tail.length) +
+    decoder.decode(tail);
 }
 
 /**
  * Splits a stream of bytes into lines (without their `\n` or `\r\n`), keeping at most
- * `cap` bytes of each: the rest of a longer line is counted and skipped, and the line
- * ends with a note saying how much. Memory is the cap; time is linear in the bytes.
+ * `cap` bytes of each: of a longer line, its first and its last `cap / 2` bytes, with a
+ * note between them saying how much was skipped. Memory is the cap; time is linear in the
+ * bytes.
  *
  * @example
  * ```ts
@@ -75,17 +93,25 @@ export function capLine(text: string, cap = MAX_LINE_BYTES): string {
  * const cutter = new LineCutter(4);
  * const bytes = new TextEncoder().encode("ab\nabcdefgh\nx");
  * [...cutter.push(bytes), ...cutter.end()];
- * // ["ab", "abcd [kt-deno: line cut at 4 bytes; 4 more bytes not kept]", "x"]
+ * // ["ab", "ab [kt-deno: line cut at 4 bytes: 4 bytes not kept here] gh", "x"]
  * ```
  */
 export class LineCutter {
-  readonly #kept: Uint8Array;
-  readonly #decoder = new TextDecoder();
-  #length = 0;
-  #dropped = 0;
+  readonly #half: number;
+  /** The line's start, up to half the cap... */
+  readonly #head: Uint8Array;
+  #headLength = 0;
+  /** ...then its last bytes, up to the other half, in a ring. */
+  readonly #ring: Uint8Array;
+  #ringEnd = 0;
+  #ringFull = false;
+  /** Bytes of the line past the head (the ring holds the last of them). */
+  #rest = 0;
 
   constructor(readonly cap = MAX_LINE_BYTES) {
-    this.#kept = new Uint8Array(cap);
+    this.#half = Math.max(1, Math.floor(cap / 2));
+    this.#head = new Uint8Array(cap - this.#half);
+    this.#ring = new Uint8Array(this.#half);
   }
 
   /** The lines that `chunk` ends. */
@@ -104,33 +130,64 @@ export class LineCutter {
 
   /** The last line, when the stream did not end with a newline. */
   end(): string[] {
-    return this.#length > 0 || this.#dropped > 0 ? [this.#line()] : [];
+    return this.#headLength > 0 || this.#rest > 0 ? [this.#line()] : [];
   }
 
   #take(bytes: Uint8Array): void {
-    const room = this.cap - this.#length;
-    if (bytes.length <= room) {
-      this.#kept.set(bytes, this.#length);
-      this.#length += bytes.length;
-    } else {
-      this.#kept.set(bytes.subarray(0, room), this.#length);
-      this.#length = this.cap;
-      this.#dropped += bytes.length - room;
+    const room = this.#head.length - this.#headLength;
+    const first = bytes.subarray(0, room);
+    this.#head.set(first, this.#headLength);
+    this.#headLength += first.length;
+    let rest = bytes.subarray(first.length);
+    if (rest.length === 0) return;
+    this.#rest += rest.length;
+    const ring = this.#ring.length;
+    if (rest.length >= ring) {
+      this.#ring.set(rest.subarray(rest.length - ring));
+      this.#ringEnd = 0;
+      this.#ringFull = true;
+      return;
     }
+    while (rest.length > 0) {
+      const part = rest.subarray(0, ring - this.#ringEnd);
+      this.#ring.set(part, this.#ringEnd);
+      this.#ringEnd += part.length;
+      if (this.#ringEnd === ring) this.#ringEnd = 0, this.#ringFull = true;
+      rest = rest.subarray(part.length);
+    }
+  }
+
+  /** The ring's bytes, oldest first. */
+  #tail(): Uint8Array {
+    if (!this.#ringFull) return this.#ring.subarray(0, this.#ringEnd);
+    const out = new Uint8Array(this.#ring.length);
+    out.set(this.#ring.subarray(this.#ringEnd));
+    out.set(this.#ring.subarray(0, this.#ringEnd), this.#ring.length - this.#ringEnd);
+    return out;
   }
 
   #line(): string {
     let text: string;
-    if (this.#dropped === 0) {
-      const end = this.#kept[this.#length - 1] === 13 ? this.#length - 1 : this.#length;
-      text = this.#decoder.decode(this.#kept.subarray(0, end));
+    const tailBytes = this.#tail();
+    if (this.#rest <= tailBytes.length) {
+      // The whole line fits: the head, then what the ring holds.
+      const whole = new Uint8Array(this.#headLength + tailBytes.length);
+      whole.set(this.#head.subarray(0, this.#headLength));
+      whole.set(tailBytes, this.#headLength);
+      const end = whole[whole.length - 1] === 13 ? whole.length - 1 : whole.length;
+      text = decoder.decode(whole.subarray(0, end));
     } else {
-      const end = boundary(this.#kept, this.#length);
-      text = this.#decoder.decode(this.#kept.subarray(0, end)) +
-        cutNote(this.cap, this.#dropped + this.#length - end);
+      const head = this.#head.subarray(0, boundary(this.#head, this.#headLength));
+      const cr = tailBytes[tailBytes.length - 1] === 13 ? 1 : 0;
+      const tail = tailBytes.subarray(firstWhole(tailBytes), tailBytes.length - cr);
+      const total = this.#headLength + this.#rest - cr;
+      text = decoder.decode(head) + cutNote(this.cap, total - head.length - tail.length) +
+        decoder.decode(tail);
     }
-    this.#length = 0;
-    this.#dropped = 0;
+    this.#headLength = 0;
+    this.#ringEnd = 0;
+    this.#ringFull = false;
+    this.#rest = 0;
     return text;
   }
 }
