@@ -154,3 +154,31 @@ Deno.test("every command that reads a run works on a run of 150,000 jobs", async
 });
 
 export { stringify };
+
+Deno.test("a run that fails before its first state write leaves no record behind", async () => {
+  const { runLocally } = await import("../src/run/local_run.ts");
+  const { validatePipeline } = await import("../src/spec/validate.ts");
+  const spec = validatePipeline({ name: "p", jobs: [{ name: "a", type: "static", tasks: [{}] }] });
+  assert.ok(spec.ok);
+  // Args that serialize once (the kept spec) and then fail (the first state write), past
+  // validation, as a program using the API could pass them.
+  let calls = 0;
+  (spec.value.jobs[0].tasks as { args: unknown }[])[0].args = {
+    toJSON: () => {
+      if (++calls > 1) throw new Error("not again");
+      return {};
+    },
+  };
+  const dataDir = await Deno.makeTempDir({ prefix: "kt-ghost-" });
+  try {
+    await assert.rejects(() =>
+      runLocally(spec.value, { runId: "ktpr0000g405", dataDir, functionsDir: dataDir })
+    );
+    assert.ok(calls > 1, "the state write was reached");
+    assert.deepEqual([...Deno.readDirSync(`${dataDir}/kt-metadata`)], []);
+    const list = await ktDeno(["list", "--data-dir", dataDir], dataDir);
+    assert.doesNotMatch(list.stdout, /ktpr0000g405/);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

@@ -60,13 +60,15 @@ export async function runLocally(
   try {
     await writeKeptSpec(fs, options.runId, pipeline);
     await writeLaunch(fs, options.runId, launch);
-    await fs.writeJson(statePath(options.runId), run.document);
+    return await driveLocally(run, fs, options);
   } catch (error) {
-    // No half-record: a run without its state would show in `list` as one nobody drives.
-    await fs.rmdir(metadataDir(options.runId)).catch(() => {});
+    // No half-record: a run that failed before its first state write would show in
+    // `list` (by its heartbeat) as one that nobody drives.
+    if (!await fs.exists(statePath(options.runId)).catch(() => true)) {
+      await fs.rmdir(metadataDir(options.runId)).catch(() => {});
+    }
     throw error;
   }
-  return await driveLocally(run, fs, options);
 }
 
 /**
