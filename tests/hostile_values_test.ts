@@ -3,7 +3,6 @@
  * function returns, values nested too deeply, runs of 150,000 jobs.
  */
 import assert from "node:assert/strict";
-import { stringify } from "yaml";
 import { exists, FIXTURE_FUNCTIONS, ktDeno, runIdOf, specFile } from "./cli_helpers.ts";
 
 const DYNAMIC = (args: unknown, fn = "hostile.give") => ({
@@ -152,8 +151,6 @@ Deno.test("every command that reads a run works on a run of 150,000 jobs", async
     await Deno.remove(dir, { recursive: true });
   }
 });
-
-export { stringify };
 
 Deno.test("a run that fails before its first state write leaves no record behind", async () => {
   const { runLocally } = await import("../src/run/local_run.ts");
