@@ -106,21 +106,23 @@ export class LocalExecutor implements Executor {
     let taskRetries = 0;
     const times = this.#times.job(job.name, count);
 
+    const skipped = () => {
+      progress.notStarted!++;
+      this.options.events?.progress?.({ ...progress });
+    };
     let next = 0;
     const runner = async () => {
       for (let index = next++; index < count; index = next++) {
         for (let attempt = 0;; attempt++) {
+          // Stopped before its turn: the task never started, it did not fail.
           if (abort.signal.aborted && attempt === 0) {
-            // Stopped before its turn: the task never started, it did not fail.
-            progress.notStarted!++;
-            this.options.events?.progress?.({ ...progress });
+            skipped();
             break;
           }
           const release = await this.#slots.acquire();
           if (abort.signal.aborted && attempt === 0) {
             release();
-            progress.notStarted!++;
-            this.options.events?.progress?.({ ...progress });
+            skipped();
             break;
           }
           progress.running++;
