@@ -7,87 +7,28 @@
  */
 import { Command } from "commander";
 import { PipelineRun } from "../engine/pipeline_run.ts";
-import { reopenRun, resumeRefusal } from "../engine/reopen.ts";
-import { type StateDocument, statePath } from "../engine/state.ts";
-import { livenessOf, readHeartbeat } from "../run/heartbeat.ts";
-import { readKeptSpec } from "../run/kept_spec.ts";
-import { keptSpecPath, launchPath, type LaunchRecord } from "../run/run_files.ts";
-import type { Pipeline } from "../spec/schema.ts";
-import { SpecError } from "../spec/problems.ts";
+import { reopenRun } from "../engine/reopen.ts";
+import { planResume } from "../run/resume_plan.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { checkDataDir, openStorage } from "../storage/open.ts";
 import { resolveFunctionsDir } from "../task/functions.ts";
-import { deleteController } from "./cancel.ts";
 import { UsageError } from "./errors.ts";
-import { progressView } from "./progress.ts";
-import { applyS3Flags, reportEnd, type RunFlags, runOnCluster, runSubcommand } from "./run.ts";
+import { applyS3Flags, clusterCommand, driveHere, type RunFlags, runSubcommand } from "./run.ts";
 import { readState } from "./status.ts";
-import { exitCodeOf, stopSignals } from "./stop_signals.ts";
-
-/** The spec a run is resumed with: the kept one, refused when its spec file has changed since. */
-export async function specToResume(
-  fs: DataFs,
-  runId: string,
-): Promise<{ pipeline: Pipeline; launch: LaunchRecord | null }> {
-  const pipeline = await readKeptSpec(fs, runId).catch(() => null);
-  if (!pipeline) {
-    throw new UsageError(
-      `run ${runId} has no kept spec (${
-        keptSpecPath(runId)
-      }); start a new run with kt-deno run SPEC`,
-    );
-  }
-  const launch = await fs.readJson<LaunchRecord>(launchPath(runId)).catch(() => null);
-  if (launch?.spec_path) {
-    const { loadSpec } = await import("../spec/load.ts");
-    const now = await loadSpec(launch.spec_path).catch((error) => {
-      if (error instanceof SpecError && /cannot read/.test(error.message)) return null;
-      throw new UsageError(
-        `the spec ${launch.spec_path} changed since run ${runId} started and is no longer valid; resume runs the spec the run started with, so restore it, or start a new run with kt-deno run ${launch.spec_path}`,
-      );
-    });
-    if (now && JSON.stringify(now) !== JSON.stringify(pipeline)) {
-      throw new UsageError(
-        `the spec ${launch.spec_path} changed since run ${runId} started; resume runs the spec the run started with, so restore it, or run the changed spec on purpose as a new run: kt-deno run ${launch.spec_path}`,
-      );
-    }
-  }
-  return { pipeline, launch };
-}
-
-/** Refuses (exit 2) a run that is Completed or still driven. */
-async function checkResumable(fs: DataFs, doc: StateDocument): Promise<void> {
-  const beat = await readHeartbeat(fs, doc.pipeline_run_id);
-  const refusal = resumeRefusal(doc, livenessOf(beat, new Date()).alive);
-  if (!refusal) return;
-  const hint = doc.status === "Completed"
-    ? "; to run the pipeline again, start a new run with kt-deno run SPEC"
-    : beat
-    ? `: ${beat.role} pid ${beat.pid} on ${beat.host}, last heartbeat ${beat.heartbeat_at}; stop it with kt-deno cancel ${doc.pipeline_run_id} first`
-    : `: nothing records what drives it; if nothing does, mark it with kt-deno cancel ${doc.pipeline_run_id} first`;
-  throw new UsageError(`cannot resume: ${refusal}${hint}`);
-}
 
 /** Resumes a run; resolves to the exit code. */
 export async function resumeCommand(runId: string, flags: RunFlags): Promise<number> {
   applyS3Flags(flags);
   const doc = await readState(flags.dataDir, runId);
   const fs = new DataFs(openStorage(flags.dataDir));
-  await checkResumable(fs, doc);
-  const { pipeline, launch } = await specToResume(fs, runId);
+  const { pipeline, launch } = await planResume(fs, doc);
   if (flags.image === undefined && launch?.namespace !== undefined) {
     throw new UsageError(
       `run ${runId} ran on Kubernetes (namespace ${launch.namespace}); resume it there: kt-deno resume ${runId} --image IMAGE --data-dir ${flags.dataDir} and the other flags it was run with`,
     );
   }
   if (flags.image !== undefined) {
-    return await runOnCluster(pipeline, flags, {
-      runId,
-      prepare: async (_kube, namespace) => {
-        await deleteController(runId, namespace, flags, 120);
-        await fs.writeJson(statePath(runId), reopenRun(doc, new Date()));
-      },
-    });
+    return await clusterCommand(pipeline, flags, { runId, reopened: reopenRun(doc, new Date()) });
   }
   await checkDataDir(flags.dataDir);
   const given = flags.functions !== undefined;
@@ -96,27 +37,15 @@ export async function resumeCommand(runId: string, flags: RunFlags): Promise<num
   );
   const run = PipelineRun.resume(reopenRun(doc, new Date()));
   console.log(`run id: ${runId} (resumed)`);
-  const view = progressView();
-  const stops = stopSignals();
   const { driveLocally } = await import("../run/local_run.ts");
-  let final: PipelineRun;
-  try {
-    final = await driveLocally(run, fs, {
+  return await driveHere(flags.dataDir, (shown) =>
+    driveLocally(run, fs, {
+      ...shown,
       runId,
       dataDir: flags.dataDir,
       functionsDir,
       concurrency: flags.concurrency,
-      signal: stops.interrupt,
-      cancel: stops.cancel,
-      events: { progress: (p) => view.tasks(p), log: (job, i, line) => view.log(job, i, line) },
-      onChange: (r) => view.update(r),
-    });
-  } finally {
-    stops.dispose();
-  }
-  view.close(final);
-  await reportEnd(flags.dataDir, final.document);
-  return exitCodeOf(final.status);
+    }));
 }
 
 /** The `resume` subcommand: the flags of `run`, and the run id instead of a spec. */
