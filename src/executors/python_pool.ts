@@ -1,0 +1,87 @@
+/**
+ * The local executor's Python workers: one long-lived Python process per concurrency slot
+ * in use, each running one task at a time in a child it forks per task (see
+ * `task/python/py/kt_worker.py`). Python is checked once, when the first Python task comes.
+ *
+ * @module
+ */
+import { DataFs } from "../storage/data_fs.ts";
+import { openStorage } from "../storage/open.ts";
+import type { FunctionModule } from "../task/function_lookup.ts";
+import { checkPython } from "../task/python/python_check.ts";
+import { PythonWorker } from "../task/python/python_worker.ts";
+import type { TaskRequest } from "../task/request.ts";
+import { saveReturnedJobs } from "../task/run_task.ts";
+import type { OutputSink, TaskResult } from "./worker_pool.ts";
+
+function reason(signal: AbortSignal): string {
+  return signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
+}
+
+/**
+ * Python workers, started on demand and reused; the caller limits how many tasks run at
+ * once. A task that fails ends its log with `kt-deno task: <error>`, as a TypeScript
+ * task's does.
+ */
+export class PythonPool {
+  readonly #idle: PythonWorker[] = [];
+  readonly #all = new Set<PythonWorker>();
+  #checked?: Promise<unknown>;
+
+  constructor(readonly output: OutputSink) {}
+
+  /** Runs one Python task; an aborted signal kills its worker. */
+  async exec(
+    request: TaskRequest,
+    found: FunctionModule,
+    signal: AbortSignal,
+  ): Promise<TaskResult> {
+    if (signal.aborted) return { ok: false, error: reason(signal) };
+    const fail = (error: string): TaskResult => {
+      this.output(request, `kt-deno task: ${error}`);
+      return { ok: false, error };
+    };
+    let worker: PythonWorker | undefined;
+    try {
+      this.#checked ??= checkPython(`function ${request.function} is Python (${found.file})`);
+      await this.#checked;
+      worker = this.#idle.pop() ?? await this.#start();
+    } catch (error) {
+      return fail((error as Error).message);
+    }
+    const abort = () => worker.kill();
+    signal.addEventListener("abort", abort, { once: true });
+    try {
+      const outcome = await worker.run(request, found, (line) => this.output(request, line));
+      if (signal.aborted) return { ok: false, error: reason(signal) };
+      if (!outcome.ok) return fail(outcome.error);
+      if (request.kind === "dynamic") {
+        const fs = new DataFs(openStorage(request.dataDir));
+        await saveReturnedJobs(fs, request, JSON.parse(outcome.jobs ?? "[]"));
+      }
+      return { ok: true };
+    } catch (error) {
+      return fail((error as Error).message);
+    } finally {
+      signal.removeEventListener("abort", abort);
+      if (worker.alive) this.#idle.push(worker);
+    }
+  }
+
+  async #start(): Promise<PythonWorker> {
+    const worker = await PythonWorker.start();
+    this.#all.add(worker);
+    worker.exited.then(() => this.#all.delete(worker));
+    return worker;
+  }
+
+  /** Ends every worker: idle ones by closing their input, busy ones by killing them. */
+  async close(): Promise<void> {
+    const idle = new Set(this.#idle);
+    this.#idle.length = 0;
+    await Promise.all([...this.#all].map((worker) => {
+      if (!idle.has(worker)) worker.kill();
+      return worker.close();
+    }));
+  }
+}
