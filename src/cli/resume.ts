@@ -20,7 +20,14 @@ import { resolveFunctionsDir } from "../task/functions.ts";
 import { deleteController } from "./cancel.ts";
 import { UsageError } from "./errors.ts";
 import { progressView } from "./progress.ts";
-import { applyS3Flags, reportEnd, type RunFlags, runOnCluster, runSubcommand } from "./run.ts";
+import {
+  applyS3Flags,
+  pythonReady,
+  reportEnd,
+  type RunFlags,
+  runOnCluster,
+  runSubcommand,
+} from "./run.ts";
 import { readState } from "./status.ts";
 import { exitCodeOf, stopSignals } from "./stop_signals.ts";
 
@@ -94,6 +101,7 @@ export async function resumeCommand(runId: string, flags: RunFlags): Promise<num
   const functionsDir = resolveFunctionsDir(
     given ? flags.functions : launch?.functions_dir ?? "./kt_functions",
   );
+  await pythonReady(functionsDir);
   const run = PipelineRun.resume(reopenRun(doc, new Date()));
   console.log(`run id: ${runId} (resumed)`);
   const view = progressView();

@@ -41,7 +41,11 @@ export async function checkPython(why: string): Promise<number[]> {
       stderr: "piped",
     }).output();
   } catch (error) {
-    const found = error instanceof Deno.errors.NotFound ? "not found in PATH" : String(error);
+    const found = !(error instanceof Deno.errors.NotFound)
+      ? `cannot be started (${(error as Error).message})`
+      : program.includes("/")
+      ? "not found"
+      : "not found in PATH";
     throw new PythonUnavailableError(
       `${program} ${found}: Python ${MIN_PYTHON.join(".")} or newer is needed, as ${why}`,
     );
