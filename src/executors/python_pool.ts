@@ -1,7 +1,8 @@
 /**
  * The local executor's Python workers: one long-lived Python process per concurrency slot
- * in use, each running one task at a time in a child it forks per task (see
- * `task/python/py/kt_worker.py`). Python is checked once, when the first Python task comes.
+ * in use, each running one task at a time (see `task/python/py/kt_worker.py`). A worker
+ * that a task ends (`os._exit`, a crash, a kill at a timeout) is replaced by a new one.
+ * Python is checked once, when the first Python task comes.
  *
  * @module
  */

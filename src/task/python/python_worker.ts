@@ -4,8 +4,9 @@
  * up its stdout, and the task's own output (stdout and stderr of the task's code) comes up
  * its stderr, ended after each task by a line holding the worker's nonce.
  *
- * The worker forks a child per task (see `py/kt_worker.py`); this side serves the child's
- * file operations through the data dir's {@linkcode DataFs}.
+ * The worker runs each task in its own process, or in a child it forks per task with
+ * `KT_PYTHON_FORK=1` (see `py/kt_worker.py`); this side serves the task's file operations
+ * through the data dir's {@linkcode DataFs}.
  *
  * @module
  */
@@ -99,11 +100,12 @@ export class PythonWorker {
       this.alive = false;
       this.#group.release();
       await Promise.allSettled([frames, output]);
-      const how = status.signal
-        ? `was killed by ${status.signal}`
-        : `exited with code ${status.code}`;
-      const said = this.#early.length ? `: ${this.#early.join(" / ")}` : "";
-      this.#current?.finish({ ok: false, error: `the Python worker ${how}${said}` });
+      this.#current?.finish({
+        ok: false,
+        error: status.signal
+          ? `the task's process was killed by ${status.signal}`
+          : `the task ended its process with exit code ${status.code}`,
+      });
       this.#current = undefined;
       ready();
       return status;
