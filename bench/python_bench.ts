@@ -2,9 +2,11 @@
  * Python task benchmark: one `kt-deno run` of a static job of 1,000 no-op Python tasks
  * (`steps.noop` of tests/fixtures/py_functions), as a user would type it. Prints the
  * tasks per second of the run itself (first job submitted to last job finished) and the
- * wall time of the whole command, Deno's and Python's start-up included.
+ * wall time of the whole command, Deno's and Python's start-up included. With `--processes`
+ * each task is instead a command task `python3 -c pass`: a Python process per task, the
+ * way to compare.
  *
- *     deno run -A bench/python_bench.ts [--tasks 1000] [--concurrency N]
+ *     deno run -A bench/python_bench.ts [--tasks 1000] [--concurrency N] [--processes]
  *
  * @module
  */
@@ -27,7 +29,13 @@ try {
       jobs: [{
         name: "noop",
         type: "static",
-        tasks: Array.from({ length: TASKS }, () => ({ function: "steps.noop" })),
+        tasks: Array.from(
+          { length: TASKS },
+          () =>
+            "processes" in args
+              ? { command: ["python3", "-c", "pass"] }
+              : { function: "steps.noop" },
+        ),
       }],
     }),
   );
@@ -60,11 +68,11 @@ try {
   const job = state.jobs.noop;
   const seconds = (Date.parse(job.finished_at!) - Date.parse(job.submitted_at!)) / 1000;
   console.log(
-    `python: ${TASKS} no-op Python tasks in ${seconds.toFixed(2)} s = ${
-      (TASKS / seconds).toFixed(0)
-    } tasks/s (concurrency ${args.concurrency ?? navigator.hardwareConcurrency}; whole command ${
-      wall.toFixed(2)
-    } s)`,
+    `python${"processes" in args ? " (a process per task)" : ""}: ${TASKS} no-op Python tasks in ${
+      seconds.toFixed(2)
+    } s = ${(TASKS / seconds).toFixed(0)} tasks/s (concurrency ${
+      args.concurrency ?? navigator.hardwareConcurrency
+    }; whole command ${wall.toFixed(2)} s)`,
   );
 } finally {
   await Deno.remove(dir, { recursive: true });
