@@ -8,28 +8,26 @@
 import { Command } from "commander";
 import { PipelineRun } from "../engine/pipeline_run.ts";
 import { reopenRun, resumeRefusal } from "../engine/reopen.ts";
-import { type StateDocument, statePath } from "../engine/state.ts";
-import { livenessOf, readHeartbeat } from "../run/heartbeat.ts";
-import { readKeptSpec } from "../run/kept_spec.ts";
-import { keptSpecPath, launchPath, type LaunchRecord } from "../run/run_files.ts";
+import { type StateDocument } from "../engine/state.ts";
+import { livenessOf, readHeartbeat } from "../records/heartbeat.ts";
+import { readKeptSpec } from "../records/kept_spec.ts";
+import { keptSpecPath } from "../records/layout.ts";
+import { type LaunchRecord, readLaunch } from "../records/launch.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { SpecError } from "../spec/problems.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { checkDataDir, openStorage } from "../storage/open.ts";
 import { resolveFunctionsDir } from "../task/functions.ts";
-import { deleteController } from "./cancel.ts";
 import { UsageError } from "./errors.ts";
-import { progressView } from "./progress.ts";
 import {
   applyS3Flags,
+  clusterCommand,
+  driveHere,
   pythonReady,
-  reportEnd,
   type RunFlags,
-  runOnCluster,
   runSubcommand,
 } from "./run.ts";
 import { readState } from "./status.ts";
-import { exitCodeOf, stopSignals } from "./stop_signals.ts";
 
 /** The spec a run is resumed with: the kept one, refused when its spec file has changed since. */
 export async function specToResume(
@@ -44,7 +42,7 @@ export async function specToResume(
       }); start a new run with kt-deno run SPEC`,
     );
   }
-  const launch = await fs.readJson<LaunchRecord>(launchPath(runId)).catch(() => null);
+  const launch = await readLaunch(fs, runId);
   if (launch?.spec_path) {
     const { loadSpec } = await import("../spec/load.ts");
     const now = await loadSpec(launch.spec_path).catch((error) => {
@@ -88,13 +86,7 @@ export async function resumeCommand(runId: string, flags: RunFlags): Promise<num
     );
   }
   if (flags.image !== undefined) {
-    return await runOnCluster(pipeline, flags, {
-      runId,
-      prepare: async (_kube, namespace) => {
-        await deleteController(runId, namespace, flags, 120);
-        await fs.writeJson(statePath(runId), reopenRun(doc, new Date()));
-      },
-    });
+    return await clusterCommand(pipeline, flags, { runId, reopened: reopenRun(doc, new Date()) });
   }
   await checkDataDir(flags.dataDir);
   const given = flags.functions !== undefined;
@@ -104,27 +96,15 @@ export async function resumeCommand(runId: string, flags: RunFlags): Promise<num
   await pythonReady(functionsDir);
   const run = PipelineRun.resume(reopenRun(doc, new Date()));
   console.log(`run id: ${runId} (resumed)`);
-  const view = progressView();
-  const stops = stopSignals();
   const { driveLocally } = await import("../run/local_run.ts");
-  let final: PipelineRun;
-  try {
-    final = await driveLocally(run, fs, {
+  return await driveHere(flags.dataDir, (shown) =>
+    driveLocally(run, fs, {
+      ...shown,
       runId,
       dataDir: flags.dataDir,
       functionsDir,
       concurrency: flags.concurrency,
-      signal: stops.interrupt,
-      cancel: stops.cancel,
-      events: { progress: (p) => view.tasks(p), log: (job, i, line) => view.log(job, i, line) },
-      onChange: (r) => view.update(r),
-    });
-  } finally {
-    stops.dispose();
-  }
-  view.close(final);
-  await reportEnd(flags.dataDir, final.document);
-  return exitCodeOf(final.status);
+    }));
 }
 
 /** The `resume` subcommand: the flags of `run`, and the run id instead of a spec. */

@@ -13,7 +13,7 @@
 import { parseQuantity } from "../../spec/quantity.ts";
 import { DataFs } from "../../storage/data_fs.ts";
 import { openStorage } from "../../storage/open.ts";
-import { readLines } from "../lines.ts";
+import { readLines } from "../../async/lines.ts";
 import { type GroupProcess, spawnInGroup } from "../process_group.ts";
 import { argsFile, argsJson, taskEnv, type TaskRequest } from "../request.ts";
 import type { FunctionModule } from "../function_lookup.ts";
