@@ -32,8 +32,8 @@ Deno.test("kube-transform-hello: Python kt_functions with kube_transform.fsutil,
     assert.equal(state.status, "Completed");
     assert.deepEqual(Object.keys(state.jobs), ["plan", "greet"]);
     assert.equal(state.jobs.greet.tasks?.length, inputs.length);
-    assert.match(result.stdout, /plan\[0\] INFO:kt_functions\.hello:planning 3 files/);
-    assert.match(result.stdout, /greet\[\d\] greeted input\/greek\.txt into output\/greek\.txt/);
+    assert.match(result.stderr, /plan\[0\] INFO:kt_functions\.hello:planning 3 files/);
+    assert.match(result.stderr, /greet\[\d\] greeted input\/greek\.txt into output\/greek\.txt/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
