@@ -1,7 +1,9 @@
 /**
  * The local executor's Python workers: one long-lived Python process per concurrency slot
  * in use, each running one task at a time (see `task/python/py/kt_worker.py`). A worker
- * that a task ends (`os._exit`, a crash, a kill at a timeout) is replaced by a new one.
+ * that a task ends (`os._exit`, a crash, a kill at a timeout) is replaced by a new one, and
+ * so is one that has served `tasksPerWorker` tasks: as in a TypeScript worker, the C
+ * library keeps every environment value a task sets.
  * Python is checked once, when the first Python task comes.
  *
  * @module
@@ -13,7 +15,7 @@ import { checkPython } from "../task/python/python_check.ts";
 import { PythonWorker } from "../task/python/python_worker.ts";
 import type { TaskRequest } from "../task/request.ts";
 import { saveReturnedJobs } from "../task/run_task.ts";
-import type { OutputSink, TaskResult } from "./worker_pool.ts";
+import { type OutputSink, type TaskResult, TASKS_PER_WORKER } from "./worker_pool.ts";
 
 function reason(signal: AbortSignal): string {
   return signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
@@ -27,9 +29,10 @@ function reason(signal: AbortSignal): string {
 export class PythonPool {
   readonly #idle: PythonWorker[] = [];
   readonly #all = new Set<PythonWorker>();
+  readonly #served = new WeakMap<PythonWorker, number>();
   #checked?: Promise<unknown>;
 
-  constructor(readonly output: OutputSink) {}
+  constructor(readonly output: OutputSink, readonly tasksPerWorker = TASKS_PER_WORKER) {}
 
   /** Runs one Python task; an aborted signal kills its worker. */
   async exec(
@@ -65,7 +68,11 @@ export class PythonPool {
       return fail((error as Error).message);
     } finally {
       signal.removeEventListener("abort", abort);
-      if (worker.alive) this.#idle.push(worker);
+      const served = (this.#served.get(worker) ?? 0) + 1;
+      this.#served.set(worker, served);
+      if (worker.alive && served < this.tasksPerWorker) this.#idle.push(worker);
+      // The slot stays taken until the old worker is gone, so the two never overlap.
+      else if (worker.alive) await worker.close();
     }
   }
 
