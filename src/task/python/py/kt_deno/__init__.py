@@ -64,6 +64,7 @@ _ERRORS = {
     "IsADirectoryError": IsADirectoryError,
     "NotADirectoryError": NotADirectoryError,
     "PermissionError": PermissionError,
+    "RuntimeError": RuntimeError,
     "ValueError": ValueError,
 }
 
