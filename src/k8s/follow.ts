@@ -28,9 +28,15 @@ interface KubePod {
 
 const FINAL_EXITS: ReadonlySet<number> = new Set(Object.values(CONTROLLER_EXIT));
 
-/** After a Job ends, how long the state document is read again at the quick pace. */
+/**
+ * When no Job of the run is left running, how long after the last one ended the state
+ * document is read at the quick pace (the run may be over).
+ */
 const QUICK_READS_MS = 2000;
-/** The quick pace: the run's end is seen within this of its final state write. */
+/**
+ * The quick pace: the run's end is seen within this of its final state write, or within
+ * four times what a read takes, for a document that takes long to read.
+ */
 const QUICK_READ_MS = 25;
 
 /** How following a run ended. */
@@ -96,7 +102,10 @@ class RunFollower {
   readonly #outages = new Map<string, number>();
   /** Finished kt jobs the state document does not show as finished yet. */
   readonly #lagging = new Set<string>();
-  #laggingSince = 0;
+  /** The run's kt Jobs that have not finished. */
+  readonly #unfinished = new Set<string>();
+  #lastEnd = 0;
+  #readTook = 0;
   readonly #reads: Coalescer;
   readonly #finished = Promise.withResolvers<FollowResult>();
   #ending = false;
@@ -111,8 +120,13 @@ class RunFollower {
     this.#retryForMs = options.retryForMs ?? 300_000;
     this.#controller = controllerJobName(settings.runId);
     const interval = options.readIntervalMs ?? 250;
-    const quick = () => this.#lagging.size > 0 && Date.now() - this.#laggingSince < QUICK_READS_MS;
-    this.#reads = new Coalescer(() => this.#read(), () => quick() ? QUICK_READ_MS : interval);
+    const quick = () =>
+      this.#lagging.size > 0 && this.#unfinished.size === 0 &&
+      Date.now() - this.#lastEnd < QUICK_READS_MS;
+    this.#reads = new Coalescer(
+      () => this.#read(),
+      () => quick() ? Math.min(interval, Math.max(QUICK_READ_MS, 4 * this.#readTook)) : interval,
+    );
   }
 
   /** Watches the run's Jobs and controller pod until the run ends (or following gives up). */
@@ -182,6 +196,9 @@ class RunFollower {
   #onJob(name: string, job: KubeJob): void {
     const ktJob = job.metadata.labels?.[LABELS.job];
     const end = finishedCondition(job)?.type as "Complete" | "Failed" | undefined;
+    if (ktJob && end) {
+      if (this.#unfinished.delete(ktJob) || !this.#lastEnd) this.#lastEnd = Date.now();
+    } else if (ktJob) this.#unfinished.add(ktJob);
     if (ktJob) {
       this.view.events.progress?.({
         job: ktJob,
@@ -191,7 +208,6 @@ class RunFollower {
         failed: parseIndexes(job.status?.failedIndexes).length,
       });
       if (end && this.#state?.jobs[ktJob]?.status !== JobStatus.Completed) {
-        if (this.#lagging.size === 0) this.#laggingSince = Date.now();
         this.#lagging.add(ktJob);
       }
     }
@@ -204,7 +220,9 @@ class RunFollower {
 
   /** One read of the state document; keeps reading while it lags or cannot be read. */
   async #read(): Promise<void> {
+    const started = performance.now();
     await this.#readState();
+    this.#readTook = performance.now() - started;
     if (this.#state && this.#state.status !== "Running") this.#end();
     this.#checkEnd();
     if (this.#lagging.size > 0 || this.#outages.has("data dir")) this.#reads.request();
