@@ -15,7 +15,7 @@ import { checkPython } from "../task/python/python_check.ts";
 import { PythonWorker } from "../task/python/python_worker.ts";
 import type { TaskRequest } from "../task/request.ts";
 import { saveReturnedJobs } from "../task/run_task.ts";
-import { type OutputSink, type TaskResult, TASKS_PER_WORKER } from "./worker_pool.ts";
+import { closeWorkers, type OutputSink, type TaskResult, TASKS_PER_WORKER } from "./worker_pool.ts";
 
 function reason(signal: AbortSignal): string {
   return signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
@@ -85,11 +85,6 @@ export class PythonPool {
 
   /** Ends every worker: idle ones by closing their input, busy ones by killing them. */
   async close(): Promise<void> {
-    const idle = new Set(this.#idle);
-    this.#idle.length = 0;
-    await Promise.all([...this.#all].map((worker) => {
-      if (!idle.has(worker)) worker.kill();
-      return worker.close();
-    }));
+    await closeWorkers(this.#all, this.#idle);
   }
 }
