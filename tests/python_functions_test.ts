@@ -8,7 +8,9 @@
  * whatever its name.
  */
 import assert from "node:assert/strict";
-import { exists, ktDeno, runIdOf, specFile, stateOf } from "./cli_helpers.ts";
+import { exists, ktDeno, runIdOf, spawnKtDeno, specFile, stateOf } from "./cli_helpers.ts";
+import { descendants, running } from "./faults/processes.ts";
+import { until } from "./until.ts";
 
 const FUNCTIONS = new URL("./fixtures/py_functions", import.meta.url).pathname;
 
@@ -256,4 +258,41 @@ Deno.test("a python3 older than 3.9 is one error before anything runs: exit 2, n
     await Deno.remove(dir, { recursive: true });
     await Deno.remove(fake);
   }
+});
+
+Deno.test({
+  name:
+    "SIGKILL of a local launcher takes its Python workers, and what their tasks started, with it",
+  sanitizeResources: false,
+  fn: async () => {
+    const { dir, path } = await specFile({
+      name: "python-lingering",
+      jobs: [job("slow", [task("steps.sleep", { seconds: 60, target: "pid" })])],
+    });
+    const dataDir = `${dir}/data`;
+    const launcher = spawnKtDeno(
+      ["run", path, "--data-dir", dataDir, "--functions", FUNCTIONS],
+      dir,
+    );
+    try {
+      const pid = Number(
+        await until("the Python task to start", 60, async () => {
+          const text = await Deno.readTextFile(`${dataDir}/pid`).catch(() => "");
+          return text || undefined;
+        }),
+      );
+      const before = descendants(launcher.pid);
+      assert.ok(before.includes(pid), `the task's worker ${pid} is below the launcher`);
+      assert.ok(before.some((p) => descendants(pid).includes(p)), "the task's `sleep` too");
+      Deno.kill(launcher.pid, "SIGKILL");
+      assert.equal((await launcher.status).signal, "SIGKILL");
+      await until("the run's processes to end", 10, () => before.every((p) => !running(p)), {
+        everyMs: 50,
+      });
+    } finally {
+      await launcher.stdout.cancel();
+      await launcher.stderr.cancel();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
