@@ -225,6 +225,23 @@ Deno.test("module state lives on in a worker; KT_PYTHON_FORK=1 starts each task 
   }
 });
 
+Deno.test("fsutil.open streams files of several megabytes both ways; one left open is not written", async () => {
+  const { dir, data, result } = await run({
+    name: "python-big",
+    jobs: [job("big", [task("steps.big_files", { target: "big.txt" })])],
+  });
+  try {
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.equal(await Deno.readTextFile(`${data}/big.txt`), "True 200000");
+    assert.equal((await Deno.stat(`${data}/big/data.bin`)).size, 1500 * 3001);
+    assert.equal(await exists(`${data}/big/never.txt`), false);
+    const leftovers = [...Deno.readDirSync(`${data}/big`)].map((e) => e.name).sort();
+    assert.deepEqual(leftovers, ["data.bin", "lines.txt"], "no temporary file is left");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a missing python3 is one error before anything runs: exit 2, nothing written", async () => {
   const { dir, data, result } = await run(
     { name: "no-python", jobs: [job("a", [task("steps.noop")])] },

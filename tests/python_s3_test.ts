@@ -102,6 +102,36 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "fsutil.open streams files of several megabytes to and from s3://; one left open is not written",
+  ...settings,
+  fn: async () => {
+    const { fs, dataDir, s } = await bucketFs("big");
+    const { dir, path } = await specFile({
+      name: "big",
+      jobs: [{
+        name: "big",
+        type: "static",
+        tasks: [{ function: "steps.big_files", args: { target: "big.txt" } }],
+      }],
+    });
+    try {
+      const result = await ktDeno(
+        ["run", path, "--functions", PY_FIXTURES, "--data-dir", dataDir],
+        dir,
+        s.env,
+      );
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+      assert.equal(await fs.read("big.txt"), "True 200000");
+      assert.deepEqual(await fs.listdir("big"), ["data.bin", "lines.txt"]);
+      assert.equal((await fs.stat("big/data.bin"))?.size, 1500 * 3001);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "stop MinIO",
   ...settings,
   fn: async () => {

@@ -8,6 +8,7 @@
 import type { DataFs } from "../../storage/data_fs.ts";
 import { normalizePath, NotFoundError, PathEscapeError } from "../../storage/driver.ts";
 import type { Frame } from "./frames.ts";
+import type { FsStreams } from "./fs_streams.ts";
 
 /** The answer to one request: a header (`ok`, `value` or `type` and `message`) and a body. */
 export type FsReply = Frame;
@@ -20,9 +21,23 @@ function text(args: Record<string, unknown>, name: string): string {
   return value;
 }
 
-async function perform(fs: DataFs, op: string, args: Record<string, unknown>, body: Uint8Array) {
+async function perform(
+  fs: DataFs,
+  streams: FsStreams,
+  op: string,
+  args: Record<string, unknown>,
+  body: Uint8Array,
+) {
   const path = () => text(args, "path");
   switch (op) {
+    case "open_read":
+      return await streams.openRead(fs, path());
+    case "open_write":
+      return streams.openWrite(fs, path());
+    case "write_chunk":
+      return await streams.write(args.id, body);
+    case "close":
+      return await streams.close(args.id);
     case "listdir":
       return await fs.listdir(path());
     case "isfile":
@@ -83,11 +98,12 @@ function pythonType(error: unknown): string {
  *
  * @example
  * ```ts ignore
- * const reply = await serveFs(fs, { t: "fs", op: "listdir", args: { path: "input" } }, body);
+ * const reply = await serveFs(fs, streams, { t: "fs", op: "listdir", args: { path: "input" } }, body);
  * ```
  */
 export async function serveFs(
   fs: DataFs,
+  streams: FsStreams,
   header: Record<string, unknown>,
   body: Uint8Array,
 ): Promise<FsReply> {
@@ -96,7 +112,10 @@ export async function serveFs(
     if (header.op === "read") {
       return { header: { ok: true }, body: await fs.readBytes(text(args, "path")) };
     }
-    const value = await perform(fs, String(header.op), args, body);
+    if (header.op === "read_chunk") {
+      return { header: { ok: true }, body: await streams.read(args.id, Number(args.size)) };
+    }
+    const value = await perform(fs, streams, String(header.op), args, body);
     return { header: { ok: true, value: value ?? null }, body: EMPTY };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

@@ -19,6 +19,7 @@ import { argsFile, argsJson, taskEnv, type TaskRequest } from "../request.ts";
 import type { FunctionModule } from "../function_lookup.ts";
 import { encodeFrame, type Frame, readFrames } from "./frames.ts";
 import { serveFs } from "./fs_service.ts";
+import { FsStreams } from "./fs_streams.ts";
 import { pythonProgram } from "./python_check.ts";
 import { pythonWorkerScript } from "./sources.ts";
 
@@ -53,6 +54,7 @@ export class PythonWorker {
   readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
   readonly #nonce = crypto.randomUUID();
   readonly #stores = new Map<string, DataFs>();
+  readonly #streams = new FsStreams();
   readonly #ready: Promise<void>;
   readonly exited: Promise<Deno.CommandStatus>;
   #current?: Current;
@@ -126,7 +128,7 @@ export class PythonWorker {
   async #serve(frame: Frame): Promise<void> {
     const fs = this.#current?.fs;
     const reply = fs
-      ? await serveFs(fs, frame.header, frame.body)
+      ? await serveFs(fs, this.#streams, frame.header, frame.body)
       : { header: { ok: false, type: "RuntimeError", message: "no task is running" } };
     await this.#stdin.write(encodeFrame(reply.header, "body" in reply ? reply.body : undefined))
       .catch(() => {});
@@ -137,6 +139,7 @@ export class PythonWorker {
     const current = this.#current;
     if (!current?.done || !current.outputEnded) return;
     this.#current = undefined;
+    this.#streams.drop();
     const header = current.done.header as { ok: boolean; error?: string; oom?: boolean };
     if (header.ok) {
       const jobs = current.request.kind === "dynamic"

@@ -241,19 +241,75 @@ def join(*paths: str) -> str:
     return posixpath.join(*paths)
 
 
-class _Upload(io.BytesIO):
-    """A file open for writing: its bytes go to the data dir when it is closed."""
+_CHUNK = 1 << 20
 
-    def __init__(self, path: str, op: str) -> None:
+
+class _Reader(io.RawIOBase):
+    """A file of the data dir open to read: its bytes come from kt-deno a chunk at a time."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self._id = _call("open_read", path=path)[0]
+        self._rest = b""
+        self._ended = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._rest and not self._ended:
+            self._rest = _call("read_chunk", id=self._id, size=max(len(buffer), _CHUNK))[1]
+            self._ended = not self._rest
+        size = min(len(buffer), len(self._rest))
+        buffer[:size] = self._rest[:size]
+        self._rest = self._rest[size:]
+        return size
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                _call("close", id=self._id)
+            finally:
+                super().close()
+
+
+class _Writer(io.RawIOBase):
+    """A file of the data dir open to write: kt-deno stores it as it comes, and puts it in
+    place (atomically) when it is closed."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self._id = _call("open_write", path=path)[0]
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        if chunk:
+            _call("write_chunk", chunk, id=self._id)
+        return len(chunk)
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                _call("close", id=self._id)
+            finally:
+                super().close()
+
+
+class _Appender(io.BytesIO):
+    """A file of the data dir open to append: what is written is added when it is closed."""
+
+    def __init__(self, path: str) -> None:
         super().__init__()
         self._path = path
-        self._op = op
 
     def close(self) -> None:
         if not self.closed:
             data = self.getvalue()
             super().close()
-            _call(self._op, data, path=self._path)
+            _call("append", data, path=self._path)
 
 
 def open(
@@ -264,22 +320,24 @@ def open(
     newline: Optional[str] = None,
 ) -> Any:
     """Opens a file of the data dir, as the built-in ``open`` does, for reading (``r``,
-    ``rb``), writing (``w``, ``wb``) or appending (``a``, ``ab``). A file is read whole
-    when it is opened; what is written is stored when the file is closed (``with``
-    closes it), atomically for ``w``. Raises ``FileNotFoundError`` for a missing file
-    opened to read, ``ValueError`` for another mode."""
+    ``rb``), writing (``w``, ``wb``) or appending (``a``, ``ab``). Reading and writing go a
+    megabyte at a time, so files larger than memory work; a file written is put in place
+    when it is closed (``with`` closes it), atomically. What is appended is added when the
+    file is closed. Raises ``FileNotFoundError`` for a missing file opened to read,
+    ``ValueError`` for another mode."""
     kind = mode.replace("t", "")
     binary = "b" in kind
     kind = kind.replace("b", "")
     if kind not in ("r", "w", "a") or mode.count("b") + mode.count("t") > 1:
         raise ValueError(f"invalid mode: {mode!r} (expected r, w or a, with b or t)")
     relative = _relative(path)
+    stream: Any
     if kind == "r":
-        raw: Any = io.BytesIO(read_bytes(relative))
+        stream = io.BufferedReader(_Reader(relative), _CHUNK)
+    elif kind == "w":
+        stream = io.BufferedWriter(_Writer(relative), _CHUNK)
     else:
-        raw = _Upload(relative, "write" if kind == "w" else "append")
+        stream = _Appender(relative)
     if binary:
-        return raw
-    return io.TextIOWrapper(
-        raw, encoding=encoding or "utf-8", errors=errors, newline=newline, write_through=True
-    )
+        return stream
+    return io.TextIOWrapper(stream, encoding=encoding or "utf-8", errors=errors, newline=newline)
