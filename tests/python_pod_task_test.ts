@@ -84,3 +84,14 @@ Deno.test("a pod whose Python task raises exits 1 with Python's error line, the 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a pod's Python task reaches the data dir through the pod's kt-deno", async () => {
+  const tasks = [{ kind: "static" as const, function: "steps.big_files", args: { target: "b" } }];
+  const { dir, result } = await pod("big", tasks, 0);
+  try {
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.equal(await Deno.readTextFile(`${dir}/b`), "True 200000");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
