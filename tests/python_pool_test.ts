@@ -90,3 +90,25 @@ Deno.test("an abort kills the Python worker running the task, and the pool goes 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a Python worker that cannot start fails its task, saying why", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kt-python-pool-" });
+  const lines: string[] = [];
+  const pool = new PythonPool((_, line) => lines.push(line));
+  Deno.env.set("KT_PYTHON", "/nonexistent/python3");
+  try {
+    const result = await pool.exec(
+      request(dir, "steps.noop", {}),
+      findFunctionModule(FUNCTIONS, "steps.noop"),
+      new AbortController().signal,
+    );
+    const why =
+      `/nonexistent/python3 not found: Python 3.9 or newer is needed, as function steps.noop is Python (${FUNCTIONS}/steps.py)`;
+    assert.deepEqual(result, { ok: false, error: why });
+    assert.deepEqual(lines, [`kt-deno task: ${why}`]);
+  } finally {
+    Deno.env.delete("KT_PYTHON");
+    await pool.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

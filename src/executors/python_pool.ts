@@ -3,8 +3,8 @@
  * in use, each running one task at a time (see `task/python/py/kt_worker.py`). A worker
  * that a task ends (`os._exit`, a crash, a kill at a timeout) is replaced by a new one, and
  * so is one that has served `tasksPerWorker` tasks: as in a TypeScript worker, the C
- * library keeps every environment value a task sets.
- * Python is checked once, when the first Python task comes.
+ * library keeps every environment value a task sets. When a worker cannot start, Python is
+ * checked, to say why.
  *
  * @module
  */
@@ -30,7 +30,6 @@ export class PythonPool {
   readonly #idle: PythonWorker[] = [];
   readonly #all = new Set<PythonWorker>();
   readonly #served = new WeakMap<PythonWorker, number>();
-  #checked?: Promise<unknown>;
 
   constructor(readonly output: OutputSink, readonly tasksPerWorker = TASKS_PER_WORKER) {}
 
@@ -47,11 +46,13 @@ export class PythonPool {
     };
     let worker: PythonWorker | undefined;
     try {
-      this.#checked ??= checkPython(`function ${request.function} is Python (${found.file})`);
-      await this.#checked;
       worker = this.#idle.pop() ?? await this.#start();
     } catch (error) {
-      return fail((error as Error).message);
+      // Why it would not start, said plainly when Python is missing or too old.
+      return await checkPython(`function ${request.function} is Python (${found.file})`).then(
+        () => fail((error as Error).message),
+        (why) => fail(why.message),
+      );
     }
     const abort = () => worker.kill();
     signal.addEventListener("abort", abort, { once: true });

@@ -26,8 +26,14 @@ export async function runPythonTask(
   found: FunctionModule,
   output: (line: string) => void,
 ): Promise<unknown> {
-  await checkPython(`function ${request.function} is Python (${found.file})`);
-  const worker = await PythonWorker.start();
+  let worker: PythonWorker;
+  try {
+    worker = await PythonWorker.start();
+  } catch (error) {
+    // Why it would not start, said plainly when Python is missing or too old.
+    await checkPython(`function ${request.function} is Python (${found.file})`);
+    throw error;
+  }
   try {
     const outcome = await worker.run(request, found, output);
     if (!outcome.ok) throw new PythonTaskError(outcome.error);
