@@ -13,7 +13,14 @@ import { DataFs } from "../storage/data_fs.ts";
 import { checkDataDir, openStorage } from "../storage/open.ts";
 import { resolveFunctionsDir } from "../task/functions.ts";
 import { UsageError } from "./errors.ts";
-import { applyS3Flags, clusterCommand, driveHere, type RunFlags, runSubcommand } from "./run.ts";
+import {
+  applyS3Flags,
+  clusterCommand,
+  driveHere,
+  pythonReady,
+  type RunFlags,
+  runSubcommand,
+} from "./run.ts";
 import { readState } from "./status.ts";
 
 /** Resumes a run; resolves to the exit code. */
@@ -35,6 +42,7 @@ export async function resumeCommand(runId: string, flags: RunFlags): Promise<num
   const functionsDir = resolveFunctionsDir(
     given ? flags.functions : launch?.functions_dir ?? "./kt_functions",
   );
+  await pythonReady(functionsDir);
   const run = PipelineRun.resume(reopenRun(doc, new Date()));
   console.log(`run id: ${runId} (resumed)`);
   const { driveLocally } = await import("../run/local_run.ts");

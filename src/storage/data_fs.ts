@@ -115,6 +115,11 @@ export class DataFs {
     await this.driver.append(await this.#path(path, "write"), encoder.encode(text));
   }
 
+  /** Appends bytes to a file. */
+  async appendBytes(path: string, data: Uint8Array): Promise<void> {
+    await this.driver.append(await this.#path(path, "write"), data);
+  }
+
   /** A file's contents as bytes. */
   async readBytes(path: string): Promise<Uint8Array> {
     return await this.driver.read(await this.#path(path, "read"));
