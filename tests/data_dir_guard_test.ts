@@ -172,3 +172,32 @@ Deno.test("glob lists a symlinked folder once, and a link to its own parent does
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a Python task meets the same guard: ValueError for the root and kt-metadata", async () => {
+  const { dir, path } = await specFile({
+    name: "py-guard",
+    jobs: [{
+      name: "py",
+      type: "static",
+      tasks: [{ function: "guard.attempts", args: { target: "outcomes.json" } }],
+    }],
+  });
+  try {
+    const functions = new URL("./fixtures/py_functions", import.meta.url).pathname;
+    const result = await ktDeno(
+      ["run", path, "--data-dir", "data", "--functions", functions],
+      dir,
+    );
+    assert.equal(result.code, 0, result.stderr);
+    const outcomes = JSON.parse(await Deno.readTextFile(`${dir}/data/outcomes.json`));
+    assert.match(outcomes.rmdir_root, /^ValueError: .*removing the data dir's root is refused/);
+    for (const name of ["write_metadata", "append_metadata", "rmdir_metadata", "open_metadata"]) {
+      assert.match(outcomes[name], /^ValueError: .*kt-metadata\/ holds kt-deno's records/, name);
+    }
+    assert.equal(outcomes.list_metadata, "ok 1");
+    assert.equal(await exists(`${dir}/data/kt-metadata/x.txt`), false);
+    assert.equal(await exists(`${dir}/data/kt-metadata/z.txt`), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -186,7 +186,7 @@ for (const [mode, env] of MODES) {
       );
       assert.match(
         error("escape"),
-        /^ValueError: path escapes the data dir: "\.\.\/outside\.txt"$/,
+        /^ValueError: refused path "\.\.\/outside\.txt": '\.\.' leads out of the data dir$/,
       );
       assert.equal(error("hog"), "out of memory (limit 64Mi)");
       assert.match(await logOf(data, runId, "hog"), /^MemoryError/m);

@@ -80,7 +80,9 @@ export class FsStreams {
     this.#open.delete(Number(id));
     if (open?.kind === "read") await open.reader.cancel();
     if (open?.kind === "write") {
-      await open.writer.close().catch(() => {});
+      // A write the store refused (the data dir's guard) ends `done` while a chunk still
+      // waits in the stream, which then never closes: whichever comes first.
+      await Promise.race([open.writer.close(), open.done]).catch(() => {});
       await open.done;
     }
   }
