@@ -7,9 +7,13 @@ import type { StorageDriver } from "./driver.ts";
 import { LocalDriver } from "./local.ts";
 import { RetryingDriver, storageRetrySeconds } from "./retrying.ts";
 import { S3Driver, type S3Options } from "./s3.ts";
+import { openGcs } from "./gcs.ts";
+import { openAzure } from "./azure.ts";
 
 /**
- * Opens the driver for a data dir: `s3://bucket/prefix` or a local path, wrapped so that
+ * Opens the driver for a data dir: `s3://bucket/prefix`, `gs://bucket/prefix`,
+ * `az://container/prefix` (or `abfs[s]://container@account.dfs.core.windows.net/prefix`)
+ * or a local path, wrapped so that
  * transient errors are retried for `KT_STORAGE_RETRY_SECONDS` (see `retrying.ts`).
  *
  * @example
@@ -24,7 +28,13 @@ export function openStorage(dataDir: string, s3: S3Options = {}): StorageDriver 
     return new RetryingDriver(new LocalDriver(scheme ? dataDir.slice("file://".length) : dataDir));
   }
   if (scheme === "s3") return new RetryingDriver(new S3Driver(dataDir, s3));
-  throw new Error(`unsupported data dir ${dataDir}: expected a local path or s3://bucket/prefix`);
+  if (scheme === "gs") return new RetryingDriver(openGcs(dataDir));
+  if (scheme === "az" || scheme === "abfs" || scheme === "abfss") {
+    return new RetryingDriver(openAzure(dataDir));
+  }
+  throw new Error(
+    `unsupported data dir ${dataDir}: expected a local path, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix`,
+  );
 }
 
 /**
