@@ -26,4 +26,4 @@ export type { DataFs } from "./storage/data_fs.ts";
 export { PipelineRun } from "./engine/pipeline_run.ts";
 export type { JobState, StateDocument } from "./engine/state.ts";
 export { runLocally } from "./run/local_run.ts";
-export { newRunId } from "./run/run_id.ts";
+export { newRunId } from "./records/run_id.ts";

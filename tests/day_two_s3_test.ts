@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { DataFs } from "../src/storage/data_fs.ts";
 import { LocalDriver } from "../src/storage/local.ts";
 import { S3Driver } from "../src/storage/s3.ts";
-import { LogSink } from "../src/task/log_sink.ts";
+import { LogSink } from "../src/records/log_sink.ts";
 import { FIXTURE_FUNCTIONS, ktDeno, runIdOf, specFile } from "./cli_helpers.ts";
 import { type Minio, startMinio } from "./minio/harness.ts";
 

@@ -11,7 +11,7 @@ import {
   layOutTasks,
   type TaskDefinition,
   utf8Length,
-} from "../src/k8s/task_files.ts";
+} from "../src/records/task_files.ts";
 import { freePort } from "./ports.ts";
 
 const LIMITS = {

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { JobStatus, PipelineRun, statePath } from "../src/engine/mod.ts";
+import { JobStatus, PipelineRun } from "../src/engine/mod.ts";
+import { statePath } from "../src/records/layout.ts";
 import { WorkerPool } from "../src/executors/worker_pool.ts";
 import { runLocally } from "../src/run/local_run.ts";
-import { StateWriter } from "../src/run/state_writer.ts";
+import { StateWriter } from "../src/records/state_writer.ts";
 import { validatePipeline } from "../src/spec/mod.ts";
 import { DataFs } from "../src/storage/data_fs.ts";
 import { LocalDriver } from "../src/storage/local.ts";

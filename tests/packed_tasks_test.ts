@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { PipelineRun } from "../src/engine/mod.ts";
-import { PACK_TASKS_FROM, readKeptSpec, writeKeptSpec } from "../src/run/kept_spec.ts";
-import { keptSpecPath } from "../src/run/run_files.ts";
-import { encodeState, INDENT_UP_TO } from "../src/run/state_json.ts";
+import { PACK_TASKS_FROM, readKeptSpec, writeKeptSpec } from "../src/records/kept_spec.ts";
+import { keptSpecPath } from "../src/records/layout.ts";
+import { encodeState, INDENT_UP_TO } from "../src/records/state_json.ts";
 import { PackedTasks } from "../src/spec/packed_tasks.ts";
 import type { Pipeline, Task } from "../src/spec/schema.ts";
 import { DataFs } from "../src/storage/data_fs.ts";

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { PipelineRun } from "../src/engine/pipeline_run.ts";
 import { cancelRun, reopenRun, resumeRefusal } from "../src/engine/reopen.ts";
 import type { Job } from "../src/spec/schema.ts";
-import { formatDuration, heartbeatOf, livenessOf } from "../src/run/heartbeat.ts";
+import { formatDuration, heartbeatOf, livenessOf } from "../src/records/heartbeat.ts";
 import { failedTasks } from "../src/cli/failures.ts";
 
 const now = new Date("2026-01-01T00:00:00Z");

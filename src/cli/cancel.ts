@@ -7,17 +7,20 @@
  * @module
  */
 import { Command } from "commander";
+import { until } from "../async/until.ts";
 import { cancelRun } from "../engine/reopen.ts";
-import { type StateDocument, statePath } from "../engine/state.ts";
+import { type StateDocument } from "../engine/state.ts";
+import { statePath } from "../records/layout.ts";
 import {
   type Heartbeat,
   heartbeatOf,
   livenessOf,
   processAlive,
   readHeartbeat,
-} from "../run/heartbeat.ts";
-import { readKeptSpec } from "../run/kept_spec.ts";
-import { heartbeatPath, launchPath, type LaunchRecord } from "../run/run_files.ts";
+} from "../records/heartbeat.ts";
+import { readKeptSpec } from "../records/kept_spec.ts";
+import { heartbeatPath } from "../records/layout.ts";
+import { type LaunchRecord, readLaunch } from "../records/launch.ts";
 import { PipelineRun } from "../engine/pipeline_run.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
@@ -32,14 +35,6 @@ export interface CancelFlags {
   context?: string;
   /** Most seconds to wait for the run to stop (default 120). */
   timeout?: number;
-}
-
-async function waitFor(what: string, seconds: number, done: () => Promise<boolean>) {
-  const deadline = Date.now() + seconds * 1000;
-  while (!await done()) {
-    if (Date.now() > deadline) throw new Error(`gave up after ${seconds}s waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
 }
 
 /** Marks a run whose driver is gone (or was deleted) as Cancelled. */
@@ -86,7 +81,7 @@ function isKtDeno(pid: number): boolean {
 /** Cancels a run; resolves to the exit code. */
 export async function cancelCommand(runId: string, flags: CancelFlags): Promise<number> {
   const fs = new DataFs(openStorage(flags.dataDir));
-  const launch = await fs.readJson<LaunchRecord>(launchPath(runId)).catch(() => null);
+  const launch = await readLaunch(fs, runId);
   const doc = await stateOrStart(fs, flags.dataDir, runId, launch);
   if (doc.status !== "Running") {
     console.log(`run ${runId} is already ${doc.status}; nothing to cancel`);
@@ -97,7 +92,8 @@ export async function cancelCommand(runId: string, flags: CancelFlags): Promise<
   const namespace = flags.namespace ?? beat?.namespace ?? launch?.namespace;
   if (beat?.role === "controller" || namespace !== undefined || flags.context !== undefined) {
     const context = flags.context ?? launch?.context;
-    await deleteController(runId, namespace, { ...flags, context }, timeout);
+    const { cancelOnCluster } = await import("../k8s/cancel.ts");
+    await cancelOnCluster(runId, { namespace, context }, timeout);
     const latest = await stateOrStart(fs, flags.dataDir, runId, launch);
     if (latest.status === "Running") {
       await markCancelled(fs, latest, beat, "by kt-deno cancel (controller Job deleted)");
@@ -108,10 +104,10 @@ export async function cancelCommand(runId: string, flags: CancelFlags): Promise<
   const here = beat?.host === Deno.hostname();
   if (beat && here && processAlive(beat.pid) === true && isKtDeno(beat.pid)) {
     Deno.kill(beat.pid, "SIGTERM");
-    await waitFor(`the launcher (pid ${beat.pid}) to stop`, timeout, async () => {
+    await until(`the launcher (pid ${beat.pid}) to stop`, timeout, async () => {
       const now = await readHeartbeat(fs, runId);
       return now?.status !== "Running" || processAlive(beat.pid) === false;
-    });
+    }, { everyMs: 250, retryErrors: false });
     const latest = await readState(flags.dataDir, runId);
     if (latest.status === "Running") {
       await markCancelled(fs, latest, beat, "by kt-deno cancel (the launcher stopped)");
@@ -127,45 +123,6 @@ export async function cancelCommand(runId: string, flags: CancelFlags): Promise<
   await markCancelled(fs, doc, beat, "by kt-deno cancel (its launcher was gone)");
   console.log(`run ${runId} Cancelled (its launcher was gone; nothing was running)`);
   return 0;
-}
-
-/** Deletes a run's controller Job (foreground) and waits until no Job or pod of the run is left. */
-export async function deleteController(
-  runId: string,
-  namespace: string | undefined,
-  flags: CancelFlags,
-  timeout: number,
-): Promise<void> {
-  const { ApiError, KubeClient, kubeconfigConnection } = await import("../k8s/client.ts");
-  const { controllerJobName, LABELS } = await import("../k8s/names.ts");
-  const connection = await kubeconfigConnection(flags.context).catch((error) => {
-    throw new UsageError(`cannot use the kubeconfig: ${(error as Error).message}`);
-  });
-  const kube = new KubeClient(connection);
-  try {
-    const ns = namespace ?? kube.namespace;
-    await kube.request(
-      "DELETE",
-      `/apis/batch/v1/namespaces/${ns}/jobs/${controllerJobName(runId)}`,
-      { body: { apiVersion: "v1", kind: "DeleteOptions", propagationPolicy: "Foreground" } },
-    ).catch((error) => {
-      if (!(error instanceof ApiError && error.status === 404)) throw error;
-    });
-    const selector = `${LABELS.runId}=${runId}`;
-    const none = async (path: string) =>
-      (await kube.request<{ items: unknown[] }>("GET", path, {
-        query: { labelSelector: selector },
-      })).items.length === 0;
-    await waitFor(
-      `the Jobs and pods of run ${runId} to be deleted`,
-      timeout,
-      async () =>
-        await none(`/apis/batch/v1/namespaces/${ns}/jobs`) &&
-        await none(`/api/v1/namespaces/${ns}/pods`),
-    );
-  } finally {
-    kube.close();
-  }
 }
 
 /** The `cancel` subcommand. */

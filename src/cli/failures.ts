@@ -5,7 +5,7 @@
  * @module
  */
 import { type JobState, JobStatus, type StateDocument } from "../engine/state.ts";
-import { taskLogPath } from "../run/run_files.ts";
+import { taskLogPath } from "../records/layout.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import { lastLines } from "../report/load.ts";
 

@@ -5,15 +5,16 @@
  * @module
  */
 import { Command } from "commander";
-import { type StateDocument, statePath } from "../engine/state.ts";
+import { type StateDocument } from "../engine/state.ts";
+import { METADATA_ROOT, statePath } from "../records/layout.ts";
 import {
   describeStatus,
   formatDuration,
   type Heartbeat,
   heartbeatOf,
   readHeartbeat,
-} from "../run/heartbeat.ts";
-import { isRunId } from "../run/run_id.ts";
+} from "../records/heartbeat.ts";
+import { isRunId } from "../records/run_id.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { UsageError } from "./errors.ts";
@@ -39,7 +40,7 @@ const PARALLEL_READS = 16;
 
 /** Summaries of every run in a data dir, newest first. */
 export async function listRuns(fs: DataFs, now = new Date()): Promise<RunSummary[]> {
-  const ids = (await fs.listdir("kt-metadata").catch(() => [] as string[])).filter(isRunId);
+  const ids = (await fs.listdir(METADATA_ROOT).catch(() => [] as string[])).filter(isRunId);
   const found: RunSummary[] = [];
   let next = 0;
   const reader = async () => {
@@ -104,27 +105,6 @@ export function formatRuns(runs: RunSummary[]): string {
     .join("\n");
 }
 
-/** Run ids whose controller Job exists in the namespace. */
-async function controllerJobs(namespace?: string, context?: string): Promise<Set<string>> {
-  const { KubeClient, kubeconfigConnection } = await import("../k8s/client.ts");
-  const { LABELS } = await import("../k8s/names.ts");
-  const connection = await kubeconfigConnection(context).catch((error) => {
-    throw new UsageError(`cannot use the kubeconfig: ${(error as Error).message}`);
-  });
-  const kube = new KubeClient(connection);
-  try {
-    const ns = namespace ?? kube.namespace;
-    const list = await kube.request<{ items: { metadata: { labels?: Record<string, string> } }[] }>(
-      "GET",
-      `/apis/batch/v1/namespaces/${ns}/jobs`,
-      { query: { labelSelector: `${LABELS.component}=controller` } },
-    );
-    return new Set(list.items.map((job) => job.metadata.labels?.[LABELS.runId] ?? ""));
-  } finally {
-    kube.close();
-  }
-}
-
 /** The `list` subcommand. */
 export function listSubcommand(exit: (code: number) => void): Command {
   return withS3Flags(new Command("list"))
@@ -147,7 +127,8 @@ export function listSubcommand(exit: (code: number) => void): Command {
       }
       const runs = await listRuns(new DataFs(openStorage(flags.dataDir)));
       if (flags.namespace !== undefined || flags.context !== undefined) {
-        const jobs = await controllerJobs(flags.namespace, flags.context);
+        const { controllerJobRuns } = await import("../k8s/list.ts");
+        const jobs = await controllerJobRuns(flags);
         for (const run of runs) run.controller_job = jobs.has(run.run_id);
       }
       if (flags.output === "json") console.log(JSON.stringify(runs, null, 2));

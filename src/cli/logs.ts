@@ -6,8 +6,8 @@
  */
 import { Command } from "commander";
 import type { StateDocument } from "../engine/state.ts";
-import { describeStatus, readHeartbeat } from "../run/heartbeat.ts";
-import { controllerLogPath, keptSpecPath, logsDir, taskLogPath } from "../run/run_files.ts";
+import { describeStatus, readHeartbeat } from "../records/heartbeat.ts";
+import { controllerLogPath, keptSpecPath, logsDir, taskLogPath } from "../records/layout.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { UsageError } from "./errors.ts";

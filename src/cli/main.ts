@@ -8,6 +8,7 @@ import { Command, CommanderError } from "commander";
 import { SpecError } from "../spec/problems.ts";
 import { printable, UsageError } from "./errors.ts";
 import { DataDirError } from "../storage/open.ts";
+import { SetupError } from "../k8s/errors.ts";
 import { cancelSubcommand } from "./cancel.ts";
 import { controllerSubcommand } from "./controller.ts";
 import { listSubcommand } from "./list.ts";
@@ -68,7 +69,8 @@ export async function main(args: string[]): Promise<number> {
         : 2;
     }
     if (
-      error instanceof SpecError || error instanceof UsageError || error instanceof DataDirError
+      error instanceof SpecError || error instanceof UsageError || error instanceof DataDirError ||
+      error instanceof SetupError
     ) {
       console.error(`kt-deno: ${printable(error.message)}`);
       return 2;

@@ -5,7 +5,8 @@
  * @module
  */
 import { Command } from "commander";
-import { isRunId } from "../run/run_id.ts";
+import { reportPath } from "../records/layout.ts";
+import { isRunId } from "../records/run_id.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { NotFoundError } from "../storage/driver.ts";
 import { checkDataDir } from "../storage/open.ts";
@@ -85,7 +86,7 @@ export function reportSubcommand(exit: (code: number) => void): Command {
     .option("--data-dir <dir>", "data dir of the run", "./kt-data")
     .option(
       "-o, --output <file>",
-      "write the report to this file (default: kt-metadata/<run id>/report.html in the data dir)",
+      `write the report to this file (default: ${reportPath("<run id>")} in the data dir)`,
     )
     .option("--serve", "serve the report on 127.0.0.1, refreshed as the run changes")
     .option("--port <n>", "port to serve on (default: a free one)", port)

@@ -8,19 +8,19 @@
 import { Command } from "commander";
 import { PipelineRun } from "../engine/pipeline_run.ts";
 import { reopenRun, resumeRefusal } from "../engine/reopen.ts";
-import { type StateDocument, statePath } from "../engine/state.ts";
-import { livenessOf, readHeartbeat } from "../run/heartbeat.ts";
-import { readKeptSpec } from "../run/kept_spec.ts";
-import { keptSpecPath, launchPath, type LaunchRecord } from "../run/run_files.ts";
+import { type StateDocument } from "../engine/state.ts";
+import { livenessOf, readHeartbeat } from "../records/heartbeat.ts";
+import { readKeptSpec } from "../records/kept_spec.ts";
+import { keptSpecPath } from "../records/layout.ts";
+import { type LaunchRecord, readLaunch } from "../records/launch.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { SpecError } from "../spec/problems.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { checkDataDir, openStorage } from "../storage/open.ts";
 import { resolveFunctionsDir } from "../task/functions.ts";
-import { deleteController } from "./cancel.ts";
 import { UsageError } from "./errors.ts";
 import { progressView } from "./progress.ts";
-import { applyS3Flags, reportEnd, type RunFlags, runOnCluster, runSubcommand } from "./run.ts";
+import { applyS3Flags, clusterCommand, reportEnd, type RunFlags, runSubcommand } from "./run.ts";
 import { readState } from "./status.ts";
 import { exitCodeOf, stopSignals } from "./stop_signals.ts";
 
@@ -37,7 +37,7 @@ export async function specToResume(
       }); start a new run with kt-deno run SPEC`,
     );
   }
-  const launch = await fs.readJson<LaunchRecord>(launchPath(runId)).catch(() => null);
+  const launch = await readLaunch(fs, runId);
   if (launch?.spec_path) {
     const { loadSpec } = await import("../spec/load.ts");
     const now = await loadSpec(launch.spec_path).catch((error) => {
@@ -81,13 +81,7 @@ export async function resumeCommand(runId: string, flags: RunFlags): Promise<num
     );
   }
   if (flags.image !== undefined) {
-    return await runOnCluster(pipeline, flags, {
-      runId,
-      prepare: async (_kube, namespace) => {
-        await deleteController(runId, namespace, flags, 120);
-        await fs.writeJson(statePath(runId), reopenRun(doc, new Date()));
-      },
-    });
+    return await clusterCommand(pipeline, flags, { runId, reopened: reopenRun(doc, new Date()) });
   }
   await checkDataDir(flags.dataDir);
   const given = flags.functions !== undefined;

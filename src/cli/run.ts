@@ -5,21 +5,20 @@
  */
 import { Command } from "commander";
 import { defaultConcurrency } from "../executors/local.ts";
-import { newRunId } from "../run/run_id.ts";
+import { newRunId } from "../records/run_id.ts";
 import { resolveFunctionsDir } from "../task/functions.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { positiveInt, UsageError } from "./errors.ts";
 import { progressView } from "./progress.ts";
 import { PULL_POLICIES, type PullPolicy, type RunAs } from "../k8s/manifests.ts";
-import { parseEndpoint, parseRunAs, podS3Env, podUser } from "../k8s/data_access.ts";
-import { controllerJobName, LABELS } from "../k8s/names.ts";
+import { parseEndpoint, parseRunAs } from "./cluster_flags.ts";
+import type { ClusterRunOptions } from "../k8s/cluster_run.ts";
 import { checkDataDir, isLocalDataDir, openStorage } from "../storage/open.ts";
 import type { StateDocument } from "../engine/state.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { failureReport } from "./failures.ts";
 import { exitCodeOf, stopSignals } from "./stop_signals.ts";
-import { absolute, launchPath, type LaunchRecord } from "../run/run_files.ts";
-import { s3EnvForPods } from "../storage/s3.ts";
+import { reportPath, statePath } from "../records/layout.ts";
 
 /** Options of `kt-deno run`. */
 export interface RunFlags {
@@ -98,7 +97,7 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
   const { loadSpec } = await import("../spec/load.ts");
   const pipeline = await loadSpec(specPath);
   applyS3Flags(flags);
-  if (flags.image !== undefined) return await runOnCluster(pipeline, { ...flags, specPath });
+  if (flags.image !== undefined) return await clusterCommand(pipeline, { ...flags, specPath });
   const stray = CLUSTER_FLAGS.find((flag) => flags[flag] !== undefined);
   if (stray) {
     const name = stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -156,25 +155,21 @@ export async function reportEnd(dataDir: string, doc: Readonly<StateDocument>): 
     (line) => console.error(`kt-deno: ${line}`),
   );
   console.log(
-    `run ${doc.pipeline_run_id} ${doc.status}; state: kt-metadata/${doc.pipeline_run_id}/pipeline_run_state.json in ${dataDir}`,
+    `run ${doc.pipeline_run_id} ${doc.status}; state: ${
+      statePath(doc.pipeline_run_id)
+    } in ${dataDir}`,
   );
   if (report) console.log(`report: ${report} in ${dataDir}`);
 }
 
-/** What `resume` changes in a launch: the run id, and a step before the controller starts. */
-export interface RelaunchOptions {
-  runId: string;
-  prepare: (kube: import("../k8s/client.ts").KubeClient, namespace: string) => Promise<void>;
-}
-
 /**
  * Launches a run on the cluster of the kubeconfig (a controller Job) and, with --wait,
- * follows it; resolves to the exit code.
+ * follows it; resolves to the exit code. `resume` is given to resume a run in place.
  */
-export async function runOnCluster(
+export async function clusterCommand(
   pipeline: Pipeline,
   flags: RunFlags,
-  relaunch?: RelaunchOptions,
+  resume?: ClusterRunOptions["resume"],
 ): Promise<number> {
   const local = isLocalDataDir(flags.dataDir);
   if (local && !flags.dataDir.replace(/^file:\/\//, "").startsWith("/")) {
@@ -183,118 +178,65 @@ export async function runOnCluster(
     );
   }
   const dataDir = flags.dataDir.replace(/^file:\/\//, "");
-  const hostDataPath = !local || flags.hostPath === false ? null : flags.hostPath ?? dataDir;
   const inCluster = flags.s3EndpointInCluster ?? Deno.env.get("KT_S3_ENDPOINT_IN_CLUSTER");
   if (local && inCluster) {
     throw new UsageError("--s3-endpoint-in-cluster is for s3:// data dirs");
   }
   if (inCluster) parseEndpoint("KT_S3_ENDPOINT_IN_CLUSTER")(inCluster);
-  if (!local) await checkDataDir(dataDir);
-  const s3 = podS3Env(local ? {} : s3EnvForPods(), inCluster);
-  if (s3.warning) console.error(`kt-deno: warning: ${s3.warning}`);
-  const { KubeClient, kubeconfigConnection } = await import("../k8s/client.ts");
-  const { launchRun, runSettings } = await import("../k8s/launcher.ts");
-  const { followRun } = await import("../k8s/follow.ts");
-  const { firstStartProblem } = await import("../k8s/pod_watch.ts");
+  const { runOnCluster } = await import("../k8s/cluster_run.ts");
   const { PipelineRun } = await import("../engine/pipeline_run.ts");
-  const connection = await kubeconfigConnection(flags.context).catch((error) => {
-    throw new UsageError(`cannot use the kubeconfig: ${(error as Error).message}`);
+  const view = progressView();
+  const end = await runOnCluster({
+    ...flags,
+    pipeline,
+    image: flags.image!,
+    dataDir,
+    s3EndpointInCluster: inCluster,
+    waitRetrySeconds: flags.waitRetry,
+    resume,
+    newRunId,
+  }, {
+    warn: (line) => console.error(`kt-deno: warning: ${line}`),
+    launched: ({ runId, namespace, controller }) => {
+      console.log(`run id: ${runId}`);
+      console.log(`controller: job/${controller} in namespace ${namespace}`);
+      console.log(`follow: kubectl logs -f job/${controller} -n ${namespace}`);
+      console.log(`status: kt-deno status ${runId} --data-dir ${dataDir}`);
+      console.log(`report: ${reportPath(runId)} in ${dataDir} (when the run ends)`);
+    },
+    update: (run) => view.update(run),
+    events: { progress: (p) => view.tasks(p) },
+    outage: (line) => {
+      if (line) console.error(`kt-deno: ${line}`);
+      else console.error("kt-deno: reachable again, following the run");
+    },
   });
-  const kube = new KubeClient(connection);
-  try {
-    const runAs = local ? await podUser(dataDir, flags.runAs) : flags.runAs;
-    const settings = runSettings({
-      runId: relaunch?.runId ?? newRunId(),
-      namespace: flags.namespace ?? kube.namespace,
-      image: flags.image!,
-      controllerImage: flags.controllerImage,
-      pullPolicy: flags.pullPolicy,
-      runAs: runAs ?? undefined,
-      dataDir,
-      hostDataPath,
-      ttlSecondsAfterFinished: flags.ttl,
-      env: s3.env,
-      envFromSecrets: flags.secretEnv,
-    });
-    await relaunch?.prepare(kube, settings.namespace);
-    await launchRun(kube, settings, pipeline);
-    if (!relaunch) {
-      await keepLaunch(dataDir, settings.runId, {
-        ...(flags.specPath ? { spec_path: absolute(flags.specPath) } : {}),
-        namespace: settings.namespace,
-        ...(flags.context ? { context: flags.context } : {}),
-      });
-    }
-    const controller = controllerJobName(settings.runId);
-    console.log(`run id: ${settings.runId}`);
-    console.log(`controller: job/${controller} in namespace ${settings.namespace}`);
-    console.log(`follow: kubectl logs -f job/${controller} -n ${settings.namespace}`);
-    console.log(`status: kt-deno status ${settings.runId} --data-dir ${dataDir}`);
-    console.log(
-      `report: kt-metadata/${settings.runId}/report.html in ${dataDir} (when the run ends)`,
+  const { runId, namespace, controller } = end;
+  if (end.outcome === "Launched") return 0;
+  if (end.outcome === "CannotStart") {
+    console.error(`kt-deno: the controller cannot start: ${end.problem}`);
+    console.error(
+      `kt-deno: its Job is kept for inspection; delete it with kubectl delete job/${controller} -n ${namespace}`,
     );
-    if (!flags.wait) return 0;
-    const view = progressView();
-    // The controller's pod is watched too: one that cannot start never finishes its Job.
-    const stop = new AbortController();
-    const following = followRun(kube, settings, {
-      update: (run) => view.update(run),
-      events: { progress: (p) => view.tasks(p) },
-    }, {
-      signal: stop.signal,
-      retryForMs: (flags.waitRetry ?? 300) * 1000,
-      onOutage: (line) => {
-        if (line) console.error(`kt-deno: ${line}`);
-        else console.error("kt-deno: reachable again, following the run");
-      },
-    });
-    following.catch(() => {});
-    const stuck = firstStartProblem(kube, {
-      namespace: settings.namespace,
-      selector: `${LABELS.runId}=${settings.runId},${LABELS.component}=controller`,
-      signal: stop.signal,
-    }).then((problem): Promise<string | Awaited<typeof following>> | string =>
-      problem ?? following
-    );
-    const result = await Promise.race([following, stuck]).finally(() => stop.abort());
-    if (typeof result === "string") {
-      console.error(`kt-deno: the controller cannot start: ${result}`);
-      console.error(
-        `kt-deno: its Job is kept for inspection; delete it with kubectl delete job/${controller} -n ${settings.namespace}`,
-      );
-      console.log(`run ${settings.runId} Failed`);
-      return 1;
-    }
-    if (result.state) {
-      view.close(PipelineRun.resume(result.state));
-      const report = await failureReport(new DataFs(openStorage(dataDir)), result.state);
-      if (report) console.error(report.replace(/^\n/, ""));
-    }
-    if (result.outcome === "GaveUp") {
-      console.error(
-        `kt-deno: gave up following run ${settings.runId} (${result.reason}); it may still be going: kt-deno status ${settings.runId} --data-dir ${dataDir}`,
-      );
-      return 3;
-    }
-    console.log(`run ${settings.runId} ${result.state?.status ?? result.outcome}`);
-    if (result.reason) {
-      console.error(
-        `kt-deno: ${result.reason}; see kubectl logs job/${controller} -n ${settings.namespace}`,
-      );
-    }
-    return result.outcome === "Completed" ? 0 : 1;
-  } finally {
-    kube.close();
+    console.log(`run ${runId} Failed`);
+    return 1;
   }
-}
-
-/**
- * Keeps where a run launched on a cluster runs in its data dir, beside the spec the
- * launcher wrote there (for `resume` and `cancel`).
- */
-async function keepLaunch(dataDir: string, runId: string, launch: LaunchRecord): Promise<void> {
-  const fs = new DataFs(openStorage(dataDir));
-  await fs.writeJson(launchPath(runId), launch).catch(() => {});
+  if (end.state) {
+    view.close(PipelineRun.resume(end.state));
+    const report = await failureReport(new DataFs(openStorage(dataDir)), end.state);
+    if (report) console.error(report.replace(/^\n/, ""));
+  }
+  if (end.outcome === "GaveUp") {
+    console.error(
+      `kt-deno: gave up following run ${runId} (${end.reason}); it may still be going: kt-deno status ${runId} --data-dir ${dataDir}`,
+    );
+    return 3;
+  }
+  console.log(`run ${runId} ${end.state?.status ?? end.outcome}`);
+  if (end.reason) {
+    console.error(`kt-deno: ${end.reason}; see kubectl logs job/${controller} -n ${namespace}`);
+  }
+  return end.outcome === "Completed" ? 0 : 1;
 }
 
 /** The `run` subcommand. */

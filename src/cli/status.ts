@@ -4,12 +4,13 @@
  * @module
  */
 import { Command } from "commander";
-import { type StateDocument, statePath } from "../engine/state.ts";
-import { isRunId } from "../run/run_id.ts";
+import { type StateDocument } from "../engine/state.ts";
+import { statePath } from "../records/layout.ts";
+import { isRunId } from "../records/run_id.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { NotFoundError } from "../storage/driver.ts";
 import { openStorage } from "../storage/open.ts";
-import { describeStatus, readHeartbeat } from "../run/heartbeat.ts";
+import { describeStatus, readHeartbeat } from "../records/heartbeat.ts";
 import { UsageError } from "./errors.ts";
 import { failureReport } from "./failures.ts";
 import { applyS3Flags, withS3Flags } from "./run.ts";

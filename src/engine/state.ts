@@ -52,18 +52,3 @@ export interface StateDocument {
   kt_version?: string;
   jobs: Record<string, JobState>;
 }
-
-/** Where a run's metadata lives, relative to the data dir. */
-export function metadataDir(runId: string): string {
-  return `kt-metadata/${runId}`;
-}
-
-/** Path of the state document, relative to the data dir. */
-export function statePath(runId: string): string {
-  return `${metadataDir(runId)}/pipeline_run_state.json`;
-}
-
-/** Path of a dynamic job's output (the jobs it returned), relative to the data dir. */
-export function dynamicOutputPath(runId: string, job: string): string {
-  return `${metadataDir(runId)}/dynamic_job_output/${job}.json`;
-}

@@ -5,7 +5,7 @@
  * @module
  */
 import type { JobState } from "../engine/state.ts";
-import { TaskTimeRecorder } from "../report/task_times.ts";
+import { TaskTimeRecorder } from "../records/task_times.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { taskRequest } from "../task/request.ts";
@@ -18,7 +18,7 @@ import {
   type JobOutcome,
   type JobProgress,
 } from "./executor.ts";
-import { Slots } from "./slots.ts";
+import { Slots } from "../async/slots.ts";
 import { type TaskResult, WorkerPool } from "./worker_pool.ts";
 
 /** Settings of a {@linkcode LocalExecutor}. */

@@ -8,7 +8,7 @@
  * @module
  */
 import { parseQuantity } from "../spec/quantity.ts";
-import { readLines } from "../task/lines.ts";
+import { readLines } from "../async/lines.ts";
 import { type GroupProcess, spawnInGroup } from "../task/process_group.ts";
 import type { TaskRequest } from "../task/request.ts";
 import type { WorkerReply } from "../task/worker.ts";

@@ -16,8 +16,8 @@
 import { Buffer } from "node:buffer";
 import type { IncomingMessage } from "node:http";
 import https from "node:https";
-import { Slots } from "../executors/slots.ts";
-import { readLines } from "../task/lines.ts";
+import { Slots } from "../async/slots.ts";
+import { readLines } from "../async/lines.ts";
 
 /** Where the API server is and how to authenticate to it. */
 export interface KubeConnection {

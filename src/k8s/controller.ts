@@ -13,16 +13,18 @@
  * @module
  */
 import { PipelineRun, type RunOptions } from "../engine/pipeline_run.ts";
-import { PACK_TASKS_FROM, readKeptSpec } from "../run/kept_spec.ts";
-import { type StateDocument, statePath } from "../engine/state.ts";
+import { PACK_TASKS_FROM, readKeptSpec } from "../records/kept_spec.ts";
+import { type StateDocument } from "../engine/state.ts";
+import { statePath } from "../records/layout.ts";
 import { drivePipeline } from "../run/drive.ts";
-import { keepRecords } from "../run/driver_records.ts";
-import { thisDriver } from "../run/heartbeat.ts";
+import { keepRecords } from "../records/driver_records.ts";
+import { thisDriver } from "../records/heartbeat.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { NotFoundError, type StorageDriver } from "../storage/driver.ts";
 import { openStorage } from "../storage/open.ts";
 import { VersionMismatchError } from "../task/pod_task.ts";
 import { VERSION } from "../version.ts";
+import { reportInChildProcess } from "../run/report_child.ts";
 import {
   ApiError,
   inClusterConnection,
@@ -34,7 +36,7 @@ import {
 import { KubernetesExecutor } from "./executor.ts";
 import { CONTROLLER_EXIT, type Owner, type RunSettings, SETTINGS_ENV } from "./manifests.ts";
 import { controllerJobName } from "./names.ts";
-import { keptSpecPath } from "../run/run_files.ts";
+import { keptSpecPath } from "../records/layout.ts";
 
 /** Where a controller gets its run and how it reaches the API server. */
 export interface ControllerOptions {
@@ -210,7 +212,6 @@ async function finishRun(
   log(
     `run ${settings.runId} ${run.status}; API requests retried: ${throttled} throttled (429), ${serverErrors} server errors, ${network} connection errors`,
   );
-  const { reportInChildProcess } = await import("../report/write.ts");
   const report = await reportInChildProcess(settings.dataDir, settings.runId, log);
   if (report) log(`report: ${report}`);
 }

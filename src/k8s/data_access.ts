@@ -5,35 +5,11 @@
  *
  * @module
  */
-import { UsageError } from "../cli/errors.ts";
+import { SetupError } from "./errors.ts";
 import type { RunAs } from "./manifests.ts";
 
-/**
- * Parses `--run-as UID[:GID]` (the group defaults to the user id); root is refused, since
- * every pod runs as non-root.
- *
- * @example
- * ```ts
- * import { parseRunAs } from "./data_access.ts";
- * parseRunAs("1000"); // { uid: 1000, gid: 1000 }
- * parseRunAs("1000:100"); // { uid: 1000, gid: 100 }
- * ```
- */
-export function parseRunAs(text: string): RunAs {
-  const match = /^(\d{1,10})(?::(\d{1,10}))?$/.exec(text);
-  const uid = Number(match?.[1]);
-  if (!match || uid === 0 || uid > 2 ** 31 - 1 || Number(match[2] ?? 0) > 2 ** 31 - 1) {
-    throw new UsageError(
-      `--run-as must be UID[:GID] of a non-root user (numbers, UID not 0), got ${
-        JSON.stringify(text)
-      }`,
-    );
-  }
-  return { uid, gid: match[2] === undefined ? uid : Number(match[2]) };
-}
-
-function rootOwned(dataDir: string, why: string): UsageError {
-  return new UsageError(
+function rootOwned(dataDir: string, why: string): SetupError {
+  return new SetupError(
     `the data dir ${dataDir} ${why}, and pods run as non-root users, as the owner of a local data dir: ` +
       `give it to the user pods should run as (sudo chown -R 10001:10001 ${dataDir} for the worker image's user) ` +
       `or pass --run-as UID[:GID] of a user that can write it`,
@@ -51,7 +27,7 @@ export async function podUser(dataDir: string, runAs?: RunAs): Promise<RunAs | n
     if (error instanceof Deno.errors.NotFound) return null;
     throw error;
   });
-  if (info && !info.isDirectory) throw new UsageError(`the data dir ${dataDir} is not a folder`);
+  if (info && !info.isDirectory) throw new SetupError(`the data dir ${dataDir} is not a folder`);
   if (!info) {
     if (!runAs && Deno.uid() === 0) {
       throw rootOwned(dataDir, "does not exist and would be made by root, this launcher's user");
@@ -74,22 +50,6 @@ function isLoopback(url: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Checks `--s3-endpoint-in-cluster URL`: an http or https URL. */
-export function parseEndpoint(flag: string): (text: string) => string {
-  return (text) => {
-    let url: URL | undefined;
-    try {
-      url = new URL(text);
-    } catch { /* reported below */ }
-    if (!url || !/^https?:$/.test(url.protocol)) {
-      throw new UsageError(
-        `${flag} must be an http:// or https:// URL, got ${JSON.stringify(text)}`,
-      );
-    }
-    return text;
-  };
 }
 
 /**

@@ -14,7 +14,7 @@ import {
   failureSummary,
   type JobOutcome,
 } from "../executors/executor.ts";
-import { Slots } from "../executors/slots.ts";
+import { Slots } from "../async/slots.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import { ApiError, isTransient, type KubeClient } from "./client.ts";
 import { Informer } from "./informer.ts";
@@ -23,7 +23,8 @@ import { ktJob, type Owner, type RunSettings, taskCount } from "./manifests.ts";
 import { jobObjectName, LABELS } from "./names.ts";
 import { taskError } from "./pod_problems.ts";
 import { taskPodEnd, watchPodStarts } from "./pod_watch.ts";
-import { layOutTasks, taskDefinitions, taskErrorPath } from "./task_files.ts";
+import { layOutTasks, taskDefinitions } from "../records/task_files.ts";
+import { taskErrorPath } from "../records/layout.ts";
 
 /** Settings of a {@linkcode KubernetesExecutor}. */
 export interface KubernetesExecutorOptions {

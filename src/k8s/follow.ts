@@ -5,7 +5,8 @@
  * @module
  */
 import { PipelineRun } from "../engine/pipeline_run.ts";
-import { JobStatus, type StateDocument, statePath } from "../engine/state.ts";
+import { JobStatus, type StateDocument } from "../engine/state.ts";
+import { statePath } from "../records/layout.ts";
 import type { ExecutorEvents } from "../executors/executor.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { NotFoundError } from "../storage/driver.ts";

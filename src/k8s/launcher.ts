@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { metadataDir } from "../engine/state.ts";
+import { METADATA_ROOT, metadataDir } from "../records/layout.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { isLocalDataDir, openStorage } from "../storage/open.ts";
@@ -17,11 +17,10 @@ import {
   type RunSettings,
   SERVICE_ACCOUNT,
 } from "./manifests.ts";
-import { writeKeptSpec } from "../run/kept_spec.ts";
+import { writeKeptSpec } from "../records/kept_spec.ts";
 
 /**
- * Starts a run: writes its (validated) spec to `kt-metadata/<run id>/pipeline_spec.json`
- * in the data dir, then creates the controller Job, whose settings travel in its
+ * Starts a run: writes its (validated) spec to the run's metadata in the data dir, then creates the controller Job, whose settings travel in its
  * environment.
  */
 export async function launchRun(kube: KubeClient, settings: RunSettings, pipeline: Pipeline) {
@@ -52,7 +51,7 @@ export async function launchRun(kube: KubeClient, settings: RunSettings, pipelin
 async function shareWithPods(dataDir: string, runId: string): Promise<void> {
   const root = dataDir.replace(/^file:\/\//, "");
   const { uid, gid, mode } = await Deno.stat(root);
-  for (const dir of ["kt-metadata", metadataDir(runId)]) {
+  for (const dir of [METADATA_ROOT, metadataDir(runId)]) {
     const path = `${root}/${dir}`;
     if (uid !== null && gid !== null) await Deno.chown(path, uid, gid).catch(() => {});
     if (mode !== null) await Deno.chmod(path, mode & 0o7777).catch(() => {});

@@ -5,8 +5,9 @@
  *
  * @module
  */
-import { type StateDocument, statePath } from "../engine/state.ts";
-import { taskLogPath } from "../run/run_files.ts";
+import { type StateDocument } from "../engine/state.ts";
+import { statePath } from "../records/layout.ts";
+import { taskLogPath } from "../records/layout.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import { NotFoundError } from "../storage/driver.ts";
 import {
@@ -17,7 +18,7 @@ import {
   shownJobs,
   type TaskLog,
 } from "./model.ts";
-import { readRunTimes, readTaskTimes, type TaskTime } from "./task_times.ts";
+import { readRunTimes, readTaskTimes, type TaskTime } from "../records/task_times.ts";
 
 /** The last `count` lines of a file, read as a stream; undefined when it does not exist. */
 export async function lastLines(

@@ -12,7 +12,7 @@
  * @module
  */
 import type { JobState, StateDocument } from "../engine/state.ts";
-import type { TaskTime } from "./task_times.ts";
+import type { TaskTime } from "../records/task_times.ts";
 
 /** How many boxes a report draws before it folds jobs into summaries. */
 export interface Limits {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { statePath } from "../engine/state.ts";
+import { statePath } from "../records/layout.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import { makeReport } from "./write.ts";
 

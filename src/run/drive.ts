@@ -5,12 +5,13 @@
  * @module
  */
 import type { PipelineRun } from "../engine/pipeline_run.ts";
-import { dynamicOutputPath, type JobState } from "../engine/state.ts";
+import { dynamicOutputPath } from "../records/layout.ts";
+import { type JobState } from "../engine/state.ts";
 import type { Executor, JobOutcome } from "../executors/executor.ts";
 import type { Job } from "../spec/schema.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import { isDataDirFailure } from "../storage/retrying.ts";
-import { StateWriter } from "./state_writer.ts";
+import { StateWriter } from "../records/state_writer.ts";
 
 /** Settings of {@linkcode drivePipeline}. */
 export interface DriveOptions {

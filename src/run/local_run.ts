@@ -7,18 +7,19 @@
  */
 import { PipelineRun } from "../engine/pipeline_run.ts";
 import { cancelRun } from "../engine/reopen.ts";
-import { statePath } from "../engine/state.ts";
+import { statePath } from "../records/layout.ts";
 import type { ExecutorEvents } from "../executors/executor.ts";
 import { LocalExecutor } from "../executors/local.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
-import { LogSink } from "../task/log_sink.ts";
+import { LogSink } from "../records/log_sink.ts";
 import { VERSION } from "../version.ts";
 import { drivePipeline } from "./drive.ts";
-import { HeartbeatWriter, thisDriver } from "./heartbeat.ts";
-import { writeKeptSpec } from "./kept_spec.ts";
-import { absolute, launchPath, type LaunchRecord, taskLogPath } from "./run_files.ts";
+import { HeartbeatWriter, thisDriver } from "../records/heartbeat.ts";
+import { writeKeptSpec } from "../records/kept_spec.ts";
+import { absolute, type LaunchRecord } from "../records/launch.ts";
+import { launchPath, taskLogPath } from "../records/layout.ts";
 
 /** Settings of a local run. */
 export interface LocalRunOptions {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { LogSink } from "./log_sink.ts";
+import type { LogSink } from "../records/log_sink.ts";
 
 const METHODS = ["log", "info", "debug", "warn", "error"] as const;
 

@@ -5,16 +5,17 @@
  *
  * @module
  */
-import { readTaskDefinition, taskErrorPath } from "../k8s/task_files.ts";
-import { savePodTime } from "../report/task_times.ts";
+import { readTaskDefinition } from "../records/task_files.ts";
+import { taskErrorPath } from "../records/layout.ts";
+import { savePodTime } from "../records/task_times.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { VERSION } from "../version.ts";
 import { resolveFunctionsDir } from "./functions.ts";
 import { runTask } from "./run_task.ts";
 import { captureConsole } from "./console_capture.ts";
-import { LogSink } from "./log_sink.ts";
-import { taskLogPath } from "../run/run_files.ts";
+import { LogSink } from "../records/log_sink.ts";
+import { taskLogPath } from "../records/layout.ts";
 
 /** Raised when the controller or a pod runs under another kt-deno version than the launcher's. */
 export class VersionMismatchError extends Error {

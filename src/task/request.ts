@@ -3,19 +3,16 @@
  *
  * @module
  */
-import { dynamicOutputPath } from "../engine/state.ts";
+import { dynamicOutputPath } from "../records/layout.ts";
 import type { JobState } from "../engine/state.ts";
+import type { TaskDefinition } from "../records/task_files.ts";
 import { taskAt } from "../spec/packed_tasks.ts";
 
 /** Everything needed to run one task of one job. */
-export interface TaskRequest {
+export interface TaskRequest extends TaskDefinition {
   runId: string;
   job: string;
-  kind: "static" | "dynamic";
   index: number;
-  function?: string;
-  args: Record<string, unknown>;
-  command?: string[];
   dataDir: string;
   functionsDir: string;
   /** The job's memory, which caps a local function task's heap. */

@@ -4,11 +4,11 @@
  *
  * @module
  */
-import { dynamicOutputPath } from "../engine/state.ts";
+import { dynamicOutputPath } from "../records/layout.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { loadFunction } from "./functions.ts";
-import { readLines } from "./lines.ts";
+import { readLines } from "../async/lines.ts";
 import { type GroupProcess, spawnInGroup } from "./process_group.ts";
 import { argsJson, taskEnv, type TaskRequest } from "./request.ts";
 

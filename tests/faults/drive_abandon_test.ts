@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { PipelineRun } from "../../src/engine/pipeline_run.ts";
-import { type StateDocument, statePath } from "../../src/engine/state.ts";
+import { type StateDocument } from "../../src/engine/state.ts";
+import { statePath } from "../../src/records/layout.ts";
 import type { Executor, JobOutcome } from "../../src/executors/executor.ts";
 import { drivePipeline } from "../../src/run/drive.ts";
 import { DataFs } from "../../src/storage/data_fs.ts";

@@ -11,33 +11,22 @@
  *
  * @module
  */
-import { metadataDir } from "../engine/state.ts";
+import { taskChunkPath, taskFilePath } from "./layout.ts";
 import type { JobState } from "../engine/state.ts";
 import type { DataFs } from "../storage/data_fs.ts";
-import type { TaskRequest } from "../task/request.ts";
 
 /** A task's definition as the controller writes it for pods. */
-export type TaskDefinition = Pick<TaskRequest, "kind" | "function" | "args" | "command">;
+export interface TaskDefinition {
+  kind: "static" | "dynamic";
+  function?: string;
+  args: Record<string, unknown>;
+  command?: string[];
+}
 
 /** Largest chunk, in bytes. */
 export const CHUNK_BYTES = 4000;
 /** Most tasks in one chunk. */
 export const MAX_PER_CHUNK = 64;
-
-/** Path of chunk `chunk` of a job's task definitions. */
-export function taskChunkPath(runId: string, job: string, chunk: number): string {
-  return `${metadataDir(runId)}/tasks/${job}/chunk-${chunk}.json`;
-}
-
-/** Path of a task definition too large for a chunk. */
-export function taskFilePath(runId: string, job: string, index: number): string {
-  return `${metadataDir(runId)}/tasks/${job}/${index}.json`;
-}
-
-/** Path where a pod leaves the reason its task failed, for the controller's report. */
-export function taskErrorPath(runId: string, job: string, index: number): string {
-  return `${metadataDir(runId)}/task_errors/${job}/${index}.txt`;
-}
 
 /** The definitions of a job's tasks, in index order, each made as it is taken. */
 export function* taskDefinitions(job: Readonly<JobState>): Generator<TaskDefinition> {

@@ -1,14 +1,14 @@
 /**
  * What a run's driver (the controller) keeps in the data dir while it works: its own log
- * (`kt-metadata/<run id>/logs/controller.log`) and the run's heartbeat.
+ * (`controllerLogPath`) and the run's heartbeat.
  *
  * @module
  */
 import type { PipelineRun } from "../engine/pipeline_run.ts";
 import type { DataFs } from "../storage/data_fs.ts";
-import { LogSink } from "../task/log_sink.ts";
+import { LogSink } from "./log_sink.ts";
 import { type Driver, HeartbeatWriter } from "./heartbeat.ts";
-import { controllerLogPath } from "./run_files.ts";
+import { controllerLogPath } from "./layout.ts";
 
 /** A driver's log (printed and kept) and a way to stop keeping records. */
 export interface DriverRecords {

@@ -7,7 +7,7 @@
  * @module
  */
 import type { PipelineRun } from "../engine/pipeline_run.ts";
-import { statePath } from "../engine/state.ts";
+import { statePath } from "./layout.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import { encodeState } from "./state_json.ts";
 

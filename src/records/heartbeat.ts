@@ -8,7 +8,7 @@
  */
 import type { StateDocument } from "../engine/state.ts";
 import type { DataFs } from "../storage/data_fs.ts";
-import { heartbeatPath } from "./run_files.ts";
+import { heartbeatPath } from "./layout.ts";
 
 /** Who drives a run. */
 export interface Driver {

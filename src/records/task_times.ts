@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { metadataDir } from "../engine/state.ts";
+import { podTimePath, runTimesPath } from "./layout.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import { NotFoundError } from "../storage/driver.ts";
 
@@ -30,16 +30,6 @@ interface JobTimes {
 export interface RunTimes {
   base: number;
   jobs: Record<string, JobTimes>;
-}
-
-/** Path of a local run's task times, relative to the data dir. */
-export function runTimesPath(runId: string): string {
-  return `${metadataDir(runId)}/task_times.json`;
-}
-
-/** Path of one task's time (written by its pod), relative to the data dir. */
-export function podTimePath(runId: string, job: string, index: number): string {
-  return `${metadataDir(runId)}/task_times/${job}/${index}.json`;
 }
 
 async function readOrUndefined<T>(fs: DataFs, path: string): Promise<T | undefined> {

@@ -6,19 +6,13 @@
  *
  * @module
  */
-import { metadataDir } from "../engine/state.ts";
 import { PackedTasks } from "../spec/packed_tasks.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import type { DataFs } from "../storage/data_fs.ts";
-import { keptSpecPath } from "./run_files.ts";
+import { keptSpecPath, keptTasksPath } from "./layout.ts";
 
 /** Task lists of at least this many tasks are kept in files of their own, and packed. */
 export const PACK_TASKS_FROM = 1000;
-
-/** Where a job's long task list is kept, relative to the data dir. */
-export function keptTasksPath(runId: string, job: string): string {
-  return `${metadataDir(runId)}/spec_tasks/${job}.json`;
-}
 
 /** What stands for a list kept in its own file, in the kept spec. */
 interface KeptList {

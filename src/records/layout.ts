@@ -1,0 +1,124 @@
+/**
+ * The data-dir layout: every path a run keeps under `kt-metadata/`, relative to the data
+ * dir, for every reader and writer (the state, the kept spec, the task definitions, logs,
+ * the heartbeat, task times, the report and the launch record). No other module spells a
+ * path under `kt-metadata/`.
+ *
+ * ```text
+ * kt-metadata/<run id>/
+ *   pipeline_run_state.json        the state document
+ *   pipeline_spec.json             the validated spec the run started with
+ *   spec_tasks/<job>.json          a long task list of that spec
+ *   launch.json                    how the run was started
+ *   heartbeat.json                 who drives the run, and a summary
+ *   dynamic_job_output/<job>.json  the jobs a dynamic job returned
+ *   tasks/<job>/chunk-<c>.json     task definitions for pods (and <index>.json)
+ *   task_errors/<job>/<index>.txt  why a pod's task failed
+ *   task_times.json                a local run's task times
+ *   task_times/<job>/<index>.json  one pod's task time
+ *   logs/<job>/<index>.log         one task's output
+ *   logs/controller.log            the controller's log
+ *   report.html                    the report
+ * ```
+ *
+ * @module
+ */
+
+/** The folder of every run's metadata, relative to the data dir. */
+export const METADATA_ROOT = "kt-metadata";
+
+/**
+ * Where a run's metadata lives, relative to the data dir.
+ *
+ * @example
+ * ```ts
+ * import { metadataDir } from "./layout.ts";
+ * metadataDir("ktpr0000abcd"); // "kt-metadata/ktpr0000abcd"
+ * ```
+ */
+export function metadataDir(runId: string): string {
+  return `${METADATA_ROOT}/${runId}`;
+}
+
+/** Path of the state document. */
+export function statePath(runId: string): string {
+  return `${metadataDir(runId)}/pipeline_run_state.json`;
+}
+
+/** Path of a dynamic job's output (the jobs it returned). */
+export function dynamicOutputPath(runId: string, job: string): string {
+  return `${metadataDir(runId)}/dynamic_job_output/${job}.json`;
+}
+
+/** The validated spec the run was started with (for `resume`). */
+export function keptSpecPath(runId: string): string {
+  return `${metadataDir(runId)}/pipeline_spec.json`;
+}
+
+/** Where a job's long task list is kept, beside the kept spec. */
+export function keptTasksPath(runId: string, job: string): string {
+  return `${metadataDir(runId)}/spec_tasks/${job}.json`;
+}
+
+/** How a run was started (spec file, functions folder or namespace), for `resume` and `cancel`. */
+export function launchPath(runId: string): string {
+  return `${metadataDir(runId)}/launch.json`;
+}
+
+/** The heartbeat: who drives the run, where, and a summary for `kt-deno list`. */
+export function heartbeatPath(runId: string): string {
+  return `${metadataDir(runId)}/heartbeat.json`;
+}
+
+/** The folder of a run's logs. */
+export function logsDir(runId: string): string {
+  return `${metadataDir(runId)}/logs`;
+}
+
+/**
+ * One task's log: `kt-metadata/<run id>/logs/<job>/<index>.log`.
+ *
+ * @example
+ * ```ts
+ * import { taskLogPath } from "./layout.ts";
+ * taskLogPath("ktpr0000abcd", "load", 3); // "kt-metadata/ktpr0000abcd/logs/load/3.log"
+ * ```
+ */
+export function taskLogPath(runId: string, job: string, index: number): string {
+  return `${logsDir(runId)}/${job}/${index}.log`;
+}
+
+/** The controller's log (a file beside the job folders; job names cannot contain a dot). */
+export function controllerLogPath(runId: string): string {
+  return `${logsDir(runId)}/controller.log`;
+}
+
+/** Path of chunk `chunk` of a job's task definitions (written for pods). */
+export function taskChunkPath(runId: string, job: string, chunk: number): string {
+  return `${metadataDir(runId)}/tasks/${job}/chunk-${chunk}.json`;
+}
+
+/** Path of a task definition too large for a chunk. */
+export function taskFilePath(runId: string, job: string, index: number): string {
+  return `${metadataDir(runId)}/tasks/${job}/${index}.json`;
+}
+
+/** Path where a pod leaves the reason its task failed, for the controller's report. */
+export function taskErrorPath(runId: string, job: string, index: number): string {
+  return `${metadataDir(runId)}/task_errors/${job}/${index}.txt`;
+}
+
+/** Path of a local run's task times. */
+export function runTimesPath(runId: string): string {
+  return `${metadataDir(runId)}/task_times.json`;
+}
+
+/** Path of one task's time (written by its pod). */
+export function podTimePath(runId: string, job: string, index: number): string {
+  return `${metadataDir(runId)}/task_times/${job}/${index}.json`;
+}
+
+/** Path of a run's report. */
+export function reportPath(runId: string): string {
+  return `${metadataDir(runId)}/report.html`;
+}

@@ -1,0 +1,123 @@
+/**
+ * The layers of src/, read from the code's own imports: every arrow points down (see the
+ * README's Layout section), and the data-dir layout has one home.
+ */
+import assert from "node:assert/strict";
+
+const SRC = new URL("../src/", import.meta.url).pathname;
+
+/** src/'s folders (and top-level files), bottom first; a layer imports only from below. */
+const LAYERS: string[][] = [
+  ["version.ts", "async"],
+  ["spec", "storage"],
+  ["engine"],
+  ["records"],
+  ["task"],
+  ["executors"],
+  ["run"],
+  ["k8s"],
+  ["report"],
+  ["cli"],
+  ["mod.ts"],
+];
+
+const LEVEL = new Map(LAYERS.flatMap((names, level) => names.map((name) => [name, level])));
+
+/** Every .ts file under src/, as paths relative to src/. */
+function sources(dir = SRC, prefix = ""): string[] {
+  const found: string[] = [];
+  for (const entry of Deno.readDirSync(dir)) {
+    const path = `${prefix}${entry.name}`;
+    if (entry.isDirectory) found.push(...sources(`${dir}${entry.name}/`, `${path}/`));
+    else if (entry.name.endsWith(".ts")) found.push(path);
+  }
+  return found.sort();
+}
+
+/** The code of a file without its comments' lines (examples in JSDoc import themselves). */
+function code(file: string): string {
+  return Deno.readTextFileSync(`${SRC}${file}`).split("\n")
+    .filter((line) => !/^\s*(\*|\/\/|\/\*)/.test(line)).join("\n");
+}
+
+/** The relative imports of a file (static, re-exports and dynamic), as paths under src/. */
+function imports(file: string): string[] {
+  const found: string[] = [];
+  const pattern = /(?:\bfrom|\bimport)\s*\(?\s*"(\.{1,2}\/[^"]+)"/g;
+  for (const match of code(file).matchAll(pattern)) {
+    const url = new URL(match[1], `file://${SRC}${file}`);
+    found.push(url.pathname.slice(SRC.length));
+  }
+  return found;
+}
+
+/** The layer a file belongs to: its folder under src/, or its own name at the top. */
+function home(path: string): string {
+  return path.split("/")[0];
+}
+
+const FILES = sources();
+
+Deno.test("every folder of src/ has a layer", () => {
+  const homes = new Set(FILES.map(home));
+  const missing = [...homes].filter((name) => !LEVEL.has(name));
+  assert.deepEqual(missing, [], `give these a layer in tests/layers_test.ts: ${missing}`);
+});
+
+Deno.test("imports in src/ only point down", () => {
+  const wrong: string[] = [];
+  for (const file of FILES) {
+    const from = home(file);
+    for (const target of imports(file)) {
+      const to = home(target);
+      if (to === from) continue;
+      const [a, b] = [LEVEL.get(from)!, LEVEL.get(to)!];
+      if (b > a) wrong.push(`${file} imports ${target}, a layer above (${from} -> ${to})`);
+      else if (b === a) wrong.push(`${file} imports ${target}, beside it (${from} -> ${to})`);
+    }
+  }
+  assert.deepEqual(wrong, [], wrong.join("\n"));
+});
+
+Deno.test("the folders of src/ import each other in no cycle", () => {
+  const edges = new Map<string, Set<string>>();
+  for (const file of FILES) {
+    for (const target of imports(file)) {
+      if (home(target) === home(file)) continue;
+      if (!edges.has(home(file))) edges.set(home(file), new Set());
+      edges.get(home(file))!.add(home(target));
+    }
+  }
+  const done = new Set<string>();
+  const cycle = (node: string, path: string[]): string[] | null => {
+    if (path.includes(node)) return [...path.slice(path.indexOf(node)), node];
+    if (done.has(node)) return null;
+    for (const next of edges.get(node) ?? []) {
+      const found = cycle(next, [...path, node]);
+      if (found) return found;
+    }
+    done.add(node);
+    return null;
+  };
+  for (const node of edges.keys()) {
+    const found = cycle(node, []);
+    assert.equal(found, null, `folder cycle: ${found?.join(" -> ")}`);
+  }
+});
+
+Deno.test("the CLI imports no API client", () => {
+  const wrong = FILES.filter((file) => home(file) === "cli").flatMap((file) => [
+    ...imports(file).filter((target) => target === "k8s/client.ts").map((t) => `${file}: ${t}`),
+    ...(/"@kubernetes\/client-node"/.test(code(file)) ? [`${file}: @kubernetes/client-node`] : []),
+  ]);
+  assert.deepEqual(wrong, []);
+});
+
+Deno.test("only the data-dir layout module spells a path under kt-metadata/", () => {
+  const layout = "records/layout.ts";
+  const wrong = FILES.filter((file) =>
+    file !== layout && Deno.readTextFileSync(`${SRC}${file}`).includes("kt-metadata")
+  );
+  assert.deepEqual(wrong, [], `kt-metadata outside ${layout}`);
+  assert.ok(Deno.readTextFileSync(`${SRC}${layout}`).includes(`"kt-metadata"`));
+});
