@@ -7,7 +7,7 @@
  * such as Azurite is reached); `AZURE_STORAGE_ACCOUNT` (or the account of an `abfs://` URL)
  * with `AZURE_STORAGE_KEY`; that account with `DefaultAzureCredential` (AKS workload
  * identity, managed identity, `az login`, `AZURE_CLIENT_ID`/`AZURE_TENANT_ID`/...).
- * The SDK retries a few times; longer outages are ridden out by the retrying driver.
+ * The SDK does not retry: the retrying driver around this one does, within its bound.
  *
  * @module
  */
@@ -75,7 +75,7 @@ export function parseAzureUrl(url: string): AzureLocation {
  */
 export function openAzure(url: string): ObjectDriver {
   const location = parseAzureUrl(url);
-  return new ObjectDriver(url, location.prefix, new AzureStore(location));
+  return new ObjectDriver(url, location.prefix, new AzureStore(location, url));
 }
 
 const CREDENTIALS_HELP =
@@ -95,9 +95,9 @@ function env(name: string): string | undefined {
 
 async function containerClient(location: AzureLocation, url: string): Promise<ContainerClient> {
   const sdk = await import("@azure/storage-blob");
-  // Few attempts here: the retrying driver around this one owns the time bound.
+  // One attempt here: the retrying driver around this one owns retries and their bound.
   const options: StoragePipelineOptions = {
-    retryOptions: { maxTries: 3, retryDelayInMs: 500, maxRetryDelayInMs: 2000 },
+    retryOptions: { maxTries: 1, tryTimeoutInMs: 60_000 },
   };
   const connection = env("AZURE_STORAGE_CONNECTION_STRING");
   if (connection) {
@@ -139,12 +139,13 @@ export class AzureStore implements ObjectStore {
   #client?: Promise<ContainerClient>;
   readonly #url: string;
 
-  constructor(readonly location: AzureLocation) {
+  /** `root` is the data dir's URL, for messages. */
+  constructor(readonly location: AzureLocation, readonly root: string) {
     this.#url = `az://${location.container}`;
   }
 
   #connect(): Promise<ContainerClient> {
-    this.#client ??= containerClient(this.location, this.#url);
+    this.#client ??= containerClient(this.location, this.root);
     this.#client.catch(() => this.#client = undefined);
     return this.#client;
   }
@@ -243,7 +244,7 @@ export class AzureStore implements ObjectStore {
 
   /** Stops a run early when the container is missing, credentials are missing or refused, or the endpoint is unreachable. */
   async check(prefix: string): Promise<void> {
-    const url = `${this.#url}/${prefix}`;
+    const url = `${this.#url}/${prefix.replace(/\/$/, "")}`;
     let client: ContainerClient;
     try {
       client = await this.#connect();

@@ -6,9 +6,9 @@
 import type { StorageDriver } from "./driver.ts";
 import { LocalDriver } from "./local.ts";
 import { RetryingDriver, storageRetrySeconds } from "./retrying.ts";
-import { S3Driver, type S3Options } from "./s3.ts";
-import { openGcs } from "./gcs.ts";
-import { openAzure } from "./azure.ts";
+import { S3_ENV, S3Driver, type S3Options } from "./s3.ts";
+import { GCS_ENV, openGcs } from "./gcs.ts";
+import { AZURE_ENV, openAzure } from "./azure.ts";
 
 /**
  * Opens the driver for a data dir: `s3://bucket/prefix`, `gs://bucket/prefix`,
@@ -65,4 +65,18 @@ export class DataDirError extends Error {
 /** True when a data dir is a local path (and so can be shared with pods by a hostPath mount). */
 export function isLocalDataDir(dataDir: string): boolean {
   return !/^[a-z][a-z0-9+.-]*:\/\//i.test(dataDir) || dataDir.startsWith("file://");
+}
+
+/**
+ * The object-store settings of this process's environment that are not secrets (endpoints,
+ * region, account, retry bound), to pass on to the controller and the pods. Keys and
+ * connection strings go by `--secret-env`, or the pods' own identity.
+ */
+export function storeEnvForPods(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of [...S3_ENV, ...GCS_ENV, ...AZURE_ENV]) {
+    const value = Deno.env.get(name);
+    if (value) env[name] = value;
+  }
+  return env;
 }
