@@ -131,7 +131,8 @@ function codeOf(error: unknown): string {
 }
 
 function messageOf(error: unknown): string {
-  return ((error as Error).message ?? String(error)).split("\n")[0];
+  const text = (error as Error).message ?? String(error);
+  return text.split("\n").map((line) => line.trim()).find(Boolean) ?? codeOf(error);
 }
 
 /** An {@linkcode ObjectStore} over one Azure Blob container. */

@@ -63,7 +63,12 @@ const CREDENTIALS_HELP =
 /** `STORAGE_EMULATOR_HOST` as `http://host:port` (a scheme added, a trailing API path cut). */
 function emulatorHost(): string | undefined {
   const value = Deno.env.get("STORAGE_EMULATOR_HOST");
-  if (!value) return undefined;
+  if (value === "") {
+    throw new Error(
+      "STORAGE_EMULATOR_HOST is empty: unset it, or give the emulator as http://HOST:PORT",
+    );
+  }
+  if (value === undefined) return undefined;
   const url = /^https?:\/\//.test(value) ? value : `http://${value}`;
   return url.replace(/\/+$/, "").replace(/\/storage\/v1$/, "");
 }
@@ -89,7 +94,7 @@ export class GcsStore implements ObjectStore {
   constructor(readonly bucket: string) {}
 
   #connect(): Promise<Bucket> {
-    return this.#bucket ??= (async () => {
+    this.#bucket ??= (async () => {
       const { Storage, IdempotencyStrategy } = await import("@google-cloud/storage");
       // Each download's stream (in teeny-request) carries 12 listeners on Deno's node
       // streams: a bounded count, not a leak, which would otherwise print a warning.
@@ -107,6 +112,8 @@ export class GcsStore implements ObjectStore {
       }
       return storage.bucket(this.bucket);
     })();
+    this.#bucket.catch(() => this.#bucket = undefined);
+    return this.#bucket;
   }
 
   #fail(key: string, error: unknown): never {

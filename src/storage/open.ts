@@ -23,17 +23,23 @@ import { AZURE_ENV, openAzure } from "./azure.ts";
  * ```
  */
 export function openStorage(dataDir: string, s3: S3Options = {}): StorageDriver {
+  try {
+    return new RetryingDriver(driverFor(dataDir, s3));
+  } catch (error) {
+    throw new DataDirError(`data dir ${dataDir} cannot be used: ${(error as Error).message}`);
+  }
+}
+
+function driverFor(dataDir: string, s3: S3Options): StorageDriver {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(dataDir)?.[1]?.toLowerCase();
   if (scheme === undefined || scheme === "file") {
-    return new RetryingDriver(new LocalDriver(scheme ? dataDir.slice("file://".length) : dataDir));
+    return new LocalDriver(scheme ? dataDir.slice("file://".length) : dataDir);
   }
-  if (scheme === "s3") return new RetryingDriver(new S3Driver(dataDir, s3));
-  if (scheme === "gs") return new RetryingDriver(openGcs(dataDir));
-  if (scheme === "az" || scheme === "abfs" || scheme === "abfss") {
-    return new RetryingDriver(openAzure(dataDir));
-  }
+  if (scheme === "s3") return new S3Driver(dataDir, s3);
+  if (scheme === "gs") return openGcs(dataDir);
+  if (scheme === "az" || scheme === "abfs" || scheme === "abfss") return openAzure(dataDir);
   throw new Error(
-    `unsupported data dir ${dataDir}: expected a local path, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix`,
+    `unsupported scheme ${scheme}:// (expected a local path, s3://bucket/prefix, gs://bucket/prefix, az://container/prefix or abfs://container@account.dfs.core.windows.net/prefix)`,
   );
 }
 
@@ -49,6 +55,7 @@ export async function checkDataDir(dataDir: string): Promise<StorageDriver> {
     driver = openStorage(dataDir);
     await driver.check();
   } catch (error) {
+    if (error instanceof DataDirError) throw error;
     throw new DataDirError(`data dir ${dataDir} cannot be used: ${(error as Error).message}`);
   }
   return driver;
