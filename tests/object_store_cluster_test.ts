@@ -70,6 +70,8 @@ async function jobContainers(
     return {
       env: Object.fromEntries(container.env.map((e) => [e.name, e.value])),
       envFrom: container.envFrom,
+      labels: (job.spec.template as { metadata?: { labels?: Record<string, string> } }).metadata
+        ?.labels ?? {},
     };
   });
 }
@@ -145,8 +147,9 @@ suite.test("hello-world on the cluster with an az:// data dir (Azurite on the no
   assert.equal(result.code, 0, result.stdout + result.stderr);
   const runId = runIdOf(result.stdout);
   await assertHelloOutputs(fs, names, runId);
-  for (const { env, envFrom } of await jobContainers(kube, runId)) {
+  for (const { env, envFrom, labels } of await jobContainers(kube, runId)) {
     assert.deepEqual(envFrom, [{ secretRef: { name: "azurite-credentials" } }]);
+    assert.equal(labels["azure.workload.identity/use"], "true");
     assert.equal(env.AZURE_STORAGE_CONNECTION_STRING, undefined, "no secret in the Job spec");
   }
 });
