@@ -28,7 +28,7 @@ export interface ClusterRunOptions {
   pipeline: Pipeline;
   /** The spec file, kept in the launch record. */
   specPath?: string;
-  /** A local folder (an absolute path) or an s3:// URL. */
+  /** A local folder (an absolute path) or an object store URL (s3://, gs://, az://). */
   dataDir: string;
   image: string;
   controllerImage?: string;
