@@ -5,6 +5,7 @@
  * @module
  */
 import { stringify } from "yaml";
+import type { StateDocument } from "../src/engine/state.ts";
 
 /** What one `kt-deno` invocation did. */
 export interface CliResult {
@@ -83,5 +84,38 @@ export function runIdOf(stdout: string): string {
 export async function stateOf(dataDir: string, runId: string) {
   return JSON.parse(
     await Deno.readTextFile(`${dataDir}/kt-metadata/${runId}/pipeline_run_state.json`),
-  ) as import("../src/engine/state.ts").StateDocument;
+  ) as StateDocument;
+}
+
+/** Each job's status in a state document, by name. */
+export function statuses(state: StateDocument): Record<string, string> {
+  return Object.fromEntries(Object.values(state.jobs).map((job) => [job.name, job.status]));
+}
+
+/**
+ * Reads a child's output until `pattern` shows in it, within `seconds`; returns what was
+ * read. Throws, with what was read, when the output ends first or the time runs out.
+ */
+export async function readUntil(
+  reader: ReadableStreamDefaultReader<string>,
+  pattern: RegExp,
+  seconds = 60,
+): Promise<string> {
+  const deadline = Date.now() + seconds * 1000;
+  let out = "";
+  while (!pattern.test(out)) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`timed out after ${seconds}s waiting for ${pattern} in: ${out}`)),
+        Math.max(0, deadline - Date.now()),
+      );
+    });
+    const { value, done } = await Promise.race([reader.read(), late]).finally(() =>
+      clearTimeout(timer)
+    );
+    if (done) throw new Error(`the output ended before ${pattern} showed: ${out}`);
+    out += value;
+  }
+  return out;
 }

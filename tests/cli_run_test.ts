@@ -3,12 +3,14 @@ import {
   exists,
   FIXTURE_FUNCTIONS,
   ktDeno,
+  readUntil,
   runIdOf,
   spawnKtDeno,
   specFile,
   stateOf,
+  statuses,
 } from "./cli_helpers.ts";
-import type { StateDocument } from "../src/engine/state.ts";
+import { until } from "./until.ts";
 
 /** Runs a spec locally with the fixture functions; returns the result and the state. */
 async function runSpec(spec: unknown, extra: string[] = []) {
@@ -28,10 +30,6 @@ async function runSpec(spec: unknown, extra: string[] = []) {
     state,
     cleanup: () => Deno.remove(dir, { recursive: true }),
   };
-}
-
-function statuses(state: StateDocument): Record<string, string> {
-  return Object.fromEntries(Object.values(state.jobs).map((job) => [job.name, job.status]));
 }
 
 const ok = (name: string) => ({ function: "steps.ok", args: { name } });
@@ -342,33 +340,32 @@ Deno.test("a job timeout stops its tasks and fails the job", async () => {
 });
 
 Deno.test("--concurrency and parallelism cap the tasks running at once", async () => {
-  const tasks = (prefix: string) =>
-    Array.from(
-      { length: 6 },
-      (_, i) => ({ function: "steps.sleep", args: { ms: 400, name: `${prefix}${i}` } }),
-    );
+  // Each task waits until as many as the cap run with it (or all have started), and says
+  // the most it saw running at once.
+  const tasks = (group: string, count: number, together: number) =>
+    Array.from({ length: count }, (_, i) => ({
+      function: "steps.together",
+      args: { group, name: `${group}${i}`, together, total: count },
+    }));
   const run = await runSpec({
     name: "caps",
-    jobs: [{ name: "capped", type: "static", tasks: tasks("c") }, {
+    jobs: [{ name: "capped", type: "static", tasks: tasks("c", 6, 2) }, {
       name: "narrow",
       type: "static",
       parallelism: 1,
       dependencies: ["capped"],
-      tasks: tasks("n").slice(0, 3),
+      tasks: tasks("n", 3, 1),
     }],
   }, ["--concurrency", "2"]);
   try {
     assert.equal(run.code, 0, run.stderr);
-    const overlap = async (names: string[]) => {
-      const spans = await Promise.all(
-        names.map(async (n) => JSON.parse(await Deno.readTextFile(`${run.dataDir}/spans/${n}`))),
+    const seen = async (names: string[]) =>
+      await Promise.all(
+        names.map(async (n) => JSON.parse(await Deno.readTextFile(`${run.dataDir}/seen/${n}`))),
       );
-      return Math.max(
-        ...spans.map((s) => spans.filter((o) => o.start <= s.start && s.start < o.end).length),
-      );
-    };
-    assert.equal(await overlap(["c0", "c1", "c2", "c3", "c4", "c5"]), 2);
-    assert.equal(await overlap(["n0", "n1", "n2"]), 1);
+    const capped = await seen(["c0", "c1", "c2", "c3", "c4", "c5"]);
+    assert.equal(Math.max(...capped), 2, `seen at once: ${capped}`);
+    assert.deepEqual(await seen(["n0", "n1", "n2"]), [1, 1, 1]);
   } finally {
     await run.cleanup();
   }
@@ -381,7 +378,10 @@ Deno.test("Ctrl-C stops running tasks and leaves a state that says what was inte
       {
         name: "long",
         type: "static",
-        tasks: [{ function: "steps.sleep", args: { ms: 60_000, name: "l" } }],
+        tasks: [{
+          function: "report_steps.waitForFile",
+          args: { path: "never", started: "long-started" },
+        }],
       },
       { name: "after", type: "static", dependencies: ["long"], tasks: [ok("after")] },
     ],
@@ -396,18 +396,8 @@ Deno.test("Ctrl-C stops running tasks and leaves a state that says what was inte
       FIXTURE_FUNCTIONS,
     ], dir);
     const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let out = "";
-    while (!/run id: ktpr/.test(out)) out += (await reader.read()).value ?? "";
-    const runId = runIdOf(out);
-    const statePath = `${dir}/kt-data/kt-metadata/${runId}/pipeline_run_state.json`;
-    for (let i = 0; i < 200; i++) {
-      if (
-        (await exists(statePath)) &&
-        (await stateOf(`${dir}/kt-data`, runId)).jobs.long.status === "Running"
-      ) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await new Promise((r) => setTimeout(r, 500));
+    const runId = runIdOf(await readUntil(reader, /run id: ktpr\w+/));
+    await until("the long task to start", 60, () => exists(`${dir}/kt-data/long-started`));
     const started = Date.now();
     child.kill("SIGINT");
     const status = await child.status;

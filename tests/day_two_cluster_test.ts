@@ -9,6 +9,7 @@ import { LABELS } from "../src/k8s/names.ts";
 import { FIXTURE_FUNCTIONS, ktDeno, runIdOf, specFile, stateOf } from "./cli_helpers.ts";
 import { applyRbac, clusterSuite, writableByPods } from "./cluster/harness.ts";
 import { testImage } from "./cluster/images.ts";
+import { until } from "./until.ts";
 
 const NS = "default";
 const FUNCTIONS_IMAGE = await testImage("day-two", [FIXTURE_FUNCTIONS]);
@@ -17,16 +18,6 @@ const IMAGE = FUNCTIONS_IMAGE.ref;
 const IMAGES = ["--image", IMAGE, "--controller-image", IMAGE];
 const temporary: string[] = [];
 const suite = clusterSuite({ images: [FUNCTIONS_IMAGE] });
-
-async function until<T>(what: string, check: () => Promise<T | undefined | null | false>) {
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    const value = await check().catch(() => undefined);
-    if (value) return value as T;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function objectsOf(kube: KubeClient, runId: string): Promise<string[]> {
   const query = { labelSelector: `${LABELS.runId}=${runId}` };
@@ -74,6 +65,7 @@ suite.test("a task's log is readable with kt-deno logs after its Job was deleted
   const runId = runIdOf(run.stdout);
   await until(
     "the run's Jobs to be deleted after their TTL",
+    120,
     async () => (await objectsOf(kube, runId)).length === 0,
   );
 
@@ -127,6 +119,7 @@ suite.test("cancel on the cluster leaves no Job or pod of the run and a Cancelle
   const runId = runIdOf(run.stdout);
   await until(
     "the task's first line in its log",
+    120,
     async () =>
       (await readText(`${dataDir}/kt-metadata/${runId}/logs/slow/0.log`)).includes("waiting"),
   );

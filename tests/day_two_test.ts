@@ -5,24 +5,17 @@
  */
 import assert from "node:assert/strict";
 import { stringify } from "yaml";
-import type { StateDocument } from "../src/engine/state.ts";
 import {
   FIXTURE_FUNCTIONS,
   ktDeno,
+  readUntil,
   runIdOf,
   spawnKtDeno as spawn,
   specFile,
   stateOf,
+  statuses,
 } from "./cli_helpers.ts";
-
-/** Waits (up to a minute) until `check` holds; fails naming what it waited for. */
-async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (!await check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+import { until } from "./until.ts";
 
 async function readText(path: string): Promise<string> {
   return await Deno.readTextFile(path).catch(() => "");
@@ -31,12 +24,7 @@ async function readText(path: string): Promise<string> {
 /** Reads a child's stdout until the run id appears. */
 async function runIdFrom(child: Deno.ChildProcess): Promise<string> {
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  while (!/run id: ktpr[0-9a-f]{8}/.test(out)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`kt-deno ended without a run id: ${out}`);
-    out += value;
-  }
+  const out = await readUntil(reader, /run id: ktpr[0-9a-f]{8}/);
   void (async () => {
     while (!(await reader.read()).done);
   })();
@@ -56,10 +44,6 @@ const wait = (name: string, path: string) => ({
   type: "static",
   tasks: [{ function: "day_two.waitFor", args: { path, line: `waiting for ${path}` } }],
 });
-
-function statuses(state: StateDocument): Record<string, string> {
-  return Object.fromEntries(Object.values(state.jobs).map((job) => [job.name, job.status]));
-}
 
 Deno.test("logs: a finished task's log, one job or one task; failed tasks' last lines in run and status", async () => {
   const { dir, path } = await specFile({
@@ -148,17 +132,13 @@ Deno.test("logs -f shows a running task's lines before it ends, and stops when t
     const runId = await runIdFrom(run);
     await until(
       "the state document",
+      60,
       async () =>
         (await readText(`${dataDir}/kt-metadata/${runId}/pipeline_run_state.json`)) !== "",
     );
     const follower = spawn(["logs", runId, "-f", "--data-dir", dataDir], dir);
     const reader = follower.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let seen = "";
-    while (!seen.includes("slow[0] waiting for go\n")) {
-      const { value, done } = await reader.read();
-      assert.ok(!done, `logs -f ended early: ${seen}`);
-      seen += value;
-    }
+    let seen = await readUntil(reader, /slow\[0\] waiting for go\n/);
     // The task is still waiting for this file: the line came while it ran.
     await Deno.writeTextFile(`${dataDir}/go`, "");
     for (let r = await reader.read(); !r.done; r = await reader.read()) seen += r.value;
@@ -389,7 +369,7 @@ Deno.test("a launcher killed with SIGKILL shows as gone in status; resume comple
   try {
     const runId = await runIdFrom(run);
     const log = `${dataDir}/kt-metadata/${runId}/logs/slow/0.log`;
-    await until("the task to start", async () => (await readText(log)).includes("waiting"));
+    await until("the task to start", 60, async () => (await readText(log)).includes("waiting"));
 
     const live = await ktDeno(["resume", runId, "--data-dir", dataDir], dir);
     assert.equal(live.code, 2);
@@ -427,7 +407,7 @@ Deno.test("a silent heartbeat makes a Running run look gone after the threshold"
   try {
     const runId = await runIdFrom(run);
     const log = `${dataDir}/kt-metadata/${runId}/logs/slow/0.log`;
-    await until("the task to start", async () => (await readText(log)).includes("waiting"));
+    await until("the task to start", 60, async () => (await readText(log)).includes("waiting"));
     // The launcher lives on, as if on another host: its heartbeat file says another host
     // and an old beat, which only the heartbeat threshold can judge.
     const beatPath = `${dataDir}/kt-metadata/${runId}/heartbeat.json`;
@@ -469,7 +449,7 @@ Deno.test("cancel stops a local run: Cancelled, its running job says so; a secon
   try {
     const runId = await runIdFrom(run);
     const log = `${dataDir}/kt-metadata/${runId}/logs/slow/0.log`;
-    await until("the task to start", async () => (await readText(log)).includes("waiting"));
+    await until("the task to start", 60, async () => (await readText(log)).includes("waiting"));
     const cancel = await ktDeno(["cancel", runId, "--data-dir", dataDir], dir);
     assert.equal(cancel.code, 0, cancel.stderr);
     assert.match(cancel.stdout, /Cancelled/);
@@ -502,7 +482,7 @@ Deno.test("cancel of a run whose launcher is gone marks it Cancelled", async () 
   try {
     const runId = await runIdFrom(run);
     const log = `${dataDir}/kt-metadata/${runId}/logs/slow/0.log`;
-    await until("the task to start", async () => (await readText(log)).includes("waiting"));
+    await until("the task to start", 60, async () => (await readText(log)).includes("waiting"));
     run.kill("SIGKILL");
     await run.status;
     await run.stderr.cancel();

@@ -1,15 +1,7 @@
 import assert from "node:assert/strict";
 import { JobStatus, PipelineRun } from "../src/engine/mod.ts";
 import type { Job } from "../src/spec/mod.ts";
-
-const now = new Date("2026-01-01T00:00:00Z");
-
-function job(name: string, type: "static" | "dynamic", dependencies: string[] = []): Job {
-  const base = { name, type, memory: "1Gi", cpu: "500m", dependencies };
-  return type === "static"
-    ? { ...base, tasks: [{ function: "m.f", args: {} }] }
-    : { ...base, function: "m.spawn", args: {} };
-}
+import { job, now, statuses } from "./engine_fixtures.ts";
 
 /** kube-transform's own test pipeline: a (dynamic) -> b -> c. */
 function abc(): PipelineRun {
@@ -23,10 +15,6 @@ function abc(): PipelineRun {
       ]),
     ],
   }, now);
-}
-
-function statuses(run: PipelineRun): Record<string, string> {
-  return Object.fromEntries(run.jobs().map((j) => [j.name, j.status]));
 }
 
 Deno.test("scenario 1: at the start only job-a is ready", () => {

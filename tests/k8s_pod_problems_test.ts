@@ -23,6 +23,7 @@ import {
 import { copy } from "./copy.ts";
 import { applyRbac, clusterSuite, WORKER_UID, writableByPods } from "./cluster/harness.ts";
 import { testImage } from "./cluster/images.ts";
+import { until } from "./until.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
@@ -189,15 +190,18 @@ suite.test("a pod Unschedulable past its grace period is reported", async ({ kub
     },
   });
   const stop = new AbortController();
-  const problem = await new Promise<string>((resolve) => {
-    watchPodStarts(kube, {
-      namespace: NS,
-      selector: `${LABELS.runId}=ktprunsched1`,
-      graceSeconds: 1,
-      signal: stop.signal,
-      onProblem: (_pod, problem) => resolve(problem),
-    });
-  }).finally(() => stop.abort());
+  let found: string | undefined;
+  const watching = watchPodStarts(kube, {
+    namespace: NS,
+    selector: `${LABELS.runId}=ktprunsched1`,
+    graceSeconds: 1,
+    signal: stop.signal,
+    onProblem: (_pod, problem) => found ??= problem,
+  });
+  const problem = await until("the pod's start problem", 120, () => found).finally(async () => {
+    stop.abort();
+    await watching;
+  });
   assert.match(
     problem,
     /^pod too-big: Unschedulable for more than 1s: 0\/1 nodes are available: .*Insufficient cpu/,

@@ -3,6 +3,7 @@
  * README's Layout section), and the data-dir layout has one home.
  */
 import assert from "node:assert/strict";
+import ts from "typescript";
 
 const SRC = new URL("../src/", import.meta.url).pathname;
 
@@ -120,4 +121,41 @@ Deno.test("only the data-dir layout module spells a path under kt-metadata/", ()
   );
   assert.deepEqual(wrong, [], `kt-metadata outside ${layout}`);
   assert.ok(Deno.readTextFileSync(`${SRC}${layout}`).includes(`"kt-metadata"`));
+});
+
+/** The most lines a function of src/ may span, not counting the text of its templates. */
+const MOST_LINES = 100;
+
+/**
+ * The functions of a file longer than {@linkcode MOST_LINES}: lines from its first to its
+ * last, less those inside a template literal (markup and scripts written as text).
+ */
+function longFunctions(file: string): string[] {
+  const text = Deno.readTextFileSync(`${SRC}${file}`);
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
+  const line = (pos: number) => source.getLineAndCharacterOfPosition(pos).line;
+  const templated = new Set<number>();
+  const functions: ts.Node[] = [];
+  const visit = (node: ts.Node) => {
+    if (ts.isTemplateExpression(node) || ts.isNoSubstitutionTemplateLiteral(node)) {
+      for (let l = line(node.getStart()) + 1; l <= line(node.getEnd()); l++) templated.add(l);
+    }
+    if (ts.isFunctionLike(node) && (node as ts.FunctionLikeDeclaration).body) functions.push(node);
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return functions.flatMap((node) => {
+    const [first, last] = [line(node.getStart()), line(node.getEnd())];
+    let lines = 0;
+    for (let l = first; l <= last; l++) if (!templated.has(l)) lines++;
+    if (lines <= MOST_LINES) return [];
+    const name = (node as ts.FunctionLikeDeclaration).name?.getText() ??
+      text.slice(node.getStart(), node.getStart() + 40).split("\n")[0];
+    return [`${file}:${first + 1} ${name}: ${lines} lines`];
+  });
+}
+
+Deno.test(`no function of src/ is over ${MOST_LINES} lines (templates' text aside)`, () => {
+  const long = FILES.flatMap(longFunctions);
+  assert.deepEqual(long, [], long.join("\n"));
 });

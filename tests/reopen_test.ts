@@ -5,22 +5,10 @@
 import assert from "node:assert/strict";
 import { PipelineRun } from "../src/engine/pipeline_run.ts";
 import { cancelRun, reopenRun, resumeRefusal } from "../src/engine/reopen.ts";
-import type { Job } from "../src/spec/schema.ts";
 import { formatDuration, heartbeatOf, livenessOf } from "../src/records/heartbeat.ts";
 import { failedTasks } from "../src/cli/failures.ts";
 
-const now = new Date("2026-01-01T00:00:00Z");
-
-function job(name: string, type: "static" | "dynamic", dependencies: string[] = []): Job {
-  const base = { name, type, memory: "1Gi", cpu: "500m", dependencies };
-  return type === "static"
-    ? { ...base, tasks: [{ function: "m.f", args: {} }] }
-    : { ...base, function: "m.spawn", args: {} };
-}
-
-function statuses(run: PipelineRun): Record<string, string> {
-  return Object.fromEntries(run.jobs().map((j) => [j.name, j.status]));
-}
+import { job, now, statuses } from "./engine_fixtures.ts";
 
 /** plan (dynamic) returns child; after depends on plan; apart stands alone. */
 function failedRun(): PipelineRun {

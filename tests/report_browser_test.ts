@@ -3,12 +3,14 @@ import {
   exists,
   FIXTURE_FUNCTIONS,
   ktDeno,
+  readUntil,
   runIdOf,
   spawnKtDeno,
   specFile,
   stateOf,
 } from "./cli_helpers.ts";
 import { copy } from "./copy.ts";
+import { until } from "./until.ts";
 import { openPage, startBrowser } from "./report_browser.ts";
 import { assertShowsState, detailsText, focusedJob, readShown } from "./report_pages.ts";
 
@@ -180,7 +182,7 @@ Deno.test(
 
 /** Waits until a file exists (a task writes it when it starts). */
 async function appears(path: string): Promise<void> {
-  while (!await exists(path)) await new Promise((r) => setTimeout(r, 20));
+  await until(`${path} to appear`, 60, () => exists(path), { everyMs: 20 });
 }
 
 Deno.test(
@@ -258,14 +260,11 @@ Deno.test(
       dir,
     );
     const runOut = run.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let head = "";
-    while (!/run id: ktpr/.test(head)) head += (await runOut.read()).value ?? "";
-    const runId = runIdOf(head);
+    const runId = runIdOf(await readUntil(runOut, /run id: ktpr\w+/));
     await appears(`${data}/gate`);
     const server = spawnKtDeno(["report", runId, "--data-dir", data, "--serve"], dir);
     const serverOut = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let line = "";
-    while (!/on (http:\S+)/.test(line)) line += (await serverOut.read()).value ?? "";
+    const line = await readUntil(serverOut, /on (http:\S+)/);
     const url = /on (http:\S+)/.exec(line)![1];
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
     const { page, requests, errors, close } = await open(url);

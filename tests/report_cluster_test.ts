@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { FIXTURE_FUNCTIONS, ktDeno, runIdOf, specFile, stateOf } from "./cli_helpers.ts";
 import { applyRbac, clusterSuite, podLog, writableByPods } from "./cluster/harness.ts";
 import { exists } from "./cli_helpers.ts";
+import { until } from "./until.ts";
 import { testImage } from "./cluster/images.ts";
 import { openPage, startBrowser } from "./report_browser.ts";
 import { assertShowsState, readShown } from "./report_pages.ts";
@@ -54,7 +55,8 @@ suite.test("the controller writes the report: a box per job, pod task times, the
     assert.match(result.stdout, new RegExp(`report: kt-metadata/${runId}/report.html in `));
     const state = await stateOf(dataDir, runId);
     const file = `${dataDir}/kt-metadata/${runId}/report.html`;
-    if (!await exists(file)) {
+    // run --wait ends with the final state; the controller writes the report after it.
+    if (!await until("the controller's report", 60, () => exists(file)).catch(() => false)) {
       const pods = await kube.request<{ items: { metadata: { name: string } }[] }>(
         "GET",
         "/api/v1/namespaces/default/pods",

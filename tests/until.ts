@@ -5,11 +5,12 @@
  *
  * @module
  */
-import { until as untilDeadline } from "../src/async/until.ts";
+import { until as untilDeadline, type UntilOptions } from "../src/async/until.ts";
 
 /**
- * Polls `check` (every 200 ms) until it returns something truthy and returns that; after
- * `seconds` throws, naming what it waited for, the last error `check` threw and `detail()`.
+ * Polls `check` (every 200 ms, or `everyMs`) until it returns something truthy and returns
+ * that; after `seconds` throws, naming what it waited for, the last error `check` threw and
+ * `detail()`.
  *
  * ```ts ignore
  * const pod = await until("the pod to run", 60, () => podNamed("p"));
@@ -19,7 +20,7 @@ export function until<T>(
   what: string,
   seconds: number,
   check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
-  detail: () => string = () => "",
+  detail: (() => string) | UntilOptions = {},
 ): Promise<T> {
-  return untilDeadline(what, seconds, check, { detail });
+  return untilDeadline(what, seconds, check, typeof detail === "function" ? { detail } : detail);
 }

@@ -19,10 +19,8 @@ import { DataFs } from "../storage/data_fs.ts";
 import { checkDataDir, openStorage } from "../storage/open.ts";
 import { resolveFunctionsDir } from "../task/functions.ts";
 import { UsageError } from "./errors.ts";
-import { progressView } from "./progress.ts";
-import { applyS3Flags, clusterCommand, reportEnd, type RunFlags, runSubcommand } from "./run.ts";
+import { applyS3Flags, clusterCommand, driveHere, type RunFlags, runSubcommand } from "./run.ts";
 import { readState } from "./status.ts";
-import { exitCodeOf, stopSignals } from "./stop_signals.ts";
 
 /** The spec a run is resumed with: the kept one, refused when its spec file has changed since. */
 export async function specToResume(
@@ -90,27 +88,15 @@ export async function resumeCommand(runId: string, flags: RunFlags): Promise<num
   );
   const run = PipelineRun.resume(reopenRun(doc, new Date()));
   console.log(`run id: ${runId} (resumed)`);
-  const view = progressView();
-  const stops = stopSignals();
   const { driveLocally } = await import("../run/local_run.ts");
-  let final: PipelineRun;
-  try {
-    final = await driveLocally(run, fs, {
+  return await driveHere(flags.dataDir, (shown) =>
+    driveLocally(run, fs, {
+      ...shown,
       runId,
       dataDir: flags.dataDir,
       functionsDir,
       concurrency: flags.concurrency,
-      signal: stops.interrupt,
-      cancel: stops.cancel,
-      events: { progress: (p) => view.tasks(p), log: (job, i, line) => view.log(job, i, line) },
-      onChange: (r) => view.update(r),
-    });
-  } finally {
-    stops.dispose();
-  }
-  view.close(final);
-  await reportEnd(flags.dataDir, final.document);
-  return exitCodeOf(final.status);
+    }));
 }
 
 /** The `resume` subcommand: the flags of `run`, and the run id instead of a spec. */

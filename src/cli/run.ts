@@ -10,34 +10,26 @@ import { resolveFunctionsDir } from "../task/functions.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { positiveInt, UsageError } from "./errors.ts";
 import { progressView } from "./progress.ts";
-import { PULL_POLICIES, type PullPolicy, type RunAs } from "../k8s/manifests.ts";
+import { PULL_POLICIES } from "../k8s/manifests.ts";
 import { parseEndpoint, parseRunAs } from "./cluster_flags.ts";
 import type { ClusterRunOptions } from "../k8s/cluster_run.ts";
 import { checkDataDir, isLocalDataDir, openStorage } from "../storage/open.ts";
 import type { StateDocument } from "../engine/state.ts";
+import type { PipelineRun } from "../engine/pipeline_run.ts";
+import type { LocalRunOptions } from "../run/local_run.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { failureReport } from "./failures.ts";
 import { exitCodeOf, stopSignals } from "./stop_signals.ts";
 import { reportPath, statePath } from "../records/layout.ts";
 
-/** Options of `kt-deno run`. */
-export interface RunFlags {
+/** Options of `kt-deno run`: those of a local run, and those of a run on Kubernetes. */
+export interface RunFlags extends Partial<Pick<ClusterRunOptions, (typeof CLUSTER_FLAGS)[number]>> {
   /** The spec file (set by the command, not a flag), kept with the run. */
   specPath?: string;
   dataDir: string;
   functions: string;
   concurrency?: number;
   image?: string;
-  controllerImage?: string;
-  pullPolicy?: PullPolicy;
-  runAs?: RunAs;
-  s3EndpointInCluster?: string;
-  namespace?: string;
-  context?: string;
-  wait?: boolean;
-  hostPath?: string | false;
-  ttl?: number;
-  secretEnv?: string[];
   waitRetry?: number;
   s3Endpoint?: string;
   s3PathStyle?: boolean;
@@ -54,7 +46,6 @@ const CLUSTER_FLAGS = [
   "hostPath",
   "ttl",
   "secretEnv",
-  "waitRetry",
 ] as const;
 
 function usesFunctions(pipeline: Pipeline): boolean {
@@ -98,7 +89,7 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
   const pipeline = await loadSpec(specPath);
   applyS3Flags(flags);
   if (flags.image !== undefined) return await clusterCommand(pipeline, { ...flags, specPath });
-  const stray = CLUSTER_FLAGS.find((flag) => flags[flag] !== undefined);
+  const stray = [...CLUSTER_FLAGS, "waitRetry" as const].find((flag) => flags[flag] !== undefined);
   if (stray) {
     const name = stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
     throw new UsageError(
@@ -116,19 +107,36 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
   await checkDataDir(flags.dataDir);
   const runId = newRunId();
   console.log(`run id: ${runId}`);
-  const view = progressView();
-  const stops = stopSignals();
   const { runLocally } = await import("../run/local_run.ts");
-  let run: Awaited<ReturnType<typeof runLocally>>;
-  try {
-    run = await runLocally(pipeline, {
+  return await driveHere(flags.dataDir, (shown) =>
+    runLocally(pipeline, {
+      ...shown,
       runId,
       dataDir: flags.dataDir,
       functionsDir,
       concurrency: flags.concurrency,
+      specPath,
+    }));
+}
+
+/** What a run driven here is shown with and stopped by. */
+export type ShownRun = Pick<LocalRunOptions, "signal" | "cancel" | "events" | "onChange">;
+
+/**
+ * Drives a run here (`drive`), showing its progress and stopping it on the stop signals,
+ * then prints its end; resolves to the exit code.
+ */
+export async function driveHere(
+  dataDir: string,
+  drive: (shown: ShownRun) => Promise<PipelineRun>,
+): Promise<number> {
+  const view = progressView();
+  const stops = stopSignals();
+  let run: PipelineRun;
+  try {
+    run = await drive({
       signal: stops.interrupt,
       cancel: stops.cancel,
-      specPath,
       events: { progress: (p) => view.tasks(p), log: (job, i, line) => view.log(job, i, line) },
       onChange: (r) => view.update(r),
     });
@@ -136,7 +144,7 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
     stops.dispose();
   }
   view.close(run);
-  await reportEnd(flags.dataDir, run.document);
+  await reportEnd(dataDir, run.document);
   return exitCodeOf(run.status);
 }
 

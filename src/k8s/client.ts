@@ -16,6 +16,7 @@
 import { Buffer } from "node:buffer";
 import type { IncomingMessage } from "node:http";
 import https from "node:https";
+import { type Backoff, backoffDelay, retry } from "../async/backoff.ts";
 import { Slots } from "../async/slots.ts";
 import { readLines } from "../async/lines.ts";
 
@@ -119,30 +120,19 @@ export interface RetryCounts {
 }
 
 /**
- * The delay before retry number `attempt` (0-based): exponential with full jitter, at
- * least what the server asked for with `Retry-After`.
+ * The delay before retry number `attempt` (0-based) of a request: the client's backoff
+ * (see {@linkcode backoffDelay}), at least what the server asked for with `Retry-After`.
  */
 export function retryDelay(attempt: number, limits: ClientLimits, error?: unknown): number {
-  const ceiling = Math.min(limits.maxBackoffMs, limits.backoffMs * 2 ** attempt);
-  const jittered = ceiling / 2 + Math.random() * ceiling / 2;
-  const asked = error instanceof ApiError && error.retryAfter ? error.retryAfter * 1000 : 0;
-  return Math.max(jittered, asked);
+  return Math.max(backoffDelay(attempt, backoffOf(limits)), askedMs(error));
 }
 
-/** Resolves after `ms`, or rejects when the signal aborts first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", stop);
-      resolve();
-    }, ms);
-    const stop = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", stop, { once: true });
-  });
+function backoffOf(limits: ClientLimits): Backoff {
+  return { firstMs: limits.backoffMs, maxMs: limits.maxBackoffMs };
+}
+
+function askedMs(error: unknown): number {
+  return error instanceof ApiError && error.retryAfter ? error.retryAfter * 1000 : 0;
 }
 
 /** One event of a watch. */
@@ -358,19 +348,15 @@ export class KubeClient {
   }
 
   /** Runs `once` until it succeeds, throws a permanent error, or the retry time is spent. */
-  async #retrying<T>(init: RequestInit, once: () => Promise<T>): Promise<T> {
-    const deadline = Date.now() + (init.retryForMs ?? this.limits.retryForMs);
-    for (let attempt = 0;; attempt++) {
-      try {
-        return await once();
-      } catch (error) {
-        if (init.signal?.aborted || !isTransient(error)) throw error;
-        const delay = retryDelay(attempt, this.limits, error);
-        if (Date.now() + delay > deadline) throw error;
-        this.#count(error);
-        await sleep(delay, init.signal);
-      }
-    }
+  #retrying<T>(init: RequestInit, once: () => Promise<T>): Promise<T> {
+    return retry(once, {
+      backoff: backoffOf(this.limits),
+      retryForMs: init.retryForMs ?? this.limits.retryForMs,
+      isTransient,
+      askedMs,
+      onRetry: (error) => this.#count(error),
+      signal: init.signal,
+    });
   }
 
   /**

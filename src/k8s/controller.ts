@@ -24,6 +24,7 @@ import { NotFoundError, type StorageDriver } from "../storage/driver.ts";
 import { openStorage } from "../storage/open.ts";
 import { VersionMismatchError } from "../task/pod_task.ts";
 import { VERSION } from "../version.ts";
+import { backoffDelay, sleep } from "../async/backoff.ts";
 import { reportInChildProcess } from "../run/report_child.ts";
 import {
   ApiError,
@@ -31,7 +32,6 @@ import {
   isTransient,
   KubeClient,
   type KubeConnection,
-  sleep,
 } from "./client.ts";
 import { KubernetesExecutor } from "./executor.ts";
 import { CONTROLLER_EXIT, type Owner, type RunSettings, SETTINGS_ENV } from "./manifests.ts";
@@ -130,7 +130,9 @@ export async function runController(options: ControllerOptions = {}): Promise<nu
         // A loop that ran a good while before failing made progress: count afresh.
         if (Date.now() - started > STEADY_MS) attempt = 0;
         if (attempt >= restarts) throw error;
-        const delay = Math.min(30_000, (options.restartDelayMs ?? 1000) * 2 ** attempt);
+        const delay = Math.round(
+          backoffDelay(attempt, { firstMs: options.restartDelayMs ?? 1000, maxMs: 30_000 }),
+        );
         log(`recoverable error: ${message}; restarting the drive loop in ${delay} ms`);
         generation++;
         await sleep(delay);

@@ -12,7 +12,8 @@
  *
  * @module
  */
-import { ApiError, isTransient, type KubeClient, retryDelay, sleep } from "./client.ts";
+import { sleep } from "../async/backoff.ts";
+import { ApiError, isTransient, type KubeClient, retryDelay } from "./client.ts";
 
 /** The metadata an informer needs of an object. */
 export interface ObjectMeta {
@@ -33,10 +34,18 @@ export interface InformerOptions<T extends ObjectMeta> {
   /** The collection, e.g. `/apis/batch/v1/namespaces/default/jobs`. */
   path: string;
   labelSelector: string;
+  /** A field selector too (`status.phase=Pending`). */
+  fieldSelector?: string;
   /** Keeps only what is needed of each object (memory grows with the collection). */
   transform?: (object: T) => T;
   /** Called for each object added or changed, and with `undefined` when one is deleted. */
   onChange(name: string, object: T | undefined): void;
+  /**
+   * Which objects the informer holds a copy of, asked after `onChange` (default: all,
+   * held before `onChange`). Changes of the others are reported all the same; only the
+   * deletion of a held object can be found by a relist.
+   */
+  keep?: (object: T) => boolean;
   /** Receives log lines (why a watch ended, failures); the receiver adds timestamps. */
   log?: (line: string) => void;
   /** Called when listing or watching fails with a transient error, and when it works again. */
@@ -95,6 +104,23 @@ export class Informer<T extends ObjectMeta> {
     await this.#loop?.catch(() => {});
   }
 
+  /** Holds (or drops) an object and tells the handler. */
+  #changed(name: string, object: T | undefined): void {
+    const keep = this.options.keep;
+    if (object === undefined) this.#objects.delete(name);
+    else if (!keep) this.#objects.set(name, object);
+    this.options.onChange(name, object);
+    if (object === undefined || !keep) return;
+    if (keep(object)) this.#objects.set(name, object);
+    else this.#objects.delete(name);
+  }
+
+  #query(): Record<string, string> {
+    const query: Record<string, string> = { labelSelector: this.options.labelSelector };
+    if (this.options.fieldSelector) query.fieldSelector = this.options.fieldSelector;
+    return query;
+  }
+
   #log(line: string): void {
     this.options.log?.(line);
   }
@@ -111,7 +137,7 @@ export class Informer<T extends ObjectMeta> {
       const page = await this.options.kube.request<
         { metadata: { resourceVersion: string; continue?: string }; items: T[] }
       >("GET", this.options.path, {
-        query: { labelSelector: this.options.labelSelector, limit: PAGE, continue: next },
+        query: { ...this.#query(), limit: PAGE, continue: next },
         signal: this.#stopped.signal,
       });
       resourceVersion = page.metadata.resourceVersion;
@@ -121,16 +147,13 @@ export class Informer<T extends ObjectMeta> {
         const name = object.metadata.name;
         seen.add(name);
         const known = this.#objects.get(name);
-        this.#objects.set(name, object);
         if (known?.metadata.resourceVersion !== object.metadata.resourceVersion) {
-          this.options.onChange(name, object);
+          this.#changed(name, object);
         }
       }
     } while (next);
     for (const name of [...this.#objects.keys()]) {
-      if (seen.has(name)) continue;
-      this.#objects.delete(name);
-      this.options.onChange(name, undefined);
+      if (!seen.has(name)) this.#changed(name, undefined);
     }
     this.#resourceVersion = resourceVersion;
     this.#lastList = Date.now();
@@ -173,7 +196,7 @@ export class Informer<T extends ObjectMeta> {
     try {
       arm();
       const events = this.options.kube.watch<T>(this.options.path, {
-        labelSelector: this.options.labelSelector,
+        ...this.#query(),
         resourceVersion: this.#resourceVersion,
         timeoutSeconds: this.options.watchSeconds ?? WATCH_SECONDS,
       }, abort.signal);
@@ -184,10 +207,7 @@ export class Informer<T extends ObjectMeta> {
           this.#resourceVersion = object.metadata.resourceVersion;
         }
         if (event.type !== "BOOKMARK") {
-          const name = object.metadata.name;
-          if (event.type === "DELETED") this.#objects.delete(name);
-          else this.#objects.set(name, object);
-          this.options.onChange(name, event.type === "DELETED" ? undefined : object);
+          this.#changed(object.metadata.name, event.type === "DELETED" ? undefined : object);
         }
         if (Date.now() - this.#lastList > relistMs) return "relist";
       }

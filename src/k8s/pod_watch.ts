@@ -7,6 +7,7 @@
  * @module
  */
 import { ApiError, type KubeClient } from "./client.ts";
+import { Informer } from "./informer.ts";
 import { endProblem, type KubePod, startProblem } from "./pod_problems.ts";
 
 interface PodList {
@@ -25,15 +26,15 @@ export interface PodWatchOptions {
   graceSeconds?: number;
   /** Ends the watch. */
   signal: AbortSignal;
-  /** Where watch errors are reported (default: stderr). */
+  /** Where the watch's log lines go (default: only a refusal to watch, on stderr). */
   log?: (line: string) => void;
 }
 
 /**
- * Lists and watches the Pending pods of a selector until the signal aborts, calling
- * `onProblem` for each that cannot start (see {@linkcode startProblem}). A pod that is
- * Unschedulable is looked at again when its grace period ends. Relists on 410 Gone and
- * after other watch errors.
+ * Lists and watches the Pending pods of a selector until the signal aborts (an
+ * {@linkcode Informer}: idle bound, 410 relist, periodic relist), calling `onProblem` for
+ * each that cannot start (see {@linkcode startProblem}). A pod that is Unschedulable is
+ * held, and looked at again when its grace period ends.
  *
  * @example
  * ```ts ignore
@@ -48,82 +49,57 @@ export interface PodWatchOptions {
  */
 export async function watchPodStarts(kube: KubeClient, options: PodWatchOptions): Promise<void> {
   const { signal } = options;
-  const log = options.log ?? ((line: string) => console.error(line));
-  const path = `/api/v1/namespaces/${options.namespace}/pods`;
-  const query = { labelSelector: options.selector, fieldSelector: "status.phase=Pending" };
-  // Unschedulable pods: their latest state and the timer that looks at them again.
-  const waiting = new Map<string, { pod: KubePod; timer?: ReturnType<typeof setTimeout> }>();
+  // Unschedulable pods: the timer that looks at each again.
+  const timers = new Map<string, ReturnType<typeof setTimeout>>();
   const forget = (name: string) => {
-    clearTimeout(waiting.get(name)?.timer);
-    waiting.delete(name);
+    clearTimeout(timers.get(name));
+    timers.delete(name);
   };
   const examine = (pod: KubePod) => {
     const name = pod.metadata.name;
     const check = startProblem(pod, Date.now(), options.graceSeconds);
     if (check && "recheckAt" in check) {
-      const entry = waiting.get(name) ?? { pod };
-      entry.pod = pod;
-      entry.timer ??= setTimeout(() => {
-        entry.timer = undefined;
-        if (waiting.get(name) === entry) examine(entry.pod);
-      }, Math.max(0, check.recheckAt - Date.now()));
-      waiting.set(name, entry);
+      if (!timers.has(name)) {
+        timers.set(
+          name,
+          setTimeout(() => {
+            timers.delete(name);
+            const latest = pods.get(name);
+            if (latest) examine(latest);
+          }, Math.max(0, check.recheckAt - Date.now())),
+        );
+      }
       return;
     }
     forget(name);
     if (check) options.onProblem(pod, check.problem);
   };
-  let resourceVersion = "";
-  const relist = async () => {
-    const seen = new Set<string>();
-    let next: string | undefined;
-    let first = true;
-    do {
-      const page = await kube.request<PodList>("GET", path, {
-        query: { ...query, limit: 500, continue: next },
-      });
-      if (first) resourceVersion = page.metadata.resourceVersion;
-      first = false;
-      for (const pod of page.items) {
-        seen.add(pod.metadata.name);
-        examine(pod);
-      }
-      next = page.metadata.continue || undefined;
-    } while (next);
-    for (const name of waiting.keys()) if (!seen.has(name)) forget(name);
-  };
-  const pause = () => new Promise((resolve) => setTimeout(resolve, 1000));
+  const pods: Informer<KubePod> = new Informer<KubePod>({
+    kube,
+    path: `/api/v1/namespaces/${options.namespace}/pods`,
+    labelSelector: options.selector,
+    // DELETED: the pod is gone, or it is no longer Pending.
+    fieldSelector: "status.phase=Pending",
+    onChange: (name, pod) => pod ? examine(pod) : forget(name),
+    keep: (pod) => timers.has(pod.metadata.name),
+    log: options.log,
+  });
+  if (signal.aborted) return;
+  const stopped = new Promise((resolve) =>
+    signal.addEventListener("abort", resolve, { once: true })
+  );
   try {
-    while (!signal.aborted) {
-      try {
-        if (!resourceVersion) await relist();
-        const events = kube.watch<KubePod>(
-          path,
-          { ...query, resourceVersion, timeoutSeconds: 300 },
-          signal,
-        );
-        for await (const event of events) {
-          resourceVersion = event.object.metadata.resourceVersion ?? resourceVersion;
-          if (event.type === "BOOKMARK") continue;
-          // DELETED: the pod is gone, or it is no longer Pending.
-          if (event.type === "DELETED") forget(event.object.metadata.name);
-          else examine(event.object);
-        }
-      } catch (error) {
-        if (signal.aborted) return;
-        if (error instanceof ApiError && error.status === 403) {
-          log(`kt-deno: cannot watch pods (${error.message}); pods that cannot start go unseen`);
-          return;
-        }
-        resourceVersion = "";
-        if (!(error instanceof ApiError && error.status === 410)) {
-          log(`kt-deno: watch of pods ended (${(error as Error).message}); relisting`);
-          await pause();
-        }
-      }
-    }
+    await Promise.race([pods.start(), stopped]);
+    await stopped;
+  } catch (error) {
+    if (signal.aborted) return;
+    if (!(error instanceof ApiError && error.status === 403)) throw error;
+    (options.log ?? console.error)(
+      `kt-deno: cannot watch pods (${error.message}); pods that cannot start go unseen`,
+    );
   } finally {
-    for (const name of [...waiting.keys()]) forget(name);
+    await pods.stop();
+    for (const name of [...timers.keys()]) forget(name);
   }
 }
 

@@ -10,6 +10,7 @@ import type { PipelineRun } from "../engine/pipeline_run.ts";
 import { statePath } from "./layout.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import { encodeState } from "./state_json.ts";
+import { Coalescer } from "../async/coalescer.ts";
 
 /**
  * The most time between two writes: a write that took long because the store was down
@@ -34,38 +35,32 @@ export class StateWriter {
   bytes = 0;
   /** Writes so far. */
   writes = 0;
-  #next?: PromiseWithResolvers<void>;
-  #draining = false;
-  #urgent = false;
-  #wake?: () => void;
-  #lastEnd = -Infinity;
   #lastTook = 0;
   #written?: string;
+  readonly #writes: Coalescer;
 
-  constructor(readonly fs: DataFs, readonly run: PipelineRun, readonly interval = 200) {}
+  constructor(readonly fs: DataFs, readonly run: PipelineRun, readonly interval = 200) {
+    // Nothing new to write: no wait (the run writes nothing).
+    this.#writes = new Coalescer(
+      () => this.#write(),
+      () => this.#version() === this.#written ? 0 : this.#lastTook + this.#gap(),
+    );
+  }
 
   /** Asks for the current state to be written; resolves once a write that includes it ends. */
   save(): Promise<void> {
-    this.#next ??= Promise.withResolvers();
-    const saved = this.#next.promise;
-    if (!this.#draining) {
-      this.#draining = true;
-      void this.#drain();
-    }
-    return saved;
+    return this.#writes.request();
   }
 
   /** Writes the current state now, without waiting for the interval (the last write). */
   flush(): Promise<void> {
-    this.#urgent = true;
-    this.#wake?.();
-    return this.save();
+    return this.#writes.now();
   }
 
   /**
-   * The least time between two writes: the interval, or five times what the last write
-   * took if longer, so that a large document takes at most a sixth of the run's time; at
-   * most {@linkcode MAX_GAP_MS}.
+   * The least time between a write's end and the next one's start: the interval, or five
+   * times what the last write took if longer, so that a large document takes at most a
+   * sixth of the run's time; at most {@linkcode MAX_GAP_MS}.
    */
   #gap(): number {
     return Math.min(MAX_GAP_MS, Math.max(this.interval, 5 * this.#lastTook));
@@ -76,38 +71,9 @@ export class StateWriter {
     return `${this.run.version} ${this.run.status}`;
   }
 
-  /**
-   * Writes until no save is waiting. It stops in the same step as it finds none waiting,
-   * so a save asked for by code that a write's end wakes up is either found by this drain
-   * or starts the next one.
-   */
-  async #drain(): Promise<void> {
-    try {
-      for (let waiting = this.#next; waiting; waiting = this.#next) {
-        const wait = this.#lastEnd + this.#gap() - performance.now();
-        if (wait > 0 && !this.#urgent && this.#version() !== this.#written) {
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, wait);
-            this.#wake = () => (clearTimeout(timer), resolve());
-          });
-          this.#wake = undefined;
-        }
-        this.#next = undefined;
-        this.#urgent = false;
-        try {
-          const version = this.#version();
-          if (version !== this.#written) await this.#write(version);
-          waiting.resolve();
-        } catch (error) {
-          waiting.reject(error);
-        }
-      }
-    } finally {
-      this.#draining = false;
-    }
-  }
-
-  async #write(version: string): Promise<void> {
+  async #write(): Promise<void> {
+    const version = this.#version();
+    if (version === this.#written) return;
     const started = performance.now();
     const data = encodeState(this.run.document);
     try {
@@ -116,8 +82,7 @@ export class StateWriter {
       this.bytes += data.length;
       this.writes++;
     } finally {
-      this.#lastEnd = performance.now();
-      this.#lastTook = this.#lastEnd - started;
+      this.#lastTook = performance.now() - started;
     }
   }
 }

@@ -8,15 +8,13 @@
  */
 
 // deno-lint-ignore-file no-explicit-any
-function reportPage(): void {
+
+/** What the parts of the page script share: the page, its data and text helpers. */
+function pageParts(): any {
   const g = globalThis as any;
   const doc = g.document;
   const data = JSON.parse(doc.getElementById("kt-data").textContent);
   const jobs = new Map<string, any>(data.jobs.map((j: any) => [j.name, j]));
-  const details = doc.getElementById("details");
-  const body = doc.getElementById("details-body");
-  let pinned = false;
-
   const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   const ms = (a?: string, b?: string) => a && b ? Date.parse(b) - Date.parse(a) : undefined;
   const dur = (n?: number) =>
@@ -33,6 +31,18 @@ function reportPage(): void {
       esc(status)
     }`;
   const row = (k: string, v: string) => `<tr><th>${k}</th><td>${v}</td></tr>`;
+  return { g, doc, data, jobs, esc, ms, dur, time, swatch, row };
+}
+
+/**
+ * The details panel: a job's details (or a folded group's) on hover, click or Enter in the
+ * graph or the timeline. Returns what shows an element's details (pinned or not).
+ */
+function detailsPanel(page: any): (el: any, pin: boolean) => void {
+  const { g, doc, data, jobs, esc, ms, dur, time, swatch, row } = page;
+  const details = doc.getElementById("details");
+  const body = doc.getElementById("details-body");
+  let pinned = false;
 
   function jobDetails(job: any): string {
     const t = job.tasks;
@@ -118,8 +128,12 @@ function reportPage(): void {
   doc.addEventListener("keydown", (e: any) => {
     if (e.key === "Escape" && !details.hidden) close();
   });
+  return show;
+}
 
-  // Zoom: the graph's drawn size, the viewBox keeps what it shows.
+/** The graph's zoom buttons: its drawn size changes, its viewBox keeps what it shows. */
+function zoomControls(page: any): void {
+  const { doc } = page;
   const dag = doc.getElementById("dag");
   const [w, h] = [Number(dag.getAttribute("width")), Number(dag.getAttribute("height"))];
   let scale = 1;
@@ -135,8 +149,12 @@ function reportPage(): void {
     const box = doc.getElementById("dag-scroll");
     zoom(scale === 1 ? Math.min(1, (box.clientWidth - 4) / w, (box.clientHeight - 4) / h) : 1);
   });
+}
 
-  // The jobs table.
+/** The jobs table, its filters, and the links between it and the graph. */
+function jobsTable(page: any, show: (el: any, pin: boolean) => void): void {
+  const { doc, data, esc, ms, dur, swatch } = page;
+  const body = doc.getElementById("details-body");
   const tbody = doc.querySelector("#jobs-table tbody");
   const filter = doc.getElementById("job-filter");
   const statusFilter = doc.getElementById("status-filter");
@@ -197,7 +215,15 @@ function reportPage(): void {
     box?.focus({ preventScroll: true });
   });
   renderTable();
+}
 
+/** The page's script: its parts, the job the address names, and reloads when served. */
+function reportPage(): void {
+  const page = pageParts();
+  const { g, doc, jobs } = page;
+  const show = detailsPanel(page);
+  zoomControls(page);
+  jobsTable(page, show);
   const selected = /^#job=(.+)$/.exec(g.location.hash);
   if (selected) {
     const name = decodeURIComponent(selected[1]);
@@ -213,4 +239,7 @@ function reportPage(): void {
 }
 
 /** The page script's source, to inline in the page. */
-export const PAGE_SCRIPT = `(${reportPage.toString()})();`;
+export const PAGE_SCRIPT = `(() => {
+${[pageParts, detailsPanel, zoomControls, jobsTable, reportPage].join("\n")}
+reportPage();
+})();`;

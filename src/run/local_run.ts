@@ -18,8 +18,8 @@ import { VERSION } from "../version.ts";
 import { drivePipeline } from "./drive.ts";
 import { HeartbeatWriter, thisDriver } from "../records/heartbeat.ts";
 import { writeKeptSpec } from "../records/kept_spec.ts";
-import { absolute, type LaunchRecord } from "../records/launch.ts";
-import { launchPath, taskLogPath } from "../records/layout.ts";
+import { absolute, type LaunchRecord, writeLaunch } from "../records/launch.ts";
+import { taskLogPath } from "../records/layout.ts";
 
 /** Settings of a local run. */
 export interface LocalRunOptions {
@@ -57,7 +57,7 @@ export async function runLocally(
     ...(options.specPath ? { spec_path: absolute(options.specPath) } : {}),
     functions_dir: absolute(options.functionsDir),
   };
-  await fs.writeJson(launchPath(options.runId), launch);
+  await writeLaunch(fs, options.runId, launch);
   const run = PipelineRun.start(options.runId, pipeline, new Date(), VERSION);
   return await driveLocally(run, fs, options);
 }

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { type Backoff, retry } from "../async/backoff.ts";
 import type { EntryInfo, StorageDriver } from "./driver.ts";
 
 /** The environment variable that bounds how long a storage call retries, in seconds. */
@@ -62,8 +63,7 @@ export interface RetryOptions {
   log?: (line: string) => void;
 }
 
-const FIRST_DELAY_MS = 200;
-const MAX_DELAY_MS = 5_000;
+const BACKOFF: Backoff = { firstMs: 200, maxMs: 5_000 };
 
 /**
  * A {@linkcode StorageDriver} that retries another's transient errors with exponential
@@ -95,37 +95,27 @@ export class RetryingDriver implements StorageDriver {
   }
 
   async #retry<T>(call: () => Promise<T>): Promise<T> {
-    const deadline = Date.now() + this.seconds * 1000;
-    for (let attempt = 0;; attempt++) {
-      try {
-        const value = await call();
-        if (this.#downSince !== null) {
-          const seconds = ((Date.now() - this.#downSince) / 1000).toFixed(1);
-          this.#downSince = null;
-          this.#log(`kt-deno: data dir ${this.root} reachable again after ${seconds} s`);
-        }
-        return value;
-      } catch (error) {
-        if (!isTransient(error)) throw error;
-        const remaining = deadline - Date.now();
-        if (remaining <= 0) {
-          throw new StorageUnavailableError(this.root, this.seconds, error as Error);
-        }
-        const delay = Math.min(
-          remaining,
-          Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** attempt) * (0.5 + Math.random() / 2),
+    const value = await retry(call, {
+      backoff: BACKOFF,
+      retryForMs: this.seconds * 1000,
+      isTransient,
+      onRetry: (error) => {
+        if (this.#downSince !== null) return;
+        this.#downSince = Date.now();
+        this.#log(
+          `kt-deno: data dir ${this.root} unreachable, retrying for up to ${this.seconds} s: ${
+            (error as Error).message
+          }`,
         );
-        if (this.#downSince === null) {
-          this.#downSince = Date.now();
-          this.#log(
-            `kt-deno: data dir ${this.root} unreachable, retrying for up to ${this.seconds} s: ${
-              (error as Error).message
-            }`,
-          );
-        }
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
+      },
+      giveUp: (error) => new StorageUnavailableError(this.root, this.seconds, error as Error),
+    });
+    if (this.#downSince !== null) {
+      const seconds = ((Date.now() - this.#downSince) / 1000).toFixed(1);
+      this.#downSince = null;
+      this.#log(`kt-deno: data dir ${this.root} reachable again after ${seconds} s`);
     }
+    return value;
   }
 
   read(path: string): Promise<Uint8Array> {

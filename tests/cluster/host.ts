@@ -152,13 +152,23 @@ export function ensureHost(): Promise<void> {
  */
 export async function buildTool(script: string): Promise<string> {
   await ensureHost();
-  const output = await new Deno.Command("bash", {
-    args: [script],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  if (!output.success) throw new Error(`${script} failed (see the output above)`);
-  return new TextDecoder().decode(output.stdout).trim().split("\n").at(-1)!;
+  // one build of a tool at a time on the machine: a second test process waits for the first
+  // and then finds the binary cached, instead of compiling the same module beside it
+  await Deno.mkdir(CACHE, { recursive: true });
+  const name = script.split("/").at(-2);
+  const lock = await Deno.open(`${CACHE}/.build-${name}.lock`, { create: true, write: true });
+  await lock.lock(true);
+  try {
+    const output = await new Deno.Command("bash", {
+      args: [script],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    if (!output.success) throw new Error(`${script} failed (see the output above)`);
+    return new TextDecoder().decode(output.stdout).trim().split("\n").at(-1)!;
+  } finally {
+    lock.close();
+  }
 }
 
 /**

@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { exists, FIXTURE_FUNCTIONS, runIdOf, spawnKtDeno, specFile } from "../cli_helpers.ts";
-import { descendants, running, waitFor } from "./processes.ts";
+import { descendants, running } from "./processes.ts";
+import { until } from "../until.ts";
 
 Deno.test({
   name: "SIGKILL of a local launcher: no task process outlives it, no late marker appears",
@@ -37,8 +38,9 @@ Deno.test({
     const reading = (async () => {
       for await (const chunk of launcher.stdout) stdout += decoder.decode(chunk);
     })();
-    await waitFor(
+    await until(
       "both tasks to start",
+      60,
       async () => await exists(`${dataDir}/started-cmd`) && await exists(`${dataDir}/started/fn`),
     );
     const started = descendants(launcher.pid);
@@ -50,10 +52,11 @@ Deno.test({
     assert.equal((await launcher.status).signal, "SIGKILL");
     await reading;
     await launcher.stderr.cancel();
-    await waitFor(
+    await until(
       "every process the run started to end",
-      () => started.every((pid) => !running(pid)),
       10,
+      () => started.every((pid) => !running(pid)),
+      { everyMs: 50 },
     );
     console.log(
       `${started.length} processes gone ${Date.now() - killedAt} ms after the launcher's SIGKILL`,

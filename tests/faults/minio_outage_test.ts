@@ -13,7 +13,7 @@ import { DataFs } from "../../src/storage/data_fs.ts";
 import { S3Driver } from "../../src/storage/s3.ts";
 import { FIXTURE_FUNCTIONS, runIdOf, spawnKtDeno, specFile } from "../cli_helpers.ts";
 import { startMinio } from "../minio/harness.ts";
-import { waitFor } from "./processes.ts";
+import { until } from "../until.ts";
 
 const OUTAGE_SECONDS = 30;
 const settings = { sanitizeOps: false, sanitizeResources: false };
@@ -104,13 +104,14 @@ Deno.test({
   fn: async () => {
     const { minio, run, gate, bucket, cleanup } = await outageRun();
     try {
-      await waitFor("first to complete", () => run.saw(/ first Completed/));
+      await until("first to complete", 60, () => run.saw(/ first Completed/));
       await minio.halt();
       const stoppedAt = Date.now();
       await Deno.writeTextFile(gate, "");
-      await waitFor("a retry line", () => run.saw(/unreachable, retrying for up to 60 s/));
-      await waitFor(
+      await until("a retry line", 60, () => run.saw(/unreachable, retrying for up to 60 s/));
+      await until(
         `${OUTAGE_SECONDS} s of outage`,
+        60,
         () => Date.now() >= stoppedAt + OUTAGE_SECONDS * 1000,
       );
       await minio.restart();
@@ -144,11 +145,11 @@ Deno.test({
   fn: async () => {
     const { minio, run, gate, bucket, cleanup } = await outageRun(8);
     try {
-      await waitFor("first to complete", () => run.saw(/ first Completed/));
+      await until("first to complete", 60, () => run.saw(/ first Completed/));
       await minio.halt();
       const stoppedAt = Date.now();
       await Deno.writeTextFile(gate, "");
-      await waitFor("the run to give up", () => run.saw(/unreachable for 8 s, gave up/));
+      await until("the run to give up", 60, () => run.saw(/unreachable for 8 s, gave up/));
       const gaveUp = (Date.now() - stoppedAt) / 1000;
       await minio.restart();
       const status = await run.child.status;

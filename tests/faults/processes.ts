@@ -48,16 +48,3 @@ export function running(pid: number): boolean {
     return false;
   }
 }
-
-/** Polls `check` every 50 ms until it returns true; throws after `seconds`, naming `what`. */
-export async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  seconds = 60,
-): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
-  while (!await check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${seconds} s waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

@@ -19,6 +19,7 @@
 import { ApiError, type KubeClient } from "../../src/k8s/client.ts";
 import { buildTool } from "../cluster/host.ts";
 import { freePort, isAlive } from "../ports.ts";
+import { until } from "../until.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 
@@ -40,14 +41,6 @@ export interface Kwok {
 /** Builds kwok if needed; returns the binary. */
 export function buildKwok(): Promise<string> {
   return buildTool(`${HERE}build.sh`);
-}
-
-async function waitFor(what: string, seconds: number, check: () => Promise<boolean>) {
-  const deadline = Date.now() + seconds * 1000;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${seconds}s waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 /** Starts kwok against the cluster of `kubeconfigPath` and registers `nodes` simulated nodes. */
@@ -128,7 +121,7 @@ export async function startKwok(
     }
   };
   try {
-    await waitFor("the kwok nodes to be Ready", 60, async () => {
+    await until("the kwok nodes to be Ready", 60, async () => {
       for (const name of nodeNames) {
         const node = await kube.request<
           { status?: { conditions?: { type: string; status: string }[] } }
