@@ -547,8 +547,14 @@ async function outageRun(dataDir: string, server: FakeGcs | Azurite) {
     });
     await server.restart();
     away = false;
+    const restartedAt = Date.now();
     const status = await child.status;
     await done;
+    console.log(
+      `outage ${((restartedAt - stoppedAt) / 1000).toFixed(1)} s; run ended ${
+        ((Date.now() - restartedAt) / 1000).toFixed(1)
+      } s after the store was back`,
+    );
     assert.equal(status.code, 0, stderr);
     assert.match(stderr, /reachable again after/);
     const fs = new DataFs(openStorage(dataDir));

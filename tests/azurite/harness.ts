@@ -39,7 +39,10 @@ export interface Azurite {
   pid: number;
   /** Stops the server for good and removes its data. */
   stop(): Promise<void>;
-  /** Stops the server process (SIGKILL, as a crash), keeping its data and port. */
+  /**
+   * Stops the server process (SIGTERM: Azurite saves its metadata database on the way out;
+   * a SIGKILL loses what it wrote since its last save), keeping its data and port.
+   */
   halt(): Promise<void>;
   /** Starts the server again on the same port with the same data; resolves once it is ready. */
   restart(): Promise<void>;
@@ -129,7 +132,7 @@ export async function startAzurite(container = "kt-test", host = "127.0.0.1"): P
       env: { AZURE_STORAGE_CONNECTION_STRING: connectionString },
       pid: child.pid,
       stop,
-      halt: () => end("SIGKILL"),
+      halt: () => end("SIGTERM"),
       restart: async () => {
         child = spawn();
         azurite.pid = child.pid;
