@@ -2,8 +2,11 @@
 #   controller: the compiled kt-deno binary alone, on a distroless base with CA certificates,
 #               as a non-root user; the binary is the entrypoint.
 #     docker build --target controller -t kt-deno:0.1.0 .
-#   worker:     a base for worker images: Deno and kt-deno, running TypeScript task functions.
-#               Extend it with your functions:
+#   worker:     a base for worker images: Deno, kt-deno and Debian's python3, running
+#               TypeScript and Python task functions (python3 is in this one image, not a
+#               second target, so that one spec can mix both and one image serves every
+#               pipeline; it adds about 30 MB). Extend it with your functions (and your
+#               Python packages: pip, or Debian's python3-* packages):
 #                 FROM kt-deno-worker:0.1.0
 #                 COPY kt_functions /app/kt_functions
 #     docker build --target worker -t kt-deno-worker:0.1.0 .
@@ -28,7 +31,10 @@ CMD ["controller"]
 
 FROM node:22-bookworm-slim AS worker
 ARG DENO_VERSION
-RUN npm install --global "deno@${DENO_VERSION}" \
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 \
+ && rm -rf /var/lib/apt/lists/* \
+ && npm install --global "deno@${DENO_VERSION}" \
  && useradd --uid 10001 --create-home kt
 WORKDIR /opt/kt-deno
 COPY deno.json deno.lock main.ts ./

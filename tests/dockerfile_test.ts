@@ -47,8 +47,12 @@ Deno.test("the controller image is the binary alone, non-root, binary as entrypo
   assert.ok(controller.lines.includes('ENTRYPOINT ["/usr/local/bin/kt-deno"]'));
 });
 
-Deno.test("the worker image runs as non-root with kt-deno on PATH and /app/kt_functions", () => {
+Deno.test("the worker image runs as non-root with kt-deno on PATH, python3 and /app/kt_functions", () => {
   const worker = stage("worker");
+  assert.ok(
+    worker.lines.some((l) => /apt-get install .*\bpython3\b/.test(l)),
+    "python3, for Python task functions",
+  );
   const run = worker.lines.find((l) => l.startsWith("RUN deno install"))!;
   assert.match(run, /\/usr\/local\/bin\/kt-deno/);
   assert.match(run, /mkdir -p \/app\/kt_functions/);

@@ -9,6 +9,7 @@ import { SpecError } from "../spec/problems.ts";
 import { printable, UsageError } from "./errors.ts";
 import { DataDirError } from "../storage/open.ts";
 import { SetupError } from "../k8s/errors.ts";
+import { ResumeRefused } from "../run/resume_plan.ts";
 import { cancelSubcommand } from "./cancel.ts";
 import { controllerSubcommand } from "./controller.ts";
 import { listSubcommand } from "./list.ts";
@@ -70,7 +71,7 @@ export async function main(args: string[]): Promise<number> {
     }
     if (
       error instanceof SpecError || error instanceof UsageError || error instanceof DataDirError ||
-      error instanceof SetupError
+      error instanceof SetupError || error instanceof ResumeRefused
     ) {
       console.error(`kt-deno: ${printable(error.message)}`);
       return 2;

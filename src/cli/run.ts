@@ -104,6 +104,7 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
       `functions folder ${flags.functions} not found (the spec calls functions; set --functions DIR)`,
     );
   }
+  await pythonReady(functionsDir);
   await checkDataDir(flags.dataDir);
   const runId = newRunId();
   console.log(`run id: ${runId}`);
@@ -146,6 +147,22 @@ export async function driveHere(
   view.close(run);
   await reportEnd(dataDir, run.document);
   return exitCodeOf(run.status);
+}
+
+/**
+ * Before a local run whose functions folder holds Python: a missing or too old `python3`
+ * is a usage error (exit 2), before any task runs or anything is written.
+ */
+export async function pythonReady(functionsDir: string): Promise<void> {
+  const { checkPythonFor, PythonUnavailableError } = await import(
+    "../task/python/python_check.ts"
+  );
+  try {
+    await checkPythonFor(functionsDir);
+  } catch (error) {
+    if (error instanceof PythonUnavailableError) throw new UsageError(error.message);
+    throw error;
+  }
 }
 
 /**

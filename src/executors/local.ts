@@ -8,6 +8,7 @@ import type { JobState } from "../engine/state.ts";
 import { TaskTimeRecorder } from "../records/task_times.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
+import { lookupFunction } from "../task/function_lookup.ts";
 import { taskRequest } from "../task/request.ts";
 import { runCommand } from "../task/run_task.ts";
 import { selfCommand } from "../task/self_command.ts";
@@ -19,6 +20,7 @@ import {
   type JobProgress,
 } from "./executor.ts";
 import { Slots } from "../async/slots.ts";
+import { PythonPool } from "./python_pool.ts";
 import { type TaskResult, WorkerPool } from "./worker_pool.ts";
 
 /** Settings of a {@linkcode LocalExecutor}. */
@@ -53,6 +55,7 @@ export class LocalExecutor implements Executor {
   readonly #slots: Slots;
   readonly #concurrency: number;
   readonly #pool: WorkerPool;
+  readonly #python: PythonPool;
   /** Aborts the jobs under way; stop() aborts them all, `#stopped` those that come later. */
   readonly #jobs = new Set<AbortController>();
   #stopped?: Error;
@@ -72,6 +75,9 @@ export class LocalExecutor implements Executor {
       selfCommand(["worker"]),
       {},
       (request, line) => options.events?.log?.(request.job, request.index, line),
+    );
+    this.#python = new PythonPool((request, line) =>
+      options.events?.log?.(request.job, request.index, line)
     );
   }
 
@@ -142,6 +148,10 @@ export class LocalExecutor implements Executor {
   async #attempt(job: Readonly<JobState>, index: number, signal: AbortSignal): Promise<TaskResult> {
     if (signal.aborted) return { ok: false, error: reason(signal) };
     const request = taskRequest(job, index, this.#where);
+    const found = request.function && lookupFunction(request.functionsDir, request.function);
+    if (found && found.language === "python") {
+      return await this.#python.exec(request, found, signal);
+    }
     if (!request.command) return await this.#pool.exec(request, signal);
     try {
       await runCommand(request, {
@@ -157,7 +167,7 @@ export class LocalExecutor implements Executor {
   async stop(why: string): Promise<void> {
     this.#stopped ??= new Error(why);
     for (const abort of this.#jobs) abort.abort(this.#stopped);
-    await this.#pool.close();
+    await Promise.all([this.#pool.close(), this.#python.close()]);
     await this.#times.flush();
   }
 }

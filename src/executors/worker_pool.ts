@@ -178,11 +178,22 @@ export class WorkerPool {
 
   /** Ends every worker: idle ones by closing their input, busy ones by killing them. */
   async close(): Promise<void> {
-    const idle = new Set(this.#idle);
-    this.#idle.length = 0;
-    await Promise.all([...this.#all].map((worker) => {
-      if (!idle.has(worker)) worker.kill();
-      return worker.close();
-    }));
+    await closeWorkers(this.#all, this.#idle);
   }
+}
+
+/**
+ * Ends a pool's workers: the idle ones (taken out of `idle`) by closing their input, the
+ * busy ones by killing them.
+ */
+export async function closeWorkers(
+  all: Iterable<{ kill(): void; close(): Promise<unknown> }>,
+  idle: unknown[],
+): Promise<void> {
+  const waiting = new Set(idle);
+  idle.length = 0;
+  await Promise.all([...all].map((worker) => {
+    if (!waiting.has(worker)) worker.kill();
+    return worker.close();
+  }));
 }

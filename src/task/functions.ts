@@ -1,11 +1,13 @@
 /**
- * Finding a task function: `a.b.fn` is the export `fn` of `a/b.ts` (or `.js`, `.mjs`)
- * inside the functions folder.
+ * Loading a TypeScript task function: `a.b.fn` is the export `fn` of `a/b.ts` (or `.js`,
+ * `.mjs`) inside the functions folder (found by `function_lookup.ts`, which also finds
+ * Python modules; those run in Python workers, see `python/`).
  *
  * @module
  */
 import { embeddedFunctionsDir } from "../version.ts";
 import type { TaskContext } from "./context.ts";
+import { findFunctionModule, FunctionNotFoundError } from "./function_lookup.ts";
 
 /** What a task function looks like: called with the task's args and a context. */
 export type TaskFunction = (
@@ -13,19 +15,7 @@ export type TaskFunction = (
   ctx: TaskContext,
 ) => unknown | Promise<unknown>;
 
-const EXTENSIONS = [".ts", ".js", ".mjs"];
-
-/** Raised when a function reference cannot be resolved; names module and export. */
-export class FunctionNotFoundError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "FunctionNotFoundError";
-  }
-}
-
-function absolute(path: string): string {
-  return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
-}
+export { FunctionNotFoundError };
 
 /**
  * Imports the module of a function reference and returns the function.
@@ -37,32 +27,20 @@ function absolute(path: string): string {
  * ```
  */
 export async function loadFunction(functionsDir: string, ref: string): Promise<TaskFunction> {
-  const dot = ref.lastIndexOf(".");
-  const modulePath = ref.slice(0, dot).split(".");
-  const exportName = ref.slice(dot + 1);
-  if (dot < 1 || modulePath.some((part) => !/^[A-Za-z_$][\w$]*$/.test(part))) {
-    throw new FunctionNotFoundError(`invalid function reference ${JSON.stringify(ref)}`);
-  }
-  const base = `${absolute(functionsDir).replace(/\/+$/, "")}/${modulePath.join("/")}`;
-  const file = EXTENSIONS.map((ext) => base + ext).find((candidate) => {
-    try {
-      return Deno.statSync(candidate).isFile;
-    } catch {
-      return false;
-    }
-  });
-  if (!file) {
+  const { file, module: modulePath, name: exportName, language } = findFunctionModule(
+    functionsDir,
+    ref,
+  );
+  if (language === "python") {
     throw new FunctionNotFoundError(
-      `module ${modulePath.join(".")} not found for function ${ref}: tried ${
-        EXTENSIONS.map((ext) => modulePath.join("/") + ext).join(", ")
-      } in ${functionsDir}`,
+      `function ${ref} is Python (${file}); it runs in a Python worker, not here`,
     );
   }
   const module = await import(new URL(`file://${file}`).href);
   const fn = module[exportName];
   if (typeof fn !== "function") {
     throw new FunctionNotFoundError(
-      `module ${modulePath.join(".")} (${file}) has no exported function ${exportName}`,
+      `module ${modulePath} (${file}) has no exported function ${exportName}`,
     );
   }
   return fn as TaskFunction;

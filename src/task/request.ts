@@ -69,3 +69,15 @@ export function taskEnv(
     KT_FUNCTIONS_DIR: request.functionsDir,
   };
 }
+
+/**
+ * Writes args too large for `KT_JOB_ARGS` to a temporary file; returns its path, or
+ * `undefined` when the args fit in the variable.
+ */
+export async function argsFile(request: Pick<TaskRequest, "args">): Promise<string | undefined> {
+  const { json, large } = argsJson(request);
+  if (!large) return undefined;
+  const path = await Deno.makeTempFile({ prefix: "kt-args-", suffix: ".json" });
+  await Deno.writeTextFile(path, json);
+  return path;
+}

@@ -8,9 +8,11 @@ import { dynamicOutputPath } from "../records/layout.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { loadFunction } from "./functions.ts";
+import { lookupFunction } from "./function_lookup.ts";
+import { runPythonTask } from "./python/run_python_task.ts";
 import { readLines } from "../async/lines.ts";
 import { type GroupProcess, spawnInGroup } from "./process_group.ts";
-import { argsJson, taskEnv, type TaskRequest } from "./request.ts";
+import { argsFile, taskEnv, type TaskRequest } from "./request.ts";
 
 /** Raised when a task fails in a way the task itself reported (exit code, bad output). */
 export class TaskFailure extends Error {
@@ -29,18 +31,6 @@ export interface CommandOptions {
    */
   output?: (line: string) => void;
   signal?: AbortSignal;
-}
-
-/**
- * Writes args too large for `KT_JOB_ARGS` to a temporary file; returns its path, or
- * `undefined` when the args fit in the variable.
- */
-async function argsFile(request: TaskRequest): Promise<string | undefined> {
-  const { json, large } = argsJson(request);
-  if (!large) return undefined;
-  const path = await Deno.makeTempFile({ prefix: "kt-args-", suffix: ".json" });
-  await Deno.writeTextFile(path, json);
-  return path;
 }
 
 /**
@@ -112,15 +102,19 @@ export async function runCommand(request: TaskRequest, options: CommandOptions =
 }
 
 /**
- * Runs one task to the end in this process; throws when it fails. A dynamic job's
- * returned jobs are written to its output path for the driver to validate and register.
- * `options` apply to a command task (where its output goes).
+ * Runs one task to the end in this process (a Python function: in a Python worker it
+ * starts); throws when it fails. A dynamic job's returned jobs are written to its output
+ * path for the driver to validate and register. `options` apply to a command task and a
+ * Python function (where their output goes).
  */
 export async function runTask(request: TaskRequest, options: CommandOptions = {}): Promise<void> {
   if (request.command) return await runCommand(request, options);
   const fs = new DataFs(openStorage(request.dataDir));
   let result: unknown = [];
-  if (request.function) {
+  const python = request.function && lookupFunction(request.functionsDir, request.function);
+  if (python && python.language === "python") {
+    result = await runPythonTask(request, python, options.output ?? ((line) => console.log(line)));
+  } else if (request.function) {
     const file = await argsFile(request);
     try {
       for (const [key, value] of Object.entries(taskEnv(request, file))) Deno.env.set(key, value);
@@ -136,13 +130,23 @@ export async function runTask(request: TaskRequest, options: CommandOptions = {}
       if (file) await Deno.remove(file).catch(() => {});
     }
   }
-  if (request.kind === "dynamic") {
-    result ??= [];
-    if (!Array.isArray(result)) {
-      throw new TaskFailure(
-        `dynamic function ${request.function} returned ${typeof result}, expected a list of jobs`,
-      );
-    }
-    await fs.writeJson(dynamicOutputPath(request.runId, request.job), result);
+  if (request.kind === "dynamic") await saveReturnedJobs(fs, request, result);
+}
+
+/**
+ * Writes a dynamic job's returned jobs to its output path (`[]` for none); throws when
+ * they are not a list. The driver validates them when the job ends.
+ */
+export async function saveReturnedJobs(
+  fs: DataFs,
+  request: TaskRequest,
+  result: unknown,
+): Promise<void> {
+  result ??= [];
+  if (!Array.isArray(result)) {
+    throw new TaskFailure(
+      `dynamic function ${request.function} returned ${typeof result}, expected a list of jobs`,
+    );
   }
+  await fs.writeJson(dynamicOutputPath(request.runId, request.job), result);
 }

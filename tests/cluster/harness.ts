@@ -42,7 +42,11 @@ export function clusterSuite(options: ClusterOptions = {}): ClusterSuite {
   let sysctlsBefore: Record<string, string> = {};
   const start = async (): Promise<ClusterContext> => {
     sysctlsBefore = await readSysctls();
-    const cluster = await startCluster(options);
+    const cluster = await startCluster(options).catch((error) => {
+      // said now, in the first test's output: every later test of the file fails on it too
+      console.error(`the test cluster did not start: ${error?.stack ?? error}`);
+      throw error;
+    });
     const previous = Deno.env.get("KUBECONFIG");
     Deno.env.set("KUBECONFIG", cluster.kubeconfigPath);
     try {

@@ -1,0 +1,44 @@
+/**
+ * One Python task in a Python worker of its own: how `kt-deno task` (a worker pod) runs a
+ * Python function.
+ *
+ * @module
+ */
+import type { FunctionModule } from "../function_lookup.ts";
+import type { TaskRequest } from "../request.ts";
+import { checkPython } from "./python_check.ts";
+import { PythonWorker } from "./python_worker.ts";
+
+/** Raised when a Python task fails; its message is the job's error. */
+export class PythonTaskError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PythonTaskError";
+  }
+}
+
+/**
+ * Runs a Python task to its end; resolves to a dynamic job's returned jobs (parsed), or
+ * `undefined` for a static task. Throws {@linkcode PythonTaskError} when it fails.
+ */
+export async function runPythonTask(
+  request: TaskRequest,
+  found: FunctionModule,
+  output: (line: string) => void,
+): Promise<unknown> {
+  let worker: PythonWorker;
+  try {
+    worker = await PythonWorker.start();
+  } catch (error) {
+    // Why it would not start, said plainly when Python is missing or too old.
+    await checkPython(`function ${request.function} is Python (${found.file})`);
+    throw error;
+  }
+  try {
+    const outcome = await worker.run(request, found, output);
+    if (!outcome.ok) throw new PythonTaskError(outcome.error);
+    return outcome.jobs === undefined ? undefined : JSON.parse(outcome.jobs);
+  } finally {
+    await worker.close();
+  }
+}
