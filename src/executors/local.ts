@@ -32,6 +32,8 @@ export interface LocalExecutorOptions {
   /** Most tasks running at once over all jobs (default: the CPU count). */
   concurrency?: number;
   events?: ExecutorEvents;
+  /** Whether task times go in the run's one file (default); a pod writes each task's. */
+  runTimes?: boolean;
   /** A resumed run: tasks with a done record are not run again. */
   resuming?: boolean;
   /** Called when a task has ended for good (a pod writes its time here). */
@@ -211,6 +213,6 @@ export class LocalExecutor implements Executor {
     this.#stopped ??= new Error(why);
     for (const abort of this.#jobs) abort.abort(this.#stopped);
     await Promise.all([this.#pool.close(), this.#python.close()]);
-    await this.#times.flush();
+    if (this.options.runTimes !== false) await this.#times.flush();
   }
 }
