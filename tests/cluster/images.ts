@@ -41,13 +41,22 @@ const DEBIAN_IMAGE = "localhost/kt-debian:bookworm";
 const NODE_BASE = "docker.io/library/node:22-bookworm-slim";
 const SOURCE_LABEL = "kt-deno.source";
 
+/**
+ * podman's run-time state: under /run, where it belongs, and short, since podman refuses a
+ * runroot longer than 50 characters (a cache under a long HOME would pass that). Named by
+ * a hash of the cache folder, so two caches never share it.
+ */
+const RUNROOT = `/run/kt-deno-podman-${
+  [...new TextEncoder().encode(IMAGES)].reduce((h, b) => (h * 31 + b) >>> 0, 7).toString(16)
+}`;
+
 /** podman with its own store under the cache, runc and cgroupfs (no systemd here). */
 export function podmanArgs(): string[] {
   return [
     "--root",
-    `${IMAGES}/podman/root`,
+    `${IMAGES}/store`,
     "--runroot",
-    `${IMAGES}/podman/run`,
+    RUNROOT,
     "--storage-driver",
     "overlay",
     "--cgroup-manager",
@@ -110,19 +119,34 @@ async function removeOtherTags(image: string): Promise<void> {
   await podman(["image", "prune", "--force"]);
 }
 
+/** Removes the store of an older harness, whose podman database names a runroot in the cache. */
+async function dropOldStore(): Promise<void> {
+  const old = `${IMAGES}/podman`;
+  if (!(await Deno.stat(old).then(() => true, () => false))) return;
+  const mounts = (await Deno.readTextFile("/proc/self/mountinfo")).split("\n");
+  const points = mounts.map((line) => line.split(" ")[4]).filter((p) => p?.startsWith(`${old}/`));
+  for (const point of points.sort().reverse()) {
+    await sh("umount", ["-l", point], { allowFailure: true });
+  }
+  await Deno.remove(old, { recursive: true });
+}
+
 /** Holds an exclusive lock on the image cache while `fn` runs (two builds never interleave). */
 async function locked<T>(fn: () => Promise<T>): Promise<T> {
   await Deno.mkdir(IMAGES, { recursive: true });
   const file = await Deno.open(`${IMAGES}/.lock`, { create: true, write: true });
   await file.lock(true);
   try {
+    await dropOldStore();
     return await fn();
   } finally {
     // podman's overlay driver leaves its store bind-mounted on itself
     const mounts = await Deno.readTextFile("/proc/self/mountinfo");
     for (const line of mounts.split("\n")) {
       const point = line.split(" ")[4];
-      if (point?.startsWith(`${IMAGES}/`)) await sh("umount", [point], { allowFailure: true });
+      if (point?.startsWith(`${IMAGES}/`) || point?.startsWith(`${RUNROOT}/`)) {
+        await sh("umount", [point], { allowFailure: true });
+      }
     }
     // and its containers' cgroups (cgroupfs manager) under libpod_parent in each hierarchy
     await sh("sh", [
