@@ -11,7 +11,8 @@ import { layOutTasks, type TaskDefinition } from "../src/records/task_files.ts";
 import { DataFs } from "../src/storage/data_fs.ts";
 import { LocalDriver } from "../src/storage/local.ts";
 import { VERSION } from "../src/version.ts";
-import { FIXTURE_FUNCTIONS, ktDeno } from "./cli_helpers.ts";
+import { FIXTURE_FUNCTIONS, ktDeno, spawnKtDeno } from "./cli_helpers.ts";
+import { until } from "./until.ts";
 import { ktJob, type RunSettings } from "../src/k8s/manifests.ts";
 import type { JobState } from "../src/engine/state.ts";
 
@@ -147,6 +148,45 @@ Deno.test("a packed pod runs at most KT_POD_WORKERS tasks at once", async () => 
       ...spans.map((s) => spans.filter((o) => o.start <= s.start && s.start < o.end).length),
     );
     assert.ok(most <= 2, `${most} tasks ran at once`);
+  } finally {
+    await Deno.remove(where.dir, { recursive: true });
+  }
+});
+
+Deno.test("a packed pod stopped by SIGTERM writes its done records before it exits", async () => {
+  const tasks: TaskDefinition[] = [mark("a"), mark("b"), {
+    kind: "static",
+    function: "day_two.waitFor",
+    args: { path: "never", line: "waiting" },
+  }];
+  const where = await layOut("stopped", tasks);
+  try {
+    const child = spawnKtDeno(["task"], where.dir, {
+      KT_RUN_ID: RUN,
+      KT_JOB_NAME: "stopped",
+      JOB_COMPLETION_INDEX: "0",
+      DATA_DIR: where.dir,
+      KT_VERSION: VERSION,
+      KT_TASKS_PER_CHUNK: String(where.perChunk),
+      KT_FUNCTIONS_DIR: FIXTURE_FUNCTIONS,
+      KT_TASK_COUNT: "3",
+      KT_TASKS_PER_POD: "3",
+      KT_POD_WORKERS: "1",
+    });
+    // Stopped as soon as the pod says its last task waits: the record of the task before
+    // it is then due within the second, not yet written.
+    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let seen = "";
+    await until("the last task to wait", 60, async () => {
+      seen += (await lines.read()).value ?? "";
+      return seen.includes("stopped[2] waiting");
+    });
+    child.kill("SIGTERM");
+    const status = await child.status;
+    await Promise.all([lines.cancel(), child.stderr.cancel()]);
+    assert.equal(status.code, 143);
+    const fs = new DataFs(new LocalDriver(where.dir));
+    assert.deepEqual(await readDoneBlock(fs, RUN, "stopped", 0), [0, 1]);
   } finally {
     await Deno.remove(where.dir, { recursive: true });
   }

@@ -5,7 +5,7 @@
  * `JOB_COMPLETION_INDEX`, log, retries, time and error file. Tasks that already have a
  * done record (from an earlier pod of this index, or an earlier run before a resume) are
  * not run again. Exit code: 0 every task done, 1 a task failed after its retries, 2 the
- * pod is set up wrong.
+ * pod is set up wrong, 143 stopped by SIGTERM (its done records written first).
  *
  * Consecutive ranges, not every k-th task: a pod reads the few chunks of task definitions
  * that hold its range, and its tasks' done record is one block of its own.
@@ -119,6 +119,9 @@ export async function runPackedPod(): Promise<number> {
     status: "Running",
     attempts: 1,
   };
+  // A pod being stopped (deleted, evicted) keeps what its finished tasks recorded.
+  const stopping = () => void done.flush().finally(() => Deno.exit(143));
+  Deno.addSignalListener("SIGTERM", stopping);
   try {
     const { failures } = await executor.runTasks(state, todo, {
       total: count,
@@ -131,6 +134,7 @@ export async function runPackedPod(): Promise<number> {
     }));
     return failures.length === 0 ? 0 : 1;
   } finally {
+    Deno.removeSignalListener("SIGTERM", stopping);
     await done.flush();
     await executor.stop("the pod's tasks have ended");
     await sink.close();
