@@ -203,13 +203,15 @@ class RunFollower {
       const failed = parseIndexes(job.status?.failedIndexes).length;
       const known = this.#state?.jobs[ktJob];
       this.view.events.progress?.(
-        known && tasksPerPod(known) > 1 ? taskProgress(known, job.status ?? {}, failed) : {
-          job: ktJob,
-          total: job.spec?.completions ?? 0,
-          succeeded: job.status?.succeeded ?? 0,
-          running: job.status?.active ?? 0,
-          failed,
-        },
+        known && Array.isArray(known.tasks) && tasksPerPod(known) > 1
+          ? taskProgress(known, job.status ?? {}, failed)
+          : {
+            job: ktJob,
+            total: job.spec?.completions ?? 0,
+            succeeded: job.status?.succeeded ?? 0,
+            running: job.status?.active ?? 0,
+            failed,
+          },
       );
       if (end && this.#state?.jobs[ktJob]?.status !== JobStatus.Completed) {
         this.#lagging.add(ktJob);
