@@ -63,7 +63,6 @@ Deno.test("resume of an interrupted job skips the tasks recorded done", async ()
       out += (await reader.read()).value ?? "";
       return /run id: \S+/.test(out);
     });
-    reader.releaseLock();
     const runId = out.match(/run id: (\S+)/)![1];
     const fs = new DataFs(openStorage(dataDir));
     await until(
@@ -73,7 +72,7 @@ Deno.test("resume of an interrupted job skips the tasks recorded done", async ()
     );
     run.kill("SIGKILL");
     await run.status;
-    await Promise.all([run.stdout.cancel(), run.stderr.cancel()]);
+    await Promise.all([reader.cancel(), run.stderr.cancel()]);
 
     await Deno.writeTextFile(`${dataDir}/go`, "");
     const resumed = await ktDeno(["resume", runId, ...args], dir);
