@@ -112,6 +112,11 @@ Deno.test("a failing task does not stop its pod-mates; the pod exits 1; a rerun 
     assert.equal(first.code, 1, first.stdout + first.stderr);
     assert.match(first.stderr, /task 1 failed: bad row/);
     assert.equal(await text(`${where.dir}/${taskErrorPath(RUN, "mixed", 1)}`), "bad row");
+    assert.equal(
+      await text(`${where.dir}/${taskLogPath(RUN, "mixed", 1)}`),
+      "kt-deno task: bad row\n".repeat(2),
+      "a failed task's log has its error, once an attempt",
+    );
     assert.equal(await text(`${where.dir}/marks/a`), "mixed[0]\n");
     assert.equal(await text(`${where.dir}/marks/c`), "mixed[2]\n");
     assert.equal(await text(`${where.dir}/flaky/f`), "2", "task 3 was retried in the pod");

@@ -62,64 +62,21 @@ function podSettings() {
   return settings;
 }
 
-/** Runs this packed pod's tasks; resolves to the exit code. */
-export async function runPackedPod(): Promise<number> {
-  let settings: ReturnType<typeof podSettings>;
-  try {
-    settings = podSettings();
-  } catch (error) {
-    console.error(`kt-deno task: ${(error as Error).message}`);
-    return 2;
+type PodSettings = ReturnType<typeof podSettings>;
+
+/**
+ * The pod's tasks without a done record, and their definitions in a sparse list indexed
+ * as the job's tasks are.
+ */
+async function tasksToRun(fs: DataFs, settings: PodSettings, from: number, to: number) {
+  const { runId, job } = settings;
+  const known = new Set(await readDoneBlock(fs, runId, job, from));
+  const todo = Array.from({ length: to - from }, (_, i) => from + i).filter((i) => !known.has(i));
+  const definitions = await readTaskDefinitions(fs, runId, job, todo, settings.perChunk);
+  const tasks: Task[] = new Array(settings.count);
+  for (const [index, { function: fn, args, command }] of definitions) {
+    tasks[index] = { function: fn, args, command };
   }
-  const { runId, job, dataDir, perPod, count } = settings;
-  const fs = new DataFs(openStorage(dataDir));
-  const [from, to] = podTasks(settings.pod, perPod, count);
-  let todo: number[];
-  let tasks: Task[];
-  let known: Set<number>;
-  try {
-    known = new Set(await readDoneBlock(fs, runId, job, from));
-    todo = Array.from({ length: to - from }, (_, i) => from + i).filter((i) => !known.has(i));
-    const definitions = await readTaskDefinitions(fs, runId, job, todo, settings.perChunk);
-    tasks = new Array(count);
-    for (const [index, { function: fn, args, command }] of definitions) {
-      tasks[index] = { function: fn, args, command };
-    }
-  } catch (error) {
-    const message = (error as Error).message;
-    console.error(`kt-deno task: ${message}`);
-    await fs.write(taskErrorPath(runId, job, from), message).catch(() => {});
-    return 2;
-  }
-  console.log(
-    `kt-deno task: pod ${settings.pod} runs tasks ${from}-${to - 1} of ${job} (${
-      to - from - todo.length
-    } done before), ${settings.workers} at once`,
-  );
-  const sink = new LogSink(fs);
-  const timeWrites = new Slots(TIME_WRITES);
-  const writing = new Set<Promise<void>>();
-  const done = new DoneRecorder(fs, runId, job, perPod, known);
-  const executor = new LocalExecutor({
-    runId,
-    dataDir,
-    functionsDir: settings.functionsDir,
-    concurrency: settings.workers,
-    runTimes: false,
-    events: {
-      log: (_job, index, line) => {
-        sink.line(taskLogPath(runId, job, index), line);
-        console.log(`${job}[${index}] ${line}`);
-      },
-    },
-    taskEnded: async (_job, index, started, ok) => {
-      // Written beside the next tasks, a few at a time, rather than between them.
-      const release = await timeWrites.acquire();
-      const write = savePodTime(fs, runId, job, index, started, ok).finally(release);
-      writing.add(write);
-      write.finally(() => writing.delete(write));
-    },
-  });
   const state: JobState = {
     name: job,
     type: "static",
@@ -131,12 +88,75 @@ export async function runPackedPod(): Promise<number> {
     status: "Running",
     attempts: 1,
   };
+  return { known, todo, state };
+}
+
+/**
+ * The pod's executor: task output to the task's log and the pod's, each task's time to its
+ * own file, written beside the next tasks a few at a time; `written` waits for those.
+ */
+function podExecutor(fs: DataFs, settings: PodSettings, sink: LogSink) {
+  const { runId, job } = settings;
+  const timeWrites = new Slots(TIME_WRITES);
+  const writing = new Set<Promise<void>>();
+  const executor = new LocalExecutor({
+    runId,
+    dataDir: settings.dataDir,
+    functionsDir: settings.functionsDir,
+    concurrency: settings.workers,
+    runTimes: false,
+    events: {
+      log: (_job, index, line) => {
+        sink.line(taskLogPath(runId, job, index), line);
+        console.log(`${job}[${index}] ${line}`);
+      },
+    },
+    taskEnded: async (_job, index, started, ok) => {
+      const release = await timeWrites.acquire();
+      const write = savePodTime(fs, runId, job, index, started, ok).finally(release);
+      writing.add(write);
+      write.finally(() => writing.delete(write));
+    },
+  });
+  return { executor, written: () => Promise.all(writing) };
+}
+
+/** Runs this packed pod's tasks; resolves to the exit code. */
+export async function runPackedPod(): Promise<number> {
+  let settings: PodSettings;
+  try {
+    settings = podSettings();
+  } catch (error) {
+    console.error(`kt-deno task: ${(error as Error).message}`);
+    return 2;
+  }
+  const { runId, job, perPod } = settings;
+  const fs = new DataFs(openStorage(settings.dataDir));
+  const [from, to] = podTasks(settings.pod, perPod, settings.count);
+  let planned: Awaited<ReturnType<typeof tasksToRun>>;
+  try {
+    planned = await tasksToRun(fs, settings, from, to);
+  } catch (error) {
+    const message = (error as Error).message;
+    console.error(`kt-deno task: ${message}`);
+    await fs.write(taskErrorPath(runId, job, from), message).catch(() => {});
+    return 2;
+  }
+  const { known, todo, state } = planned;
+  console.log(
+    `kt-deno task: pod ${settings.pod} runs tasks ${from}-${
+      to - 1
+    } of ${job} (${known.size} done before), ${settings.workers} at once`,
+  );
+  const sink = new LogSink(fs);
+  const done = new DoneRecorder(fs, runId, job, perPod, known);
+  const { executor, written } = podExecutor(fs, settings, sink);
   // A pod being stopped (deleted, evicted) keeps what its finished tasks recorded.
   const stopping = () => void done.flush().finally(() => Deno.exit(143));
   Deno.addSignalListener("SIGTERM", stopping);
   try {
     const { failures } = await executor.runTasks(state, todo, {
-      total: count,
+      total: settings.count,
       done,
       signal: new AbortController().signal,
     });
@@ -147,7 +167,7 @@ export async function runPackedPod(): Promise<number> {
     return failures.length === 0 ? 0 : 1;
   } finally {
     Deno.removeSignalListener("SIGTERM", stopping);
-    await Promise.all([done.flush(), ...writing]);
+    await Promise.all([done.flush(), written()]);
     await executor.stop("the pod's tasks have ended");
     await sink.close();
   }
