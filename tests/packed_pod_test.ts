@@ -13,7 +13,7 @@ import { LocalDriver } from "../src/storage/local.ts";
 import { VERSION } from "../src/version.ts";
 import { FIXTURE_FUNCTIONS, ktDeno, spawnKtDeno } from "./cli_helpers.ts";
 import { until } from "./until.ts";
-import { ktJob, type RunSettings } from "../src/k8s/manifests.ts";
+import { ktJob, type RunSettings, taskProgress } from "../src/k8s/manifests.ts";
 import type { JobState } from "../src/engine/state.ts";
 
 const RUN = "ktpr0000pack";
@@ -282,4 +282,29 @@ Deno.test("tasks_per_pod: 1 makes exactly the Job of a job without it", () => {
   assert.ok(
     !plain.spec.template.spec.containers[0].env.some((e: Json) => e.name === "KT_TASKS_PER_POD"),
   );
+});
+
+Deno.test("a packed job's progress counts tasks, from its pods", () => {
+  const packed = job({ tasks: Array.from({ length: 10 }, () => ({ args: {} })), tasks_per_pod: 4 });
+  assert.deepEqual(taskProgress(packed, { succeeded: 2, active: 1 }, 0), {
+    job: "wide",
+    total: 10,
+    succeeded: 8,
+    running: 2,
+    failed: 0,
+  });
+  assert.deepEqual(taskProgress(packed, { succeeded: 1 }, 2), {
+    job: "wide",
+    total: 10,
+    succeeded: 4,
+    running: 0,
+    failed: 6,
+  });
+  assert.deepEqual(taskProgress(job({}), { succeeded: 5, active: 3 }, 1), {
+    job: "wide",
+    total: 2_000,
+    succeeded: 5,
+    running: 3,
+    failed: 1,
+  });
 });

@@ -239,6 +239,10 @@ export function taskProgress(
 ): JobProgress {
   const total = taskCount(job);
   const n = tasksPerPod(job);
+  if (n === 1) {
+    const { succeeded = 0, active = 0 } = status;
+    return { job: job.name, total, succeeded, running: active, failed: failedPods };
+  }
   const succeeded = Math.min(total, (status.succeeded ?? 0) * n);
   const failed = Math.min(total - succeeded, failedPods * n);
   const running = Math.min(total - succeeded - failed, (status.active ?? 0) * n);
