@@ -97,7 +97,7 @@ suite.test("a packed job completes: every task's index, log and time are its own
         name: "indexed",
         type: "static",
         tasks_per_pod: 4,
-        cpu: "2",
+        cpu: "100m",
         tasks: Array.from({ length: 10 }, (_, i) => ok(`t${i}`)),
       },
     ],
@@ -242,7 +242,7 @@ suite.test("done when: 2,000 tasks at tasks_per_pod 200 complete through run --w
       name: "wide",
       type: "static",
       tasks_per_pod: 200,
-      cpu: "1",
+      cpu: "100m",
       tasks: Array.from({ length: 2_000 }, (_, i) => ({ function: "steps.noop", args: { i } })),
     }],
   });
