@@ -23,7 +23,9 @@ import { until } from "./until.ts";
 // deno-lint-ignore no-explicit-any
 type Obj = any;
 
-const FUNCTIONS_IMAGE = await testImage("tasks-per-pod", [FIXTURE_FUNCTIONS]);
+const EXAMPLE = new URL("../examples/hello-world", import.meta.url).pathname;
+/** The image of tests/k8s_e2e_test.ts (same name and folders: built once for both). */
+const FUNCTIONS_IMAGE = await testImage("e2e", [FIXTURE_FUNCTIONS, `${EXAMPLE}/kt_functions`]);
 const IMAGE = FUNCTIONS_IMAGE.ref;
 const IMAGES = ["--image", IMAGE, "--controller-image", IMAGE];
 const NS = "default";
