@@ -299,3 +299,23 @@ Deno.test("bad pod flags exit 2 and create nothing", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("pods of an Azure data dir carry AKS workload identity's label; others do not", () => {
+  const label = "azure.workload.identity/use";
+  for (const dataDir of ["az://data/runs", "abfs://data@acct.dfs.core.windows.net/runs"]) {
+    const azure = runSettings({
+      runId: "ktpr0123abcd",
+      namespace: "p",
+      image: "w:1",
+      dataDir,
+      hostDataPath: null,
+    });
+    // deno-lint-ignore no-explicit-any
+    const pods = [controllerJob(azure), ktJob(azure, jobState("a"))] as any[];
+    for (const job of pods) assert.equal(job.spec.template.metadata.labels[label], "true");
+    for (const job of pods) assert.equal(job.metadata.labels[label], undefined);
+  }
+  // deno-lint-ignore no-explicit-any
+  const local = controllerJob(settings) as any;
+  assert.equal(local.spec.template.metadata.labels[label], undefined);
+});

@@ -1,7 +1,9 @@
 /**
- * One storage conformance suite, run unchanged against the local driver and the S3
- * driver (on a real MinIO server), through the `fs` helper tasks get and the retrying
- * wrapper every data dir is opened with; then what that wrapper retries and what not.
+ * One storage conformance suite, run unchanged against the local driver, the S3 driver (on
+ * a real MinIO server), the GCS driver (on fake-gcs-server) and the Azure Blob driver (on
+ * Azurite), through the `fs` helper tasks get and the retrying wrapper every data dir is
+ * opened with; then what that wrapper retries and what not, each store's early check, and
+ * a run that rides out its emulator being away for 30 s.
  */
 import assert from "node:assert/strict";
 import { DataFs } from "../src/storage/data_fs.ts";
@@ -11,7 +13,18 @@ import { openStorage } from "../src/storage/open.ts";
 import { RetryingDriver, StorageUnavailableError } from "../src/storage/retrying.ts";
 import { S3Driver } from "../src/storage/s3.ts";
 import { type Minio, startMinio } from "./minio/harness.ts";
+import { type FakeGcs, startFakeGcs } from "./gcs/harness.ts";
+import { type Azurite, startAzurite } from "./azurite/harness.ts";
+import { AZURITE_ACCOUNT, AZURITE_KEY } from "./azurite/harness.ts";
+import { FIXTURE_FUNCTIONS, runIdOf, spawnKtDeno, specFile } from "./cli_helpers.ts";
 import { freePort } from "./ports.ts";
+import { until } from "./until.ts";
+import { openGcs } from "../src/storage/gcs.ts";
+import { openAzure } from "../src/storage/azure.ts";
+import type { StateDocument } from "../src/engine/state.ts";
+import { statePath } from "../src/records/layout.ts";
+
+const OUTAGE_SECONDS = 30;
 
 const settings = { sanitizeOps: false, sanitizeResources: false };
 let minio: Promise<Minio> | undefined;
@@ -20,6 +33,20 @@ const startS3 = async () => {
   for (const [key, value] of Object.entries(server.env)) Deno.env.set(key, value);
   return server;
 };
+
+let fakeGcs: Promise<FakeGcs> | undefined;
+const startGcs = async () => {
+  const server = await (fakeGcs ??= startFakeGcs());
+  for (const [key, value] of Object.entries(server.env)) Deno.env.set(key, value);
+  return server;
+};
+let azurite: Promise<Azurite> | undefined;
+const startAzure = async () => {
+  const server = await (azurite ??= startAzurite());
+  for (const [key, value] of Object.entries(server.env)) Deno.env.set(key, value);
+  return server;
+};
+const unique = () => `t-${crypto.randomUUID().slice(0, 8)}`;
 
 interface Backend {
   name: string;
@@ -41,9 +68,23 @@ const backends: Backend[] = [
     name: "s3",
     async open() {
       const server = await startS3();
-      const fs = new DataFs(
-        openStorage(`s3://${server.bucket}/t-${crypto.randomUUID().slice(0, 8)}`),
-      );
+      const fs = new DataFs(openStorage(`s3://${server.bucket}/${unique()}`));
+      return { fs, cleanup: async () => {} };
+    },
+  },
+  {
+    name: "gcs",
+    async open() {
+      const server = await startGcs();
+      const fs = new DataFs(openStorage(`gs://${server.bucket}/${unique()}`));
+      return { fs, cleanup: async () => {} };
+    },
+  },
+  {
+    name: "azure",
+    async open() {
+      const server = await startAzure();
+      const fs = new DataFs(openStorage(`az://${server.container}/${unique()}`));
       return { fs, cleanup: async () => {} };
     },
   },
@@ -301,6 +342,237 @@ Deno.test({
   },
 });
 
+for (
+  const [name, start, url] of [
+    ["gcs", startGcs, (s: FakeGcs | Azurite) => `gs://${(s as FakeGcs).bucket}`],
+    ["azure", startAzure, (s: FakeGcs | Azurite) => `az://${(s as Azurite).container}`],
+  ] as const
+) {
+  Deno.test({
+    name: `${name}: listing pages past 1,000 objects`,
+    ...settings,
+    fn: async () => {
+      const fs = new DataFs(openStorage(`${url(await start())}/many`));
+      const names = Array.from({ length: 1100 }, (_, i) => `f${String(i).padStart(4, "0")}`);
+      let next = 0;
+      await Promise.all(Array.from({ length: 16 }, async () => {
+        for (let i = next++; i < names.length; i = next++) await fs.write(`m/${names[i]}`, "x");
+      }));
+      assert.deepEqual(await fs.listdir("m"), names);
+      assert.equal((await fs.glob("m/*")).length, 1100);
+      await fs.rmdir("m");
+      assert.equal(await fs.exists("m"), false);
+    },
+  });
+
+  Deno.test({
+    name: `${name}: an unreachable store is retried for the bound, then fails saying so`,
+    ...settings,
+    fn: async () => {
+      const server = await start();
+      const closed = `http://127.0.0.1:${freePort()}`;
+      const lines: string[] = [];
+      const saved = { ...server.env };
+      if (name === "gcs") Deno.env.set("STORAGE_EMULATOR_HOST", closed);
+      else {
+        Deno.env.set(
+          "AZURE_STORAGE_CONNECTION_STRING",
+          (server as Azurite).connectionString.replace((server as Azurite).endpoint, closed),
+        );
+      }
+      try {
+        const inner = name === "gcs" ? openGcs(`${url(server)}/x`) : openAzure(`${url(server)}/x`);
+        const store = new RetryingDriver(inner, { seconds: 1, log: (line) => lines.push(line) });
+        const error = await store.read("a.txt").catch((e) => e);
+        assert.ok(error instanceof StorageUnavailableError, String(error));
+        assert.match(error.message, /unreachable for 1 s, gave up: (GCS|Azure) /);
+        assert.equal(lines.length, 1);
+        assert.match(lines[0], /unreachable, retrying for up to 1 s/);
+      } finally {
+        for (const [key, value] of Object.entries(saved)) Deno.env.set(key, value);
+      }
+    },
+  });
+
+  Deno.test({
+    name: `${name}: a run rides out the emulator away for ${OUTAGE_SECONDS} s`,
+    ...settings,
+    fn: async () => {
+      const server = await start();
+      await outageRun(`${url(server)}/${unique()}`, server);
+    },
+  });
+}
+
+Deno.test({
+  name: "gcs: a missing bucket, missing credentials and an unreachable endpoint fail the check",
+  ...settings,
+  fn: async () => {
+    const server = await startGcs();
+    await assert.rejects(
+      () => openGcs("gs://no-such-bucket/x").check(),
+      /GCS 404 for gs:\/\/no-such-bucket\/x: the bucket no-such-bucket does not exist/,
+    );
+    Deno.env.set("STORAGE_EMULATOR_HOST", `http://127.0.0.1:${freePort()}`);
+    try {
+      await assert.rejects(
+        () => openGcs(`gs://${server.bucket}/x`).check(),
+        /for gs:\/\/kt-test\/x: the endpoint cannot be reached/,
+      );
+      Deno.env.delete("STORAGE_EMULATOR_HOST");
+      Deno.env.set("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/key.json");
+      await assert.rejects(
+        () => openGcs(`gs://${server.bucket}/x`).check(),
+        /for gs:\/\/kt-test\/x: no usable credentials: .*GOOGLE_APPLICATION_CREDENTIALS/,
+      );
+    } finally {
+      Deno.env.delete("GOOGLE_APPLICATION_CREDENTIALS");
+      Deno.env.set("STORAGE_EMULATOR_HOST", server.endpoint);
+    }
+    await openGcs(`gs://${server.bucket}/x`).check();
+  },
+});
+
+Deno.test({
+  name:
+    "azure: a missing container, missing or refused credentials and an unreachable endpoint fail the check",
+  ...settings,
+  fn: async () => {
+    const server = await startAzure();
+    await assert.rejects(
+      () => openAzure("az://no-such-container/x").check(),
+      /Azure ContainerNotFound for az:\/\/no-such-container\/x: the container no-such-container does not exist/,
+    );
+    Deno.env.delete("AZURE_STORAGE_CONNECTION_STRING");
+    try {
+      await assert.rejects(
+        () => openAzure(`az://${server.container}/x`).check(),
+        /no Azure credentials for az:\/\/kt-test\/x: set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT/,
+      );
+      Deno.env.set("AZURE_STORAGE_ACCOUNT", AZURITE_ACCOUNT);
+      Deno.env.set("AZURE_STORAGE_BLOB_ENDPOINT", `${server.endpoint}/${AZURITE_ACCOUNT}`);
+      Deno.env.set("AZURE_STORAGE_KEY", btoa("wrong key"));
+      await assert.rejects(
+        () => openAzure(`az://${server.container}/x`).check(),
+        /for az:\/\/kt-test\/x: the credentials were refused/,
+      );
+      Deno.env.set("AZURE_STORAGE_KEY", AZURITE_KEY);
+      await openAzure(`az://${server.container}/x`).check();
+      Deno.env.set("AZURE_STORAGE_BLOB_ENDPOINT", `http://127.0.0.1:${freePort()}/x`);
+      await assert.rejects(
+        () => openAzure(`az://${server.container}/x`).check(),
+        /for az:\/\/kt-test\/x: the endpoint cannot be reached/,
+      );
+    } finally {
+      for (
+        const key of ["AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_BLOB_ENDPOINT", "AZURE_STORAGE_KEY"]
+      ) {
+        Deno.env.delete(key);
+      }
+      Deno.env.set("AZURE_STORAGE_CONNECTION_STRING", server.connectionString);
+    }
+  },
+});
+
+Deno.test({
+  name: "azure: abfs://container@account.dfs.core.windows.net/prefix is the same data dir",
+  ...settings,
+  fn: async () => {
+    const server = await startAzure();
+    const prefix = unique();
+    await new DataFs(openStorage(`az://${server.container}/${prefix}`)).write("a.txt", "az");
+    const abfs = new DataFs(
+      openStorage(`abfs://${server.container}@${AZURITE_ACCOUNT}.dfs.core.windows.net/${prefix}`),
+    );
+    assert.equal(await abfs.read("a.txt"), "az");
+    await assert.rejects(
+      () => openAzure(`abfs://${server.container}@other.dfs.core.windows.net/x`).check(),
+      /names account other but AZURE_STORAGE_CONNECTION_STRING is for devstoreaccount1/,
+    );
+  },
+});
+
+/** A spec whose middle job waits for a local gate file (as in faults/minio_outage_test.ts). */
+function gatedSpec(gate: string) {
+  const ok = (name: string) => [{ function: "steps.ok", args: { name } }];
+  return {
+    name: "outage",
+    jobs: [
+      { name: "first", type: "static", tasks: ok("first") },
+      {
+        name: "gated",
+        type: "static",
+        dependencies: ["first"],
+        tasks: [{ command: ["sh", "-c", `until [ -e '${gate}' ]; do sleep 0.05; done`] }],
+      },
+      { name: "last", type: "static", dependencies: ["gated"], tasks: ok("last") },
+    ],
+  };
+}
+
+/**
+ * Runs the gated spec on `dataDir`; once `first` is Completed takes the emulator away and
+ * opens the gate (so the launcher's next state write and `last` meet the outage), gives the
+ * emulator back after OUTAGE_SECONDS, and checks that the run completed.
+ */
+async function outageRun(dataDir: string, server: FakeGcs | Azurite) {
+  const { dir, path } = await specFile(gatedSpec(""));
+  const gate = `${dir}/gate`;
+  await Deno.writeTextFile(path, JSON.stringify(gatedSpec(gate)));
+  const child = spawnKtDeno(
+    ["run", path, "--data-dir", dataDir, "--functions", FIXTURE_FUNCTIONS],
+    dir,
+    server.env,
+  );
+  let stderr = "";
+  let stdout = "";
+  const done = Promise.all([
+    (async () => {
+      for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) stderr += text;
+    })(),
+    (async () => {
+      for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) stdout += text;
+    })(),
+  ]);
+  let away = false;
+  try {
+    await until("first to complete", 120, () => / first Completed/.test(stderr), () => stderr);
+    await server.halt();
+    away = true;
+    const stoppedAt = Date.now();
+    await Deno.writeTextFile(gate, "");
+    await until("a retry line", 60, () => /unreachable, retrying for up to/.test(stderr));
+    await until(`${OUTAGE_SECONDS} s of outage`, OUTAGE_SECONDS + 10, () => {
+      return Date.now() >= stoppedAt + OUTAGE_SECONDS * 1000;
+    });
+    await server.restart();
+    away = false;
+    const restartedAt = Date.now();
+    const status = await child.status;
+    await done;
+    console.log(
+      `outage ${((restartedAt - stoppedAt) / 1000).toFixed(1)} s; run ended ${
+        ((Date.now() - restartedAt) / 1000).toFixed(1)
+      } s after the store was back`,
+    );
+    assert.equal(status.code, 0, stderr);
+    assert.match(stderr, /reachable again after/);
+    const fs = new DataFs(openStorage(dataDir));
+    const state = await fs.readJson<StateDocument>(
+      statePath(runIdOf(stdout)),
+    );
+    assert.equal(state.status, "Completed");
+    assert.ok(await fs.exists("done/last"));
+  } finally {
+    if (away) await server.restart();
+    try {
+      child.kill("SIGKILL");
+    } catch { /* ended */ }
+    await done.catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 Deno.test({
   name: "(MinIO stops)",
   ...settings,
@@ -308,5 +580,21 @@ Deno.test({
     const server = await minio?.catch(() => undefined);
     await server?.stop();
     if (server) assert.throws(() => Deno.kill(server.pid, "SIGCONT"));
+  },
+});
+
+Deno.test({
+  name: "(fake-gcs-server and Azurite stop)",
+  ...settings,
+  fn: async () => {
+    for (
+      const server of [
+        await fakeGcs?.catch(() => undefined),
+        await azurite?.catch(() => undefined),
+      ]
+    ) {
+      await server?.stop();
+      if (server) assert.throws(() => Deno.kill(server.pid, "SIGCONT"));
+    }
   },
 });

@@ -273,7 +273,11 @@ export function runSubcommand(exit: (code: number) => void): Command {
   return withS3Flags(new Command("run"))
     .description("validate a pipeline spec (YAML or JSON) and run it")
     .argument("<spec>", "pipeline spec file")
-    .option("--data-dir <dir>", "data dir: a local folder or s3://bucket/prefix", "./kt-data")
+    .option(
+      "--data-dir <dir>",
+      "data dir: a local folder, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix",
+      "./kt-data",
+    )
     .option("--functions <dir>", "folder of task function modules", "./kt_functions")
     .option(
       "--concurrency <n>",

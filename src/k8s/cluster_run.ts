@@ -12,8 +12,7 @@ import { absolute, writeLaunch } from "../records/launch.ts";
 import { statePath } from "../records/layout.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { DataFs } from "../storage/data_fs.ts";
-import { checkDataDir, isLocalDataDir, openStorage } from "../storage/open.ts";
-import { s3EnvForPods } from "../storage/s3.ts";
+import { checkDataDir, isLocalDataDir, openStorage, storeEnvForPods } from "../storage/open.ts";
 import { deleteRun } from "./cancel.ts";
 import type { KubeClient } from "./client.ts";
 import { connect } from "./connect.ts";
@@ -29,7 +28,7 @@ export interface ClusterRunOptions {
   pipeline: Pipeline;
   /** The spec file, kept in the launch record. */
   specPath?: string;
-  /** A local folder (an absolute path) or an s3:// URL. */
+  /** A local folder (an absolute path) or an object store URL (s3://, gs://, az://). */
   dataDir: string;
   image: string;
   controllerImage?: string;
@@ -108,7 +107,7 @@ export async function runOnCluster(
   const dataDir = options.dataDir.replace(/^file:\/\//, "");
   if (!local) await checkDataDir(dataDir);
   const inCluster = options.s3EndpointInCluster;
-  const s3 = podS3Env(local ? {} : s3EnvForPods(), inCluster);
+  const s3 = podS3Env(local ? {} : storeEnvForPods(), inCluster);
   if (s3.warning) hooks.warn(s3.warning);
   const kube = await connect(options.context);
   try {

@@ -157,6 +157,15 @@ export const CONTROLLER_MEMORY_ENV: Readonly<Record<string, string>> = {
 };
 
 /**
+ * A pod's labels: the run's, and for an Azure data dir the label that lets AKS workload
+ * identity give the pod its token (it does nothing where that webhook is not installed).
+ */
+function podLabels(labels: Record<string, string>, settings: RunSettings): Record<string, string> {
+  if (!/^(az|abfss?):\/\//.test(settings.dataDir)) return labels;
+  return { ...labels, "azure.workload.identity/use": "true" };
+}
+
+/**
  * The controller Job. It is retried (up to `backoffLimit`, enough for many kills in one
  * run) when its pod dies, and each new controller resumes the run from the state document
  * and the Jobs that exist. A controller that exits 2 (it cannot run this run) or 3 (the
@@ -185,7 +194,7 @@ export function controllerJob(settings: RunSettings): Json {
       },
       ttlSecondsAfterFinished: settings.ttlSecondsAfterFinished,
       template: {
-        metadata: { labels },
+        metadata: { labels: podLabels(labels, settings) },
         spec: {
           serviceAccountName: SERVICE_ACCOUNT,
           restartPolicy: "Never",
@@ -319,7 +328,7 @@ export function ktJob(
       ...(job.timeout === undefined ? {} : { activeDeadlineSeconds: Math.ceil(job.timeout) }),
       ttlSecondsAfterFinished: settings.ttlSecondsAfterFinished,
       template: {
-        metadata: { labels },
+        metadata: { labels: podLabels(labels, settings) },
         spec: {
           restartPolicy: "Never",
           serviceAccountName: SERVICE_ACCOUNT,

@@ -6,10 +6,14 @@
 import type { StorageDriver } from "./driver.ts";
 import { LocalDriver } from "./local.ts";
 import { RetryingDriver, storageRetrySeconds } from "./retrying.ts";
-import { S3Driver, type S3Options } from "./s3.ts";
+import { S3_ENV, S3Driver, type S3Options } from "./s3.ts";
+import { GCS_ENV, openGcs } from "./gcs.ts";
+import { AZURE_ENV, openAzure } from "./azure.ts";
 
 /**
- * Opens the driver for a data dir: `s3://bucket/prefix` or a local path, wrapped so that
+ * Opens the driver for a data dir: `s3://bucket/prefix`, `gs://bucket/prefix`,
+ * `az://container/prefix` (or `abfs[s]://container@account.dfs.core.windows.net/prefix`)
+ * or a local path, wrapped so that
  * transient errors are retried for `KT_STORAGE_RETRY_SECONDS` (see `retrying.ts`).
  *
  * @example
@@ -19,12 +23,24 @@ import { S3Driver, type S3Options } from "./s3.ts";
  * ```
  */
 export function openStorage(dataDir: string, s3: S3Options = {}): StorageDriver {
+  try {
+    return new RetryingDriver(driverFor(dataDir, s3));
+  } catch (error) {
+    throw new DataDirError(`data dir ${dataDir} cannot be used: ${(error as Error).message}`);
+  }
+}
+
+function driverFor(dataDir: string, s3: S3Options): StorageDriver {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(dataDir)?.[1]?.toLowerCase();
   if (scheme === undefined || scheme === "file") {
-    return new RetryingDriver(new LocalDriver(scheme ? dataDir.slice("file://".length) : dataDir));
+    return new LocalDriver(scheme ? dataDir.slice("file://".length) : dataDir);
   }
-  if (scheme === "s3") return new RetryingDriver(new S3Driver(dataDir, s3));
-  throw new Error(`unsupported data dir ${dataDir}: expected a local path or s3://bucket/prefix`);
+  if (scheme === "s3") return new S3Driver(dataDir, s3);
+  if (scheme === "gs") return openGcs(dataDir);
+  if (scheme === "az" || scheme === "abfs" || scheme === "abfss") return openAzure(dataDir);
+  throw new Error(
+    `unsupported scheme ${scheme}:// (expected a local path, s3://bucket/prefix, gs://bucket/prefix, az://container/prefix or abfs://container@account.dfs.core.windows.net/prefix)`,
+  );
 }
 
 /**
@@ -39,6 +55,7 @@ export async function checkDataDir(dataDir: string): Promise<StorageDriver> {
     driver = openStorage(dataDir);
     await driver.check();
   } catch (error) {
+    if (error instanceof DataDirError) throw error;
     throw new DataDirError(`data dir ${dataDir} cannot be used: ${(error as Error).message}`);
   }
   return driver;
@@ -55,4 +72,18 @@ export class DataDirError extends Error {
 /** True when a data dir is a local path (and so can be shared with pods by a hostPath mount). */
 export function isLocalDataDir(dataDir: string): boolean {
   return !/^[a-z][a-z0-9+.-]*:\/\//i.test(dataDir) || dataDir.startsWith("file://");
+}
+
+/**
+ * The object-store settings of this process's environment that are not secrets (endpoints,
+ * region, account, retry bound), to pass on to the controller and the pods. Keys and
+ * connection strings go by `--secret-env`, or the pods' own identity.
+ */
+export function storeEnvForPods(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of [...S3_ENV, ...GCS_ENV, ...AZURE_ENV]) {
+    const value = Deno.env.get(name);
+    if (value) env[name] = value;
+  }
+  return env;
 }

@@ -50,7 +50,9 @@ export class StorageUnavailableError extends Error {
  * store), as opposed to an error of the executor or of one task.
  */
 export function isDataDirFailure(error: unknown): boolean {
-  return error instanceof StorageUnavailableError || (error as Error)?.name === "S3Error";
+  const name = (error as Error)?.name;
+  return error instanceof StorageUnavailableError || name === "S3Error" ||
+    name === "ObjectStoreError";
 }
 
 /** Settings of a {@linkcode RetryingDriver}. */
