@@ -10,11 +10,14 @@
  *    dynamic job's Job completing to the Job of the first job it returned appearing.
  * 3. A 1,000-task static job: the bytes each pod reads to find its task (its chunk of
  *    task definitions), and the controller's peak RSS.
+ * 4. The same 1,000 no-op tasks at `tasks_per_pod` 100 (`--per-pod`): ten pods, each
+ *    running its hundred tasks through a worker pool, against one pod a task (3.).
  *
  * For every run, how long `run --wait` takes to exit after the run's end: the state
  * document turning final (seen by a file watcher); the controller's pod may end later.
  *
  *     deno run -A bench/k8s_bench.ts [--stages 20] [--dynamic 10] [--small 5] [--tasks 1000]
+ *       [--per-pod 100]
  *
  * @module
  */
@@ -36,10 +39,12 @@ const { values } = parseArgs({
     dynamic: { type: "string", default: "10" },
     small: { type: "string", default: "5" },
     tasks: { type: "string", default: "1000" },
+    "per-pod": { type: "string", default: "100" },
   },
 });
 const STAGES = Number(values.stages);
 const TASKS = Number(values.tasks);
+const PER_POD = Number(values["per-pod"]);
 const DYNAMIC = Number(values.dynamic);
 const SMALL = Number(values.small);
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -210,6 +215,19 @@ try {
     }],
   }, `${work}/wide-data`);
   const peakKiB = await rss.stop();
+
+  // 4. The same tasks, packed.
+  const packed = await run({
+    name: "bench-packed",
+    jobs: [{
+      name: "packed",
+      type: "static",
+      cpu: "10m",
+      memory: "64Mi",
+      tasks_per_pod: PER_POD,
+      tasks: Array.from({ length: TASKS }, (_, i) => ({ function: "steps.noop", args: { i } })),
+    }],
+  }, `${work}/packed-data`);
   stop.abort();
   await watcher.done;
   let largest = 0;
@@ -244,6 +262,11 @@ try {
     `${TASKS}-task job: ${
       wide.seconds.toFixed(1)
     } s; ${files} task files, each pod reads at most ${largest} bytes to find its task (its chunk)`,
+  );
+  console.log(
+    `${TASKS}-task job at tasks_per_pod ${PER_POD}: ${packed.seconds.toFixed(1)} s in ${
+      Math.ceil(TASKS / PER_POD)
+    } pods, ${(wide.seconds / packed.seconds).toFixed(1)}x faster than one pod a task`,
   );
   const delays = exitDelays.sort((a, b) => a - b);
   console.log(

@@ -53,6 +53,7 @@ export async function resumeCommand(runId: string, flags: RunFlags): Promise<num
       dataDir: flags.dataDir,
       functionsDir,
       concurrency: flags.concurrency,
+      resuming: true,
     }));
 }
 

@@ -88,7 +88,11 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
   const { loadSpec } = await import("../spec/load.ts");
   const pipeline = await loadSpec(specPath);
   applyS3Flags(flags);
-  if (flags.image !== undefined) return await clusterCommand(pipeline, { ...flags, specPath });
+  if (flags.image !== undefined) {
+    const { podCountWarnings } = await import("../spec/pod_count.ts");
+    for (const line of podCountWarnings(pipeline.jobs)) console.error(`kt-deno: warning: ${line}`);
+    return await clusterCommand(pipeline, { ...flags, specPath });
+  }
   const stray = [...CLUSTER_FLAGS, "waitRetry" as const].find((flag) => flags[flag] !== undefined);
   if (stray) {
     const name = stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);

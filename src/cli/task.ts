@@ -1,5 +1,6 @@
 /**
- * `kt-deno task`: the command of worker pods; runs the pod's one task.
+ * `kt-deno task`: the command of worker pods; runs the pod's one task, or a packed pod's
+ * tasks (`KT_TASKS_PER_POD`).
  *
  * @module
  */
@@ -12,6 +13,11 @@ export function taskSubcommand(exit: (code: number) => void): Command {
       "run this pod's task, found by JOB_COMPLETION_INDEX (the worker pods' command; exit 0 done, 1 task failed, 2 set up wrong)",
     )
     .action(async () => {
+      if (Deno.env.get("KT_TASKS_PER_POD")) {
+        const { runPackedPod } = await import("../executors/packed_pod.ts");
+        exit(await runPackedPod());
+        return;
+      }
       const { runPodTask } = await import("../task/pod_task.ts");
       exit(await runPodTask());
     });

@@ -6,6 +6,7 @@
  */
 import type { JobState } from "../engine/state.ts";
 import { TaskTimeRecorder } from "../records/task_times.ts";
+import { DoneRecorder, LOCAL_BLOCK, readDoneTasks } from "../records/task_done.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { lookupFunction } from "../task/function_lookup.ts";
@@ -31,6 +32,21 @@ export interface LocalExecutorOptions {
   /** Most tasks running at once over all jobs (default: the CPU count). */
   concurrency?: number;
   events?: ExecutorEvents;
+  /** Whether task times go in the run's one file (default); a pod writes each task's. */
+  runTimes?: boolean;
+  /** A resumed run: tasks with a done record are not run again. */
+  resuming?: boolean;
+  /** Called when a task has ended for good (a pod writes its time here). */
+  taskEnded?: (job: string, index: number, started: number, ok: boolean) => Promise<void>;
+}
+
+/** What {@linkcode LocalExecutor.runTasks} ran: the tasks that failed after their retries. */
+export interface TasksRun {
+  failures: { index: number; error: string }[];
+  /** Task attempts that failed and were retried. */
+  taskRetries: number;
+  /** Tasks never started: the job was stopped (cancelled, timed out) before their turn. */
+  notStarted: number;
 }
 
 /** The default task concurrency: this machine's CPU count. */
@@ -61,6 +77,7 @@ export class LocalExecutor implements Executor {
   #stopped?: Error;
   readonly #where: { runId: string; dataDir: string; functionsDir: string };
   readonly #times: TaskTimeRecorder;
+  readonly #fs: DataFs;
 
   constructor(readonly options: LocalExecutorOptions) {
     this.#concurrency = options.concurrency ?? defaultConcurrency();
@@ -70,7 +87,8 @@ export class LocalExecutor implements Executor {
       dataDir: options.dataDir,
       functionsDir: options.functionsDir,
     };
-    this.#times = new TaskTimeRecorder(new DataFs(openStorage(options.dataDir)), options.runId);
+    this.#fs = new DataFs(openStorage(options.dataDir));
+    this.#times = new TaskTimeRecorder(this.#fs, options.runId);
     this.#pool = new WorkerPool(
       selfCommand(["worker"]),
       {},
@@ -92,7 +110,14 @@ export class LocalExecutor implements Executor {
 
   async #run(job: Readonly<JobState>): Promise<JobOutcome> {
     const count = job.type === "dynamic" ? 1 : job.tasks!.length;
-    const retries = job.retries ?? 0;
+    const { runId } = this.#where;
+    const known = job.type === "static" && this.options.resuming
+      ? await readDoneTasks(this.#fs, runId, job.name)
+      : new Set<number>();
+    const todo = Array.from({ length: count }, (_, i) => i).filter((i) => !known.has(i));
+    const done = job.type === "static"
+      ? new DoneRecorder(this.#fs, runId, job.name, LOCAL_BLOCK, known)
+      : undefined;
     const abort = new AbortController();
     if (this.#stopped) abort.abort(this.#stopped);
     this.#jobs.add(abort);
@@ -100,73 +125,16 @@ export class LocalExecutor implements Executor {
       () => abort.abort(new Error(`job timed out after ${job.timeout}s`)),
       job.timeout * 1000,
     );
-    const progress: JobProgress = {
-      job: job.name,
-      total: count,
-      succeeded: 0,
-      running: 0,
-      failed: 0,
-      notStarted: 0,
-    };
-    const failures: { index: number; error: string }[] = [];
-    let taskRetries = 0;
-    const times = this.#times.job(job.name, count);
-
-    const skipped = () => {
-      progress.notStarted!++;
-      this.options.events?.progress?.({ ...progress });
-    };
-    let next = 0;
-    const runner = async () => {
-      for (let index = next++; index < count; index = next++) {
-        for (let attempt = 0;; attempt++) {
-          // Stopped before its turn: the task never started, it did not fail.
-          if (abort.signal.aborted && attempt === 0) {
-            skipped();
-            break;
-          }
-          const release = await this.#slots.acquire();
-          if (abort.signal.aborted && attempt === 0) {
-            release();
-            skipped();
-            break;
-          }
-          progress.running++;
-          this.options.events?.progress?.({ ...progress });
-          let result: TaskResult;
-          const started = Date.now();
-          try {
-            result = await this.#attempt(job, index, abort.signal);
-          } finally {
-            release();
-            progress.running--;
-          }
-          times.record(index, started, Date.now(), result.ok);
-          if (!result.ok && attempt < retries && !abort.signal.aborted) {
-            taskRetries++;
-            continue;
-          }
-          if (result.ok) progress.succeeded++;
-          else {
-            progress.failed++;
-            failures.push({ index, error: result.error });
-          }
-          this.options.events?.progress?.({ ...progress });
-          break;
-        }
-      }
-    };
-    const runners = Math.min(count, job.parallelism ?? count, this.#concurrency);
-
+    let ran: TasksRun;
     try {
-      await Promise.all(Array.from({ length: runners }, runner));
+      ran = await this.runTasks(job, todo, { total: count, done, signal: abort.signal });
     } finally {
       clearTimeout(timer);
       this.#jobs.delete(abort);
+      await done?.flush();
     }
-    const notStarted = progress.notStarted!;
+    const { failures, taskRetries, notStarted } = ran;
     if (failures.length === 0 && notStarted === 0) return { ok: true, taskRetries };
-    failures.sort((a, b) => a.index - b.index);
     if (failures.length === 0) {
       return {
         ok: false,
@@ -179,6 +147,84 @@ export class LocalExecutor implements Executor {
       taskRetries,
       error: failureSummary(count, failures.length, failures, notStarted),
     };
+  }
+
+  /**
+   * Runs some of a job's tasks (`indexes`) with their retries, each finished one recorded
+   * in `done`; resolves to the tasks that failed after their retries, in index order. A
+   * local run runs all of a job's tasks that are not done; a packed pod, its own.
+   */
+  async runTasks(
+    job: Readonly<JobState>,
+    indexes: readonly number[],
+    options: { total: number; done?: DoneRecorder; signal: AbortSignal },
+  ): Promise<TasksRun> {
+    const { total, done, signal } = options;
+    const retries = job.retries ?? 0;
+    const progress: JobProgress = {
+      job: job.name,
+      total,
+      succeeded: total - indexes.length,
+      running: 0,
+      failed: 0,
+      notStarted: 0,
+    };
+    const failures: { index: number; error: string }[] = [];
+    let taskRetries = 0;
+    const times = this.#times.job(job.name, total);
+    const skipped = () => {
+      progress.notStarted!++;
+      this.options.events?.progress?.({ ...progress });
+    };
+    let next = 0;
+    const runner = async () => {
+      for (let at = next++; at < indexes.length; at = next++) {
+        const index = indexes[at];
+        for (let attempt = 0;; attempt++) {
+          // Stopped before its turn: the task never started, it did not fail.
+          if (signal.aborted && attempt === 0) {
+            skipped();
+            break;
+          }
+          const release = await this.#slots.acquire();
+          if (signal.aborted && attempt === 0) {
+            release();
+            skipped();
+            break;
+          }
+          progress.running++;
+          this.options.events?.progress?.({ ...progress });
+          let result: TaskResult;
+          const started = Date.now();
+          try {
+            result = await this.#attempt(job, index, signal);
+          } finally {
+            release();
+            progress.running--;
+          }
+          const last = result.ok || attempt >= retries || signal.aborted;
+          times.record(index, started, Date.now(), result.ok);
+          if (last) await this.options.taskEnded?.(job.name, index, started, result.ok);
+          if (!last) {
+            taskRetries++;
+            continue;
+          }
+          if (result.ok) {
+            progress.succeeded++;
+            done?.add(index);
+          } else {
+            progress.failed++;
+            failures.push({ index, error: result.error });
+          }
+          this.options.events?.progress?.({ ...progress });
+          break;
+        }
+      }
+    };
+    const runners = Math.min(indexes.length, job.parallelism ?? total, this.#concurrency);
+    await Promise.all(Array.from({ length: runners }, runner));
+    failures.sort((a, b) => a.index - b.index);
+    return { failures, taskRetries, notStarted: progress.notStarted! };
   }
 
   async #attempt(job: Readonly<JobState>, index: number, signal: AbortSignal): Promise<TaskResult> {
@@ -205,6 +251,6 @@ export class LocalExecutor implements Executor {
     for (const abort of this.#jobs) abort.abort(this.#stopped);
     await Promise.all([this.#pool.close(), this.#python.close()]);
     await Promise.allSettled(this.#inFlight);
-    await this.#times.flush();
+    if (this.options.runTimes !== false) await this.#times.flush();
   }
 }

@@ -19,7 +19,15 @@ import type { DataFs } from "../storage/data_fs.ts";
 import { ApiError, isTransient, type KubeClient } from "./client.ts";
 import { Informer } from "./informer.ts";
 import { finishedCondition, jobStatusOnly, type KubeJob, parseIndexes } from "./job_status.ts";
-import { ktJob, type Owner, type RunSettings, taskCount } from "./manifests.ts";
+import {
+  ktJob,
+  type Owner,
+  type RunSettings,
+  taskCount,
+  taskProgress,
+  tasksPerPod,
+} from "./manifests.ts";
+import { readDoneBlock } from "../records/task_done.ts";
 import { jobObjectName, LABELS } from "./names.ts";
 import { taskError } from "./pod_problems.ts";
 import { taskPodEnd, watchPodStarts } from "./pod_watch.ts";
@@ -123,14 +131,7 @@ export class KubernetesExecutor implements Executor {
     }
     const status = object.status ?? {};
     const failedIndexes = parseIndexes(status.failedIndexes);
-    const total = taskCount(waiter.job);
-    this.options.events?.progress?.({
-      job: waiter.job.name,
-      total,
-      succeeded: status.succeeded ?? 0,
-      running: status.active ?? 0,
-      failed: failedIndexes.length,
-    });
+    this.options.events?.progress?.(taskProgress(waiter.job, status, failedIndexes.length));
     const condition = finishedCondition(object);
     const startProblem = this.#startProblems.get(name);
     if (!condition && startProblem) {
@@ -160,12 +161,16 @@ export class KubernetesExecutor implements Executor {
   ): Promise<string> {
     if (condition.reason === "DeadlineExceeded") return `job timed out after ${job.timeout}s`;
     const total = taskCount(job);
+    const { runId, namespace } = this.options.settings;
+    // A packed pod's failed tasks are those of its range without a done record.
+    const failedTasks = tasksPerPod(job) === 1
+      ? failedIndexes.map((index) => ({ index, pod: index }))
+      : await this.#failedTasks(job, failedIndexes);
     const reasons = await Promise.all(
-      failedIndexes.slice(0, 3).map(async (index) => {
-        const { runId, namespace } = this.options.settings;
+      failedTasks.slice(0, 3).map(async ({ index, pod }) => {
         const [said, end] = await Promise.all([
           this.options.fs.read(taskErrorPath(runId, job.name, index)).catch(() => null),
-          taskPodEnd(this.options.kube, namespace, jobObjectName(runId, job.name), index),
+          taskPodEnd(this.options.kube, namespace, jobObjectName(runId, job.name), pod),
         ]);
         return {
           index,
@@ -177,7 +182,21 @@ export class KubernetesExecutor implements Executor {
     if (reasons.length === 0) {
       return `Job failed: ${condition.reason ?? ""} ${condition.message ?? ""}`.trim();
     }
-    return failureSummary(total, failedIndexes.length, reasons);
+    return failureSummary(total, failedTasks.length, reasons);
+  }
+
+  /** The tasks of a packed job's failed pods that have no done record, with their pod. */
+  async #failedTasks(job: Readonly<JobState>, failedPods: number[]) {
+    const { runId } = this.options.settings;
+    const perPod = tasksPerPod(job);
+    const found = await Promise.all(failedPods.map(async (pod) => {
+      const [from, to] = [pod * perPod, Math.min((pod + 1) * perPod, taskCount(job))];
+      const done = new Set(await readDoneBlock(this.options.fs, runId, job.name, from));
+      return Array.from({ length: to - from }, (_, i) => from + i)
+        .filter((index) => !done.has(index))
+        .map((index) => ({ index, pod }));
+    }));
+    return found.flat();
   }
 
   async run(job: Readonly<JobState>): Promise<JobOutcome> {

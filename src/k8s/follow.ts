@@ -15,7 +15,7 @@ import { openStorage } from "../storage/open.ts";
 import { ApiError, type KubeClient } from "./client.ts";
 import { Informer } from "./informer.ts";
 import { finishedCondition, jobStatusOnly, type KubeJob, parseIndexes } from "./job_status.ts";
-import { CONTROLLER_EXIT, type RunSettings } from "./manifests.ts";
+import { CONTROLLER_EXIT, type RunSettings, taskProgress, tasksPerPod } from "./manifests.ts";
 import { controllerJobName, LABELS } from "./names.ts";
 
 /** The parts of a Pod the launcher reads: the controller container's end. */
@@ -200,13 +200,19 @@ class RunFollower {
       if (this.#unfinished.delete(ktJob) || !this.#lastEnd) this.#lastEnd = Date.now();
     } else if (ktJob) this.#unfinished.add(ktJob);
     if (ktJob) {
-      this.view.events.progress?.({
-        job: ktJob,
-        total: job.spec?.completions ?? 0,
-        succeeded: job.status?.succeeded ?? 0,
-        running: job.status?.active ?? 0,
-        failed: parseIndexes(job.status?.failedIndexes).length,
-      });
+      const failed = parseIndexes(job.status?.failedIndexes).length;
+      const known = this.#state?.jobs[ktJob];
+      this.view.events.progress?.(
+        known && Array.isArray(known.tasks) && tasksPerPod(known) > 1
+          ? taskProgress(known, job.status ?? {}, failed)
+          : {
+            job: ktJob,
+            total: job.spec?.completions ?? 0,
+            succeeded: job.status?.succeeded ?? 0,
+            running: job.status?.active ?? 0,
+            failed,
+          },
+      );
       if (end && this.#state?.jobs[ktJob]?.status !== JobStatus.Completed) {
         this.#lagging.add(ktJob);
       }

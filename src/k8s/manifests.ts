@@ -5,7 +5,8 @@
  * @module
  */
 import type { JobState } from "../engine/state.ts";
-import { scaleMemory } from "../spec/quantity.ts";
+import type { JobProgress } from "../executors/executor.ts";
+import { parseQuantity, scaleMemory } from "../spec/quantity.ts";
 import { controllerJobName, jobObjectName, runLabels } from "./names.ts";
 
 /** The service account kt-deno's pods run as (kube-transform's name). */
@@ -220,15 +221,85 @@ export function controllerJob(settings: RunSettings): Json {
   };
 }
 
-/** Number of tasks (Job completions) of a kt job: its tasks, or 1 for a dynamic job. */
+/** Number of tasks of a kt job: its tasks, or 1 for a dynamic job. */
 export function taskCount(job: Readonly<JobState>): number {
   return job.type === "dynamic" ? 1 : job.tasks!.length;
 }
 
+/** Tasks each pod of a kt job runs: its `tasks_per_pod`, 1 for a dynamic job. */
+export function tasksPerPod(job: Readonly<JobState>): number {
+  return job.type === "dynamic" ? 1 : job.tasks_per_pod ?? 1;
+}
+
+/** Pods (Job completions) of a kt job: `ceil(tasks / tasks_per_pod)`. */
+export function podCount(job: Readonly<JobState>): number {
+  return Math.ceil(taskCount(job) / tasksPerPod(job));
+}
+
 /**
- * The Indexed Job of a kt job: one completion per task, each pod running `kt-deno task`,
- * which finds its task by its completion index. An evicted or preempted pod is replaced
- * without using up one of its task's retries.
+ * A kt job's task counts from its Job's status. For a packed job (`tasks_per_pod` N > 1)
+ * they are estimates from its pods: a finished pod counts N tasks done (the last pod's
+ * share at most what is left), a failed one N failed, a running one N running.
+ */
+export function taskProgress(
+  job: Readonly<JobState>,
+  status: { succeeded?: number; active?: number },
+  failedPods: number,
+): JobProgress {
+  const total = taskCount(job);
+  const n = tasksPerPod(job);
+  if (n === 1) {
+    const { succeeded = 0, active = 0 } = status;
+    return { job: job.name, total, succeeded, running: active, failed: failedPods };
+  }
+  const succeeded = Math.min(total, (status.succeeded ?? 0) * n);
+  const failed = Math.min(total - succeeded, failedPods * n);
+  const running = Math.min(total - succeeded - failed, (status.active ?? 0) * n);
+  return { job: job.name, total, succeeded, running, failed };
+}
+
+/**
+ * What a packed pod (`tasks_per_pod` > 1) needs beyond a one-task pod: its tasks'
+ * retries (run inside the pod), its worker count, and its own failure rules. Its tasks'
+ * failures after their retries end the pod with code 1 and its setup with 2, and either
+ * fails its index at once (a new pod would fail the same way); a pod that dies otherwise
+ * (killed, out of memory) is replaced up to `retries + 1` times, and the new pod runs only
+ * the tasks without a done record.
+ */
+function packing(job: Readonly<JobState>): { env: Record<string, string>; spec: Json } {
+  const perPod = tasksPerPod(job);
+  if (perPod === 1) {
+    return {
+      env: {},
+      spec: {
+        backoffLimitPerIndex: job.retries ?? 0,
+        podFailurePolicy: { rules: [IGNORE_DISRUPTIONS] },
+      },
+    };
+  }
+  return {
+    env: {
+      KT_TASKS_PER_POD: String(perPod),
+      KT_TASK_COUNT: String(taskCount(job)),
+      KT_TASK_RETRIES: String(job.retries ?? 0),
+      KT_POD_WORKERS: String(Math.max(1, Math.floor(parseQuantity(job.cpu) ?? 1))),
+    },
+    spec: {
+      backoffLimitPerIndex: (job.retries ?? 0) + 1,
+      podFailurePolicy: {
+        rules: [IGNORE_DISRUPTIONS, {
+          action: "FailIndex",
+          onExitCodes: { containerName: "task", operator: "In", values: [1, 2] },
+        }],
+      },
+    },
+  };
+}
+
+/**
+ * The Indexed Job of a kt job: one completion per task (per `tasks_per_pod` tasks), each
+ * pod running `kt-deno task`, which finds its task (its tasks) by its completion index.
+ * An evicted or preempted pod is replaced without using up one of its task's retries.
  */
 export function ktJob(
   settings: RunSettings,
@@ -237,7 +308,8 @@ export function ktJob(
   tasksPerChunk = 1,
 ): Json {
   const labels = runLabels(settings.runId, "job", job.name);
-  const count = taskCount(job);
+  const count = podCount(job);
+  const packed = packing(job);
   const data = dataVolume(settings);
   return {
     apiVersion: "batch/v1",
@@ -252,8 +324,7 @@ export function ktJob(
       completionMode: "Indexed",
       completions: count,
       parallelism: Math.min(job.parallelism ?? count, count),
-      backoffLimitPerIndex: job.retries ?? 0,
-      podFailurePolicy: { rules: [IGNORE_DISRUPTIONS] },
+      ...packed.spec,
       ...(job.timeout === undefined ? {} : { activeDeadlineSeconds: Math.ceil(job.timeout) }),
       ttlSecondsAfterFinished: settings.ttlSecondsAfterFinished,
       template: {
@@ -278,6 +349,7 @@ export function ktJob(
                 KT_VERSION: settings.version,
                 KT_FUNCTIONS_DIR: IMAGE_FUNCTIONS_DIR,
                 KT_IMAGE_PATH: settings.image,
+                ...packed.env,
               }),
               {
                 name: "JOB_COMPLETION_INDEX",

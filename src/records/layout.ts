@@ -16,6 +16,7 @@
  *   task_errors/<job>/<index>.txt  why a pod's task failed
  *   task_times.json                a local run's task times
  *   task_times/<job>/<index>.json  one pod's task time
+ *   tasks_done/<job>/<first>.json  the finished tasks of a block that starts at <first>
  *   logs/<job>/<index>.log         one task's output
  *   logs/controller.log            the controller's log
  *   report.html                    the report
@@ -116,6 +117,25 @@ export function runTimesPath(runId: string): string {
 /** Path of one task's time (written by its pod). */
 export function podTimePath(runId: string, job: string, index: number): string {
   return `${metadataDir(runId)}/task_times/${job}/${index}.json`;
+}
+
+/** The folder of a job's done records (see task_done.ts). */
+export function tasksDoneDir(runId: string, job: string): string {
+  return `${metadataDir(runId)}/tasks_done/${job}`;
+}
+
+/**
+ * The done record of the block of a job's tasks that starts at task `first`: a packed pod's
+ * tasks, or a thousand tasks of a local run.
+ *
+ * @example
+ * ```ts
+ * import { taskDonePath } from "./layout.ts";
+ * taskDonePath("ktpr0000abcd", "load", 200); // "kt-metadata/ktpr0000abcd/tasks_done/load/200.json"
+ * ```
+ */
+export function taskDonePath(runId: string, job: string, first: number): string {
+  return `${tasksDoneDir(runId, job)}/${first}.json`;
 }
 
 /** Path of a run's report. */

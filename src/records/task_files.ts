@@ -135,3 +135,23 @@ export async function readTaskDefinition(
   if (entry === undefined) throw new Error(`task ${index} is not in its chunk file ${chunk}`);
   return entry ?? await fs.readJson<TaskDefinition>(taskFilePath(runId, job, index));
 }
+
+/** The definitions of some of a job's tasks, reading each chunk once: a packed pod's tasks. */
+export async function readTaskDefinitions(
+  fs: DataFs,
+  runId: string,
+  job: string,
+  indexes: readonly number[],
+  perChunk: number,
+): Promise<Map<number, TaskDefinition>> {
+  const chunks = new Map<number, Promise<(TaskDefinition | null)[]>>();
+  const found = new Map<number, TaskDefinition>();
+  for (const index of indexes) {
+    const chunk = Math.floor(index / perChunk);
+    if (!chunks.has(chunk)) chunks.set(chunk, fs.readJson(taskChunkPath(runId, job, chunk)));
+    const entry = (await chunks.get(chunk)!)[index - chunk * perChunk];
+    if (entry === undefined) throw new Error(`task ${index} is not in its chunk file ${chunk}`);
+    found.set(index, entry ?? await fs.readJson<TaskDefinition>(taskFilePath(runId, job, index)));
+  }
+  return found;
+}

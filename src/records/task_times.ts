@@ -93,10 +93,14 @@ export class TaskTimeRecorder {
         };
       for (const [name, t] of recorded) {
         const start: number[] = [], took: number[] = [], failed: number[] = [];
+        // A task this process did not run (done before a resume) keeps its earlier time.
+        const before = file.jobs[name];
+        const earlierFailed = new Set(before?.failed);
         for (let i = 0; i < t.ok.length; i++) {
-          start.push(t.ok[i] ? t.start[i] - file.base : -1);
-          took.push(t.ok[i] ? t.end[i] - t.start[i] : 0);
-          if (t.ok[i] === 2) failed.push(i);
+          const earlier = !t.ok[i] && (before?.start[i] ?? -1) >= 0;
+          start.push(t.ok[i] ? t.start[i] - file.base : earlier ? before!.start[i] : -1);
+          took.push(t.ok[i] ? t.end[i] - t.start[i] : earlier ? before!.took[i] : 0);
+          if (t.ok[i] === 2 || (earlier && earlierFailed.has(i))) failed.push(i);
         }
         file.jobs[name] = { start, took, failed };
       }

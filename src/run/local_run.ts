@@ -35,6 +35,8 @@ export interface LocalRunOptions {
   onChange?: (run: PipelineRun) => void;
   /** The spec file the run was started from, kept for `resume`. */
   specPath?: string;
+  /** A resumed run: tasks recorded done are not run again. */
+  resuming?: boolean;
 }
 
 /**
@@ -88,6 +90,7 @@ export async function driveLocally(
     dataDir: options.dataDir,
     functionsDir: options.functionsDir,
     concurrency: options.concurrency,
+    resuming: options.resuming,
     events: {
       progress: options.events?.progress,
       log: (job, index, line) => {

@@ -1,6 +1,7 @@
 /**
  * The pipeline spec: kube-transform's `KTPipeline`, field for field, plus kt-deno's
- * optional extensions (`command` tasks, `retries`, `timeout`, `parallelism`).
+ * optional extensions (`command` tasks, `retries`, `timeout`, `parallelism`,
+ * `tasks_per_pod`).
  *
  * @module
  */
@@ -142,6 +143,11 @@ export const JobSchema = z.strictObject({
   }).optional().describe(
     "kt-deno extension: most tasks of this job running at once",
   ),
+  tasks_per_pod: z.int().min(1).max(MAX_INDEXED_JOB, {
+    error: (issue) => `at most ${MAX_INDEXED_JOB}, found ${issue.input}`,
+  }).optional().describe(
+    "kt-deno extension: tasks each pod of this static job runs, through a worker pool (default 1; Kubernetes only)",
+  ),
   node_selector: z.record(z.string(), labelValue).check((ctx) => {
     for (const key of Object.keys(ctx.value)) {
       if (!isLabelKey(key)) {
@@ -159,16 +165,14 @@ export const JobSchema = z.strictObject({
   if (job === null || typeof job !== "object") return;
   const wrong = job.type === "static"
     ? (["function", "args"] as const).filter((key) => job[key] !== undefined)
-    : job.type === "dynamic" && job.tasks !== undefined
-    ? ["tasks" as const]
-    : [];
+    : (["tasks", "tasks_per_pod"] as const).filter((key) => job[key] !== undefined);
   for (const key of wrong) {
     ctx.addIssue({
       code: "custom",
       path: [key],
       message: job.type === "static"
         ? `a static job takes tasks, not ${key}`
-        : "a dynamic job takes function and args, not tasks",
+        : `a dynamic job takes function and args, not ${key}`,
     });
   }
 }, { when: () => true });
@@ -202,6 +206,8 @@ export type Job = {
   retries?: number;
   timeout?: number;
   parallelism?: number;
+  /** Tasks per pod on Kubernetes (absent: 1). */
+  tasks_per_pod?: number;
   node_selector?: Record<string, string>;
   tolerations?: Toleration[];
 };

@@ -45,7 +45,7 @@ function normalize(job: z.output<typeof JobSchema>, base: string, index: number)
     if (job.function !== undefined) out.function = job.function;
     out.args = job.args ?? {};
   }
-  for (const key of ["retries", "timeout", "parallelism"] as const) {
+  for (const key of ["retries", "timeout", "parallelism", "tasks_per_pod"] as const) {
     if (job[key] !== undefined) out[key] = job[key];
   }
   if (job.node_selector !== undefined) out.node_selector = job.node_selector;

@@ -28,7 +28,8 @@ export class VersionMismatchError extends Error {
   }
 }
 
-function required(name: string): string {
+/** A pod environment variable that must be set; throws naming it when it is not. */
+export function required(name: string): string {
   const value = Deno.env.get(name);
   if (value === undefined || value === "") throw new Error(`${name} is not set in the pod`);
   return value;
