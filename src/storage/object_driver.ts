@@ -1,7 +1,7 @@
 /**
  * A {@linkcode StorageDriver} over any object store that can get, put, list by prefix and
  * delete whole objects: the folder semantics (key prefixes, `folder/` markers for empty
- * folders, listing, walking, recursive removal) written once for the GCS and Azure Blob
+ * folders, listing, walking, recursive removal) written once for the S3, GCS and Azure Blob
  * drivers, which only supply an {@linkcode ObjectStore}.
  *
  * @module
@@ -25,8 +25,9 @@ export interface ObjectPage {
 
 /**
  * What a cloud's SDK must provide. Keys are whole object names in the bucket or container.
- * A missing object is `null` (get, getStream, head); errors are the store's own, marked
- * `transient` when trying again later may work.
+ * A missing object is `null` (get, getStream, head), or for get and getStream a
+ * {@linkcode NotFoundError} the store throws itself (to name its own error code); other
+ * errors are the store's own, marked `transient` when trying again later may work.
  */
 export interface ObjectStore {
   get(key: string): Promise<Uint8Array | null>;
@@ -36,7 +37,13 @@ export interface ObjectStore {
   /** Uploads from a stream; the object appears whole when the upload commits. */
   putStream(key: string, stream: ReadableStream<Uint8Array>): Promise<void>;
   head(key: string): Promise<Omit<ObjectInfo, "key"> | null>;
-  list(prefix: string, delimiter: "/" | undefined, page?: string): Promise<ObjectPage>;
+  /** One page of keys below `prefix`; `limit` is a hint (at most that many) a store may ignore. */
+  list(
+    prefix: string,
+    delimiter: "/" | undefined,
+    page?: string,
+    limit?: number,
+  ): Promise<ObjectPage>;
   /** Deletes objects; one that is already gone is not an error. */
   delete(keys: string[]): Promise<void>;
   /** Fails, saying what to fix, when the bucket or container cannot be used. */
@@ -79,7 +86,10 @@ export class ObjectDriver implements StorageDriver {
 
   /** Appends by reading and rewriting the object: not safe against concurrent appends. */
   async append(path: string, data: Uint8Array): Promise<void> {
-    const old = await this.store.get(this.#key(path)) ?? new Uint8Array();
+    const old = await this.store.get(this.#key(path)).catch((error) => {
+      if (error instanceof NotFoundError) return null;
+      throw error;
+    }) ?? new Uint8Array();
     const both = new Uint8Array(old.length + data.length);
     both.set(old);
     both.set(data, old.length);
@@ -102,7 +112,7 @@ export class ObjectDriver implements StorageDriver {
       if (head) return { path, type: "file", ...head };
     }
     if (path === "") return { path, type: "directory", size: 0, mtime: null };
-    const page = await this.store.list(this.#folder(path), "/");
+    const page = await this.store.list(this.#folder(path), "/", undefined, 1);
     if (page.objects.length > 0 || page.folders.length > 0) {
       return { path, type: "directory", size: 0, mtime: null };
     }
@@ -147,8 +157,16 @@ export class ObjectDriver implements StorageDriver {
       const relative = key.slice(folder.length);
       const parts = relative.split("/");
       for (let i = 1; i < parts.length; i++) {
-        const dir = base + parts.slice(0, i).join("/");
-        entries.set(dir, { path: dir, type: "directory", size: 0, mtime: null });
+        const dir = parts.slice(0, i).join("/");
+        // A key with an empty first part (`folder//x`) makes no folder of its own.
+        if (dir) {
+          entries.set(base + dir, {
+            path: base + dir,
+            type: "directory",
+            size: 0,
+            mtime: null,
+          });
+        }
       }
       if (relative && !relative.endsWith("/")) {
         entries.set(base + relative, { path: base + relative, type: "file", size, mtime });

@@ -1,7 +1,8 @@
 /**
  * The S3 storage driver: a data dir that is `s3://bucket/prefix` on AWS S3 or an
  * S3-compatible store. Folders are key prefixes; `mkdir` leaves a marker object
- * (`folder/`) so that empty folders exist, as on a local disk.
+ * (`folder/`) so that empty folders exist, as on a local disk: the folder logic is
+ * `object_driver.ts`'s, as for GCS and Azure, over the {@linkcode S3Store} here.
  *
  * Credentials come from the AWS SDK's default chain (environment, web identity as EKS
  * service accounts use it, profiles, instance roles). The SDK retries throttling and 5xx
@@ -12,8 +13,14 @@
  * @module
  */
 import type { S3Client } from "@aws-sdk/client-s3";
-import { type EntryInfo, NotFoundError, type StorageDriver } from "./driver.ts";
+import { type EntryInfo, NotFoundError } from "./driver.ts";
 import { PathEscapeError } from "./guard.ts";
+import {
+  ObjectDriver,
+  type ObjectInfo,
+  type ObjectPage,
+  type ObjectStore,
+} from "./object_driver.ts";
 
 /** Where to reach the store: flags of the CLI, or the environment. */
 export interface S3Options {
@@ -131,7 +138,9 @@ function isMissing(error: unknown): boolean {
 }
 
 /**
- * A {@linkcode StorageDriver} over an S3 bucket and prefix.
+ * A {@linkcode StorageDriver} over an S3 bucket and prefix: the folder logic of
+ * {@linkcode ObjectDriver} over an {@linkcode S3Store}, plus what S3 does on its own
+ * (the root's `stat` asks the bucket, the root cannot be removed).
  *
  * @example
  * ```ts ignore
@@ -140,14 +149,44 @@ function isMissing(error: unknown): boolean {
  * await store.write("hello.txt", new TextEncoder().encode("hi"));
  * ```
  */
-export class S3Driver implements StorageDriver {
+export class S3Driver extends ObjectDriver {
   readonly bucket: string;
-  readonly prefix: string;
+
+  constructor(root: string, readonly options: S3Options = {}) {
+    const { bucket, prefix } = parseS3Url(root);
+    super(root, prefix, new S3Store(bucket, prefix, root, options));
+    this.bucket = bucket;
+  }
+
+  /** The root is a folder even when empty; asking still reports a missing bucket or an outage. */
+  override async stat(path: string): Promise<EntryInfo | null> {
+    if (path === "") {
+      await this.store.list(this.prefix ? `${this.prefix}/` : "", undefined, undefined, 1);
+    }
+    return await super.stat(path);
+  }
+
+  override async rmdir(path: string): Promise<void> {
+    if (path === "") throw new PathEscapeError(path, "removing the data dir's root is refused");
+    await super.rmdir(path);
+  }
+}
+
+/**
+ * An {@linkcode ObjectStore} over one S3 bucket. A missing object is a
+ * {@linkcode NotFoundError} naming the S3 error code (for reads) or `null` (for `head`);
+ * other failures are {@linkcode S3Error}s, `transient` when trying again later may work.
+ */
+export class S3Store implements ObjectStore {
   #client?: Promise<{ sdk: Sdk; client: S3Client }>;
 
-  constructor(readonly root: string, readonly options: S3Options = {}) {
-    ({ bucket: this.bucket, prefix: this.prefix } = parseS3Url(root));
-  }
+  /** `prefix` and `root` are the data dir's, to name paths and URLs in errors. */
+  constructor(
+    readonly bucket: string,
+    readonly prefix: string,
+    readonly root: string,
+    readonly options: S3Options = {},
+  ) {}
 
   #connect(): Promise<{ sdk: Sdk; client: S3Client }> {
     return this.#client ??= (async () => {
@@ -169,224 +208,128 @@ export class S3Driver implements StorageDriver {
     })();
   }
 
-  #key(path: string): string {
-    return this.prefix ? (path ? `${this.prefix}/${path}` : this.prefix) : path;
+  /** The data dir path of a key (the key itself when it is outside the prefix). */
+  #path(key: string): string {
+    if (!this.prefix) return key;
+    if (key === this.prefix) return "";
+    return key.startsWith(`${this.prefix}/`) ? key.slice(this.prefix.length + 1) : key;
   }
 
-  /** The key prefix of a folder's contents (`prefix/path/`, or `prefix/` for the root). */
-  #folder(path: string): string {
-    const key = this.#key(path);
-    return key ? `${key}/` : "";
+  #url(key: string): string {
+    return `s3://${this.bucket}/${key}`;
   }
 
-  #url(path: string): string {
-    return `s3://${this.bucket}/${this.#key(path)}`;
-  }
-
-  async #call<T>(path: string, send: (sdk: Sdk, client: S3Client) => Promise<T>): Promise<T> {
+  async #call<T>(key: string, send: (sdk: Sdk, client: S3Client) => Promise<T>): Promise<T> {
     const { sdk, client } = await this.#connect();
     try {
       return await send(sdk, client);
     } catch (error) {
-      if (isMissing(error)) throw new NotFoundError(path, this.root, `S3 ${errorCode(error)}`);
+      if (isMissing(error)) {
+        throw new NotFoundError(this.#path(key), this.root, `S3 ${errorCode(error)}`);
+      }
       throw new S3Error(
         errorCode(error),
-        this.#url(path),
+        this.#url(key),
         (error as Error).message,
         isTransientS3(error),
       );
     }
   }
 
-  async read(path: string): Promise<Uint8Array> {
-    return await this.#call(path, async (sdk, client) => {
-      const out = await client.send(
-        new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.#key(path) }),
-      );
+  /** Never `null`: a missing object is a {@linkcode NotFoundError} with the S3 code. */
+  get(key: string): Promise<Uint8Array> {
+    return this.#call(key, async (sdk, client) => {
+      const out = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: key }));
       return await out.Body!.transformToByteArray();
     });
   }
 
-  async write(path: string, data: Uint8Array): Promise<void> {
-    await this.#call(
-      path,
-      (sdk, client) =>
-        client.send(
-          new sdk.PutObjectCommand({ Bucket: this.bucket, Key: this.#key(path), Body: data }),
-        ),
-    );
-  }
-
-  /** Appends by reading and rewriting the object: not safe against concurrent appends. */
-  async append(path: string, data: Uint8Array): Promise<void> {
-    let old: Uint8Array = new Uint8Array();
-    try {
-      old = await this.read(path);
-    } catch (error) {
-      if (!(error instanceof NotFoundError)) throw error;
-    }
-    const both = new Uint8Array(old.length + data.length);
-    both.set(old);
-    both.set(data, old.length);
-    await this.write(path, both);
-  }
-
-  async readStream(path: string): Promise<ReadableStream<Uint8Array>> {
-    return await this.#call(path, async (sdk, client) => {
-      const out = await client.send(
-        new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.#key(path) }),
-      );
+  /** Never `null`: a missing object is a {@linkcode NotFoundError} with the S3 code. */
+  getStream(key: string): Promise<ReadableStream<Uint8Array>> {
+    return this.#call(key, async (sdk, client) => {
+      const out = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: key }));
       return out.Body!.transformToWebStream() as ReadableStream<Uint8Array>;
     });
   }
 
+  async put(key: string, data: Uint8Array): Promise<void> {
+    await this.#call(
+      key,
+      (sdk, client) =>
+        client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: data })),
+    );
+  }
+
   /** Streams to the object, in parts of 8 MiB (a multipart upload when it is larger). */
-  async writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<void> {
+  async putStream(key: string, stream: ReadableStream<Uint8Array>): Promise<void> {
     const { client } = await this.#connect();
     const { Upload } = await import("@aws-sdk/lib-storage");
     try {
       await new Upload({
         client,
-        params: { Bucket: this.bucket, Key: this.#key(path), Body: stream },
+        params: { Bucket: this.bucket, Key: key, Body: stream },
         partSize: 8 * 2 ** 20,
         queueSize: 2,
       }).done();
     } catch (error) {
-      throw new S3Error(errorCode(error), this.#url(path), (error as Error).message);
+      throw new S3Error(errorCode(error), this.#url(key), (error as Error).message);
     }
   }
 
-  async stat(path: string): Promise<EntryInfo | null> {
-    if (path !== "") {
-      try {
-        const head = await this.#call(
-          path,
-          (sdk, client) =>
-            client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.#key(path) })),
-        );
-        return {
-          path,
-          type: "file",
-          size: head.ContentLength ?? 0,
-          mtime: head.LastModified ?? null,
-        };
-      } catch (error) {
-        if (!(error instanceof NotFoundError)) throw error;
-      }
+  async head(key: string): Promise<Omit<ObjectInfo, "key"> | null> {
+    try {
+      const head = await this.#call(
+        key,
+        (sdk, client) => client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: key })),
+      );
+      return { size: head.ContentLength ?? 0, mtime: head.LastModified ?? null };
+    } catch (error) {
+      if (error instanceof NotFoundError) return null;
+      throw error;
     }
-    const listed = await this.#call(
-      path,
-      (sdk, client) =>
-        client.send(
-          new sdk.ListObjectsV2Command({
-            Bucket: this.bucket,
-            Prefix: this.#folder(path),
-            MaxKeys: 1,
-          }),
-        ),
-    );
-    if (path === "" || (listed.KeyCount ?? 0) > 0) {
-      return { path, type: "directory", size: 0, mtime: null };
-    }
-    return null;
   }
 
-  async #listAll(prefix: string, delimiter?: string) {
-    const keys: { key: string; size: number; mtime: Date | null }[] = [];
-    const folders: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.#call(prefix, (sdk, client) =>
-        client.send(
-          new sdk.ListObjectsV2Command({
-            Bucket: this.bucket,
-            Prefix: prefix,
-            Delimiter: delimiter,
-            ContinuationToken: token,
-          }),
-        ));
-      for (const object of page.Contents ?? []) {
-        keys.push({ key: object.Key!, size: object.Size ?? 0, mtime: object.LastModified ?? null });
-      }
-      for (const common of page.CommonPrefixes ?? []) folders.push(common.Prefix!);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    return { keys, folders };
+  async list(
+    prefix: string,
+    delimiter: "/" | undefined,
+    page?: string,
+    limit?: number,
+  ): Promise<ObjectPage> {
+    const out = await this.#call(prefix, (sdk, client) =>
+      client.send(
+        new sdk.ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: prefix,
+          Delimiter: delimiter,
+          ContinuationToken: page,
+          MaxKeys: limit,
+        }),
+      ));
+    return {
+      objects: (out.Contents ?? []).map((object) => ({
+        key: object.Key!,
+        size: object.Size ?? 0,
+        mtime: object.LastModified ?? null,
+      })),
+      folders: (out.CommonPrefixes ?? []).map((common) => common.Prefix!),
+      next: out.IsTruncated ? out.NextContinuationToken : undefined,
+    };
   }
 
-  async list(path: string): Promise<string[]> {
-    const folder = this.#folder(path);
-    const { keys, folders } = await this.#listAll(folder, "/");
-    const names = [
-      ...folders.map((f) => f.slice(folder.length, -1)),
-      ...keys.filter((k) => k.key !== folder).map((k) => k.key.slice(folder.length)),
-    ];
-    if (names.length === 0 && keys.length === 0 && path !== "") {
-      const info = await this.stat(path);
-      if (info === null) throw new NotFoundError(path, this.root);
-      if (info.type === "file") {
-        throw new Error(`not a directory in data dir ${this.root}: ${path}`);
-      }
-    }
-    return [...new Set(names)].sort();
-  }
-
-  async walk(path: string): Promise<EntryInfo[]> {
-    const folder = this.#folder(path);
-    const base = path ? `${path}/` : "";
-    const entries = new Map<string, EntryInfo>();
-    for (const { key, size, mtime } of (await this.#listAll(folder)).keys) {
-      const relative = key.slice(folder.length);
-      const parts = relative.split("/");
-      for (let i = 1; i < parts.length; i++) {
-        const dir = base + parts.slice(0, i).join("/");
-        if (parts.slice(0, i).join("/")) {
-          entries.set(dir, { path: dir, type: "directory", size: 0, mtime: null });
-        }
-      }
-      if (!relative.endsWith("/") && relative) {
-        entries.set(base + relative, { path: base + relative, type: "file", size, mtime });
-      }
-    }
-    return [...entries.values()].sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
-  }
-
-  async mkdir(path: string): Promise<void> {
-    if (path === "") return;
-    await this.#call(
-      path,
-      (sdk, client) =>
-        client.send(
-          new sdk.PutObjectCommand({
-            Bucket: this.bucket,
-            Key: this.#folder(path),
-            Body: new Uint8Array(),
-          }),
-        ),
-    );
-  }
-
-  async remove(path: string): Promise<void> {
-    const info = await this.stat(path);
-    if (info === null) throw new NotFoundError(path, this.root);
-    if (info.type === "directory") {
-      throw new Error(`not a file in data dir ${this.root}: ${path} (use rmdir)`);
-    }
-    await this.#call(
-      path,
-      (sdk, client) =>
-        client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: this.#key(path) })),
-    );
-  }
-
-  async rmdir(path: string): Promise<void> {
-    if (path === "") throw new PathEscapeError(path, "removing the data dir's root is refused");
-    const { keys } = await this.#listAll(this.#folder(path));
-    if (keys.length === 0) throw new NotFoundError(path, this.root);
-    for (let i = 0; i < keys.length; i += 1000) {
-      const batch = keys.slice(i, i + 1000).map((k) => ({ Key: k.key }));
+  /** One key with DeleteObject, more with DeleteObjects in batches of 1,000. */
+  async delete(keys: string[]): Promise<void> {
+    if (keys.length === 1) {
       await this.#call(
-        path,
+        keys[0],
+        (sdk, client) =>
+          client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: keys[0] })),
+      );
+      return;
+    }
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000).map((key) => ({ Key: key }));
+      await this.#call(
+        batch[0].Key,
         (sdk, client) =>
           client.send(
             new sdk.DeleteObjectsCommand({
@@ -399,11 +342,11 @@ export class S3Driver implements StorageDriver {
   }
 
   /** Stops a run early when the bucket is missing, the credentials are bad or the endpoint is unreachable. */
-  async check(): Promise<void> {
+  async check(prefix: string): Promise<void> {
     const { sdk, client } = await this.#connect();
     try {
       await client.send(
-        new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.#folder(""), MaxKeys: 1 }),
+        new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, MaxKeys: 1 }),
       );
     } catch (error) {
       const code = errorCode(error);
