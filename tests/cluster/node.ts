@@ -119,11 +119,14 @@ export async function claimNode(
 ): Promise<void> {
   const deadline = Date.now() + QUEUE_MS;
   let told = false;
+  let stoppedOrphan = false;
   while (true) {
     const owner = await readOwner();
-    if (owner && running(owner) && !owner.detached && !isRunning(owner.claimer)) {
+    const orphan = owner && running(owner) && !owner.detached && !isRunning(owner.claimer);
+    if (orphan && !stoppedOrphan) {
       console.error(`stopping the cluster an interrupted test run left (${owner.dir})`);
       await options.stopOrphan(owner.dir);
+      stoppedOrphan = true; // once: a cluster that outlives its stop is refused below
       continue;
     }
     if (owner && running(owner)) {
