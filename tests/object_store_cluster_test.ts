@@ -14,6 +14,7 @@ import { ktDeno, runIdOf, specFile } from "./cli_helpers.ts";
 import { applyRbac, clusterSuite } from "./cluster/harness.ts";
 import { testImage } from "./cluster/images.ts";
 import { type FakeGcs, startFakeGcs } from "./gcs/harness.ts";
+import { until } from "./until.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const EXAMPLE = `${ROOT}examples/hello-world`;
@@ -49,7 +50,8 @@ async function assertHelloOutputs(fs: DataFs, names: string[], runId: string) {
   const state = await fs.readJson<StateDocument>(statePath(runId));
   assert.equal(state.status, "Completed");
   for (const job of Object.values(state.jobs)) assert.equal(job.status, "Completed", job.name);
-  assert.ok(await fs.exists(`kt-metadata/${runId}/report.html`), "the controller wrote the report");
+  // `--wait` ends at the final state; the controller writes its report just after
+  await until("the controller's report", 60, () => fs.exists(`kt-metadata/${runId}/report.html`));
 }
 
 /** The env and envFrom of every Job of a run. */

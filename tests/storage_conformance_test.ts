@@ -548,6 +548,9 @@ async function outageRun(dataDir: string, server: FakeGcs | Azurite) {
     await server.restart();
     away = false;
     const restartedAt = Date.now();
+    let ended = false;
+    child.status.finally(() => ended = true);
+    await until("the run to end once the store is back", 120, () => ended, () => stderr);
     const status = await child.status;
     await done;
     console.log(

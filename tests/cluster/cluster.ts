@@ -89,7 +89,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const stop = () => stopCluster(dir);
   const qps = options.clientQps;
   try {
-    await claimNode(dir);
+    await claimNode(dir, { detached, stopOrphan: stopCluster });
     const pki = `${dir}/pki`;
     await makeCertificates(pki);
     const [etcdPort, peerPort, apiPort, cmPort, schedPort] = [0, 0, 0, 0, 0].map(freePort);

@@ -71,6 +71,8 @@ interface Owner {
   dir: string;
   claimer: number;
   pids: Record<string, number>;
+  /** Started to outlive its claimer (`cluster:up`); else a test process's own. */
+  detached?: boolean;
 }
 
 /** Runs `ctr` against the node's containerd, in the Kubernetes namespace. */
@@ -106,15 +108,27 @@ const QUEUE_MS = 20 * 60_000;
 
 /**
  * Claims the machine's node for the cluster in `dir`. A node whose processes are gone (a
- * crashed run) is cleaned up first. A node another test process is using is waited for (test
- * runs queue), up to 20 minutes; one started by hand (`cluster:up`) or by this process is an
- * error at once that says how to stop it.
+ * crashed run) is cleaned up first, and so is the whole cluster of a test process that is gone
+ * (an interrupted test run: its cluster outlives it), with `stopOrphan`. A node another test
+ * process is using is waited for (test runs queue), up to 20 minutes; one started by hand
+ * (`cluster:up`) or by this process is an error at once that says how to stop it.
  */
-export async function claimNode(dir: string): Promise<void> {
+export async function claimNode(
+  dir: string,
+  options: { detached: boolean; stopOrphan: (dir: string) => Promise<void> },
+): Promise<void> {
   const deadline = Date.now() + QUEUE_MS;
   let told = false;
+  let stoppedOrphan = false;
   while (true) {
     const owner = await readOwner();
+    const orphan = owner && running(owner) && !owner.detached && !isRunning(owner.claimer);
+    if (orphan && !stoppedOrphan) {
+      console.error(`stopping the cluster an interrupted test run left (${owner.dir})`);
+      await options.stopOrphan(owner.dir);
+      stoppedOrphan = true; // once: a cluster that outlives its stop is refused below
+      continue;
+    }
     if (owner && running(owner)) {
       const queue = isRunning(owner.claimer) && owner.claimer !== Deno.pid;
       if (!queue || Date.now() > deadline) throw new NodeBusyError(owner.dir);
@@ -130,7 +144,7 @@ export async function claimNode(dir: string): Promise<void> {
       await stopNode(owner?.dir ?? dir);
     }
     await Deno.mkdir(RUN, { recursive: true });
-    const claim: Owner = { dir, claimer: Deno.pid, pids: {} };
+    const claim: Owner = { dir, claimer: Deno.pid, pids: {}, detached: options.detached };
     const claimed = await Deno.writeTextFile(OWNER, JSON.stringify(claim), { createNew: true })
       .then(() => true, () => false);
     if (claimed) return;
