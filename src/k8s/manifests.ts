@@ -7,7 +7,7 @@
 import type { JobState } from "../engine/state.ts";
 import type { JobProgress } from "../executors/executor.ts";
 import { parseQuantity, scaleMemory } from "../spec/quantity.ts";
-import { controllerJobName, jobObjectName, runLabels } from "./names.ts";
+import { controllerJobName, jobObjectName, runLabels, scheduleLabels } from "./names.ts";
 
 /** The service account kt-deno's pods run as (kube-transform's name). */
 export const SERVICE_ACCOUNT = "kt-pod";
@@ -166,20 +166,55 @@ function podLabels(labels: Record<string, string>, settings: RunSettings): Recor
 }
 
 /**
+ * What tells a schedule's controller which Job it is (its run id comes from the Job's
+ * uid): the labels the Job controller puts on each of its pods.
+ */
+export const CONTROLLER_JOB_ENV = {
+  name: "KT_CONTROLLER_JOB",
+  uid: "KT_CONTROLLER_JOB_UID",
+} as const;
+
+function fromLabel(name: string, label: string): Json {
+  return { name, valueFrom: { fieldRef: { fieldPath: `metadata.labels['${label}']` } } };
+}
+
+function scheduleArgs(schedule?: { name: string; keep?: number }): string[] {
+  if (!schedule) return [];
+  return ["--schedule", schedule.name, ...(schedule.keep ? ["--keep", String(schedule.keep)] : [])];
+}
+
+/**
  * The controller Job. It is retried (up to `backoffLimit`, enough for many kills in one
  * run) when its pod dies, and each new controller resumes the run from the state document
  * and the Jobs that exist. A controller that exits 2 (it cannot run this run) or 3 (the
  * run failed) ends the Job at once; any other failure (1 is Deno's code for an uncaught
  * error) is restarted. An evicted or preempted controller is replaced without using up a
  * retry.
+ *
+ * With `schedule`, it is the Job a schedule's CronJob makes at each firing: it has no run
+ * id yet (its controller takes one from the Job's uid, see `kt-deno controller
+ * --schedule`), so its labels name the schedule instead.
  */
-export function controllerJob(settings: RunSettings): Json {
-  const labels = runLabels(settings.runId, "controller");
+export function controllerJob(
+  settings: RunSettings,
+  schedule?: { name: string; keep?: number },
+): Json {
+  const labels = schedule === undefined
+    ? runLabels(settings.runId, "controller")
+    : scheduleLabels(schedule.name, "controller");
   const data = dataVolume(settings);
+  const jobEnv = schedule === undefined ? [] : [
+    fromLabel(CONTROLLER_JOB_ENV.name, "batch.kubernetes.io/job-name"),
+    fromLabel(CONTROLLER_JOB_ENV.uid, "batch.kubernetes.io/controller-uid"),
+  ];
   return {
     apiVersion: "batch/v1",
     kind: "Job",
-    metadata: { name: controllerJobName(settings.runId), namespace: settings.namespace, labels },
+    metadata: {
+      ...(schedule === undefined ? { name: controllerJobName(settings.runId) } : {}),
+      namespace: settings.namespace,
+      labels,
+    },
     spec: {
       backoffLimit: 10,
       podFailurePolicy: {
@@ -201,12 +236,15 @@ export function controllerJob(settings: RunSettings): Json {
           securityContext: podSecurity(settings),
           containers: [{
             ...container(settings, "controller", settings.controllerImage),
-            command: ["kt-deno", "controller"],
-            env: envList({
-              ...CONTROLLER_MEMORY_ENV,
-              ...settings.env,
-              [SETTINGS_ENV]: JSON.stringify(settings),
-            }),
+            command: ["kt-deno", "controller", ...scheduleArgs(schedule)],
+            env: [
+              ...envList({
+                ...CONTROLLER_MEMORY_ENV,
+                ...settings.env,
+                [SETTINGS_ENV]: JSON.stringify(settings),
+              }),
+              ...jobEnv,
+            ],
             ...envFrom(settings),
             resources: {
               requests: { cpu: "250m", memory: "256Mi" },

@@ -12,6 +12,7 @@ export const LABELS = {
   job: "kt-deno.dev/job",
   component: "kt-deno.dev/component",
   managedBy: "app.kubernetes.io/managed-by",
+  schedule: "kt-deno.dev/schedule",
 } as const;
 
 /** The name of the controller Job of a run. */
@@ -51,4 +52,33 @@ export function runLabels(runId: string, component: "controller" | "job", job?: 
     [LABELS.component]: component,
     ...(job === undefined ? {} : { [LABELS.job]: job }),
   };
+}
+
+/**
+ * The labels of a schedule's objects: its CronJob (`component` "schedule") and the
+ * controller Job of each firing ("controller"), which has no run id until its pod runs.
+ */
+export function scheduleLabels(schedule: string, component: "schedule" | "controller") {
+  return {
+    [LABELS.managedBy]: "kt-deno",
+    [LABELS.component]: component,
+    [LABELS.schedule]: schedule,
+  };
+}
+
+/** Longest schedule name: its CronJob's name and each firing's Job name must fit. */
+export const MAX_SCHEDULE_NAME = 36;
+
+/**
+ * The CronJob of a schedule. At most 48 characters, so the Jobs it makes
+ * (`<name>-<minutes>`) and those `trigger` makes (`<name>-manual-<6>`) fit in 63.
+ *
+ * @example
+ * ```ts
+ * import { cronJobName } from "./names.ts";
+ * cronJobName("nightly"); // "kt-schedule-nightly"
+ * ```
+ */
+export function cronJobName(schedule: string): string {
+  return `kt-schedule-${schedule}`;
 }

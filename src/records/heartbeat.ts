@@ -17,6 +17,8 @@ export interface Driver {
   host: string;
   /** The namespace of a controller. */
   namespace?: string;
+  /** The schedule that started the run. */
+  schedule?: string;
 }
 
 /** The heartbeat file: its driver, when it last beat, and a summary of the run. */
@@ -67,8 +69,14 @@ export function staleAfterMs(): number {
 }
 
 /** This process as the driver of a run. */
-export function thisDriver(role: Driver["role"], namespace?: string): Driver {
-  return { role, pid: Deno.pid, host: Deno.hostname(), ...(namespace ? { namespace } : {}) };
+export function thisDriver(role: Driver["role"], namespace?: string, schedule?: string): Driver {
+  return {
+    role,
+    pid: Deno.pid,
+    host: Deno.hostname(),
+    ...(namespace ? { namespace } : {}),
+    ...(schedule ? { schedule } : {}),
+  };
 }
 
 /**

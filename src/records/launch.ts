@@ -17,6 +17,10 @@ export interface LaunchRecord {
   namespace?: string;
   /** The kubeconfig context it was launched with, if one was named. */
   context?: string;
+  /** The schedule that started it. */
+  schedule?: string;
+  /** Its controller Job, when that is not `kt-controller-<run id>` (a schedule's Job). */
+  controller_job?: string;
 }
 
 /** A path made absolute against the working directory (for the launch record). */

@@ -20,10 +20,34 @@
  *   logs/<job>/<index>.log         one task's output
  *   logs/controller.log            the controller's log
  *   report.html                    the report
+ * kt-schedules/<name>/
+ *   spec.json                      a schedule's spec, copied into each run it starts
  * ```
  *
  * @module
  */
+
+/** The folder of every schedule's kept spec, relative to the data dir. */
+export const SCHEDULES_ROOT = "kt-schedules";
+
+/** The folder of one schedule's records. */
+export function scheduleDir(name: string): string {
+  return `${SCHEDULES_ROOT}/${name}`;
+}
+
+/**
+ * The spec a schedule runs (with the version of the kt-deno that kept it): its controller
+ * copies it into each run it starts, as {@linkcode keptSpecPath}.
+ *
+ * @example
+ * ```ts
+ * import { scheduleSpecPath } from "./layout.ts";
+ * scheduleSpecPath("nightly"); // "kt-schedules/nightly/spec.json"
+ * ```
+ */
+export function scheduleSpecPath(name: string): string {
+  return `${scheduleDir(name)}/spec.json`;
+}
 
 /** The folder of every run's metadata, relative to the data dir. */
 export const METADATA_ROOT = "kt-metadata";

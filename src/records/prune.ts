@@ -1,0 +1,123 @@
+/**
+ * Housekeeping: which finished runs' metadata (`kt-metadata/<run id>/`: state, spec, task
+ * chunks, logs, report) to remove, and removing it. Outputs outside `kt-metadata/` are
+ * never touched. A run that is still driven (a fresh heartbeat), a Running run (its
+ * driver may be coming back) and a run not started yet (no state document) are kept.
+ *
+ * @module
+ */
+import type { StateDocument } from "../engine/state.ts";
+import type { DataFs } from "../storage/data_fs.ts";
+import { type Heartbeat, readHeartbeat, staleAfterMs } from "./heartbeat.ts";
+import { readLaunch } from "./launch.ts";
+import { METADATA_ROOT, metadataDir, statePath } from "./layout.ts";
+import { isRunId } from "./run_id.ts";
+
+/** Which finished runs go: those finished longer ago than `olderThanMs`, or all but the `keep` newest. */
+export interface PruneRule {
+  olderThanMs?: number;
+  keep?: number;
+  /** Only the runs this schedule started. */
+  schedule?: string;
+}
+
+/** A run as prune sees it. */
+export interface PrunedRun {
+  run_id: string;
+  status: StateDocument["status"] | "NotStarted";
+  created_at: string;
+  finished_at?: string;
+  schedule?: string;
+  /** Bytes of its metadata (filled in for the runs that go). */
+  bytes: number;
+}
+
+/** What prune would do: the runs that go, and those kept with why. */
+export interface PrunePlan {
+  remove: PrunedRun[];
+  kept: (PrunedRun & { why: string })[];
+}
+
+async function runOf(fs: DataFs, runId: string): Promise<(PrunedRun & { beat: Heartbeat | null })> {
+  const beat = await readHeartbeat(fs, runId);
+  let summary: Pick<StateDocument, "status" | "created_at" | "finished_at"> | null = beat;
+  // A heartbeat that still says Running may lag the state (a driver killed at its end).
+  if (!summary || summary.status === "Running") {
+    summary = await fs.readJson<StateDocument>(statePath(runId)).catch(() => null);
+  }
+  const schedule = beat?.schedule ?? (await readLaunch(fs, runId))?.schedule;
+  return {
+    run_id: runId,
+    status: summary?.status ?? "NotStarted",
+    created_at: summary?.created_at ?? "",
+    ...(summary?.finished_at ? { finished_at: summary.finished_at } : {}),
+    ...(schedule ? { schedule } : {}),
+    bytes: 0,
+    beat,
+  };
+}
+
+/** Why a run must stay whatever the rule, or null when it is finished and may go. */
+function mustStay(run: PrunedRun & { beat: Heartbeat | null }, now: Date, staleMs: number) {
+  if (run.status === "NotStarted") return "not started (no state document)";
+  if (run.status === "Running") return "Running";
+  const silent = run.beat ? now.getTime() - Date.parse(run.beat.heartbeat_at) : Infinity;
+  if (silent <= staleMs) return "still driven (fresh heartbeat)";
+  return null;
+}
+
+/** Bytes of everything below a run's metadata folder. */
+async function bytesOf(fs: DataFs, runId: string): Promise<number> {
+  const entries = await fs.driver.walk(metadataDir(runId)).catch(() => []);
+  return entries.reduce((sum, entry) => sum + entry.size, 0);
+}
+
+/**
+ * Decides which runs of a data dir go under `rule`; reads one heartbeat (or state) per
+ * run, and walks only the runs that go.
+ *
+ * @example
+ * ```ts ignore
+ * const plan = await planPrune(fs, { keep: 10 });
+ * await removeRuns(fs, plan.remove);
+ * ```
+ */
+export async function planPrune(
+  fs: DataFs,
+  rule: PruneRule,
+  now = new Date(),
+  staleMs = staleAfterMs(),
+): Promise<PrunePlan> {
+  const ids = (await fs.listdir(METADATA_ROOT).catch(() => [] as string[])).filter(isRunId);
+  const runs = (await Promise.all(ids.map((id) => runOf(fs, id))))
+    .filter((run) => rule.schedule === undefined || run.schedule === rule.schedule)
+    .sort((a, b) => b.created_at.localeCompare(a.created_at));
+  const plan: PrunePlan = { remove: [], kept: [] };
+  let finished = 0;
+  for (const candidate of runs) {
+    const { beat: _, ...run } = candidate;
+    const stay = mustStay(candidate, now, staleMs);
+    if (stay) {
+      plan.kept.push({ ...run, why: stay });
+      continue;
+    }
+    finished++;
+    const ended = Date.parse(run.finished_at ?? run.created_at);
+    if (rule.keep !== undefined && finished <= rule.keep) {
+      plan.kept.push({ ...run, why: `one of the ${rule.keep} newest` });
+    } else if (rule.olderThanMs !== undefined && now.getTime() - ended < rule.olderThanMs) {
+      plan.kept.push({ ...run, why: "newer than the limit" });
+    } else {
+      plan.remove.push({ ...run, bytes: await bytesOf(fs, run.run_id) });
+    }
+  }
+  return plan;
+}
+
+/** Removes the metadata of the given runs (their folders under `kt-metadata/`, nothing else). */
+export async function removeRuns(fs: DataFs, runs: readonly PrunedRun[]): Promise<void> {
+  for (const run of runs) {
+    if (!isRunId(run.run_id)) throw new Error(`not a run id: ${JSON.stringify(run.run_id)}`);
+    await fs.rmdir(metadataDir(run.run_id));
+  }
+}
