@@ -11,7 +11,7 @@ import { controllerJobName, LABELS } from "./names.ts";
 
 /**
  * Deletes a run's controller Job (foreground) and waits, at most `timeoutSeconds`, until
- * no Job or pod of the run is left.
+ * no Job or pod of the run is left. A schedule's firing names its controller Job.
  *
  * @example
  * ```ts ignore
@@ -23,10 +23,11 @@ export async function deleteRun(
   namespace: string,
   runId: string,
   timeoutSeconds: number,
+  controllerJob = controllerJobName(runId),
 ): Promise<void> {
   await kube.request(
     "DELETE",
-    `/apis/batch/v1/namespaces/${namespace}/jobs/${controllerJobName(runId)}`,
+    `/apis/batch/v1/namespaces/${namespace}/jobs/${controllerJob}`,
     { body: { apiVersion: "v1", kind: "DeleteOptions", propagationPolicy: "Foreground" } },
   ).catch((error) => {
     if (!(error instanceof ApiError && error.status === 404)) throw error;
@@ -57,8 +58,11 @@ export async function deleteRun(
  */
 export async function cancelOnCluster(
   runId: string,
-  target: ClusterTarget,
+  target: ClusterTarget & { controllerJob?: string },
   timeoutSeconds: number,
 ): Promise<void> {
-  await withCluster(target, (kube, ns) => deleteRun(kube, ns, runId, timeoutSeconds));
+  await withCluster(
+    target,
+    (kube, ns) => deleteRun(kube, ns, runId, timeoutSeconds, target.controllerJob),
+  );
 }

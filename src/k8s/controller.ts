@@ -34,6 +34,8 @@ import {
   type KubeConnection,
 } from "./client.ts";
 import { KubernetesExecutor } from "./executor.ts";
+import { CannotRun } from "./errors.ts";
+import { pruneAfterFiring, type ScheduledFiring, startFiring } from "./scheduled_run.ts";
 import { CONTROLLER_EXIT, type Owner, type RunSettings, SETTINGS_ENV } from "./manifests.ts";
 import { controllerJobName } from "./names.ts";
 import { keptSpecPath } from "../records/layout.ts";
@@ -50,17 +52,16 @@ export interface ControllerOptions {
   restarts?: number;
   /** First pause before a restart (doubling up to 30 s). Default 1 s. */
   restartDelayMs?: number;
+  /** A schedule's firing: the run is started here, from the schedule's kept spec. */
+  schedule?: ScheduledFiring;
 }
 
 /** A drive loop that lasted this long before an error counts as a fresh start. */
 const STEADY_MS = 5 * 60_000;
 
-/** This controller cannot run this run, whoever tries again: exit 2. */
-class CannotRun extends Error {}
-
 const SETTINGS_FIELDS = ["runId", "namespace", "image", "dataDir", "version"] as const;
 
-function parseSettings(raw: string | undefined): RunSettings {
+function parseSettings(raw: string | undefined, schedule?: ScheduledFiring): RunSettings {
   if (!raw) {
     throw new CannotRun(`${SETTINGS_ENV} is not set: the controller needs its run settings`);
   }
@@ -75,7 +76,9 @@ function parseSettings(raw: string | undefined): RunSettings {
       new VersionMismatchError(settings.version, VERSION, "controller image").message,
     );
   }
-  const missing = SETTINGS_FIELDS.filter((field) => typeof settings?.[field] !== "string");
+  // A schedule's firing takes its run id later, from its Job.
+  const fields = schedule ? SETTINGS_FIELDS.filter((f) => f !== "runId") : SETTINGS_FIELDS;
+  const missing = fields.filter((field) => typeof settings?.[field] !== "string");
   if (missing.length) throw new CannotRun(`${SETTINGS_ENV} lacks ${missing.join(", ")}`);
   return settings;
 }
@@ -106,11 +109,29 @@ export async function runController(options: ControllerOptions = {}): Promise<nu
     ((line: string) => console.error(`${new Date().toISOString()} ${line}`));
   let settings: RunSettings;
   try {
-    settings = parseSettings(options.settings ?? Deno.env.get(SETTINGS_ENV));
+    settings = parseSettings(options.settings ?? Deno.env.get(SETTINGS_ENV), options.schedule);
+    if (options.schedule) {
+      settings = await startFiring(dataFs(settings), settings, options.schedule, log);
+    }
   } catch (error) {
     log((error as Error).message);
-    return CONTROLLER_EXIT.cannotRun;
+    return error instanceof CannotRun || !options.schedule ? CONTROLLER_EXIT.cannotRun : 1;
   }
+  const code = await driveWithRestarts(settings, options, log);
+  if (options.schedule) await pruneAfterFiring(dataFs(settings), options.schedule, log);
+  return code;
+}
+
+function dataFs(settings: RunSettings): DataFs {
+  return new DataFs(openStorage(settings.dataDir));
+}
+
+/** Drives the run, restarting the drive loop after a recoverable error; resolves to the exit code. */
+async function driveWithRestarts(
+  settings: RunSettings,
+  options: ControllerOptions,
+  log: (line: string) => void,
+): Promise<number> {
   const kube = new KubeClient(options.connection ?? inClusterConnection());
   const restarts = options.restarts ?? 8;
   let generation = 0;
@@ -148,7 +169,7 @@ const packed: RunOptions = { packTasksFrom: PACK_TASKS_FROM };
 
 /** The Job that owns this run's Jobs: the controller Job itself. */
 async function ownerJob(kube: KubeClient, settings: RunSettings): Promise<Owner> {
-  const name = controllerJobName(settings.runId);
+  const name = settings.controllerJob ?? controllerJobName(settings.runId);
   try {
     const self = await kube.request<{ metadata: { uid: string } }>(
       "GET",
@@ -193,7 +214,7 @@ async function driveOnce(
     return run;
   }
   // The heartbeat and the kept copy of this log last as long as this drive loop.
-  const records = await keepRecords(fs, run, thisDriver("controller", settings.namespace), log);
+  const records = await keepRecords(fs, run, thisDriver("controller", settings.namespace, settings.schedule), log);
   try {
     const done = await driveRun(kube, settings, records.log, live, fs, owner, run);
     await finishRun(kube, settings, done, records.log);

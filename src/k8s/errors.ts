@@ -15,3 +15,14 @@ export class SetupError extends Error {
     this.name = "SetupError";
   }
 }
+
+/**
+ * The controller cannot run this run, whoever tries again (another version, no spec, bad
+ * settings): it exits 2, which ends its Job.
+ */
+export class CannotRun extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CannotRun";
+  }
+}

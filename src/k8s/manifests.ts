@@ -72,6 +72,10 @@ export interface RunSettings {
   env: Record<string, string>;
   /** Secrets whose keys become environment variables of the controller and every pod. */
   envFromSecrets: string[];
+  /** The schedule that started the run (set by its controller, not the launcher). */
+  schedule?: string;
+  /** The controller Job, when it is not `kt-controller-<run id>` (a schedule's firing). */
+  controllerJob?: string;
 }
 
 /** An object reference for `ownerReferences`. */

@@ -1,8 +1,10 @@
 /**
  * Housekeeping: which finished runs' metadata (`kt-metadata/<run id>/`: state, spec, task
  * chunks, logs, report) to remove, and removing it. Outputs outside `kt-metadata/` are
- * never touched. A run that is still driven (a fresh heartbeat), a Running run (its
- * driver may be coming back) and a run not started yet (no state document) are kept.
+ * never touched. A run that is still driven (a fresh heartbeat, even once its state is
+ * final: its driver writes the report last), a Running run (its driver may be coming back)
+ * and a run not started yet (no state document) are kept. With `keep`, the newest finished
+ * runs are kept whether or not their driver still beats.
  *
  * @module
  */
@@ -57,13 +59,9 @@ async function runOf(fs: DataFs, runId: string): Promise<(PrunedRun & { beat: He
   };
 }
 
-/** Why a run must stay whatever the rule, or null when it is finished and may go. */
-function mustStay(run: PrunedRun & { beat: Heartbeat | null }, now: Date, staleMs: number) {
-  if (run.status === "NotStarted") return "not started (no state document)";
-  if (run.status === "Running") return "Running";
-  const silent = run.beat ? now.getTime() - Date.parse(run.beat.heartbeat_at) : Infinity;
-  if (silent <= staleMs) return "still driven (fresh heartbeat)";
-  return null;
+/** Whether a run's driver beat within `staleMs` (it may still be writing its end). */
+function fresh(beat: Heartbeat | null, now: Date, staleMs: number): boolean {
+  return beat !== null && now.getTime() - Date.parse(beat.heartbeat_at) <= staleMs;
 }
 
 /** Bytes of everything below a run's metadata folder. */
@@ -94,17 +92,17 @@ export async function planPrune(
     .sort((a, b) => b.created_at.localeCompare(a.created_at));
   const plan: PrunePlan = { remove: [], kept: [] };
   let finished = 0;
-  for (const candidate of runs) {
-    const { beat: _, ...run } = candidate;
-    const stay = mustStay(candidate, now, staleMs);
-    if (stay) {
-      plan.kept.push({ ...run, why: stay });
+  for (const { beat, ...run } of runs) {
+    if (run.status === "NotStarted" || run.status === "Running") {
+      plan.kept.push({ ...run, why: run.status === "Running" ? "Running" : "not started" });
       continue;
     }
     finished++;
     const ended = Date.parse(run.finished_at ?? run.created_at);
     if (rule.keep !== undefined && finished <= rule.keep) {
       plan.kept.push({ ...run, why: `one of the ${rule.keep} newest` });
+    } else if (fresh(beat, now, staleMs)) {
+      plan.kept.push({ ...run, why: "still driven (fresh heartbeat)" });
     } else if (rule.olderThanMs !== undefined && now.getTime() - ended < rule.olderThanMs) {
       plan.kept.push({ ...run, why: "newer than the limit" });
     } else {

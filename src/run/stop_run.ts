@@ -25,6 +25,8 @@ import type { DataFs } from "../storage/data_fs.ts";
 export interface ClusterOf {
   namespace?: string;
   context?: string;
+  /** The run's controller Job, when it is not `kt-controller-<run id>` (a schedule's). */
+  controllerJob?: string;
 }
 
 /** Settings of {@linkcode stopRun}. */
@@ -75,7 +77,12 @@ export async function stopRun(
   const namespace = options.cluster.namespace ?? beat?.namespace ?? launch?.namespace;
   const context = options.cluster.context ?? launch?.context;
   if (beat?.role === "controller" || namespace !== undefined || context !== undefined) {
-    await options.deleteOnCluster(runId, { namespace, context }, options.timeoutSeconds);
+    const controllerJob = launch?.controller_job;
+    await options.deleteOnCluster(
+      runId,
+      { namespace, context, ...(controllerJob ? { controllerJob } : {}) },
+      options.timeoutSeconds,
+    );
     await markIfRunning(fs, await stateNow(), beat, "controller Job deleted");
     return { outcome: "DeletedOnCluster" };
   }
