@@ -103,28 +103,12 @@ export async function runOnCluster(
   options: ClusterRunOptions,
   hooks: ClusterRunHooks,
 ): Promise<ClusterRunEnd> {
-  const local = isLocalDataDir(options.dataDir);
-  const dataDir = options.dataDir.replace(/^file:\/\//, "");
-  if (!local) await checkDataDir(dataDir);
-  const inCluster = options.s3EndpointInCluster;
-  const s3 = podS3Env(local ? {} : storeEnvForPods(), inCluster);
-  if (s3.warning) hooks.warn(s3.warning);
+  if (!isLocalDataDir(options.dataDir)) await checkDataDir(options.dataDir);
   const kube = await connect(options.context);
   try {
-    const runAs = local ? await podUser(dataDir, options.runAs) : options.runAs;
-    const settings = runSettings({
-      runId: options.resume?.runId ?? options.newRunId(),
-      namespace: options.namespace ?? kube.namespace,
-      image: options.image,
-      controllerImage: options.controllerImage,
-      pullPolicy: options.pullPolicy,
-      runAs: runAs ?? undefined,
-      dataDir,
-      hostDataPath: !local || options.hostPath === false ? null : options.hostPath ?? dataDir,
-      ttlSecondsAfterFinished: options.ttl,
-      env: s3.env,
-      envFromSecrets: options.secretEnv,
-    });
+    const runId = options.resume?.runId ?? options.newRunId();
+    const settings = await clusterSettings(kube, options, runId, hooks.warn);
+    const dataDir = settings.dataDir;
     const fs = new DataFs(openStorage(dataDir));
     if (options.resume) {
       await deleteRun(kube, settings.namespace, settings.runId, 120);
@@ -152,6 +136,51 @@ export async function runOnCluster(
   } finally {
     kube.close();
   }
+}
+
+/** What a run's settings are made from: the flags of `run --image` that say where and how. */
+export type ClusterSettingsOptions = Pick<
+  ClusterRunOptions,
+  | "dataDir"
+  | "image"
+  | "controllerImage"
+  | "pullPolicy"
+  | "runAs"
+  | "s3EndpointInCluster"
+  | "namespace"
+  | "hostPath"
+  | "ttl"
+  | "secretEnv"
+>;
+
+/**
+ * The settings of a run (or of a schedule's runs, with an empty run id) from the launcher's
+ * flags: the pods' user (the owner of a local data dir), their S3 settings and the mount.
+ */
+export async function clusterSettings(
+  kube: KubeClient,
+  options: ClusterSettingsOptions,
+  runId: string,
+  warn: (line: string) => void,
+): Promise<RunSettings> {
+  const local = isLocalDataDir(options.dataDir);
+  const dataDir = options.dataDir.replace(/^file:\/\//, "");
+  const s3 = podS3Env(local ? {} : storeEnvForPods(), options.s3EndpointInCluster);
+  if (s3.warning) warn(s3.warning);
+  const runAs = local ? await podUser(dataDir, options.runAs) : options.runAs;
+  return runSettings({
+    runId,
+    namespace: options.namespace ?? kube.namespace,
+    image: options.image,
+    controllerImage: options.controllerImage,
+    pullPolicy: options.pullPolicy,
+    runAs: runAs ?? undefined,
+    dataDir,
+    hostDataPath: !local || options.hostPath === false ? null : options.hostPath ?? dataDir,
+    ttlSecondsAfterFinished: options.ttl,
+    env: s3.env,
+    envFromSecrets: options.secretEnv,
+  });
 }
 
 /**

@@ -25,6 +25,20 @@ import { writeKeptSpec } from "../records/kept_spec.ts";
  */
 export async function launchRun(kube: KubeClient, settings: RunSettings, pipeline: Pipeline) {
   const ns = settings.namespace;
+  await checkServiceAccount(kube, ns);
+  const fs = new DataFs(openStorage(settings.dataDir));
+  await writeKeptSpec(fs, settings.runId, pipeline);
+  if (isLocalDataDir(settings.dataDir)) await shareWithPods(settings.dataDir, settings.runId);
+  await kube.request("POST", `/apis/batch/v1/namespaces/${ns}/jobs`, {
+    body: controllerJob(settings),
+  });
+}
+
+/**
+ * Fails, saying how to make it, when the namespace has no `kt-pod` service account (a
+ * person who may not read service accounts is let through).
+ */
+export async function checkServiceAccount(kube: KubeClient, ns: string): Promise<void> {
   await kube.request("GET", `/api/v1/namespaces/${ns}/serviceaccounts/${SERVICE_ACCOUNT}`).catch(
     (error) => {
       if (error instanceof ApiError && error.status === 404) {
@@ -35,12 +49,6 @@ export async function launchRun(kube: KubeClient, settings: RunSettings, pipelin
       if (!(error instanceof ApiError && error.status === 403)) throw error;
     },
   );
-  const fs = new DataFs(openStorage(settings.dataDir));
-  await writeKeptSpec(fs, settings.runId, pipeline);
-  if (isLocalDataDir(settings.dataDir)) await shareWithPods(settings.dataDir, settings.runId);
-  await kube.request("POST", `/apis/batch/v1/namespaces/${ns}/jobs`, {
-    body: controllerJob(settings),
-  });
 }
 
 /**

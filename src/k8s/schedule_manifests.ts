@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { controllerJob, type RunSettings } from "./manifests.ts";
+import { controllerJob, type RunSettings, SETTINGS_ENV } from "./manifests.ts";
 import { cronJobName, scheduleLabels } from "./names.ts";
 
 /** What a CronJob does when a firing comes while the last run is still going. */
@@ -130,4 +130,33 @@ export function schedulerRole(namespace: string): Json {
       verbs: ["get", "list", "watch"],
     }],
   };
+}
+
+/** A schedule's CronJob as the API server returns it (the fields kt-deno reads). */
+export interface CronJobObject {
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid: string;
+    labels?: Record<string, string>;
+    creationTimestamp?: string;
+  };
+  spec: {
+    schedule: string;
+    timeZone?: string;
+    suspend?: boolean;
+    concurrencyPolicy?: ConcurrencyPolicy;
+    jobTemplate: {
+      spec: { template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } } };
+    };
+  } & Json;
+  status?: { active?: unknown[]; lastScheduleTime?: string; lastSuccessfulTime?: string };
+}
+
+/** The run settings a schedule's CronJob gives its controllers (its data dir, version...). */
+export function settingsOfCronJob(cronJob: CronJobObject): RunSettings {
+  const env = cronJob.spec.jobTemplate.spec.template.spec.containers[0]?.env ?? [];
+  const raw = env.find((variable) => variable.name === SETTINGS_ENV)?.value;
+  if (!raw) throw new Error(`CronJob ${cronJob.metadata.name} has no ${SETTINGS_ENV}`);
+  return JSON.parse(raw) as RunSettings;
 }
