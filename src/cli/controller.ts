@@ -16,7 +16,11 @@ export function controllerSubcommand(exit: (code: number) => void): Command {
       "drive a run inside the cluster (the controller Job's command; exit 0 completed, 3 failed, 2 cannot run)",
     )
     .option("--schedule <name>", "start a fresh run of this schedule (its CronJob's command)")
-    .option("--keep <n>", "with --schedule, prune its finished runs but the newest N after the run", positiveInt("--keep"))
+    .option(
+      "--keep <n>",
+      "with --schedule, prune its finished runs but the newest N after the run",
+      positiveInt("--keep"),
+    )
     .action(async (flags: { schedule?: string; keep?: number }) => {
       const { runController } = await import("../k8s/controller.ts");
       const schedule = flags.schedule === undefined

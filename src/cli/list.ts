@@ -34,6 +34,8 @@ export interface RunSummary {
   jobs_total: number;
   /** With --namespace or --context: whether the run's controller Job exists. */
   controller_job?: boolean;
+  /** The schedule that started the run. */
+  schedule?: string;
 }
 
 const PARALLEL_READS = 16;
@@ -74,12 +76,14 @@ async function summarize(fs: DataFs, runId: string, now: Date): Promise<RunSumma
     duration_seconds: Math.max(0, (Date.parse(end) - Date.parse(summary.created_at)) / 1000),
     jobs_completed: summary.jobs_completed,
     jobs_total: summary.jobs_total,
+    ...(beat?.schedule ? { schedule: beat.schedule } : {}),
   };
 }
 
 /** The summaries as a text table. */
 export function formatRuns(runs: RunSummary[]): string {
   const cluster = runs.some((run) => run.controller_job !== undefined);
+  const scheduled = runs.some((run) => run.schedule !== undefined);
   const rows = [[
     "RUN",
     "PIPELINE",
@@ -87,6 +91,7 @@ export function formatRuns(runs: RunSummary[]): string {
     "STARTED",
     "DURATION",
     "JOBS",
+    ...(scheduled ? ["SCHEDULE"] : []),
     ...(cluster ? ["CONTROLLER"] : []),
   ]];
   for (const run of runs) {
@@ -97,9 +102,15 @@ export function formatRuns(runs: RunSummary[]): string {
       run.created_at.replace("T", " ").replace(/\.\d+Z$/, "Z"),
       formatDuration(run.duration_seconds * 1000),
       `${run.jobs_completed}/${run.jobs_total}`,
+      ...(scheduled ? [run.schedule ?? "-"] : []),
       ...(cluster ? [run.controller_job ? "exists" : "-"] : []),
     ]);
   }
+  return formatTable(rows);
+}
+
+/** Rows of cells as a text table: columns padded to their widest cell, two spaces apart. */
+export function formatTable(rows: string[][]): string {
   const widths = rows[0].map((_, c) =>
     rows.reduce((most, row) => Math.max(most, row[c].length), 0)
   );

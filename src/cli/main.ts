@@ -15,10 +15,12 @@ import { controllerSubcommand } from "./controller.ts";
 import { listSubcommand } from "./list.ts";
 import { logsSubcommand } from "./logs.ts";
 import { resumeSubcommand } from "./resume.ts";
+import { pruneSubcommand } from "./prune.ts";
 import { rbacSubcommand } from "./rbac.ts";
 import { reportSubcommand } from "./report.ts";
 import { runSubcommand } from "./run.ts";
 import { taskSubcommand } from "./task.ts";
+import { scheduleSubcommand } from "./schedule.ts";
 import { schemaSubcommand } from "./schema.ts";
 import { statusSubcommand } from "./status.ts";
 import { validateSubcommand } from "./validate.ts";
@@ -50,6 +52,8 @@ export async function main(args: string[]): Promise<number> {
     .addCommand(listSubcommand(exit))
     .addCommand(cancelSubcommand(exit))
     .addCommand(resumeSubcommand(exit))
+    .addCommand(scheduleSubcommand(exit))
+    .addCommand(pruneSubcommand(exit))
     .addCommand(schemaSubcommand(exit))
     .addCommand(versionSubcommand(exit))
     .addCommand(rbacSubcommand(exit))

@@ -10,10 +10,9 @@ import { resolveFunctionsDir } from "../task/functions.ts";
 import type { Pipeline } from "../spec/schema.ts";
 import { positiveInt, UsageError } from "./errors.ts";
 import { progressView } from "./progress.ts";
-import { PULL_POLICIES } from "../k8s/manifests.ts";
-import { parseEndpoint, parseRunAs } from "./cluster_flags.ts";
+import { clusterDataDir, withClusterFlags } from "./cluster_flags.ts";
 import type { ClusterRunOptions } from "../k8s/cluster_run.ts";
-import { checkDataDir, isLocalDataDir, openStorage } from "../storage/open.ts";
+import { checkDataDir, openStorage } from "../storage/open.ts";
 import type { StateDocument } from "../engine/state.ts";
 import type { PipelineRun } from "../engine/pipeline_run.ts";
 import type { LocalRunOptions } from "../run/local_run.ts";
@@ -200,18 +199,7 @@ export async function clusterCommand(
   flags: RunFlags,
   resume?: ClusterRunOptions["resume"],
 ): Promise<number> {
-  const local = isLocalDataDir(flags.dataDir);
-  if (local && !flags.dataDir.replace(/^file:\/\//, "").startsWith("/")) {
-    throw new UsageError(
-      `--data-dir ${flags.dataDir}: a local data dir for Kubernetes must be an absolute path (it is mounted from the nodes)`,
-    );
-  }
-  const dataDir = flags.dataDir.replace(/^file:\/\//, "");
-  const inCluster = flags.s3EndpointInCluster ?? Deno.env.get("KT_S3_ENDPOINT_IN_CLUSTER");
-  if (local && inCluster) {
-    throw new UsageError("--s3-endpoint-in-cluster is for s3:// data dirs");
-  }
-  if (inCluster) parseEndpoint("KT_S3_ENDPOINT_IN_CLUSTER")(inCluster);
+  const { dataDir, inCluster } = clusterDataDir(flags);
   const { runOnCluster } = await import("../k8s/cluster_run.ts");
   const { PipelineRun } = await import("../engine/pipeline_run.ts");
   const view = progressView();
@@ -270,7 +258,7 @@ export async function clusterCommand(
 
 /** The `run` subcommand. */
 export function runSubcommand(exit: (code: number) => void): Command {
-  return withS3Flags(new Command("run"))
+  const command = withS3Flags(new Command("run"))
     .description("validate a pipeline spec (YAML or JSON) and run it")
     .argument("<spec>", "pipeline spec file")
     .option(
@@ -287,36 +275,8 @@ export function runSubcommand(exit: (code: number) => void): Command {
     .option(
       "--image <image>",
       "run on Kubernetes with this worker image (kt-deno on PATH, functions in /app/kt_functions)",
-    )
-    .option("--controller-image <image>", "image of the controller Job (default: the --image)")
-    .option(
-      "--pull-policy <policy>",
-      "image pull policy of every pod: Always, IfNotPresent or Never (default: Never for an image " +
-        "name without a registry host, IfNotPresent otherwise)",
-      (value: string) => {
-        if (!(PULL_POLICIES as string[]).includes(value)) {
-          throw new UsageError(
-            `--pull-policy must be one of ${PULL_POLICIES.join(", ")}, got ${
-              JSON.stringify(value)
-            }`,
-          );
-        }
-        return value;
-      },
-    )
-    .option(
-      "--run-as <uid[:gid]>",
-      "user (and group) every pod runs as (default: the owner of a local data dir)",
-      parseRunAs,
-    )
-    .option(
-      "--s3-endpoint-in-cluster <url>",
-      "S3 endpoint of the controller and pods, when --s3-endpoint is not reachable from them " +
-        "(or KT_S3_ENDPOINT_IN_CLUSTER)",
-      parseEndpoint("--s3-endpoint-in-cluster"),
-    )
-    .option("-n, --namespace <ns>", "namespace (default: the kubeconfig context's)")
-    .option("--context <name>", "kubeconfig context (default: the current one)")
+    );
+  return withClusterFlags(command)
     .option(
       "--wait",
       "follow the run on the cluster until it ends; exit 0 or 1 like a local run, 3 if it gave up",
@@ -325,17 +285,6 @@ export function runSubcommand(exit: (code: number) => void): Command {
       "--wait-retry <seconds>",
       "with --wait, how long the API server or data dir may stay unreachable before exit 3 (default 300)",
       positiveInt("--wait-retry"),
-    )
-    .option(
-      "--host-path <dir>",
-      "host folder mounted at a local data dir in every pod (default: the data dir)",
-    )
-    .option("--no-host-path", "mount no host folder (the data dir is reachable otherwise)")
-    .option("--ttl <seconds>", "keep finished Jobs this long (default 3600)", positiveInt("--ttl"))
-    .option(
-      "--secret-env <secret>",
-      "a Secret whose keys become environment variables of the controller and every pod (repeatable)",
-      (value: string, previous: string[] = []) => [...previous, value],
     )
     .action(async (spec: string, flags: RunFlags) => exit(await runCommand(spec, flags)));
 }

@@ -214,7 +214,12 @@ async function driveOnce(
     return run;
   }
   // The heartbeat and the kept copy of this log last as long as this drive loop.
-  const records = await keepRecords(fs, run, thisDriver("controller", settings.namespace, settings.schedule), log);
+  const records = await keepRecords(
+    fs,
+    run,
+    thisDriver("controller", settings.namespace, settings.schedule),
+    log,
+  );
   try {
     const done = await driveRun(kube, settings, records.log, live, fs, owner, run);
     await finishRun(kube, settings, done, records.log);

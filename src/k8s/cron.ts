@@ -34,7 +34,9 @@ export function cronProblem(expression: string): string | null {
       `such as @daily, got ${text === "" ? 0 : fields.length}`;
   }
   const odd = fields.find((field) => !/^[0-9*?,\-\/]+$/.test(field.replace(NAMES, "0")));
-  if (odd !== undefined) return `${what}: field ${JSON.stringify(odd)} has characters a CronJob does not take`;
+  if (odd !== undefined) {
+    return `${what}: field ${JSON.stringify(odd)} has characters a CronJob does not take`;
+  }
   try {
     CronExpressionParser.parse(text, { strict: false });
   } catch (error) {
@@ -54,7 +56,9 @@ export function cronProblem(expression: string): string | null {
  * ```
  */
 export function timezoneProblem(zone: string): string | null {
-  const what = `--timezone ${JSON.stringify(zone)} is not a time zone (expected an IANA name such as Europe/Berlin)`;
+  const what = `--timezone ${
+    JSON.stringify(zone)
+  } is not a time zone (expected an IANA name such as Europe/Berlin)`;
   if (!/^[A-Za-z][A-Za-z0-9_+\-\/]*$/.test(zone)) return what;
   try {
     new Intl.DateTimeFormat("en", { timeZone: zone });

@@ -93,9 +93,11 @@ export async function pruneAfterFiring(
     const plan = await planPrune(fs, { keep: firing.keep, schedule: firing.name });
     await removeRuns(fs, plan.remove);
     if (plan.remove.length) {
-      log(`pruned ${plan.remove.length} old runs of schedule ${firing.name}: ${
-        plan.remove.map((run) => run.run_id).join(" ")
-      }`);
+      log(
+        `pruned ${plan.remove.length} old runs of schedule ${firing.name}: ${
+          plan.remove.map((run) => run.run_id).join(" ")
+        }`,
+      );
     }
   } catch (error) {
     log(`cannot prune the old runs of schedule ${firing.name}: ${(error as Error).message}`);

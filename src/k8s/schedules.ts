@@ -13,7 +13,7 @@ import { DataFs } from "../storage/data_fs.ts";
 import { checkDataDir, isLocalDataDir, openStorage } from "../storage/open.ts";
 import { VERSION } from "../version.ts";
 import { ApiError, type KubeClient } from "./client.ts";
-import { type ClusterSettingsOptions, clusterSettings } from "./cluster_run.ts";
+import { clusterSettings, type ClusterSettingsOptions } from "./cluster_run.ts";
 import { type ClusterTarget, connect, withCluster } from "./connect.ts";
 import { nextFiring } from "./cron.ts";
 import { SetupError } from "./errors.ts";
@@ -153,13 +153,20 @@ async function lastSkipped(
   ns: string,
   cronJob: string,
 ): Promise<{ last_skipped?: string }> {
-  type Event = { lastTimestamp?: string; eventTime?: string; metadata: { creationTimestamp: string } };
+  type Event = {
+    lastTimestamp?: string;
+    eventTime?: string;
+    metadata: { creationTimestamp: string };
+  };
   const events = await kube.request<{ items: Event[] }>("GET", `/api/v1/namespaces/${ns}/events`, {
     query: {
-      fieldSelector: `involvedObject.kind=CronJob,involvedObject.name=${cronJob},reason=JobAlreadyActive`,
+      fieldSelector:
+        `involvedObject.kind=CronJob,involvedObject.name=${cronJob},reason=JobAlreadyActive`,
     },
   }).catch(() => ({ items: [] as Event[] }));
-  const times = events.items.map((e) => e.lastTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp)
+  const times = events.items.map((e) =>
+    e.lastTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp
+  )
     .sort();
   return times.length ? { last_skipped: times[times.length - 1] } : {};
 }
@@ -189,7 +196,12 @@ export async function triggerSchedule(
     const job = await kube.request<{ metadata: { name: string; uid: string } }>(
       "POST",
       `/apis/batch/v1/namespaces/${ns}/jobs`,
-      { body: triggeredJob({ ...cronJob, metadata: { ...cronJob.metadata, namespace: ns } }, suffix) },
+      {
+        body: triggeredJob(
+          { ...cronJob, metadata: { ...cronJob.metadata, namespace: ns } },
+          suffix,
+        ),
+      },
     );
     return { job: job.metadata.name, runId: await runIdFor(job.metadata.uid), namespace: ns };
   });

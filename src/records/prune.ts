@@ -1,6 +1,6 @@
 /**
- * Housekeeping: which finished runs' metadata (`kt-metadata/<run id>/`: state, spec, task
- * chunks, logs, report) to remove, and removing it. Outputs outside `kt-metadata/` are
+ * Housekeeping: which finished runs' metadata folders ({@linkcode metadataDir}: state, spec, task
+ * chunks, logs, report) to remove, and removing it. Outputs outside the metadata root are
  * never touched. A run that is still driven (a fresh heartbeat, even once its state is
  * final: its driver writes the report last), a Running run (its driver may be coming back)
  * and a run not started yet (no state document) are kept. With `keep`, the newest finished
@@ -112,7 +112,7 @@ export async function planPrune(
   return plan;
 }
 
-/** Removes the metadata of the given runs (their folders under `kt-metadata/`, nothing else). */
+/** Removes the metadata of the given runs (their metadata folders, nothing else). */
 export async function removeRuns(fs: DataFs, runs: readonly PrunedRun[]): Promise<void> {
   for (const run of runs) {
     if (!isRunId(run.run_id)) throw new Error(`not a run id: ${JSON.stringify(run.run_id)}`);
