@@ -6,7 +6,6 @@
  */
 import { Command } from "commander";
 import { planPrune, type PrunePlan, removeRuns } from "../records/prune.ts";
-import { formatDuration } from "../records/heartbeat.ts";
 import { metadataDir } from "../records/layout.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
@@ -45,13 +44,13 @@ function formatBytes(bytes: number): string {
   return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
-function formatPlan(plan: PrunePlan, now: Date): string {
+function formatPlan(plan: PrunePlan): string {
   return formatTable([
     ["RUN", "STATUS", "FINISHED", "SCHEDULE", "SIZE"],
     ...plan.remove.map((run) => [
       run.run_id,
       run.status,
-      run.finished_at ? `${formatDuration(now.getTime() - Date.parse(run.finished_at))} ago` : "-",
+      run.finished_at ? run.finished_at.replace("T", " ").replace(/\.\d+Z$/, "Z") : "-",
       run.schedule ?? "-",
       formatBytes(run.bytes),
     ]),
@@ -90,7 +89,7 @@ async function pruneCommand(flags: PruneFlags): Promise<number> {
     console.log(JSON.stringify({ dry_run: flags.dryRun === true, ...plan, bytes }, null, 2));
     return 0;
   }
-  if (plan.remove.length) console.log(formatPlan(plan, now));
+  if (plan.remove.length) console.log(formatPlan(plan));
   const verb = flags.dryRun ? "would remove" : "removed";
   console.log(
     `${verb} ${plan.remove.length} runs (${
