@@ -270,6 +270,7 @@ async function fakeRun(
   finishedAgoMs: number | null,
   beatAgoMs: number | null,
   schedule?: string,
+  stopped = true,
 ) {
   const now = Date.now();
   const finished = finishedAgoMs === null ? undefined : new Date(now - finishedAgoMs).toISOString();
@@ -293,6 +294,7 @@ async function fakeRun(
       host: "elsewhere",
       ...(schedule ? { schedule } : {}),
       heartbeat_at: new Date(now - beatAgoMs).toISOString(),
+      ...(stopped ? { stopped: true } : {}),
       pipeline_name: "p",
       status,
       created_at: created,
@@ -314,13 +316,20 @@ async function pruneScenario(fs: DataFs) {
   await fakeRun(fs, "ktpr00000006", "Completed", 2 * DAY, 2 * DAY, "nightly");
   await fakeRun(fs, "ktpr00000007", "Completed", 3 * DAY, 3 * DAY, "nightly");
   await fs.write("kt-metadata/ktpr00000008/pipeline_spec.json", "{}");
+  // Its driver still writes its report: a fresh beat that is not its last.
+  await fakeRun(fs, "ktpr00000009", "Completed", 50 * DAY, 1000, undefined, false);
+  await fakeRun(fs, "ktpr0000000a", "Completed", 45 * DAY, 1000);
   await fs.write("output/result.txt", "kept");
 }
 
 async function checkPrune(fs: DataFs) {
   await pruneScenario(fs);
   const old = await planPrune(fs, { olderThanMs: 30 * DAY });
-  assert.deepEqual(old.remove.map((r) => r.run_id), ["ktpr00000002", "ktpr00000001"]);
+  assert.deepEqual(old.remove.map((r) => r.run_id), [
+    "ktpr00000002",
+    "ktpr00000001",
+    "ktpr0000000a",
+  ]);
   assert.ok(old.remove.every((r) => r.bytes > 1000), JSON.stringify(old.remove));
   assert.deepEqual(
     Object.fromEntries(old.kept.map((r) => [r.run_id, r.why])),
@@ -331,6 +340,7 @@ async function checkPrune(fs: DataFs) {
       ktpr00000006: "newer than the limit",
       ktpr00000007: "newer than the limit",
       ktpr00000008: "not started",
+      ktpr00000009: "still driven (fresh heartbeat)",
     },
   );
   const scheduled = await planPrune(fs, { keep: 1, schedule: "nightly" });
@@ -347,11 +357,11 @@ Deno.test("prune on a local data dir: finished runs go, live and unstarted runs 
       dry.stdout,
       /ktpr00000001\s+Completed\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+-\s+1\.5 KiB/,
     );
-    assert.match(dry.stdout, /would remove 2 runs \(\d+\.\d KiB\)/);
+    assert.match(dry.stdout, /would remove 3 runs \(\d+\.\d KiB\)/);
     assert.ok(await exists(`${dir}/kt-metadata/ktpr00000001`));
     const pruned = await ktDeno(["prune", "--data-dir", dir, "--keep", "2"], dir);
     assert.equal(pruned.code, 0, pruned.stderr);
-    assert.match(pruned.stdout, /removed 3 runs/);
+    assert.match(pruned.stdout, /removed 4 runs/);
     const left = [...Deno.readDirSync(`${dir}/kt-metadata`)].map((e) => e.name).sort();
     assert.deepEqual(left, [
       "ktpr00000003",
@@ -359,6 +369,7 @@ Deno.test("prune on a local data dir: finished runs go, live and unstarted runs 
       "ktpr00000005",
       "ktpr00000006",
       "ktpr00000008",
+      "ktpr00000009",
     ]);
     assert.equal(await Deno.readTextFile(`${dir}/output/result.txt`), "kept");
     const both = await ktDeno(["prune", "--data-dir", dir], dir);
@@ -388,7 +399,7 @@ Deno.test({
         minio.env,
       );
       assert.equal(dry.code, 0, dry.stderr);
-      assert.match(dry.stdout, /removed 2 runs/);
+      assert.match(dry.stdout, /removed 3 runs/);
       assert.equal(await fs.exists("kt-metadata/ktpr00000001/logs/a/0.log"), false);
       assert.equal(await fs.exists("kt-metadata/ktpr00000003/logs/a/0.log"), true);
       assert.equal(await fs.read("output/result.txt"), "kept");

@@ -31,6 +31,8 @@ export interface Heartbeat extends Driver {
   finished_at?: string;
   jobs_completed: number;
   jobs_total: number;
+  /** Set by the driver's last beat: it has stopped driving the run. */
+  stopped?: true;
 }
 
 /** The heartbeat of a run in a given state, beating now. */
@@ -110,13 +112,13 @@ export class HeartbeatWriter {
   }
 
   /** Writes one beat (after the one before it); a failed write is reported, not thrown. */
-  beat(): Promise<void> {
+  beat(stopped = false): Promise<void> {
     this.#chain = this.#chain.then(async () => {
       const doc = this.state();
       try {
         await this.fs.writeJson(
           heartbeatPath(doc.pipeline_run_id),
-          heartbeatOf(doc, this.driver, new Date()),
+          { ...heartbeatOf(doc, this.driver, new Date()), ...(stopped ? { stopped: true } : {}) },
         );
       } catch (error) {
         console.error(`kt-deno: cannot write the heartbeat: ${(error as Error).message}`);
@@ -128,7 +130,7 @@ export class HeartbeatWriter {
   /** Stops beating after a last write of the final state. */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
-    await this.beat();
+    await this.beat(true);
   }
 }
 

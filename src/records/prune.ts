@@ -1,10 +1,10 @@
 /**
  * Housekeeping: which finished runs' metadata folders ({@linkcode metadataDir}: state, spec, task
  * chunks, logs, report) to remove, and removing it. Outputs outside the metadata root are
- * never touched. A run that is still driven (a fresh heartbeat, even once its state is
- * final: its driver writes the report last), a Running run (its driver may be coming back)
- * and a run not started yet (no state document) are kept. With `keep`, the newest finished
- * runs are kept whether or not their driver still beats.
+ * never touched. A run that is still driven (a fresh heartbeat that is not its driver's
+ * last, even once its state is final: the driver writes the report after it), a Running
+ * run (its driver may be coming back) and a run not started yet (no state document) are
+ * kept.
  *
  * @module
  */
@@ -59,9 +59,13 @@ async function runOf(fs: DataFs, runId: string): Promise<(PrunedRun & { beat: He
   };
 }
 
-/** Whether a run's driver beat within `staleMs` (it may still be writing its end). */
-function fresh(beat: Heartbeat | null, now: Date, staleMs: number): boolean {
-  return beat !== null && now.getTime() - Date.parse(beat.heartbeat_at) <= staleMs;
+/**
+ * Whether a run's driver still works on it: it beat within `staleMs` and has not written
+ * its last beat (a finished run's driver writes its report before that).
+ */
+function driven(beat: Heartbeat | null, now: Date, staleMs: number): boolean {
+  return beat !== null && !beat.stopped &&
+    now.getTime() - Date.parse(beat.heartbeat_at) <= staleMs;
 }
 
 /** Bytes of everything below a run's metadata folder. */
@@ -101,7 +105,7 @@ export async function planPrune(
     const ended = Date.parse(run.finished_at ?? run.created_at);
     if (rule.keep !== undefined && finished <= rule.keep) {
       plan.kept.push({ ...run, why: `one of the ${rule.keep} newest` });
-    } else if (fresh(beat, now, staleMs)) {
+    } else if (driven(beat, now, staleMs)) {
       plan.kept.push({ ...run, why: "still driven (fresh heartbeat)" });
     } else if (rule.olderThanMs !== undefined && now.getTime() - ended < rule.olderThanMs) {
       plan.kept.push({ ...run, why: "newer than the limit" });
