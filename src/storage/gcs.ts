@@ -87,6 +87,16 @@ function messageOf(error: unknown): string {
     : e.message;
 }
 
+/**
+ * How long an upload or a metadata call (head, list, delete) may go unanswered before it
+ * fails as an outage and the client is built anew. On Deno the SDK's first upload after
+ * the server dropped the client's connections can stall before it sends a byte, and the
+ * SDK's own timeout does not cover that wait; without this bound such a write (a task's
+ * output after a store outage) would hang forever. Shorter than the retrying driver's
+ * bound, so that the try after it still falls within it.
+ */
+const ANSWER_TIMEOUT_MS = 20_000;
+
 /** An {@linkcode ObjectStore} over one GCS bucket. */
 export class GcsStore implements ObjectStore {
   #bucket?: Promise<Bucket>;
@@ -117,6 +127,7 @@ export class GcsStore implements ObjectStore {
   }
 
   #fail(key: string, error: unknown): never {
+    if (error instanceof ObjectStoreError) throw error;
     const status = statusOf(error);
     const message = messageOf(error);
     const code = status ? String(status) : (error as { code?: string }).code ?? "Error";
@@ -129,21 +140,51 @@ export class GcsStore implements ObjectStore {
     );
   }
 
-  async #call<T>(key: string, call: (bucket: Bucket) => Promise<T>): Promise<T | null> {
+  async #call<T>(
+    key: string,
+    call: (bucket: Bucket) => Promise<T>,
+    deadline = true,
+  ): Promise<T | null> {
     const bucket = await this.#connect();
     try {
-      return await call(bucket);
+      return deadline ? await this.#answered(key, call(bucket)) : await call(bucket);
     } catch (error) {
       if (statusOf(error) === 404 && !/bucket/i.test(messageOf(error))) return null;
       this.#fail(key, error);
     }
   }
 
+  /** `work`, or a transient error (and a new client next time) if it is not answered in time. */
+  async #answered<T>(key: string, work: Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.#bucket = undefined;
+        reject(
+          new ObjectStoreError(
+            "GCS",
+            "Timeout",
+            `gs://${this.bucket}/${key}`,
+            `no answer in ${ANSWER_TIMEOUT_MS / 1000} s`,
+            true,
+          ),
+        );
+      }, ANSWER_TIMEOUT_MS);
+    });
+    work.catch(() => {}); // a call given up on may still fail later
+    try {
+      return await Promise.race([work, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async get(key: string): Promise<Uint8Array | null> {
+    // A download's time grows with the object: the SDK's timeout (time to answer) bounds it.
     return await this.#call(key, async (bucket) => {
       const [data] = await bucket.file(key).download({ validation: false });
       return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    });
+    }, false);
   }
 
   async getStream(key: string): Promise<ReadableStream<Uint8Array> | null> {

@@ -244,7 +244,20 @@ def join(*paths: str) -> str:
 _CHUNK = 1 << 20
 
 
-class _Reader(io.RawIOBase):
+class _Remote(io.RawIOBase):
+    """A file of the data dir that kt-deno holds open for this process under `_id`."""
+
+    _id: int
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                _call("close", id=self._id)
+            finally:
+                super().close()
+
+
+class _Reader(_Remote):
     """A file of the data dir open to read: its bytes come from kt-deno a chunk at a time."""
 
     def __init__(self, path: str) -> None:
@@ -265,15 +278,8 @@ class _Reader(io.RawIOBase):
         self._rest = self._rest[size:]
         return size
 
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                _call("close", id=self._id)
-            finally:
-                super().close()
 
-
-class _Writer(io.RawIOBase):
+class _Writer(_Remote):
     """A file of the data dir open to write: kt-deno stores it as it comes, and puts it in
     place (atomically) when it is closed."""
 
@@ -289,13 +295,6 @@ class _Writer(io.RawIOBase):
         if chunk:
             _call("write_chunk", chunk, id=self._id)
         return len(chunk)
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                _call("close", id=self._id)
-            finally:
-                super().close()
 
 
 class _Appender(io.BytesIO):
