@@ -16,8 +16,11 @@
  * For every run, how long `run --wait` takes to exit after the run's end: the state
  * document turning final (seen by a file watcher); the controller's pod may end later.
  *
+ * 5. With `--big N`, N no-op tasks at `tasks_per_pod` `--big-per-pod` (default 1,000): the
+ *    wall time and the controller's peak RSS.
+ *
  *     deno run -A bench/k8s_bench.ts [--stages 20] [--dynamic 10] [--small 5] [--tasks 1000]
- *       [--per-pod 100]
+ *       [--per-pod 100] [--big 100000] [--big-per-pod 1000]
  *
  * @module
  */
@@ -40,11 +43,15 @@ const { values } = parseArgs({
     small: { type: "string", default: "5" },
     tasks: { type: "string", default: "1000" },
     "per-pod": { type: "string", default: "100" },
+    big: { type: "string", default: "0" },
+    "big-per-pod": { type: "string", default: "1000" },
   },
 });
 const STAGES = Number(values.stages);
 const TASKS = Number(values.tasks);
 const PER_POD = Number(values["per-pod"]);
+const BIG = Number(values.big);
+const BIG_PER_POD = Number(values["big-per-pod"]);
 const DYNAMIC = Number(values.dynamic);
 const SMALL = Number(values.small);
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -228,6 +235,23 @@ try {
       tasks: Array.from({ length: TASKS }, (_, i) => ({ function: "steps.noop", args: { i } })),
     }],
   }, `${work}/packed-data`);
+
+  // 5. A big packed job (`--big N`): its wall time and the controller's peak RSS.
+  const bigRss = BIG > 0 ? sampleControllerRss(kube, NS) : undefined;
+  const big = BIG > 0
+    ? await run({
+      name: "bench-big",
+      jobs: [{
+        name: "big",
+        type: "static",
+        cpu: "10m",
+        memory: "64Mi",
+        tasks_per_pod: BIG_PER_POD,
+        tasks: Array.from({ length: BIG }, (_, i) => ({ function: "steps.noop", args: { i } })),
+      }],
+    }, `${work}/big-data`)
+    : undefined;
+  const bigPeakKiB = await bigRss?.stop();
   stop.abort();
   await watcher.done;
   let largest = 0;
@@ -268,6 +292,13 @@ try {
       Math.ceil(TASKS / PER_POD)
     } pods, ${(wide.seconds / packed.seconds).toFixed(1)}x faster than one pod a task`,
   );
+  if (big) {
+    console.log(
+      `${BIG}-task job at tasks_per_pod ${BIG_PER_POD}: ${big.seconds.toFixed(1)} s in ${
+        Math.ceil(BIG / BIG_PER_POD)
+      } pods, controller peak RSS ${(bigPeakKiB! / 1024).toFixed(1)} MiB`,
+    );
+  }
   const delays = exitDelays.sort((a, b) => a - b);
   console.log(
     `run --wait exits ${percentile(delays, 50).toFixed(0)} ms (median), at most ${

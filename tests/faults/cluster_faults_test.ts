@@ -348,6 +348,13 @@ suite.test("the API server stopped and started again mid-run: --wait says so onc
     const runId = await onlyRunId(dataDir);
     return runId && (await stateOf(dataDir, runId)).jobs.a?.status === "Running" && runId;
   });
+  // Its pod running, not just its Job made: a pod not yet started waits for the API server.
+  await until("task a's pod to run", 60, async () => {
+    const pods = await kube.request<Obj>("GET", `/api/v1/namespaces/${NS}/pods`, {
+      query: { labelSelector: `${LABELS.runId}=${runId},${LABELS.job}=a` },
+    });
+    return pods.items.some((pod: Obj) => pod.status?.phase === "Running");
+  });
   await cluster.stopApiServer();
   const stoppedAt = Date.now();
   await until("the launcher's waiting line", 60, () => stderr.includes("unreachable"));
