@@ -162,7 +162,7 @@ suite.test("a * * * * * schedule fires, Forbid skips a firing while its run goes
     KT_HEARTBEAT_STALE_SECONDS: "1",
   });
   assert.equal(pruned.code, 0, pruned.stderr);
-  assert.match(pruned.stdout, /removed 1 runs/);
+  assert.match(pruned.stdout, /removed 1 run \(/);
   assert.equal(await exists(`${dataDir}/kt-metadata/${runId}`), false);
   assert.ok(await exists(`${dataDir}/go`), "outputs stay");
 });

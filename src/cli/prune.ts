@@ -92,7 +92,7 @@ async function pruneCommand(flags: PruneFlags): Promise<number> {
   if (plan.remove.length) console.log(formatPlan(plan));
   const verb = flags.dryRun ? "would remove" : "removed";
   console.log(
-    `${verb} ${plan.remove.length} runs (${
+    `${verb} ${plan.remove.length} run${plan.remove.length === 1 ? "" : "s"} (${
       formatBytes(bytes)
     }) from ${flags.dataDir}; kept ${plan.kept.length}`,
   );

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { until } from "../async/until.ts";
 import { runIdFor } from "../records/run_id.ts";
 import { removeScheduleSpec, writeScheduleSpec } from "../records/schedule_spec.ts";
 import type { Pipeline } from "../spec/schema.ts";
@@ -181,6 +182,17 @@ export async function deleteSchedule(name: string, target: ClusterTarget): Promi
     await kube.request("DELETE", `${cronJobs(ns)}/${cronJobName(name)}`, {
       body: { apiVersion: "v1", kind: "DeleteOptions", propagationPolicy: "Orphan" },
     });
+    // Orphaning is a finalizer: the CronJob stays until the garbage collector has let its
+    // Jobs go. The command ends when it is gone, so that no firing comes after it.
+    await until(`the CronJob of schedule ${name} to be gone`, 60, async () => {
+      try {
+        await kube.request("GET", `${cronJobs(ns)}/${cronJobName(name)}`);
+        return false;
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 404) return true;
+        throw error;
+      }
+    }, { everyMs: 100 });
     await removeScheduleSpec(dataFsOf(cronJob), name);
   });
 }
