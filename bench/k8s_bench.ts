@@ -66,8 +66,8 @@ const cluster = await startCluster({ images: [FUNCTIONS_IMAGE] });
 Deno.env.set("KUBECONFIG", cluster.kubeconfigPath);
 const kube = new KubeClient(await kubeconfigConnection());
 
-/** `run --wait` exit delays after each run's end, ms. */
-const exitDelays: number[] = [];
+/** `run --wait` exit delays after each run's end, ms, with the run's name. */
+const exitDelays: { name: string; ms: number }[] = [];
 /** Runs for which the state's end or the controller pod's end was not seen. */
 const unseen: string[] = [];
 
@@ -104,7 +104,8 @@ async function run(spec: unknown, dataDir: string): Promise<{ runId: string; sec
   }
   const runId = /run id: (\S+)/.exec(text)![1];
   const stateFinal = states.final.get(runId);
-  if (stateFinal !== undefined) exitDelays.push(exited - stateFinal);
+  const name = (spec as { name: string }).name;
+  if (stateFinal !== undefined) exitDelays.push({ name, ms: exited - stateFinal });
   else unseen.push(runId);
   return { runId, seconds: (started - performance.now()) / -1000 };
 }
@@ -301,11 +302,16 @@ try {
       } pods, controller peak RSS ${(bigPeakKiB! / 1024).toFixed(1)} MiB`,
     );
   }
-  const delays = exitDelays.sort((a, b) => a - b);
+  const delays = exitDelays.map((d) => d.ms).sort((a, b) => a - b);
   console.log(
     `run --wait exits ${percentile(delays, 50).toFixed(0)} ms (median), at most ${
       delays.at(-1)!.toFixed(0)
     } ms after the run's end (the state document final), over ${delays.length} runs`,
+  );
+  console.log(
+    `run --wait exit delays by run: ${
+      exitDelays.map((d) => `${d.name} ${d.ms.toFixed(0)} ms`).join(", ")
+    }`,
   );
   if (unseen.length) console.log(`runs whose end the watchers missed: ${unseen.join(", ")}`);
   console.log(`controller peak RSS ${(peakKiB / 1024).toFixed(1)} MiB`);

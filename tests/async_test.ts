@@ -85,6 +85,26 @@ Deno.test("a coalescer waits its gap, unless asked to run now", async () => {
   work.cancel();
 });
 
+Deno.test("a coalescer's waiting run comes forward when its gap shrinks", async () => {
+  // The follower reads slowly while jobs run and quickly once the last one ended: a read set
+  // for the slow gap must not hold back the quick one (it held run --wait's exit back).
+  let runs = 0;
+  let gap = 3_600_000;
+  const work = new Coalescer(() => Promise.resolve(void runs++), () => gap);
+  await work.request();
+  // One turn of the event loop: the first run's own bookkeeping ends after its asks resolve.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const slow = work.request(); // set for an hour
+  gap = 50; // still a wait, but a short one
+  const quick = work.request();
+  try {
+    await until("the run asked for after the gap shrank", 10, () => runs === 2, { everyMs: 5 });
+    await Promise.all([slow, quick]);
+  } finally {
+    work.cancel();
+  }
+});
+
 Deno.test("a coalescer's failed run rejects the asks it carried, and the next run goes on", async () => {
   let fail = true;
   const work = new Coalescer(

@@ -24,11 +24,14 @@ export class Coalescer {
   #running: Promise<void> | null = null;
   #urgent = false;
   #timer?: ReturnType<typeof setTimeout>;
+  /** When the waiting timer fires (performance.now() time). */
+  #timerDue = Infinity;
   #lastStart = -Infinity;
 
   /**
    * @param task The work; its error rejects the asks its run carried.
-   * @param gapMs The least time from one run's start to the next's, asked before each run.
+   * @param gapMs The least time from one run's start to the next's, asked at each ask: a gap
+   *   that shrank brings a waiting run forward.
    */
   constructor(readonly task: () => Promise<void>, readonly gapMs: () => number) {}
 
@@ -59,9 +62,14 @@ export class Coalescer {
 
   #schedule(): void {
     if (this.#running || !this.#waiting) return;
-    const wait = this.#urgent ? 0 : this.#lastStart + this.gapMs() - performance.now();
+    const now = performance.now();
+    const wait = this.#urgent ? 0 : this.#lastStart + this.gapMs() - now;
     if (wait > 0) {
-      this.#timer ??= setTimeout(() => {
+      // A timer that fires sooner stays; one set for a longer gap than today's is replaced.
+      if (this.#timer !== undefined && this.#timerDue <= now + wait) return;
+      clearTimeout(this.#timer);
+      this.#timerDue = now + wait;
+      this.#timer = setTimeout(() => {
         this.#timer = undefined;
         this.#schedule();
       }, wait);
