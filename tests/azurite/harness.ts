@@ -19,6 +19,7 @@
 
 import { buildTool } from "../cluster/host.ts";
 import { freePort } from "../ports.ts";
+import { until } from "../until.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 
@@ -106,19 +107,17 @@ export async function startAzurite(container = "kt-test", host = "127.0.0.1"): P
     await end("SIGTERM");
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
-  const ready = async () => {
-    const deadline = Date.now() + 60_000;
-    while (true) {
-      // any HTTP answer (an unsigned request is refused) means the server listens
-      const ok = await fetch(`${endpoint}/${AZURITE_ACCOUNT}?comp=list`).then(async (r) => {
-        await r.body?.cancel();
-        return true;
-      }, () => false);
-      if (ok) return;
-      if (Date.now() > deadline) throw new Error("Azurite did not become ready in 60 s");
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  };
+  // any HTTP answer (an unsigned request is refused) means the server listens
+  const ready = () =>
+    until(
+      "Azurite to become ready",
+      60,
+      () =>
+        fetch(`${endpoint}/${AZURITE_ACCOUNT}?comp=list`).then(async (r) => {
+          await r.body?.cancel();
+          return true;
+        }),
+    );
   try {
     await ready();
     const connectionString = azuriteConnectionString(endpoint);

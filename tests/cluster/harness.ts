@@ -18,6 +18,7 @@
  */
 import { ApiError, KubeClient, kubeconfigConnection } from "../../src/k8s/client.ts";
 import { type Cluster, type ClusterOptions, startCluster } from "./cluster.ts";
+import { until } from "../until.ts";
 import { isRunning } from "./host.ts";
 import { NodeBusyError, nodeClaimedByOther, nodeLeftovers, readSysctls } from "./node.ts";
 
@@ -206,21 +207,18 @@ export async function runPod(
     },
   });
   const name = pod.metadata.name;
-  const deadline = Date.now() + seconds * 1000;
   // deno-lint-ignore no-explicit-any
   let last: any;
-  while (Date.now() < deadline) {
+  const ended = await until(`pod ${name} to finish`, seconds, async () => {
     last = await kube.request("GET", `${path}/${name}`);
-    if (last.status?.phase === "Succeeded" || last.status?.phase === "Failed") {
-      const log = await podLog(cluster, name);
-      await kube.request("DELETE", `${path}/${name}`);
-      return {
-        phase: last.status.phase,
-        exitCode: last.status.containerStatuses[0].state.terminated.exitCode,
-        log,
-      };
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`pod ${name} did not finish in ${seconds}s: ${JSON.stringify(last?.status)}`);
+    const phase = last.status?.phase;
+    return (phase === "Succeeded" || phase === "Failed") && last;
+  }, () => JSON.stringify(last?.status));
+  const log = await podLog(cluster, name);
+  await kube.request("DELETE", `${path}/${name}`);
+  return {
+    phase: ended.status.phase,
+    exitCode: ended.status.containerStatuses[0].state.terminated.exitCode,
+    log,
+  };
 }

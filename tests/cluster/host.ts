@@ -6,6 +6,7 @@
  * @module
  */
 import { isAlive } from "../ports.ts";
+import { until } from "../until.ts";
 
 /** Where kt-deno's test tooling caches what it builds (binaries, images, containerd's store). */
 export const CACHE = Deno.env.get("KT_DENO_CACHE") ?? `${Deno.env.get("HOME")}/.cache/kt-deno`;
@@ -181,14 +182,11 @@ export async function waitFor(
   check: () => Promise<boolean>,
   hopeless: () => string | undefined = () => undefined,
 ): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
+  await until(what, seconds, async () => {
+    if (await check().catch(() => false)) return true;
     const reason = hopeless();
     if (reason) throw new Error(`${reason} while waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`timed out after ${seconds}s waiting for ${what}`);
+  }, { retryErrors: false });
 }
 
 /**

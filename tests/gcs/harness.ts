@@ -24,6 +24,7 @@
 import { buildTool } from "../cluster/host.ts";
 import { freePort } from "../ports.ts";
 import { TcpProxy } from "../tcp_proxy.ts";
+import { until } from "../until.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 
@@ -104,18 +105,16 @@ export async function startFakeGcs(bucket = "kt-test", host = "127.0.0.1"): Prom
     } catch { /* gone */ }
     await end("SIGTERM");
   };
-  const ready = async () => {
-    const deadline = Date.now() + 60_000;
-    while (true) {
-      const ok = await fetch(`${server}/storage/v1/b`).then(async (r) => {
-        await r.body?.cancel();
-        return r.ok;
-      }, () => false);
-      if (ok) return;
-      if (Date.now() > deadline) throw new Error("fake-gcs-server did not become ready in 60 s");
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  };
+  const ready = () =>
+    until(
+      "fake-gcs-server to become ready",
+      60,
+      () =>
+        fetch(`${server}/storage/v1/b`).then(async (r) => {
+          await r.body?.cancel();
+          return r.ok;
+        }),
+    );
   try {
     await ready();
     const created = await fetch(`${server}/storage/v1/b?project=kt-test`, {

@@ -18,6 +18,7 @@
 
 import { buildTool } from "../cluster/host.ts";
 import { freePort } from "../ports.ts";
+import { until } from "../until.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 
@@ -95,18 +96,16 @@ export async function startMinio(bucket = "kt-test", host = "127.0.0.1"): Promis
     await end("SIGTERM");
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
-  const ready = async () => {
-    const deadline = Date.now() + 60_000;
-    while (true) {
-      const ok = await fetch(`${endpoint}/minio/health/ready`).then(async (r) => {
-        await r.body?.cancel();
-        return r.ok;
-      }, () => false);
-      if (ok) return;
-      if (Date.now() > deadline) throw new Error("MinIO did not become ready in 60 s");
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  };
+  const ready = () =>
+    until(
+      "MinIO to become ready",
+      60,
+      () =>
+        fetch(`${endpoint}/minio/health/ready`).then(async (r) => {
+          await r.body?.cancel();
+          return r.ok;
+        }),
+    );
   try {
     await ready();
     const env = {
