@@ -177,7 +177,7 @@ suite.test("a task over its memory limit fails with OOMKilled and the limit", as
   assert.match(state.jobs.hog.error!, /^OOMKilled \(limit 140\.8Mi\)/);
 });
 
-suite.test("a pod Unschedulable past its grace period is reported", async ({ kube }) => {
+suite.test("a pod Unschedulable past its grace period is reported, not while its run's pods run", async ({ kube }) => {
   const labels = { [LABELS.runId]: "ktprunsched1" };
   await kube.request("POST", `/api/v1/namespaces/${NS}/pods`, {
     body: {
@@ -191,14 +191,24 @@ suite.test("a pod Unschedulable past its grace period is reported", async ({ kub
   });
   const stop = new AbortController();
   let found: string | undefined;
+  // While the run has pods running, the pod waits its turn: each look at it (its events,
+  // then a recheck a grace period after the last) asks whether they still run.
+  let running = true;
+  let asked = 0;
   const watching = watchPodStarts(kube, {
     namespace: NS,
     selector: `${LABELS.runId}=ktprunsched1`,
     graceSeconds: 1,
+    busy: () => (asked++, running),
     signal: stop.signal,
     onProblem: (_pod, problem) => found ??= problem,
   });
-  const problem = await until("the pod's start problem", 120, () => found).finally(async () => {
+  const problem = await (async () => {
+    await until("three rechecks while the run's pods run", 120, () => asked >= 5);
+    assert.equal(found, undefined);
+    running = false;
+    return await until("the pod's start problem", 120, () => found);
+  })().finally(async () => {
     stop.abort();
     await watching;
   });

@@ -6,6 +6,7 @@ import {
   startProblem,
   taskError,
 } from "../src/k8s/pod_problems.ts";
+import { ReadyPods } from "../src/k8s/job_status.ts";
 
 const NOW = Date.parse("2026-11-27T01:00:00Z");
 
@@ -75,6 +76,49 @@ Deno.test("Unschedulable is a problem only after the grace period", () => {
     problem:
       "pod p: Unschedulable for more than 60s: 0/1 nodes are available: 1 Insufficient memory.",
   });
+});
+
+Deno.test("an Unschedulable pod queued behind its run's pods: the grace period runs from the last turnover", () => {
+  const since = NOW - 400_000;
+  const pod: KubePod = {
+    metadata: { name: "p" },
+    status: {
+      phase: "Pending",
+      conditions: [{
+        type: "PodScheduled",
+        status: "False",
+        reason: "Unschedulable",
+        message: "0/1 nodes are available: 1 Too many pods.",
+        lastTransitionTime: new Date(since).toISOString(),
+      }],
+    },
+  };
+  // Unschedulable for 400 s against a grace of 300 s, but a pod of the run started 10 s ago.
+  const turnover = NOW - 10_000;
+  assert.deepEqual(startProblem(pod, NOW, 300, turnover), { recheckAt: turnover + 300_000 });
+  assert.match(
+    (startProblem(pod, turnover + 300_000, 300, turnover) as { problem: string }).problem,
+    /^pod p: Unschedulable for more than 300s: .*Too many pods/,
+  );
+  // A turnover older than the condition changes nothing.
+  assert.deepEqual(startProblem(pod, since + 1_000, 300, since - 60_000), {
+    recheckAt: since + 300_000,
+  });
+});
+
+Deno.test("ready pods summed over Jobs as their statuses change, a Job gone taking its own", () => {
+  const ready = new ReadyPods();
+  const job = (name: string, n?: number) => ({ metadata: { name }, status: { ready: n } });
+  ready.update("a", job("a", 3));
+  ready.update("b", job("b", 2));
+  assert.equal(ready.total, 5);
+  ready.update("a", job("a", 1));
+  assert.equal(ready.total, 3);
+  ready.update("b", job("b")); // finished: the status has no ready pods
+  assert.equal(ready.total, 1);
+  ready.update("a", undefined);
+  ready.update("c", undefined); // a Job never seen
+  assert.equal(ready.total, 0);
 });
 
 Deno.test("an OOMKilled pod says so with its memory limit", () => {

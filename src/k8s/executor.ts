@@ -18,7 +18,13 @@ import { Slots } from "../async/slots.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import { ApiError, isTransient, type KubeClient } from "./client.ts";
 import { Informer } from "./informer.ts";
-import { finishedCondition, jobStatusOnly, type KubeJob, parseIndexes } from "./job_status.ts";
+import {
+  finishedCondition,
+  jobStatusOnly,
+  type KubeJob,
+  parseIndexes,
+  ReadyPods,
+} from "./job_status.ts";
 import {
   ktJob,
   type Owner,
@@ -70,6 +76,8 @@ export class KubernetesExecutor implements Executor {
   #watchingPods?: Promise<void>;
   /** Why a Job's pods cannot start, by Job name. */
   readonly #startProblems = new Map<string, string>();
+  /** The run's running pods: while there are some, a pod that waits for room is queued. */
+  readonly #ready = new ReadyPods();
 
   constructor(readonly options: KubernetesExecutorOptions) {
     const { settings, kube } = options;
@@ -79,7 +87,10 @@ export class KubernetesExecutor implements Executor {
       path: `/apis/batch/v1/namespaces/${settings.namespace}/jobs`,
       labelSelector: `${LABELS.runId}=${settings.runId},${LABELS.component}=job`,
       transform: jobStatusOnly,
-      onChange: (name, job) => void this.#check(name, job === undefined),
+      onChange: (name, job) => {
+        this.#ready.update(name, job);
+        void this.#check(name, job === undefined);
+      },
       log: options.log,
     });
   }
@@ -93,6 +104,7 @@ export class KubernetesExecutor implements Executor {
       selector: `${LABELS.runId}=${runId},${LABELS.component}=job`,
       signal: this.#stopPods.signal,
       log: this.options.log,
+      busy: () => this.#ready.total > 0,
       onProblem: (pod, problem) => {
         const job = pod.metadata.labels?.[LABELS.job];
         if (job === undefined) return;

@@ -16,6 +16,8 @@ export interface KubeJob {
   spec?: { completions?: number; activeDeadlineSeconds?: number };
   status?: {
     active?: number;
+    /** Pods running and ready. */
+    ready?: number;
     succeeded?: number;
     failed?: number;
     failedIndexes?: string;
@@ -42,10 +44,42 @@ export function finishedCondition(job: KubeJob) {
 /** Only the parts of a Job that kt-deno reads (what a list/watch keeps of each Job). */
 export function jobStatusOnly(job: KubeJob): KubeJob {
   const { name, resourceVersion, uid, labels } = job.metadata;
-  const { active, succeeded, failed, failedIndexes, conditions } = job.status ?? {};
+  const { active, ready, succeeded, failed, failedIndexes, conditions } = job.status ?? {};
   return {
     metadata: { name, resourceVersion, uid, labels },
     spec: { completions: job.spec?.completions },
-    status: { active, succeeded, failed, failedIndexes, conditions },
+    status: { active, ready, succeeded, failed, failedIndexes, conditions },
   };
+}
+
+/**
+ * The ready pods of a run's Jobs, summed as their statuses change: each change costs the
+ * same whatever the number of Jobs.
+ *
+ * @example
+ * ```ts
+ * import { ReadyPods } from "./job_status.ts";
+ * const ready = new ReadyPods();
+ * ready.update("a", { metadata: { name: "a" }, status: { ready: 3 } });
+ * ready.update("b", { metadata: { name: "b" }, status: { ready: 1 } });
+ * ready.update("a", undefined);
+ * ready.total; // 1
+ * ```
+ */
+export class ReadyPods {
+  readonly #byJob = new Map<string, number>();
+  #total = 0;
+
+  /** Takes a Job's latest status; `undefined` when the Job is gone. */
+  update(name: string, job: KubeJob | undefined): void {
+    const ready = job?.status?.ready ?? 0;
+    this.#total += ready - (this.#byJob.get(name) ?? 0);
+    if (ready > 0) this.#byJob.set(name, ready);
+    else this.#byJob.delete(name);
+  }
+
+  /** Ready pods over all the Jobs. */
+  get total(): number {
+    return this.#total;
+  }
 }

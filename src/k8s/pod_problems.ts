@@ -58,7 +58,9 @@ const CONFIG_REASONS = new Set(["CreateContainerConfigError", "CreateContainerEr
 /**
  * Whether a pod cannot start: `{ problem }` when it cannot (the reason, with the image
  * or the missing resource named), `{ recheckAt }` (epoch ms) when it is Unschedulable but
- * not yet for `graceSeconds`, null when nothing is wrong yet.
+ * not yet for `graceSeconds`, null when nothing is wrong yet. `turnover` (epoch ms) is when
+ * pods of the same run last held or freed room on the nodes: a pod that waits behind them
+ * is queued, not stuck, so its grace period runs from the later of the two.
  *
  * @example
  * ```ts
@@ -80,6 +82,7 @@ export function startProblem(
   pod: KubePod,
   now: number,
   graceSeconds = UNSCHEDULABLE_GRACE_SECONDS,
+  turnover = -Infinity,
 ): { problem: string } | { recheckAt: number } | null {
   const name = pod.metadata.name;
   for (const status of pod.status?.containerStatuses ?? []) {
@@ -101,7 +104,7 @@ export function startProblem(
   const scheduled = pod.status?.conditions?.find((c) => c.type === "PodScheduled");
   if (scheduled?.status === "False" && scheduled.reason === "Unschedulable") {
     const since = Date.parse(scheduled.lastTransitionTime ?? pod.metadata.creationTimestamp ?? "");
-    const recheckAt = (Number.isNaN(since) ? now : since) + graceSeconds * 1000;
+    const recheckAt = Math.max(Number.isNaN(since) ? now : since, turnover) + graceSeconds * 1000;
     if (now < recheckAt) return { recheckAt };
     const detail = scheduled.message ? `: ${scheduled.message}` : "";
     return { problem: `pod ${name}: Unschedulable for more than ${graceSeconds}s${detail}` };

@@ -24,6 +24,12 @@ export interface PodWatchOptions {
   onProblem(pod: KubePod, problem: string): void;
   /** Seconds a pod may stay Unschedulable (default: UNSCHEDULABLE_GRACE_SECONDS). */
   graceSeconds?: number;
+  /**
+   * Whether pods of the selector run now. While they do, and for a grace period after a
+   * pod last left Pending or last ran, an Unschedulable pod is waiting its turn for the
+   * room they hold (a job of more pods than the nodes take at once), not stuck.
+   */
+  busy?: () => boolean;
   /** Ends the watch. */
   signal: AbortSignal;
   /** Where the watch's log lines go (default: only a refusal to watch, on stderr). */
@@ -34,7 +40,8 @@ export interface PodWatchOptions {
  * Lists and watches the Pending pods of a selector until the signal aborts (an
  * {@linkcode Informer}: idle bound, 410 relist, periodic relist), calling `onProblem` for
  * each that cannot start (see {@linkcode startProblem}). A pod that is Unschedulable is
- * held, and looked at again when its grace period ends.
+ * held, and looked at again when its grace period ends; the period starts again while
+ * the selector's other pods turn over (start, or run: `busy`).
  *
  * @example
  * ```ts ignore
@@ -55,9 +62,12 @@ export async function watchPodStarts(kube: KubeClient, options: PodWatchOptions)
     clearTimeout(timers.get(name));
     timers.delete(name);
   };
+  // When a pod of the selector last left Pending or was seen running (epoch ms).
+  let turnover = -Infinity;
   const examine = (pod: KubePod) => {
     const name = pod.metadata.name;
-    const check = startProblem(pod, Date.now(), options.graceSeconds);
+    if (options.busy?.()) turnover = Date.now();
+    const check = startProblem(pod, Date.now(), options.graceSeconds, turnover);
     if (check && "recheckAt" in check) {
       if (!timers.has(name)) {
         timers.set(
@@ -80,7 +90,11 @@ export async function watchPodStarts(kube: KubeClient, options: PodWatchOptions)
     labelSelector: options.selector,
     // DELETED: the pod is gone, or it is no longer Pending.
     fieldSelector: "status.phase=Pending",
-    onChange: (name, pod) => pod ? examine(pod) : forget(name),
+    onChange: (name, pod) => {
+      if (pod) return examine(pod);
+      turnover = Date.now();
+      forget(name);
+    },
     keep: (pod) => timers.has(pod.metadata.name),
     log: options.log,
   });
