@@ -3,6 +3,7 @@ import {
   endProblem,
   formatBytes,
   type KubePod,
+  podStartFields,
   startProblem,
   taskError,
 } from "../src/k8s/pod_problems.ts";
@@ -179,4 +180,74 @@ Deno.test("an OOMKill comes before what the task said; otherwise its own words d
   assert.equal(taskError("boom", "Error, exit code 1: boom"), "boom");
   assert.equal(taskError(null, "Error, exit code 139: Segfault"), "Error, exit code 139: Segfault");
   assert.equal(taskError(null, undefined), undefined);
+});
+
+Deno.test("a watched pod is held as the fields read of it, and reads the same", () => {
+  // A Pending task pod as the API server returns it (trimmed, still the usual parts).
+  const full = (status: KubePod["status"]) => ({
+    metadata: {
+      name: "load-ktpr0123abcd-7-x7k2p",
+      resourceVersion: "4711",
+      creationTimestamp: new Date(NOW - 20_000).toISOString(),
+      labels: { "kt-deno.dev/run-id": "ktpr0123abcd", "kt-deno.dev/job": "load" },
+      annotations: { "batch.kubernetes.io/job-completion-index": "7" },
+      ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name: "kt-ktpr0123abcd-load" }],
+      managedFields: [{ manager: "kube-controller-manager", fieldsV1: { "f:spec": {} } }],
+    },
+    spec: {
+      containers: [{
+        name: "task",
+        image: "kt-worker:1",
+        resources: { limits: { memory: "256Mi" } },
+        env: Array.from({ length: 12 }, (_, i) => ({ name: `KT_VAR_${i}`, value: "x".repeat(40) })),
+        volumeMounts: [{ name: "kube-api-access", mountPath: "/var/run/secrets" }],
+      }],
+      volumes: [{ name: "kube-api-access", projected: { sources: [] } }],
+      tolerations: [{ key: "node.kubernetes.io/not-ready", operator: "Exists" }],
+    },
+    status,
+  });
+  const unschedulable = {
+    phase: "Pending",
+    conditions: [
+      { type: "PodReadyToStartContainers", status: "False" },
+      {
+        type: "PodScheduled",
+        status: "False",
+        reason: "Unschedulable",
+        message: "0/1 nodes are available: 1 Too many pods.",
+        lastTransitionTime: new Date(NOW - 10_000).toISOString(),
+      },
+    ],
+  };
+  const waiting = (reason: string) => ({
+    phase: "Pending",
+    containerStatuses: [{
+      name: "task",
+      image: "kt-worker:1",
+      state: { waiting: { reason, message: "no such thing" } },
+    }],
+  });
+  for (
+    const status of [
+      unschedulable,
+      waiting("ErrImageNeverPull"),
+      waiting("CreateContainerConfigError"),
+      waiting("ContainerCreating"),
+      undefined,
+    ]
+  ) {
+    const pod: KubePod = full(status);
+    const held = podStartFields(pod);
+    for (
+      const [now, turnover] of [[NOW, -Infinity], [NOW + 400_000, -Infinity], [NOW + 400_000, NOW]]
+    ) {
+      assert.deepEqual(
+        startProblem(held, now, 300, turnover),
+        startProblem(pod, now, 300, turnover),
+      );
+    }
+    assert.deepEqual(held.metadata.labels, pod.metadata.labels);
+    assert.ok(JSON.stringify(held).length * 3 < JSON.stringify(pod).length, JSON.stringify(held));
+  }
 });

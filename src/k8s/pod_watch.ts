@@ -8,7 +8,7 @@
  */
 import { ApiError, type KubeClient } from "./client.ts";
 import { Informer } from "./informer.ts";
-import { endProblem, type KubePod, startProblem } from "./pod_problems.ts";
+import { endProblem, type KubePod, podStartFields, startProblem } from "./pod_problems.ts";
 
 interface PodList {
   metadata: { resourceVersion: string; continue?: string };
@@ -90,6 +90,8 @@ export async function watchPodStarts(kube: KubeClient, options: PodWatchOptions)
     labelSelector: options.selector,
     // DELETED: the pod is gone, or it is no longer Pending.
     fieldSelector: "status.phase=Pending",
+    // A queued pod is held until it starts: keep of it only what is read.
+    transform: podStartFields,
     onChange: (name, pod) => {
       if (pod) return examine(pod);
       turnover = Date.now();
