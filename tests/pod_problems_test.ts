@@ -220,14 +220,7 @@ Deno.test("a watched pod is held as the fields read of it, and reads the same", 
       },
     ],
   };
-  const waiting = (reason: string) => ({
-    phase: "Pending",
-    containerStatuses: [{
-      name: "task",
-      image: "kt-worker:1",
-      state: { waiting: { reason, message: "no such thing" } },
-    }],
-  });
+  const waiting = (reason: string) => waitingPod(reason, "no such thing", "kt-worker:1").status;
   for (
     const status of [
       unschedulable,
