@@ -10,7 +10,7 @@ import { DoneRecorder, LOCAL_BLOCK, readDoneTasks } from "../records/task_done.t
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { lookupFunction } from "../task/function_lookup.ts";
-import { taskRequest } from "../task/request.ts";
+import { taskRequest, type TaskRequest } from "../task/request.ts";
 import { runCommand } from "../task/run_task.ts";
 import { selfCommand } from "../task/self_command.ts";
 import {
@@ -22,6 +22,7 @@ import {
 } from "./executor.ts";
 import { Slots } from "../async/slots.ts";
 import { PythonPool } from "./python_pool.ts";
+import { TaskCache } from "./task_cache.ts";
 import { type TaskResult, WorkerPool } from "./worker_pool.ts";
 
 /** Settings of a {@linkcode LocalExecutor}. */
@@ -36,6 +37,8 @@ export interface LocalExecutorOptions {
   runTimes?: boolean;
   /** A resumed run: tasks with a done record are not run again. */
   resuming?: boolean;
+  /** Function tasks are answered from the cache when they can be (a job's `cache` wins). */
+  cache?: boolean;
   /** Called when a task has ended for good (a pod writes its time here). */
   taskEnded?: (job: string, index: number, started: number, ok: boolean) => Promise<void>;
 }
@@ -78,6 +81,7 @@ export class LocalExecutor implements Executor {
   readonly #where: { runId: string; dataDir: string; functionsDir: string };
   readonly #times: TaskTimeRecorder;
   readonly #fs: DataFs;
+  #cache?: Promise<TaskCache>;
 
   constructor(readonly options: LocalExecutorOptions) {
     this.#concurrency = options.concurrency ?? defaultConcurrency();
@@ -132,6 +136,7 @@ export class LocalExecutor implements Executor {
       clearTimeout(timer);
       this.#jobs.delete(abort);
       await done?.flush();
+      if (this.#cache) await (await this.#cache).flush(job.name);
     }
     const { failures, taskRetries, notStarted } = ran;
     if (failures.length === 0 && notStarted === 0) return { ok: true, taskRetries };
@@ -230,6 +235,15 @@ export class LocalExecutor implements Executor {
   async #attempt(job: Readonly<JobState>, index: number, signal: AbortSignal): Promise<TaskResult> {
     if (signal.aborted) return { ok: false, error: reason(signal) };
     const request = taskRequest(job, index, this.#where);
+    if (job.cache ?? this.options.cache) {
+      this.#cache ??= TaskCache.open(this.#fs, this.#where.runId);
+      return await (await this.#cache).run(request, (asked) => this.#exec(asked, signal));
+    }
+    return await this.#exec(request, signal);
+  }
+
+  async #exec(request: TaskRequest, signal: AbortSignal): Promise<TaskResult> {
+    const { job: name, index } = request;
     const found = request.function && lookupFunction(request.functionsDir, request.function);
     if (found && found.language === "python") {
       return await this.#python.exec(request, found, signal);
@@ -238,7 +252,7 @@ export class LocalExecutor implements Executor {
     try {
       await runCommand(request, {
         signal,
-        output: (line) => this.options.events?.log?.(job.name, index, line),
+        output: (line) => this.options.events?.log?.(name, index, line),
       });
       return { ok: true };
     } catch (error) {
@@ -251,6 +265,7 @@ export class LocalExecutor implements Executor {
     for (const abort of this.#jobs) abort.abort(this.#stopped);
     await Promise.all([this.#pool.close(), this.#python.close()]);
     await Promise.allSettled(this.#inFlight);
+    if (this.#cache) await (await this.#cache).close();
     if (this.options.runTimes !== false) await this.#times.flush();
   }
 }

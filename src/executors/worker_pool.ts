@@ -8,6 +8,7 @@
  * @module
  */
 import { parseQuantity } from "../spec/quantity.ts";
+import type { Observed } from "../storage/fs_recorder.ts";
 import { readLines } from "../async/lines.ts";
 import { type GroupProcess, spawnInGroup } from "../task/process_group.ts";
 import type { TaskRequest } from "../task/request.ts";
@@ -18,8 +19,14 @@ const encoder = new TextEncoder();
 /** Tasks a worker runs before a fresh one takes its place. */
 export const TASKS_PER_WORKER = 20_000;
 
-/** The result of one task in a worker. */
-export type TaskResult = { ok: true } | { ok: false; error: string };
+/**
+ * The result of one task in a worker; with `record` asked, what the task did through its
+ * `fs` (or the path of a temporary file that holds it, when large).
+ */
+export type TaskResult = { ok: true; observed?: Observed | string } | {
+  ok: false;
+  error: string;
+};
 
 /** Receives a line of a task's output. */
 export type OutputSink = (request: TaskRequest, line: string) => void;
@@ -68,7 +75,11 @@ class WorkerProcess {
         if (replies && line.startsWith(this.#nonce)) {
           const reply = JSON.parse(line.slice(this.#nonce.length)) as WorkerReply;
           if (reply.id === this.#current?.id) {
-            this.#finish(reply.ok ? { ok: true } : { ok: false, error: reply.error ?? "failed" });
+            this.#finish(
+              reply.ok
+                ? { ok: true, observed: reply.observed }
+                : { ok: false, error: reply.error ?? "failed" },
+            );
           }
         } else if (this.#current && (line || !replies)) {
           if (!replies && /out of memory/i.test(line)) this.#outOfMemory = true;

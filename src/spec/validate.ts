@@ -50,6 +50,7 @@ function normalize(job: z.output<typeof JobSchema>, base: string, index: number)
   }
   if (job.node_selector !== undefined) out.node_selector = job.node_selector;
   if (job.tolerations !== undefined) out.tolerations = job.tolerations;
+  if (job.cache !== undefined) out.cache = job.cache;
   return out;
 }
 

@@ -17,6 +17,8 @@ export interface TaskRequest extends TaskDefinition {
   functionsDir: string;
   /** The job's memory, which caps a local function task's heap. */
   memory?: string;
+  /** Record the task's file operations, for the cache (see `executors/task_cache.ts`). */
+  record?: boolean;
 }
 
 /** The request for task `index` of a job. */

@@ -1,0 +1,246 @@
+/**
+ * The cache in front of the local executor's runners (`kt-deno run --cache`, `cache: true`
+ * on a job): one more way a task may be answered, tried before it runs.
+ *
+ * Rules it keeps:
+ * - A task's key is the SHA-256 of its function's code digest (`task/code_digest.ts`), its
+ *   canonical args and the environment kt-deno sets for it minus the run's id.
+ * - A task is skipped only when the entry of its key still holds: every path it read has
+ *   its digest, every directory listing and glob its names, every path it wrote is there
+ *   with its digest (`records/cache.ts`). A dynamic job that is skipped returns the jobs
+ *   its entry kept.
+ * - It is stored only when it succeeded, and only when everything it did went through
+ *   the fs API as far as kt-deno can see: a command task, a failed task and a task that
+ *   started a process (or, in Python, opened a data-dir file itself) are never stored.
+ *
+ * @module
+ */
+import {
+  addTaskKeys,
+  type CacheDecision,
+  type CacheEntry,
+  missReason,
+  readDigestMemo,
+  readEntry,
+  readTaskKeys,
+  staleness,
+  type TaskKeys,
+  writeDecisions,
+  writeDigestMemo,
+  writeEntry,
+} from "../records/cache.ts";
+import { dynamicOutputPath } from "../records/layout.ts";
+import type { DataFs } from "../storage/data_fs.ts";
+import { Digester, namesDigest, sha256Hex } from "../storage/digest.ts";
+import type { Observed } from "../storage/fs_recorder.ts";
+import { codeDigest, type CodeDigest } from "../task/code_digest.ts";
+import { taskEnv, type TaskRequest } from "../task/request.ts";
+import type { TaskResult } from "./worker_pool.ts";
+
+/** The environment variables that name the run, left out of a task's key. */
+const RUN_VARIABLES = ["KT_RUN_ID", "pipeline_run_id", "KT_ORCH_SPEC_PATH"];
+
+/** JSON with object keys sorted, so equal values give equal text. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+      : v);
+}
+
+/** The parts of a task's key. */
+interface KeyParts {
+  key: string;
+  code: CodeDigest;
+  args_digest: string;
+  env_digest: string;
+}
+
+/**
+ * Decides, before each task of a run, whether its cached result still holds; records
+ * what the tasks that ran read and wrote.
+ *
+ * @example
+ * ```ts ignore
+ * const cache = await TaskCache.open(fs, runId, functionsDir);
+ * const result = await cache.run(request, (r) => pool.exec(r, signal));
+ * await cache.flush(request.job);
+ * await cache.close();
+ * ```
+ */
+export class TaskCache {
+  readonly #codes = new Map<string, CodeDigest | Error>();
+  readonly #decisions = new Map<string, CacheDecision[]>();
+  readonly #keys = new Map<string, TaskKeys>();
+  readonly #priorKeys = new Map<string, Promise<TaskKeys>>();
+
+  private constructor(
+    readonly fs: DataFs,
+    readonly runId: string,
+    readonly digester: Digester,
+  ) {}
+
+  /** The cache of a run over the data dir `fs` (a `DataFs` without rules or recorder). */
+  static async open(fs: DataFs, runId: string): Promise<TaskCache> {
+    return new TaskCache(fs, runId, new Digester(fs.driver, await readDigestMemo(fs)));
+  }
+
+  /** The code digest of a function, computed once per run. */
+  #code(request: TaskRequest): CodeDigest | Error {
+    const id = `${request.functionsDir}\0${request.function}`;
+    let code = this.#codes.get(id);
+    if (!code) {
+      try {
+        code = codeDigest(request.functionsDir, request.function!);
+      } catch (error) {
+        code = error as Error;
+      }
+      this.#codes.set(id, code);
+    }
+    return code;
+  }
+
+  #keyParts(request: TaskRequest, code: CodeDigest): KeyParts {
+    const env = taskEnv(request, "");
+    for (const name of [...RUN_VARIABLES, "KT_JOB_ARGS", "KT_JOB_ARGS_FILE"]) delete env[name];
+    const args_digest = sha256Hex(canonicalJson(request.args ?? {}));
+    const env_digest = sha256Hex(canonicalJson(env));
+    const key = sha256Hex(canonicalJson([code.digest, args_digest, env_digest]));
+    return { key, code, args_digest, env_digest };
+  }
+
+  #decide(job: string, decision: CacheDecision): void {
+    let list = this.#decisions.get(job);
+    if (!list) this.#decisions.set(job, list = []);
+    const at = list.findIndex((d) => d.index === decision.index);
+    if (at >= 0) list[at] = decision;
+    else list.push(decision);
+  }
+
+  /** The decisions made so far for a job. */
+  decisions(job: string): CacheDecision[] {
+    return [...this.#decisions.get(job) ?? []];
+  }
+
+  /**
+   * Answers one task from the cache, or runs it with `exec` (its request asking the
+   * runner to record its file operations) and stores what it did.
+   */
+  async run(
+    request: TaskRequest,
+    exec: (request: TaskRequest) => Promise<TaskResult>,
+  ): Promise<TaskResult> {
+    const { job, index } = request;
+    if (request.command || !request.function) {
+      this.#decide(job, { index, outcome: "ran", why: "a command task is never cached" });
+      return await exec(request);
+    }
+    const code = this.#code(request);
+    if (code instanceof Error) {
+      this.#decide(job, { index, outcome: "ran", why: `not cached: ${code.message}` });
+      return await exec(request);
+    }
+    const parts = this.#keyParts(request, code);
+    const entry = await readEntry(this.fs, parts.key);
+    let why: string;
+    if (entry) {
+      const stale = await staleness(this.fs, this.digester, entry);
+      if (stale === null) {
+        if (request.kind === "dynamic") {
+          await this.fs.writeJson(dynamicOutputPath(this.runId, job), entry.returned ?? []);
+        }
+        this.#decide(job, { index, outcome: "cached", why: "its entry holds", key: parts.key });
+        this.#remember(job, index, parts.key);
+        return { ok: true };
+      }
+      why = stale;
+    } else {
+      why = missReason(await this.#prior(job, index), { ...parts, code: parts.code.files });
+    }
+    const result = await exec({ ...request, record: true });
+    if (!result.ok) {
+      this.#decide(job, { index, outcome: "ran", why: `${why}; failed, not stored` });
+      return result;
+    }
+    const observed = await this.#observed(result.observed);
+    if (!observed || observed.unobserved) {
+      const not = observed?.unobserved ?? "its file operations were not recorded";
+      this.#decide(job, { index, outcome: "ran", why: `${why}; not stored: ${not}` });
+      return result;
+    }
+    await writeEntry(this.fs, await this.#entry(request, parts, observed));
+    this.#remember(job, index, parts.key);
+    this.#decide(job, { index, outcome: "ran", why, key: parts.key });
+    return result;
+  }
+
+  async #observed(observed: Observed | string | undefined): Promise<Observed | undefined> {
+    if (typeof observed !== "string") return observed;
+    // A large record comes in a temporary file (see task/worker.ts).
+    try {
+      return JSON.parse(await Deno.readTextFile(observed));
+    } finally {
+      await Deno.remove(observed).catch(() => {});
+    }
+  }
+
+  async #entry(request: TaskRequest, parts: KeyParts, seen: Observed): Promise<CacheEntry> {
+    const written = new Set(seen.writes);
+    const digests = async (paths: string[], digest: (path: string) => Promise<string>) =>
+      Object.fromEntries(await Promise.all(paths.map(async (p) => [p, await digest(p)])));
+    const entry: CacheEntry = {
+      key: parts.key,
+      run_id: request.runId,
+      job: request.job,
+      index: request.index,
+      function: request.function!,
+      time: new Date().toISOString(),
+      code: parts.code.files,
+      args_digest: parts.args_digest,
+      env_digest: parts.env_digest,
+      // A path the task wrote is its output, not an input it depends on.
+      reads: await digests(
+        seen.reads.filter((p) => !written.has(p)),
+        (p) => this.digester.digest(p),
+      ),
+      lists: await digests(seen.lists, (p) => this.digester.listing(p)),
+      globs: await digests(seen.globs, async (p) => namesDigest(await this.fs.glob(p))),
+      writes: await digests(seen.writes, (p) => this.digester.digest(p)),
+    };
+    if (request.kind === "dynamic") {
+      entry.returned = await this.fs.readJson(dynamicOutputPath(request.runId, request.job));
+    }
+    return entry;
+  }
+
+  #prior(job: string, index: number): Promise<CacheEntry | null> {
+    let keys = this.#priorKeys.get(job);
+    if (!keys) this.#priorKeys.set(job, keys = readTaskKeys(this.fs, job));
+    return keys.then((all) => all[index] ? readEntry(this.fs, all[index]) : null);
+  }
+
+  #remember(job: string, index: number, key: string): void {
+    let keys = this.#keys.get(job);
+    if (!keys) this.#keys.set(job, keys = {});
+    keys[index] = key;
+  }
+
+  /** Writes a job's decisions and latest keys. */
+  async flush(job: string): Promise<void> {
+    const decisions = this.#decisions.get(job);
+    if (decisions) await writeDecisions(this.fs, this.runId, job, decisions);
+    const keys = this.#keys.get(job);
+    if (keys) {
+      this.#keys.delete(job);
+      await addTaskKeys(this.fs, job, keys);
+    }
+  }
+
+  /** Writes what remains: every job's records and the digest memo. */
+  async close(): Promise<void> {
+    for (const job of new Set([...this.#decisions.keys(), ...this.#keys.keys()])) {
+      await this.flush(job);
+    }
+    await writeDigestMemo(this.fs, this.digester.memo);
+  }
+}
