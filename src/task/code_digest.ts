@@ -1,10 +1,11 @@
 /**
  * The code digest of a task function, for incremental runs: the SHA-256 of its module file
- * and of the local modules it imports, transitively. A TypeScript module's relative
+ * and of the modules of the functions folder it imports, transitively. A TypeScript module's relative
  * import specifiers (`./x.ts`, `../y/z.ts`, static, re-exported or dynamic with a literal)
  * are followed; a Python module's `import a.b` and `from a import b` (absolute, of modules
- * inside the functions folder, or relative: `from .c import d`) are. Packages from npm,
- * JSR or PyPI, and the Python standard library, are not part of it.
+ * inside the functions folder, or relative: `from .c import d`) are. Modules outside the
+ * functions folder (kt-deno's own, packages from npm, JSR or PyPI, the Python standard
+ * library) are not part of it.
  *
  * @module
  */
@@ -43,13 +44,13 @@ function normalize(path: string): string {
   return "/" + out.join("/");
 }
 
-/** The local files a TypeScript module's relative specifiers name. */
-function scriptImports(file: string, text: string): string[] {
+/** The files of the functions folder a TypeScript module's relative specifiers name. */
+function scriptImports(root: string, file: string, text: string): string[] {
   const found: string[] = [];
   const pattern = /(?:\bfrom|\bimport)\s*\(?\s*["'](\.{1,2}\/[^"']+)["']/g;
   for (const match of text.matchAll(pattern)) {
     const target = normalize(`${dirname(file)}/${match[1]}`);
-    if (isFile(target)) found.push(target);
+    if (target.startsWith(`${root}/`) && isFile(target)) found.push(target);
   }
   return found;
 }
@@ -124,7 +125,7 @@ export function codeDigest(functionsDir: string, ref: string): CodeDigest {
     files[name] = sha256(bytes);
     const text = new TextDecoder().decode(bytes);
     todo.push(
-      ...(file.endsWith(".py") ? pythonImports(rootDir, file, text) : scriptImports(file, text)),
+      ...(file.endsWith(".py") ? pythonImports(rootDir, file, text) : scriptImports(rootDir, file, text)),
     );
   }
   const sorted = Object.fromEntries(Object.entries(files).sort(([a], [b]) => a < b ? -1 : 1));
