@@ -237,7 +237,12 @@ export class LocalExecutor implements Executor {
     const request = taskRequest(job, index, this.#where);
     if (job.cache ?? this.options.cache) {
       this.#cache ??= TaskCache.open(this.#fs, this.#where.runId);
-      return await (await this.#cache).run(request, (asked) => this.#exec(asked, signal));
+      const count = job.type === "dynamic" ? 1 : job.tasks!.length;
+      return await (await this.#cache).run(
+        request,
+        (asked) => this.#exec(asked, signal),
+        (i) => i < count ? taskRequest(job, i, this.#where) : undefined,
+      );
     }
     return await this.#exec(request, signal);
   }

@@ -56,6 +56,17 @@ interface KeyParts {
   env_digest: string;
 }
 
+/** What the cache found for a task: a hit (its entry), or why it must run. */
+type Verdict =
+  | { parts: KeyParts; entry: CacheEntry; why?: undefined }
+  | { parts?: KeyParts; why: string };
+
+/**
+ * How many of a job's next tasks are looked up ahead of the one asked for: a lookup waits
+ * on a few reads and stats, and runs at once with the others instead of one at a time.
+ */
+const LOOK_AHEAD = 64;
+
 /**
  * Decides, before each task of a run, whether its cached result still holds; records
  * what the tasks that ran read and wrote.
@@ -70,9 +81,12 @@ interface KeyParts {
  */
 export class TaskCache {
   readonly #codes = new Map<string, CodeDigest | Error>();
-  readonly #decisions = new Map<string, CacheDecision[]>();
+  readonly #decisions = new Map<string, Map<number, CacheDecision>>();
   readonly #keys = new Map<string, TaskKeys>();
   readonly #priorKeys = new Map<string, Promise<TaskKeys>>();
+  readonly #verdicts = new Map<string, Promise<Verdict>>();
+  /** By job, the index below which every task's lookup was started. */
+  readonly #lookedUp = new Map<string, number>();
 
   private constructor(
     readonly fs: DataFs,
@@ -110,52 +124,72 @@ export class TaskCache {
   }
 
   #decide(job: string, decision: CacheDecision): void {
-    let list = this.#decisions.get(job);
-    if (!list) this.#decisions.set(job, list = []);
-    const at = list.findIndex((d) => d.index === decision.index);
-    if (at >= 0) list[at] = decision;
-    else list.push(decision);
+    let decisions = this.#decisions.get(job);
+    if (!decisions) this.#decisions.set(job, decisions = new Map());
+    decisions.set(decision.index, decision);
   }
 
   /** The decisions made so far for a job. */
   decisions(job: string): CacheDecision[] {
-    return [...this.#decisions.get(job) ?? []];
+    return [...this.#decisions.get(job)?.values() ?? []];
+  }
+
+  /** Looks a task up: its key, its entry, and whether the entry still holds. */
+  async #lookup(request: TaskRequest): Promise<Verdict> {
+    if (request.command || !request.function) return { why: "a command task is never cached" };
+    const code = this.#code(request);
+    if (code instanceof Error) return { why: `not cached: ${code.message}` };
+    const parts = this.#keyParts(request, code);
+    const entry = await readEntry(this.fs, parts.key);
+    if (!entry) {
+      const prior = await this.#prior(request.job, request.index);
+      return { parts, why: missReason(prior, { ...parts, code: parts.code.files }) };
+    }
+    const stale = await staleness(this.fs, this.digester, entry);
+    return stale === null ? { parts, entry } : { parts, why: stale };
+  }
+
+  /** The verdict of a task, started now unless looked up ahead; and the next ones started. */
+  #verdict(request: TaskRequest, requestAt?: (index: number) => TaskRequest | undefined) {
+    const id = (index: number) => `${request.job}\0${index}`;
+    const from = Math.max(request.index + 1, this.#lookedUp.get(request.job) ?? 0);
+    for (let index = from; requestAt && index < request.index + LOOK_AHEAD; index++) {
+      const ahead = requestAt(index);
+      if (!ahead) break;
+      const verdict = this.#lookup(ahead);
+      verdict.catch(() => {});
+      this.#verdicts.set(id(index), verdict);
+      this.#lookedUp.set(request.job, index + 1);
+    }
+    const verdict = this.#verdicts.get(id(request.index)) ?? this.#lookup(request);
+    this.#verdicts.delete(id(request.index));
+    return verdict;
   }
 
   /**
    * Answers one task from the cache, or runs it with `exec` (its request asking the
-   * runner to record its file operations) and stores what it did.
+   * runner to record its file operations) and stores what it did. `requestAt` gives the
+   * requests of the job's other tasks, to look the next ones up ahead.
    */
   async run(
     request: TaskRequest,
     exec: (request: TaskRequest) => Promise<TaskResult>,
+    requestAt?: (index: number) => TaskRequest | undefined,
   ): Promise<TaskResult> {
     const { job, index } = request;
-    if (request.command || !request.function) {
-      this.#decide(job, { index, outcome: "ran", why: "a command task is never cached" });
+    const verdict = await this.#verdict(request, requestAt);
+    if (!verdict.parts) {
+      this.#decide(job, { index, outcome: "ran", why: verdict.why ?? "not cached" });
       return await exec(request);
     }
-    const code = this.#code(request);
-    if (code instanceof Error) {
-      this.#decide(job, { index, outcome: "ran", why: `not cached: ${code.message}` });
-      return await exec(request);
-    }
-    const parts = this.#keyParts(request, code);
-    const entry = await readEntry(this.fs, parts.key);
-    let why: string;
-    if (entry) {
-      const stale = await staleness(this.fs, this.digester, entry);
-      if (stale === null) {
-        if (request.kind === "dynamic") {
-          await this.fs.writeJson(dynamicOutputPath(this.runId, job), entry.returned ?? []);
-        }
-        this.#decide(job, { index, outcome: "cached", why: "its entry holds", key: parts.key });
-        this.#remember(job, index, parts.key);
-        return { ok: true };
+    const { parts, why } = verdict;
+    if (why === undefined) {
+      if (request.kind === "dynamic") {
+        await this.fs.writeJson(dynamicOutputPath(this.runId, job), verdict.entry.returned ?? []);
       }
-      why = stale;
-    } else {
-      why = missReason(await this.#prior(job, index), { ...parts, code: parts.code.files });
+      this.#decide(job, { index, outcome: "cached", why: "its entry holds", key: parts.key });
+      this.#remember(job, index, parts.key);
+      return { ok: true };
     }
     const result = await exec({ ...request, record: true });
     if (!result.ok) {
@@ -228,7 +262,7 @@ export class TaskCache {
   /** Writes a job's decisions and latest keys. */
   async flush(job: string): Promise<void> {
     const decisions = this.#decisions.get(job);
-    if (decisions) await writeDecisions(this.fs, this.runId, job, decisions);
+    if (decisions) await writeDecisions(this.fs, this.runId, job, [...decisions.values()]);
     const keys = this.#keys.get(job);
     if (keys) {
       this.#keys.delete(job);

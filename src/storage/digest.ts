@@ -30,8 +30,8 @@ interface MemoEntry {
 
 /**
  * Digests of local files by path, valid while the file's size, mtime and inode are those
- * recorded. A file changed in the same second it was hashed is not remembered (its mtime
- * may not move when it changes again), so it is hashed again next time.
+ * recorded. A file changed just before it was hashed is not remembered (its mtime may not
+ * move when it changes again), so it is hashed again next time.
  *
  * @example
  * ```ts
@@ -77,12 +77,17 @@ export class DigestMemo {
     return same ? entry.digest : undefined;
   }
 
-  /** Remembers a file's digest, unless it changed too recently to be trusted. */
+  /**
+   * Remembers a file's digest, unless it changed too recently to be trusted: within 50 ms
+   * (a write in the same tick would not move its mtime), or within 2 s on a file system
+   * whose mtimes are whole seconds.
+   */
   set(info: EntryInfo, digest: string, now = Date.now()): void {
-    if (!info.mtime || now - info.mtime.getTime() < 2000) return;
+    const mtime = info.mtime?.getTime();
+    if (mtime === undefined || now - mtime < (mtime % 1000 === 0 ? 2000 : 50)) return;
     this.#entries.set(info.path, {
       size: info.size,
-      mtime: info.mtime.getTime(),
+      mtime,
       ino: info.ino ?? null,
       digest,
     });
