@@ -17,7 +17,6 @@ import { ktDeno, runIdOf } from "./cli_helpers.ts";
 
 const settings = { sanitizeOps: false, sanitizeResources: false };
 const unique = () => `t-${crypto.randomUUID().slice(0, 8)}`;
-const encoder = new TextEncoder();
 
 let minio: Promise<Minio> | undefined;
 let fakeGcs: Promise<FakeGcs> | undefined;
@@ -96,7 +95,8 @@ for (const store of stores) {
   });
 
   Deno.test({
-    name: `${store.name}: run --cache skips what is unchanged and reruns the task whose input changed`,
+    name:
+      `${store.name}: run --cache skips what is unchanged and reruns the task whose input changed`,
     ...settings,
     fn: async () => {
       const { dataDir, env } = await store.open();

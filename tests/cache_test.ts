@@ -140,22 +140,25 @@ Deno.test("run --cache: unchanged tasks are skipped, each change reruns exactly 
   const p = await project();
   const data = `${p.dir}/data`;
   try {
-    await t.step("the first run runs every task; the second runs none but the command", async () => {
-      const first = await p.run();
-      assert.deepEqual(await p.outcomes(first.runId), ALL_RAN);
-      assert.equal(await Deno.readTextFile(`${data}/out/a.txt`), "6 characters\n");
-      // An output written again with the same bytes (a new inode) still holds.
-      await Deno.remove(`${data}/mid/a.txt`);
-      await Deno.writeTextFile(`${data}/mid/a.txt`, "HELLO\n");
-      const second = await p.run();
-      assert.deepEqual(await p.outcomes(second.runId), ALL_CACHED);
-      const why = await p.decisions(second.runId);
-      assert.equal(why.cmd[0].why, "a command task is never cached");
-      const status = await p.cli(["status", second.runId, "--data-dir", "data"]);
-      assert.equal(status.code, 0, status.stderr);
-      assert.match(status.stdout, /cache: .*upper: 2 cached, 0 ran/);
-      assert.match(status.stdout, /cmd: 0 cached, 1 ran/);
-    });
+    await t.step(
+      "the first run runs every task; the second runs none but the command",
+      async () => {
+        const first = await p.run();
+        assert.deepEqual(await p.outcomes(first.runId), ALL_RAN);
+        assert.equal(await Deno.readTextFile(`${data}/out/a.txt`), "6 characters\n");
+        // An output written again with the same bytes (a new inode) still holds.
+        await Deno.remove(`${data}/mid/a.txt`);
+        await Deno.writeTextFile(`${data}/mid/a.txt`, "HELLO\n");
+        const second = await p.run();
+        assert.deepEqual(await p.outcomes(second.runId), ALL_CACHED);
+        const why = await p.decisions(second.runId);
+        assert.equal(why.cmd[0].why, "a command task is never cached");
+        const status = await p.cli(["status", second.runId, "--data-dir", "data"]);
+        assert.equal(status.code, 0, status.stderr);
+        assert.match(status.stdout, /cache: .*upper: 2 cached, 0 ran/);
+        assert.match(status.stdout, /cmd: 0 cached, 1 ran/);
+      },
+    );
 
     await t.step("a touched input with the same bytes is still a hit", async () => {
       const later = new Date(Date.now() + 60_000);
@@ -164,28 +167,34 @@ Deno.test("run --cache: unchanged tasks are skipped, each change reruns exactly 
       assert.deepEqual(await p.outcomes(run.runId), ALL_CACHED);
     });
 
-    await t.step("a changed input reruns its task and the dependent whose input changed", async () => {
-      await Deno.writeTextFile(`${data}/input/b.txt`, "world, again\n");
-      const run = await p.run();
-      assert.deepEqual(await p.outcomes(run.runId), {
-        ...ALL_CACHED,
-        "upper/1": "ran",
-        "count/1": "ran",
-      });
-      assert.equal(await Deno.readTextFile(`${data}/out/b.txt`), "13 characters\n");
-      const why = await p.cli(["why", run.runId, "upper/1", "--data-dir", "data"]);
-      assert.equal(why.code, 0, why.stderr);
-      assert.match(why.stdout, /^upper\/1: ran: input input\/b\.txt changed \(sha256:/);
-      const count = await p.cli(["why", run.runId, "count", "--data-dir", "data"]);
-      assert.match(count.stdout, /count\/0: cached: its entry holds/);
-      assert.match(count.stdout, /count\/1: ran: input mid\/b\.txt changed/);
-    });
+    await t.step(
+      "a changed input reruns its task and the dependent whose input changed",
+      async () => {
+        await Deno.writeTextFile(`${data}/input/b.txt`, "world, again\n");
+        const run = await p.run();
+        assert.deepEqual(await p.outcomes(run.runId), {
+          ...ALL_CACHED,
+          "upper/1": "ran",
+          "count/1": "ran",
+        });
+        assert.equal(await Deno.readTextFile(`${data}/out/b.txt`), "13 characters\n");
+        const why = await p.cli(["why", run.runId, "upper/1", "--data-dir", "data"]);
+        assert.equal(why.code, 0, why.stderr);
+        assert.match(why.stdout, /^upper\/1: ran: input input\/b\.txt changed \(sha256:/);
+        const count = await p.cli(["why", run.runId, "count", "--data-dir", "data"]);
+        assert.match(count.stdout, /count\/0: cached: its entry holds/);
+        assert.match(count.stdout, /count\/1: ran: input mid\/b\.txt changed/);
+      },
+    );
 
-    await t.step("early cutoff: a rerun that writes the same bytes leaves its dependents cached", async () => {
-      await Deno.writeTextFile(`${data}/input/a.txt`, "HELLO\n");
-      const run = await p.run();
-      assert.deepEqual(await p.outcomes(run.runId), { ...ALL_CACHED, "upper/0": "ran" });
-    });
+    await t.step(
+      "early cutoff: a rerun that writes the same bytes leaves its dependents cached",
+      async () => {
+        await Deno.writeTextFile(`${data}/input/a.txt`, "HELLO\n");
+        const run = await p.run();
+        assert.deepEqual(await p.outcomes(run.runId), { ...ALL_CACHED, "upper/0": "ran" });
+      },
+    );
 
     await t.step("a deleted output reruns the task that wrote it", async () => {
       await Deno.remove(`${data}/out/a.txt`);
@@ -196,17 +205,20 @@ Deno.test("run --cache: unchanged tasks are skipped, each change reruns exactly 
       assert.equal(why.count[0].why, "output out/a.txt is missing");
     });
 
-    await t.step("a changed helper module reruns the tasks of the function importing it", async () => {
-      await Deno.writeTextFile(`${p.dir}/fns/helper.ts`, `// same result\n${HELPER}`);
-      const run = await p.run();
-      // upper's outputs keep their bytes, so count stays cached (early cutoff again).
-      assert.deepEqual(await p.outcomes(run.runId), {
-        ...ALL_CACHED,
-        "upper/0": "ran",
-        "upper/1": "ran",
-      });
-      assert.equal((await p.decisions(run.runId)).upper[0].why, "code changed: helper.ts");
-    });
+    await t.step(
+      "a changed helper module reruns the tasks of the function importing it",
+      async () => {
+        await Deno.writeTextFile(`${p.dir}/fns/helper.ts`, `// same result\n${HELPER}`);
+        const run = await p.run();
+        // upper's outputs keep their bytes, so count stays cached (early cutoff again).
+        assert.deepEqual(await p.outcomes(run.runId), {
+          ...ALL_CACHED,
+          "upper/0": "ran",
+          "upper/1": "ran",
+        });
+        assert.equal((await p.decisions(run.runId)).upper[0].why, "code changed: helper.ts");
+      },
+    );
 
     await t.step("a changed function file reruns that function's tasks only", async () => {
       await Deno.writeTextFile(`${p.dir}/fns/summary.ts`, SUMMARY.replace("characters", "chars"));
@@ -229,7 +241,10 @@ Deno.test("run --cache: unchanged tasks are skipped, each change reruns exactly 
     await t.step("lineage names the writer, what it read, and the readers", async () => {
       const result = await p.cli(["lineage", "mid/a.txt", "--data-dir", "data"]);
       assert.equal(result.code, 0, result.stderr);
-      assert.match(result.stdout, /^mid\/a\.txt: written by ktpr[0-9a-f]{8} upper\/0 \(steps\.upper\)/);
+      assert.match(
+        result.stdout,
+        /^mid\/a\.txt: written by ktpr[0-9a-f]{8} upper\/0 \(steps\.upper\)/,
+      );
       assert.match(result.stdout, /which read:\n {2}input\/a\.txt\n/);
       assert.match(result.stdout, /read by:\n {2}ktpr[0-9a-f]{8} count\/0 \(summary\.count\)/);
       const none = await p.cli(["lineage", "input/zzz.txt", "--data-dir", "data"]);
@@ -249,7 +264,11 @@ Deno.test("run --cache: what is never stored (a process started, a failure) and 
     const spec = {
       name: "never",
       jobs: [
-        { name: "spawn", type: "static", tasks: [{ function: "steps.spawns", args: { output: "s.txt" } }] },
+        {
+          name: "spawn",
+          type: "static",
+          tasks: [{ function: "steps.spawns", args: { output: "s.txt" } }],
+        },
         {
           name: "fail",
           type: "static",
@@ -324,13 +343,17 @@ Deno.test("run --cache on the examples: TypeScript hello-world and Python kube-t
         await copy(`${source}/data/input`, `${dir}/data/input`);
         await copy(`${source}/kt_functions`, `${dir}/kt_functions`);
         const run = async () => {
-          const result = await ktDeno([
-            "run",
-            `${source}/pipeline.yaml`,
-            "--data-dir",
-            "data",
-            "--cache",
-          ], dir, { KT_PYTHON: python });
+          const result = await ktDeno(
+            [
+              "run",
+              `${source}/pipeline.yaml`,
+              "--data-dir",
+              "data",
+              "--cache",
+            ],
+            dir,
+            { KT_PYTHON: python },
+          );
           assert.equal(result.code, 0, result.stdout + result.stderr);
           const runId = runIdOf(result.stdout);
           const out: Record<string, string> = {};
@@ -414,7 +437,10 @@ def clean(output):
     assert.equal(second.code, 0, second.stderr);
     const runId = runIdOf(second.stdout);
     const why = await ktDeno(["why", runId, "spawns", "--data-dir", "data"], dir);
-    assert.match(why.stdout, /spawns\/0: ran: .*not stored: it started a process \(subprocess\.Popen\)/);
+    assert.match(
+      why.stdout,
+      /spawns\/0: ran: .*not stored: it started a process \(subprocess\.Popen\)/,
+    );
     const opens = await ktDeno(["why", runId, "opens/0", "--data-dir", "data"], dir);
     assert.match(opens.stdout, /opens\/0: ran: .*not stored: it opened .*input\/a\.txt itself/);
     const clean = await ktDeno(["why", runId, "clean/0", "--data-dir", "data"], dir);

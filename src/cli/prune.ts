@@ -112,7 +112,9 @@ async function pruneCacheCommand(fs: DataFs, flags: PruneFlags): Promise<number>
   if (flags.output === "json") console.log(JSON.stringify({ cache_entries_removed: removed }));
   else {
     console.log(
-      `removed ${removed} cache entr${removed === 1 ? "y" : "ies"} that none of the ${flags.keep} newest runs used from ${flags.dataDir}`,
+      `removed ${removed} cache entr${
+        removed === 1 ? "y" : "ies"
+      } that none of the ${flags.keep} newest runs used from ${flags.dataDir}`,
     );
   }
   return 0;

@@ -10,7 +10,7 @@ import { DoneRecorder, LOCAL_BLOCK, readDoneTasks } from "../records/task_done.t
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { lookupFunction } from "../task/function_lookup.ts";
-import { taskRequest, type TaskRequest } from "../task/request.ts";
+import { type TaskRequest, taskRequest } from "../task/request.ts";
 import { runCommand } from "../task/run_task.ts";
 import { selfCommand } from "../task/self_command.ts";
 import {

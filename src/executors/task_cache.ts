@@ -33,7 +33,7 @@ import { dynamicOutputPath } from "../records/layout.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import { Digester, namesDigest, sha256Hex } from "../storage/digest.ts";
 import type { Observed } from "../storage/fs_recorder.ts";
-import { codeDigest, type CodeDigest } from "../task/code_digest.ts";
+import { type CodeDigest, codeDigest } from "../task/code_digest.ts";
 import { taskEnv, type TaskRequest } from "../task/request.ts";
 import type { TaskResult } from "./worker_pool.ts";
 
@@ -42,10 +42,13 @@ const RUN_VARIABLES = ["KT_RUN_ID", "pipeline_run_id", "KT_ORCH_SPEC_PATH"];
 
 /** JSON with object keys sorted, so equal values give equal text. */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v) =>
-    v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
-      : v);
+  return JSON.stringify(
+    value,
+    (_key, v) =>
+      v && typeof v === "object" && !Array.isArray(v)
+        ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+        : v,
+  );
 }
 
 /** The parts of a task's key. */

@@ -183,7 +183,11 @@ export function missReason(
   const code = [...files].filter((file) => prior.code[file] !== now.code[file]).sort();
   if (code.length) {
     const how = code.map((file) =>
-      !(file in prior.code) ? `${file} added` : !(file in now.code) ? `${file} no longer imported` : file
+      !(file in prior.code)
+        ? `${file} added`
+        : !(file in now.code)
+        ? `${file} no longer imported`
+        : file
     );
     return `code changed: ${how.join(", ")}`;
   }
@@ -206,10 +210,12 @@ export async function currentEntries(fs: DataFs): Promise<CacheEntry[]> {
 /** A file's lineage: the task that last wrote it (and what that task read), and its readers. */
 export interface Lineage {
   path: string;
-  writer: Pick<CacheEntry, "run_id" | "job" | "index" | "function" | "time"> & {
-    digest: string;
-    reads: Record<string, string>;
-  } | null;
+  writer:
+    | Pick<CacheEntry, "run_id" | "job" | "index" | "function" | "time"> & {
+      digest: string;
+      reads: Record<string, string>;
+    }
+    | null;
   readers: Pick<CacheEntry, "run_id" | "job" | "index" | "function" | "time">[];
 }
 

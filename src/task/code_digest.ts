@@ -125,7 +125,9 @@ export function codeDigest(functionsDir: string, ref: string): CodeDigest {
     files[name] = sha256(bytes);
     const text = new TextDecoder().decode(bytes);
     todo.push(
-      ...(file.endsWith(".py") ? pythonImports(rootDir, file, text) : scriptImports(rootDir, file, text)),
+      ...(file.endsWith(".py")
+        ? pythonImports(rootDir, file, text)
+        : scriptImports(rootDir, file, text)),
     );
   }
   const sorted = Object.fromEntries(Object.entries(files).sort(([a], [b]) => a < b ? -1 : 1));
