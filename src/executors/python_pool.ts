@@ -64,7 +64,7 @@ export class PythonPool {
         const fs = new DataFs(openStorage(request.dataDir));
         await saveReturnedJobs(fs, request, JSON.parse(outcome.jobs ?? "[]"));
       }
-      return { ok: true, observed: outcome.observed };
+      return outcome.observed ? { ok: true, observed: outcome.observed } : { ok: true };
     } catch (error) {
       return fail((error as Error).message);
     } finally {

@@ -76,9 +76,11 @@ class WorkerProcess {
           const reply = JSON.parse(line.slice(this.#nonce.length)) as WorkerReply;
           if (reply.id === this.#current?.id) {
             this.#finish(
-              reply.ok
+              !reply.ok
+                ? { ok: false, error: reply.error ?? "failed" }
+                : reply.observed
                 ? { ok: true, observed: reply.observed }
-                : { ok: false, error: reply.error ?? "failed" },
+                : { ok: true },
             );
           }
         } else if (this.#current && (line || !replies)) {

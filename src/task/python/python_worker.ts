@@ -157,7 +157,8 @@ export class PythonWorker {
         ? decoder.decode(current.done.body) || "[]"
         : undefined;
       if (header.unobserved) current.recorder?.unobservable(header.unobserved);
-      current.finish({ ok: true, jobs, observed: current.recorder?.observed() });
+      const observed = current.recorder?.observed();
+      current.finish({ ok: true, jobs, ...(observed ? { observed } : {}) });
     } else if (header.oom && current.request.memory !== undefined) {
       current.finish({ ok: false, error: `out of memory (limit ${current.request.memory})` });
     } else current.finish({ ok: false, error: header.error ?? "failed" });
