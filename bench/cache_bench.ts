@@ -10,7 +10,9 @@
  * Prints the whole command's wall time of each, and the tasks that ran; and, as the
  * command's fixed cost, the time of `kt-deno validate` on the same spec (start, parse).
  *
- *     deno run -A bench/cache_bench.ts [--tasks 10000] [--keep]
+ * With `--baseline`, the same pipeline runs first without `--cache`, for the cost of recording.
+ *
+ *     deno run -A bench/cache_bench.ts [--tasks 10000] [--baseline] [--keep]
  *
  * @module
  */
@@ -33,11 +35,15 @@ export async function join(args: { inputs: string[]; output: string }, ctx: any)
 }
 `;
 
-async function run(dir: string): Promise<{ seconds: number; ran: number; cached: number }> {
+async function run(
+  dir: string,
+  cache = true,
+): Promise<{ seconds: number; ran: number; cached: number }> {
   const started = performance.now();
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", "--config", CONFIG, MAIN, "run", "pipeline.yaml"].concat(
-      ["--functions", "fns", "--data-dir", "data", "--cache"],
+      ["--functions", "fns", "--data-dir", cache ? "data" : "plain"],
+      cache ? ["--cache"] : [],
     ),
     cwd: dir,
     env: { CI: "1" },
@@ -49,6 +55,7 @@ async function run(dir: string): Promise<{ seconds: number; ran: number; cached:
   if (!output.success) throw new Error(text + new TextDecoder().decode(output.stderr));
   const runId = /run id: (ktpr[0-9a-f]{8})/.exec(text)![1];
   let ran = 0, cached = 0;
+  if (!cache) return { seconds, ran, cached };
   for await (const entry of Deno.readDir(`${dir}/data/kt-metadata/${runId}/cache`)) {
     const list: { outcome: string }[] = JSON.parse(
       await Deno.readTextFile(`${dir}/data/kt-metadata/${runId}/cache/${entry.name}`),
@@ -106,6 +113,14 @@ try {
   if (!validate.success) throw new Error("the spec does not validate");
   const fixed = (performance.now() - started) / 1000;
   console.log(`fixed cost (kt-deno validate of the same spec): ${fixed.toFixed(2)} s`);
+  if ("baseline" in args) {
+    await Deno.mkdir(`${dir}/plain/input`, { recursive: true });
+    for (let i = 0; i < TASKS; i++) {
+      await Deno.copyFile(`${dir}/data/input/${i}.txt`, `${dir}/plain/input/${i}.txt`);
+    }
+    const plain = await run(dir, false);
+    console.log(`first run without --cache: ${plain.seconds.toFixed(2)} s`);
+  }
   const first = await run(dir);
   console.log(`first run: ${first.seconds.toFixed(2)} s, ${first.ran} ran`);
   const again = await run(dir);
