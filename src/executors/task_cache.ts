@@ -71,6 +71,12 @@ type Verdict =
 const LOOK_AHEAD = 64;
 
 /**
+ * How many tasks' entries may be being stored at once, after their tasks ended: a task's
+ * slot is free as soon as it ends, and its job ends once its entries are stored.
+ */
+const STORING = 64;
+
+/**
  * Decides, before each task of a run, whether its cached result still holds; records
  * what the tasks that ran read and wrote.
  *
@@ -88,6 +94,7 @@ export class TaskCache {
   readonly #keys = new Map<string, TaskKeys>();
   readonly #priorKeys = new Map<string, Promise<TaskKeys>>();
   readonly #verdicts = new Map<string, Promise<Verdict>>();
+  readonly #storing = new Set<Promise<void>>();
   /** By job, the index below which every task's lookup was started. */
   readonly #lookedUp = new Map<string, number>();
 
@@ -205,10 +212,24 @@ export class TaskCache {
       this.#decide(job, { index, outcome: "ran", why: `${why}; not stored: ${not}` });
       return result;
     }
-    await writeEntry(this.fs, await this.#entry(request, parts, observed));
-    this.#remember(job, index, parts.key);
-    this.#decide(job, { index, outcome: "ran", why, key: parts.key });
+    const storing = this.#store(request, parts, observed, why);
+    this.#storing.add(storing);
+    storing.finally(() => this.#storing.delete(storing));
+    if (this.#storing.size >= STORING) await Promise.race(this.#storing);
     return result;
+  }
+
+  /** Digests what a task read and wrote and writes its entry; a failure is a decision. */
+  async #store(request: TaskRequest, parts: KeyParts, seen: Observed, why: string) {
+    const { job, index } = request;
+    try {
+      await writeEntry(this.fs, await this.#entry(request, parts, seen));
+      this.#remember(job, index, parts.key);
+      this.#decide(job, { index, outcome: "ran", why, key: parts.key });
+    } catch (error) {
+      const not = `not stored: ${(error as Error).message}`;
+      this.#decide(job, { index, outcome: "ran", why: `${why}; ${not}` });
+    }
   }
 
   async #observed(observed: Observed | string | undefined): Promise<Observed | undefined> {
@@ -262,8 +283,9 @@ export class TaskCache {
     keys[index] = key;
   }
 
-  /** Writes a job's decisions and latest keys. */
+  /** Waits for the entries being stored, then writes a job's decisions and latest keys. */
   async flush(job: string): Promise<void> {
+    while (this.#storing.size) await Promise.all(this.#storing);
     const decisions = this.#decisions.get(job);
     if (decisions) await writeDecisions(this.fs, this.runId, job, [...decisions.values()]);
     const keys = this.#keys.get(job);
