@@ -145,6 +145,8 @@ Deno.test("run --cache: unchanged tasks are skipped, each change reruns exactly 
       async () => {
         const first = await p.run();
         assert.deepEqual(await p.outcomes(first.runId), ALL_RAN);
+        const firstWhy = await p.decisions(first.runId);
+        assert.equal(firstWhy.upper[0].why, "no entry (first run with the cache)");
         assert.equal(await Deno.readTextFile(`${data}/out/a.txt`), "6 characters\n");
         // An output written again with the same bytes (a new inode) still holds.
         await Deno.remove(`${data}/mid/a.txt`);

@@ -150,9 +150,12 @@ export class TaskCache {
     const code = this.#code(request);
     if (code instanceof Error) return { why: `not cached: ${code.message}` };
     const parts = this.#keyParts(request, code);
-    const entry = await readEntry(this.fs, parts.key);
+    // A task no run stored has no latest key: its lookup reads nothing more.
+    const latest = (await this.#latestKeys(request.job))[request.index];
+    const entry = latest === undefined ? null : await readEntry(this.fs, parts.key);
     if (!entry) {
-      const prior = await this.#prior(request.job, request.index);
+      if (latest === parts.key) return { parts, why: "its entry was removed" };
+      const prior = latest === undefined ? null : await readEntry(this.fs, latest);
       return { parts, why: missReason(prior, { ...parts, code: parts.code.files }) };
     }
     const stale = await staleness(this.fs, this.digester, entry);
@@ -271,10 +274,11 @@ export class TaskCache {
     return entry;
   }
 
-  #prior(job: string, index: number): Promise<CacheEntry | null> {
+  /** The latest keys of a job's tasks when the run started using them. */
+  #latestKeys(job: string): Promise<TaskKeys> {
     let keys = this.#priorKeys.get(job);
     if (!keys) this.#priorKeys.set(job, keys = readTaskKeys(this.fs, job));
-    return keys.then((all) => all[index] ? readEntry(this.fs, all[index]) : null);
+    return keys;
   }
 
   #remember(job: string, index: number, key: string): void {
