@@ -144,8 +144,17 @@ export class TaskCache {
     return [...this.#decisions.get(job)?.values() ?? []];
   }
 
-  /** Looks a task up: its key, its entry, and whether the entry still holds. */
+  /** Looks a task up; a store that fails meanwhile makes it a miss, said why. */
   async #lookup(request: TaskRequest): Promise<Verdict> {
+    try {
+      return await this.#find(request);
+    } catch (error) {
+      return { why: `not cached: looking it up failed: ${(error as Error).message}` };
+    }
+  }
+
+  /** Finds a task's key, its entry, and whether the entry still holds. */
+  async #find(request: TaskRequest): Promise<Verdict> {
     if (request.command || !request.function) return { why: "a command task is never cached" };
     const code = this.#code(request);
     if (code instanceof Error) return { why: `not cached: ${code.message}` };
@@ -169,9 +178,7 @@ export class TaskCache {
     for (let index = from; requestAt && index < request.index + LOOK_AHEAD; index++) {
       const ahead = requestAt(index);
       if (!ahead) break;
-      const verdict = this.#lookup(ahead);
-      verdict.catch(() => {});
-      this.#verdicts.set(id(index), verdict);
+      this.#verdicts.set(id(index), this.#lookup(ahead));
       this.#lookedUp.set(request.job, index + 1);
     }
     const verdict = this.#verdicts.get(id(request.index)) ?? this.#lookup(request);
