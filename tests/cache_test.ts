@@ -159,10 +159,10 @@ Deno.test("run --cache: unchanged tasks are skipped, each change reruns exactly 
         assert.equal(status.code, 0, status.stderr);
         assert.match(status.stdout, /cache: .*upper: 2 cached, 0 ran/);
         assert.match(status.stdout, /cmd: 0 cached, 1 ran/);
-      const report = await Deno.readTextFile(
-        `${data}/kt-metadata/${second.runId}/report.html`,
-      );
-      assert.match(report, /"cache":\{"cached":2,"ran":0\}/);
+        const report = await Deno.readTextFile(
+          `${data}/kt-metadata/${second.runId}/report.html`,
+        );
+        assert.match(report, /"cache":\{"cached":2,"ran":0\}/);
       },
     );
 
