@@ -333,6 +333,8 @@ Deno.test("run --cache: two runs writing the cache at once leave whole entries t
     const pruned = await p.cli(["prune", "--cache", "--keep", "1", "--data-dir", "data"]);
     assert.equal(pruned.code, 0, pruned.stderr);
     assert.match(pruned.stdout, /^removed \d+ cache entr/);
+    const memo = `${p.dir}/data/kt-metadata/cache/digest_memo.json`;
+    assert.equal(await Deno.stat(memo).then(() => true, () => false), false);
     const fourth = await p.run();
     assert.deepEqual(await p.outcomes(fourth.runId), ALL_CACHED);
     const bad = await p.cli(["prune", "--cache", "--older-than", "1d", "--data-dir", "data"]);
@@ -457,6 +459,9 @@ def clean(output):
     const bad = await ktDeno(["why", runId, "nojob", "--data-dir", "data"], dir);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /has no cached job nojob/);
+    const none = await ktDeno(["why", "ktpr00000000", "x", "--data-dir", "data"], dir);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /no run ktpr00000000 in data dir data/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

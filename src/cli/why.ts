@@ -7,6 +7,7 @@
 import { Command } from "commander";
 import { type CacheDecision, readDecisions } from "../records/cache.ts";
 import { isRunId } from "../records/run_id.ts";
+import { statePath } from "../records/layout.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { UsageError } from "./errors.ts";
@@ -56,7 +57,11 @@ async function whyCommand(runId: string, task: string, flags: WhyFlags): Promise
   }
   applyS3Flags(flags);
   const [, job, index] = match;
-  const all = await readDecisions(new DataFs(openStorage(flags.dataDir)), runId);
+  const fs = new DataFs(openStorage(flags.dataDir));
+  const all = await readDecisions(fs, runId);
+  if (Object.keys(all).length === 0 && !await fs.exists(statePath(runId))) {
+    throw new UsageError(`no run ${runId} in data dir ${flags.dataDir}`);
+  }
   if (Object.keys(all).length === 0) {
     throw new UsageError(`run ${runId} in ${flags.dataDir} did not use the cache (run --cache)`);
   }

@@ -246,8 +246,9 @@ export async function lineage(fs: DataFs, path: string): Promise<Lineage> {
 }
 
 /**
- * Removes the entries that none of the `keep` newest runs used (cached or stored); returns
- * how many went.
+ * Removes the entries that none of the `keep` newest runs used (cached or stored), and the
+ * digest memo (the next run hashes again what it digests, and remembers only that);
+ * returns how many entries went.
  */
 export async function pruneCache(fs: DataFs, keep: number): Promise<{ removed: number }> {
   const ids = (await fs.listdir(METADATA_ROOT).catch(() => [] as string[])).filter(isRunId);
@@ -270,5 +271,6 @@ export async function pruneCache(fs: DataFs, keep: number): Promise<{ removed: n
     await fs.remove(entry.path);
     removed++;
   }
+  await fs.remove(digestMemoPath()).catch(() => {});
   return { removed };
 }
