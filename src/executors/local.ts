@@ -9,7 +9,7 @@ import { TaskTimeRecorder } from "../records/task_times.ts";
 import { DoneRecorder, LOCAL_BLOCK, readDoneTasks } from "../records/task_done.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
-import { lookupFunction } from "../task/function_lookup.ts";
+import { FunctionFinder } from "../task/function_lookup.ts";
 import { taskRequest } from "../task/request.ts";
 import { runCommand } from "../task/run_task.ts";
 import { selfCommand } from "../task/self_command.ts";
@@ -172,6 +172,7 @@ export class LocalExecutor implements Executor {
     const failures: { index: number; error: string }[] = [];
     let taskRetries = 0;
     const times = this.#times.job(job.name, total);
+    const finder = new FunctionFinder(this.#where.functionsDir);
     const skipped = () => {
       progress.notStarted!++;
       this.options.events?.progress?.({ ...progress });
@@ -197,7 +198,7 @@ export class LocalExecutor implements Executor {
           let result: TaskResult;
           const started = Date.now();
           try {
-            result = await this.#attempt(job, index, signal);
+            result = await this.#attempt(job, index, finder, signal);
           } finally {
             release();
             progress.running--;
@@ -227,12 +228,21 @@ export class LocalExecutor implements Executor {
     return { failures, taskRetries, notStarted: progress.notStarted! };
   }
 
-  async #attempt(job: Readonly<JobState>, index: number, signal: AbortSignal): Promise<TaskResult> {
+  async #attempt(
+    job: Readonly<JobState>,
+    index: number,
+    finder: FunctionFinder,
+    signal: AbortSignal,
+  ): Promise<TaskResult> {
     if (signal.aborted) return { ok: false, error: reason(signal) };
-    const request = taskRequest(job, index, this.#where);
-    const found = request.function && lookupFunction(request.functionsDir, request.function);
-    if (found && found.language === "python") {
-      return await this.#python.exec(request, found, signal);
+    const request = taskRequest(job, index, this.#where, finder);
+    if (request instanceof Error) {
+      // As a worker would have said it, at the end of the task's log.
+      this.options.events?.log?.(job.name, index, `kt-deno task: ${request.message}`);
+      return { ok: false, error: request.message };
+    }
+    if (request.found?.language === "python") {
+      return await this.#python.exec(request, request.found, signal);
     }
     if (!request.command) return await this.#pool.exec(request, signal);
     try {

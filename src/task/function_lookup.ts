@@ -80,6 +80,39 @@ export function findFunctionModule(functionsDir: string, ref: string): FunctionM
   );
 }
 
+/**
+ * Finds function modules in one folder, each reference once: the local executor makes one
+ * per job, so that a job of 100,000 tasks of one function looks on disk once, not per task.
+ *
+ * @example
+ * ```ts
+ * import { FunctionFinder } from "./function_lookup.ts";
+ * const finder = new FunctionFinder("examples/hello-world/kt_functions");
+ * const found = finder.find("hello.plan");
+ * found instanceof Error ? found.message : found.language; // "typescript"
+ * ```
+ */
+export class FunctionFinder {
+  readonly #found = new Map<string, FunctionModule | FunctionNotFoundError>();
+
+  constructor(readonly functionsDir: string) {}
+
+  /** The module of `ref`, or the error that says why there is none. */
+  find(ref: string): FunctionModule | FunctionNotFoundError {
+    let found = this.#found.get(ref);
+    if (found === undefined) {
+      try {
+        found = findFunctionModule(this.functionsDir, ref);
+      } catch (error) {
+        if (!(error instanceof FunctionNotFoundError)) throw error;
+        found = error;
+      }
+      this.#found.set(ref, found);
+    }
+    return found;
+  }
+}
+
 /** The module of a function reference, or `undefined` when it cannot be resolved. */
 export function lookupFunction(functionsDir: string, ref: string): FunctionModule | undefined {
   try {

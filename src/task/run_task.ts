@@ -9,11 +9,11 @@ import { MAX_DEPTH, tooDeep } from "../spec/depth.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { loadFunction } from "./functions.ts";
-import { lookupFunction } from "./function_lookup.ts";
+import { findFunctionModule } from "./function_lookup.ts";
 import { runPythonTask } from "./python/run_python_task.ts";
 import { readLines } from "../async/lines.ts";
 import { type GroupProcess, spawnInGroup } from "./process_group.ts";
-import { argsFile, taskEnv, type TaskRequest } from "./request.ts";
+import { argsFile, setTaskEnv, taskEnv, type TaskRequest } from "./request.ts";
 
 /** Raised when a task fails in a way the task itself reported (exit code, bad output). */
 export class TaskFailure extends Error {
@@ -114,14 +114,16 @@ export async function runTask(request: TaskRequest, options: CommandOptions = {}
   // The run's records are kt-deno's: a task reads them, changes none of them.
   const fs = new DataFs(store, { readOnly: [METADATA_ROOT] });
   let result: unknown = [];
-  const python = request.function && lookupFunction(request.functionsDir, request.function);
-  if (python && python.language === "python") {
-    result = await runPythonTask(request, python, options.output ?? ((line) => console.log(line)));
-  } else if (request.function) {
+  const found = request.function === undefined
+    ? undefined
+    : request.found ?? findFunctionModule(request.functionsDir, request.function);
+  if (found?.language === "python") {
+    result = await runPythonTask(request, found, options.output ?? ((line) => console.log(line)));
+  } else if (found) {
     const file = await argsFile(request);
     try {
-      for (const [key, value] of Object.entries(taskEnv(request, file))) Deno.env.set(key, value);
-      const fn = await loadFunction(request.functionsDir, request.function);
+      setTaskEnv(taskEnv(request, file));
+      const fn = await loadFunction(found);
       result = await fn(request.args, {
         fs,
         runId: request.runId,

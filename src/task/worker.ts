@@ -11,6 +11,7 @@
 import { capLine } from "../async/line_cap.ts";
 import type { TaskRequest } from "./request.ts";
 import { runTask } from "./run_task.ts";
+import { TASK_ENV_NAMES } from "./request.ts";
 
 /** A request sent to a worker. */
 export interface WorkerRequest {
@@ -47,7 +48,9 @@ function* stdinLines(): Generator<string> {
 /** Runs requests from stdin until stdin closes. */
 export async function workerLoop(nonce: string): Promise<void> {
   const encoder = new TextEncoder();
-  const baseEnv = Deno.env.toObject();
+  // What a task sets in the environment goes when it ends; the task variables stay for
+  // the next task, which sets those of its own that differ.
+  const keep = new Set([...Object.keys(Deno.env.toObject()), ...TASK_ENV_NAMES]);
   for (const line of stdinLines()) {
     if (!line.trim()) continue;
     const { id, request } = JSON.parse(line) as WorkerRequest;
@@ -63,7 +66,7 @@ export async function workerLoop(nonce: string): Promise<void> {
       reply = { id, ok: false, error: message };
     }
     for (const key of Object.keys(Deno.env.toObject())) {
-      if (!(key in baseEnv)) Deno.env.delete(key);
+      if (!keep.has(key)) Deno.env.delete(key);
     }
     const bytes = encoder.encode(`\n${nonce}${JSON.stringify(reply)}\n`);
     for (let sent = 0; sent < bytes.length;) sent += Deno.stdout.writeSync(bytes.subarray(sent));
