@@ -78,6 +78,7 @@ export class LocalExecutor implements Executor {
   readonly #where: { runId: string; dataDir: string; functionsDir: string };
   readonly #times: TaskTimeRecorder;
   readonly #fs: DataFs;
+  readonly #finder: FunctionFinder;
 
   constructor(readonly options: LocalExecutorOptions) {
     this.#concurrency = options.concurrency ?? defaultConcurrency();
@@ -88,6 +89,7 @@ export class LocalExecutor implements Executor {
       functionsDir: options.functionsDir,
     };
     this.#fs = new DataFs(openStorage(options.dataDir));
+    this.#finder = new FunctionFinder(options.functionsDir);
     this.#times = new TaskTimeRecorder(this.#fs, options.runId);
     this.#pool = new WorkerPool(
       selfCommand(["worker"]),
@@ -125,13 +127,14 @@ export class LocalExecutor implements Executor {
       () => abort.abort(new Error(`job timed out after ${job.timeout}s`)),
       job.timeout * 1000,
     );
-    let ran: TasksRun;
+    let ran: TasksRun | undefined;
     try {
       ran = await this.runTasks(job, todo, { total: count, done, signal: abort.signal });
     } finally {
       clearTimeout(timer);
       this.#jobs.delete(abort);
-      await done?.flush();
+      const allDone = ran?.failures.length === 0 && ran.notStarted === 0;
+      await (allDone ? done?.dropPending() : done?.flush());
     }
     const { failures, taskRetries, notStarted } = ran;
     if (failures.length === 0 && notStarted === 0) return { ok: true, taskRetries };
@@ -172,7 +175,6 @@ export class LocalExecutor implements Executor {
     const failures: { index: number; error: string }[] = [];
     let taskRetries = 0;
     const times = this.#times.job(job.name, total);
-    const finder = new FunctionFinder(this.#where.functionsDir);
     const skipped = () => {
       progress.notStarted!++;
       this.options.events?.progress?.({ ...progress });
@@ -198,7 +200,7 @@ export class LocalExecutor implements Executor {
           let result: TaskResult;
           const started = Date.now();
           try {
-            result = await this.#attempt(job, index, finder, signal);
+            result = await this.#attempt(job, index, signal);
           } finally {
             release();
             progress.running--;
@@ -228,14 +230,9 @@ export class LocalExecutor implements Executor {
     return { failures, taskRetries, notStarted: progress.notStarted! };
   }
 
-  async #attempt(
-    job: Readonly<JobState>,
-    index: number,
-    finder: FunctionFinder,
-    signal: AbortSignal,
-  ): Promise<TaskResult> {
+  async #attempt(job: Readonly<JobState>, index: number, signal: AbortSignal): Promise<TaskResult> {
     if (signal.aborted) return { ok: false, error: reason(signal) };
-    const request = taskRequest(job, index, this.#where, finder);
+    const request = taskRequest(job, index, this.#where, this.#finder);
     if (request instanceof Error) {
       // As a worker would have said it, at the end of the task's log.
       this.options.events?.log?.(job.name, index, `kt-deno task: ${request.message}`);

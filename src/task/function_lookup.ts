@@ -81,8 +81,9 @@ export function findFunctionModule(functionsDir: string, ref: string): FunctionM
 }
 
 /**
- * Finds function modules in one folder, each reference once: the local executor makes one
- * per job, so that a job of 100,000 tasks of one function looks on disk once, not per task.
+ * Finds function modules in one folder, each reference once: the local executor keeps one
+ * for its run, so that a job of 100,000 tasks of one function, or 10,000 jobs of one, look
+ * on disk once, not per task. A reference not found is looked for again at its next task.
  *
  * @example
  * ```ts
@@ -93,7 +94,7 @@ export function findFunctionModule(functionsDir: string, ref: string): FunctionM
  * ```
  */
 export class FunctionFinder {
-  readonly #found = new Map<string, FunctionModule | FunctionNotFoundError>();
+  readonly #found = new Map<string, FunctionModule>();
 
   constructor(readonly functionsDir: string) {}
 
@@ -104,8 +105,8 @@ export class FunctionFinder {
       try {
         found = findFunctionModule(this.functionsDir, ref);
       } catch (error) {
-        if (!(error instanceof FunctionNotFoundError)) throw error;
-        found = error;
+        if (error instanceof FunctionNotFoundError) return error;
+        throw error;
       }
       this.#found.set(ref, found);
     }
