@@ -10,7 +10,7 @@ import { DoneRecorder, LOCAL_BLOCK, readDoneTasks } from "../records/task_done.t
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { FunctionFinder } from "../task/function_lookup.ts";
-import { taskRequest } from "../task/request.ts";
+import { type TaskRequest, taskRequest } from "../task/request.ts";
 import { runCommand } from "../task/run_task.ts";
 import { selfCommand } from "../task/self_command.ts";
 import {
@@ -23,6 +23,12 @@ import {
 import { Slots } from "../async/slots.ts";
 import { PythonPool } from "./python_pool.ts";
 import { type TaskResult, WorkerPool } from "./worker_pool.ts";
+
+/** Most tasks in one batch sent to a worker. */
+export const MAX_BATCH = 64;
+
+/** A batch's tasks took less than this each (in milliseconds): the next one may be larger. */
+export const QUICK_TASK_MS = 5;
 
 /** Settings of a {@linkcode LocalExecutor}. */
 export interface LocalExecutorOptions {
@@ -156,6 +162,11 @@ export class LocalExecutor implements Executor {
    * Runs some of a job's tasks (`indexes`) with their retries, each finished one recorded
    * in `done`; resolves to the tasks that failed after their retries, in index order. A
    * local run runs all of a job's tasks that are not done; a packed pod, its own.
+   *
+   * Consecutive TypeScript function tasks go to a worker in batches (see
+   * {@linkcode WorkerPool.execBatch}), which grow while its tasks take under
+   * {@linkcode QUICK_TASK_MS} each, up to {@linkcode MAX_BATCH}: a batch takes one slot, as one
+   * task would, and its worker never waits for its next task.
    */
   async runTasks(
     job: Readonly<JobState>,
@@ -175,64 +186,117 @@ export class LocalExecutor implements Executor {
     const failures: { index: number; error: string }[] = [];
     let taskRetries = 0;
     const times = this.#times.job(job.name, total);
-    const skipped = () => {
-      progress.notStarted!++;
-      this.options.events?.progress?.({ ...progress });
+    const changed = () => this.options.events?.progress?.({ ...progress });
+    /** Ends an attempt; whether the task is settled (done, or failed after its retries). */
+    const settle = async (
+      index: number,
+      attempt: number,
+      result: TaskResult,
+      started: number,
+      end: number,
+    ) => {
+      const last = result.ok || attempt >= retries || signal.aborted;
+      times.record(index, started, end, result.ok);
+      if (last) await this.options.taskEnded?.(job.name, index, started, result.ok);
+      if (!last) {
+        taskRetries++;
+        return false;
+      }
+      if (result.ok) {
+        progress.succeeded++;
+        done?.add(index);
+      } else {
+        progress.failed++;
+        failures.push({ index, error: result.error });
+      }
+      changed();
+      return true;
     };
+    const runners = Math.min(indexes.length, job.parallelism ?? total, this.#concurrency);
     let next = 0;
     const runner = async () => {
-      for (let at = next++; at < indexes.length; at = next++) {
-        const index = indexes[at];
-        for (let attempt = 0;; attempt++) {
-          // Stopped before its turn: the task never started, it did not fail.
-          if (signal.aborted && attempt === 0) {
-            skipped();
-            break;
+      /** This runner's tasks to run again: retries, and tasks of a batch that did not run. */
+      const again: { index: number; attempt: number }[] = [];
+      let size = 1;
+      for (;;) {
+        const task = again.shift() ??
+          (next < indexes.length ? { index: indexes[next++], attempt: 0 } : undefined);
+        if (!task) return;
+        // Stopped before its turn: the task never started, it did not fail.
+        if (signal.aborted && task.attempt === 0) {
+          progress.notStarted!++;
+          changed();
+          continue;
+        }
+        const release = await this.#slots.acquire();
+        if (signal.aborted && task.attempt === 0) {
+          release();
+          progress.notStarted!++;
+          changed();
+          continue;
+        }
+        const batch = [{
+          ...task,
+          request: taskRequest(job, task.index, this.#where, this.#finder),
+        }];
+        const inWorker = (request: TaskRequest | Error): request is TaskRequest =>
+          !(request instanceof Error) && request.found?.language === "typescript";
+        if (task.attempt === 0 && inWorker(batch[0].request)) {
+          const most = Math.min(size, Math.ceil((indexes.length - next) / runners) + 1);
+          while (batch.length < most && next < indexes.length) {
+            const index = indexes[next++];
+            const request = taskRequest(job, index, this.#where, this.#finder);
+            if (!inWorker(request)) {
+              again.push({ index, attempt: 0 });
+              break;
+            }
+            batch.push({ index, attempt: 0, request });
           }
-          const release = await this.#slots.acquire();
-          if (signal.aborted && attempt === 0) {
-            release();
-            skipped();
-            break;
-          }
-          progress.running++;
-          this.options.events?.progress?.({ ...progress });
-          let result: TaskResult;
-          const started = Date.now();
-          try {
-            result = await this.#attempt(job, index, signal);
-          } finally {
-            release();
-            progress.running--;
-          }
-          const last = result.ok || attempt >= retries || signal.aborted;
-          times.record(index, started, Date.now(), result.ok);
-          if (last) await this.options.taskEnded?.(job.name, index, started, result.ok);
-          if (!last) {
-            taskRetries++;
+        }
+        progress.running++;
+        changed();
+        try {
+          if (batch.length === 1) {
+            const started = Date.now();
+            const result = await this.#attempt(job, task.index, batch[0].request, signal);
+            if (!await settle(task.index, task.attempt, result, started, Date.now())) {
+              again.push({ index: task.index, attempt: task.attempt + 1 });
+            }
             continue;
           }
-          if (result.ok) {
-            progress.succeeded++;
-            done?.add(index);
-          } else {
-            progress.failed++;
-            failures.push({ index, error: result.error });
+          const results = this.#pool.execBatch(batch.map((b) => b.request as TaskRequest), signal);
+          let took = 0;
+          for (let i = 0; i < batch.length; i++) {
+            const result = await results[i];
+            const { index, attempt } = batch[i];
+            if (result.notRun) {
+              again.push({ index, attempt });
+              continue;
+            }
+            took += result.ended - result.started;
+            if (!await settle(index, attempt, result, result.started, result.ended)) {
+              again.push({ index, attempt: attempt + 1 });
+            }
           }
-          this.options.events?.progress?.({ ...progress });
-          break;
+          size = took < QUICK_TASK_MS * batch.length ? Math.min(2 * size, MAX_BATCH) : 1;
+        } finally {
+          release();
+          progress.running--;
         }
       }
     };
-    const runners = Math.min(indexes.length, job.parallelism ?? total, this.#concurrency);
     await Promise.all(Array.from({ length: runners }, runner));
     failures.sort((a, b) => a.index - b.index);
     return { failures, taskRetries, notStarted: progress.notStarted! };
   }
 
-  async #attempt(job: Readonly<JobState>, index: number, signal: AbortSignal): Promise<TaskResult> {
+  async #attempt(
+    job: Readonly<JobState>,
+    index: number,
+    request: TaskRequest | Error,
+    signal: AbortSignal,
+  ): Promise<TaskResult> {
     if (signal.aborted) return { ok: false, error: reason(signal) };
-    const request = taskRequest(job, index, this.#where, this.#finder);
     if (request instanceof Error) {
       // As a worker would have said it, at the end of the task's log.
       this.options.events?.log?.(job.name, index, `kt-deno task: ${request.message}`);

@@ -1,10 +1,12 @@
 /**
  * The worker loop of the local executor (`kt-deno worker`, internal): a long-lived process that
- * reads task requests as JSON lines on stdin and runs them one at a time, so that a task
- * that crashes or calls `Deno.exit` takes down only its own worker.
+ * reads task requests on stdin (each line a JSON list of requests, run in order) and runs
+ * them one at a time, so that a task that crashes or calls `Deno.exit` takes down only its
+ * own worker.
  *
  * Replies go to stdout on lines that start with the nonce the executor gave the worker in
- * `KT_WORKER_NONCE`; every other line there is the task's own output.
+ * `KT_WORKER_NONCE`; every other line there is the task's own output. Each task's stderr
+ * ends with the nonce too, so that the executor knows whose each stderr line is.
  *
  * @module
  */
@@ -24,6 +26,9 @@ export interface WorkerReply {
   id: number;
   ok: boolean;
   error?: string;
+  /** When the task began and ended, in epoch milliseconds. */
+  started: number;
+  ended: number;
 }
 
 /**
@@ -51,25 +56,31 @@ export async function workerLoop(nonce: string): Promise<void> {
   // What a task sets in the environment goes when it ends; the task variables stay for
   // the next task, which sets those of its own that differ.
   const keep = new Set([...Object.keys(Deno.env.toObject()), ...TASK_ENV_NAMES]);
+  const send = (bytes: Uint8Array, to: typeof Deno.stdout) => {
+    for (let sent = 0; sent < bytes.length;) sent += to.writeSync(bytes.subarray(sent));
+  };
+  const endOfStderr = encoder.encode(`${nonce}\n`);
   for (const line of stdinLines()) {
     if (!line.trim()) continue;
-    const { id, request } = JSON.parse(line) as WorkerRequest;
-    let reply: WorkerReply;
-    try {
-      await runTask(request);
-      reply = { id, ok: true };
-    } catch (error) {
-      // Bounded, so that the reply stays one line that the pool reads whole.
-      const message = capLine(error instanceof Error ? error.message : String(error), 8 * 1024);
-      // On stdout, before the reply, so it is still the task's output (as in a pod's log).
-      console.log(`kt-deno task: ${message}`);
-      reply = { id, ok: false, error: message };
+    for (const { id, request } of JSON.parse(line) as WorkerRequest[]) {
+      const started = Date.now();
+      let reply: WorkerReply;
+      try {
+        await runTask(request);
+        reply = { id, ok: true, started, ended: Date.now() };
+      } catch (error) {
+        // Bounded, so that the reply stays one line that the pool reads whole.
+        const message = capLine(error instanceof Error ? error.message : String(error), 8 * 1024);
+        // On stdout, before the reply, so it is still the task's output (as in a pod's log).
+        console.log(`kt-deno task: ${message}`);
+        reply = { id, ok: false, error: message, started, ended: Date.now() };
+      }
+      for (const key of Object.keys(Deno.env.toObject())) {
+        if (!keep.has(key)) Deno.env.delete(key);
+      }
+      send(endOfStderr, Deno.stderr);
+      send(encoder.encode(`\n${nonce}${JSON.stringify(reply)}\n`), Deno.stdout);
     }
-    for (const key of Object.keys(Deno.env.toObject())) {
-      if (!keep.has(key)) Deno.env.delete(key);
-    }
-    const bytes = encoder.encode(`\n${nonce}${JSON.stringify(reply)}\n`);
-    for (let sent = 0; sent < bytes.length;) sent += Deno.stdout.writeSync(bytes.subarray(sent));
   }
 }
 
