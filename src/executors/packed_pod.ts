@@ -18,6 +18,7 @@ import { taskErrorPath, taskLogPath } from "../records/layout.ts";
 import { DoneRecorder, readDoneBlock } from "../records/task_done.ts";
 import { readTaskDefinitions } from "../records/task_files.ts";
 import { savePodTime } from "../records/task_times.ts";
+import { podTasks } from "../spec/pod_count.ts";
 import type { Task } from "../spec/schema.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
@@ -29,11 +30,6 @@ import { LocalExecutor } from "./local.ts";
 
 /** Most task time files a packed pod writes at once. */
 const TIME_WRITES = 16;
-
-/** The tasks of pod `pod` of a job of `count` tasks at `perPod` a pod: `[from, to)`. */
-export function podTasks(pod: number, perPod: number, count: number): [number, number] {
-  return [pod * perPod, Math.min((pod + 1) * perPod, count)];
-}
 
 function integer(name: string): number {
   const value = Number(required(name));

@@ -6,6 +6,7 @@
  */
 import type { JobState } from "../engine/state.ts";
 import type { JobProgress } from "../executors/executor.ts";
+import { podCount, taskCount, tasksPerPod } from "../spec/pod_count.ts";
 import { parseQuantity, scaleMemory } from "../spec/quantity.ts";
 import { controllerJobName, jobObjectName, runLabels, scheduleLabels } from "./names.ts";
 
@@ -261,21 +262,6 @@ export function controllerJob(
       },
     },
   };
-}
-
-/** Number of tasks of a kt job: its tasks, or 1 for a dynamic job. */
-export function taskCount(job: Readonly<JobState>): number {
-  return job.type === "dynamic" ? 1 : job.tasks!.length;
-}
-
-/** Tasks each pod of a kt job runs: its `tasks_per_pod`, 1 for a dynamic job. */
-export function tasksPerPod(job: Readonly<JobState>): number {
-  return job.type === "dynamic" ? 1 : job.tasks_per_pod ?? 1;
-}
-
-/** Pods (Job completions) of a kt job: `ceil(tasks / tasks_per_pod)`. */
-export function podCount(job: Readonly<JobState>): number {
-  return Math.ceil(taskCount(job) / tasksPerPod(job));
 }
 
 /**
