@@ -22,13 +22,33 @@ import {
 } from "./executor.ts";
 import { Slots } from "../async/slots.ts";
 import { PythonPool } from "./python_pool.ts";
-import { type TaskResult, WorkerPool } from "./worker_pool.ts";
+import { type BatchResult, type TaskResult, WorkerPool } from "./worker_pool.ts";
 
 /** Most tasks in one batch sent to a worker. */
 export const MAX_BATCH = 64;
 
 /** A batch's tasks took less than this each (in milliseconds): the next one may be larger. */
 export const QUICK_TASK_MS = 5;
+
+/** One attempt at a task: its index, and how many attempts came before. */
+type Attempt = { index: number; attempt: number };
+
+/** Tasks to run one after the other on one slot, with their requests. */
+type Batch = (Attempt & { request: TaskRequest | Error })[];
+
+/** Ends an attempt; resolves to whether the task is settled (done, or failed for good). */
+type Settle = (
+  index: number,
+  attempt: number,
+  result: TaskResult,
+  started: number,
+  ended: number,
+) => Promise<boolean>;
+
+/** Whether a request runs in a TypeScript worker (and may be batched). */
+function inWorker(request: TaskRequest | Error): request is TaskRequest {
+  return !(request instanceof Error) && request.found?.language === "typescript";
+}
 
 /** Settings of a {@linkcode LocalExecutor}. */
 export interface LocalExecutorOptions {
@@ -214,73 +234,33 @@ export class LocalExecutor implements Executor {
     };
     const runners = Math.min(indexes.length, job.parallelism ?? total, this.#concurrency);
     let next = 0;
+    const take = () => next < indexes.length ? indexes[next++] : undefined;
     const runner = async () => {
       /** This runner's tasks to run again: retries, and tasks of a batch that did not run. */
-      const again: { index: number; attempt: number }[] = [];
+      const again: Attempt[] = [];
       let size = 1;
       for (;;) {
-        const task = again.shift() ??
-          (next < indexes.length ? { index: indexes[next++], attempt: 0 } : undefined);
+        const index = again.length ? undefined : take();
+        const task = again.shift() ?? (index === undefined ? undefined : { index, attempt: 0 });
         if (!task) return;
         // Stopped before its turn: the task never started, it did not fail.
+        const release = signal.aborted ? undefined : await this.#slots.acquire();
         if (signal.aborted && task.attempt === 0) {
+          release?.();
           progress.notStarted!++;
           changed();
           continue;
         }
-        const release = await this.#slots.acquire();
-        if (signal.aborted && task.attempt === 0) {
-          release();
-          progress.notStarted!++;
-          changed();
-          continue;
-        }
-        const batch = [{
-          ...task,
-          request: taskRequest(job, task.index, this.#where, this.#finder),
-        }];
-        const inWorker = (request: TaskRequest | Error): request is TaskRequest =>
-          !(request instanceof Error) && request.found?.language === "typescript";
-        if (task.attempt === 0 && inWorker(batch[0].request)) {
-          const most = Math.min(size, Math.ceil((indexes.length - next) / runners) + 1);
-          while (batch.length < most && next < indexes.length) {
-            const index = indexes[next++];
-            const request = taskRequest(job, index, this.#where, this.#finder);
-            if (!inWorker(request)) {
-              again.push({ index, attempt: 0 });
-              break;
-            }
-            batch.push({ index, attempt: 0, request });
-          }
-        }
+        const most = Math.min(size, Math.ceil((indexes.length - next) / runners) + 1);
+        const batch = this.#batch(job, task, most, take, again);
         progress.running++;
         changed();
         try {
-          if (batch.length === 1) {
-            const started = Date.now();
-            const result = await this.#attempt(job, task.index, batch[0].request, signal);
-            if (!await settle(task.index, task.attempt, result, started, Date.now())) {
-              again.push({ index: task.index, attempt: task.attempt + 1 });
-            }
-            continue;
-          }
-          const results = this.#pool.execBatch(batch.map((b) => b.request as TaskRequest), signal);
-          let took = 0;
-          for (let i = 0; i < batch.length; i++) {
-            const result = await results[i];
-            const { index, attempt } = batch[i];
-            if (result.notRun) {
-              again.push({ index, attempt });
-              continue;
-            }
-            took += result.ended - result.started;
-            if (!await settle(index, attempt, result, result.started, result.ended)) {
-              again.push({ index, attempt: attempt + 1 });
-            }
-          }
-          size = took < QUICK_TASK_MS * batch.length ? Math.min(2 * size, MAX_BATCH) : 1;
+          const ran = await this.#runBatch(job, batch, signal, settle);
+          again.push(...ran.again);
+          size = ran.quick ? Math.min(2 * size, MAX_BATCH) : 1;
         } finally {
-          release();
+          release?.();
           progress.running--;
         }
       }
@@ -288,6 +268,71 @@ export class LocalExecutor implements Executor {
     await Promise.all(Array.from({ length: runners }, runner));
     failures.sort((a, b) => a.index - b.index);
     return { failures, taskRetries, notStarted: progress.notStarted! };
+  }
+
+  /**
+   * The batch that starts with `task`: more tasks (from `take`, up to `most` in all) when it
+   * is a first attempt of a TypeScript function, as long as the next ones are too (the first
+   * that is not goes to `again`).
+   */
+  #batch(
+    job: Readonly<JobState>,
+    task: Attempt,
+    most: number,
+    take: () => number | undefined,
+    again: Attempt[],
+  ): Batch {
+    const batch = [{ ...task, request: taskRequest(job, task.index, this.#where, this.#finder) }];
+    if (task.attempt > 0 || !inWorker(batch[0].request)) return batch;
+    for (let index; batch.length < most && (index = take()) !== undefined;) {
+      const request = taskRequest(job, index, this.#where, this.#finder);
+      if (!inWorker(request)) {
+        again.push({ index, attempt: 0 });
+        break;
+      }
+      batch.push({ index, attempt: 0, request });
+    }
+    return batch;
+  }
+
+  /**
+   * Runs a batch, each task's end given to `settle`; returns the attempts to make again (a
+   * failed task's next, a task its worker did not run) and whether its tasks were quick.
+   */
+  async #runBatch(
+    job: Readonly<JobState>,
+    batch: Batch,
+    signal: AbortSignal,
+    settle: Settle,
+  ): Promise<{ again: Attempt[]; quick: boolean }> {
+    const results = batch.length > 1
+      ? this.#pool.execBatch(batch.map((task) => task.request as TaskRequest), signal)
+      : [this.#timedAttempt(job, batch[0], signal)];
+    const again: Attempt[] = [];
+    let took = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const result = await results[i];
+      const { index, attempt } = batch[i];
+      if (result.notRun) {
+        again.push({ index, attempt });
+        continue;
+      }
+      took += result.ended - result.started;
+      if (!await settle(index, attempt, result, result.started, result.ended)) {
+        again.push({ index, attempt: attempt + 1 });
+      }
+    }
+    return { again, quick: took < QUICK_TASK_MS * batch.length };
+  }
+
+  async #timedAttempt(
+    job: Readonly<JobState>,
+    task: Batch[number],
+    signal: AbortSignal,
+  ): Promise<BatchResult> {
+    const started = Date.now();
+    const result = await this.#attempt(job, task.index, task.request, signal);
+    return { ...result, started, ended: Date.now() };
   }
 
   async #attempt(

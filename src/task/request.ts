@@ -8,6 +8,7 @@ import type { JobState } from "../engine/state.ts";
 import type { TaskDefinition } from "../records/task_files.ts";
 import { taskAt } from "../spec/packed_tasks.ts";
 import type { FunctionFinder, FunctionModule } from "./function_lookup.ts";
+import { POD_ENV } from "./pod_env.ts";
 
 /** Everything needed to run one task of one job. */
 export interface TaskRequest extends TaskDefinition {
@@ -72,30 +73,38 @@ export function taskEnv(
     throw new Error(`the task's args (${json.length} bytes) need a file for KT_JOB_ARGS_FILE`);
   }
   return {
-    DATA_DIR: request.dataDir,
-    KT_RUN_ID: request.runId,
-    pipeline_run_id: request.runId,
-    KT_JOB_NAME: request.job,
-    JOB_COMPLETION_INDEX: String(request.index),
-    JOB_INDEX: String(request.index),
-    ...(large ? { KT_JOB_ARGS_FILE: argsFile! } : { KT_JOB_ARGS: json }),
-    KT_ORCH_SPEC_PATH: dynamicOutputPath(request.runId, request.job),
-    KT_FUNCTIONS_DIR: request.functionsDir,
+    [POD_ENV.dataDir]: request.dataDir,
+    [POD_ENV.runId]: request.runId,
+    [TASK_ENV.runId]: request.runId,
+    [POD_ENV.job]: request.job,
+    [POD_ENV.index]: String(request.index),
+    [TASK_ENV.index]: String(request.index),
+    ...(large ? { [TASK_ENV.argsFile]: argsFile! } : { [TASK_ENV.args]: json }),
+    [TASK_ENV.specPath]: dynamicOutputPath(request.runId, request.job),
+    [POD_ENV.functionsDir]: request.functionsDir,
   };
 }
 
+/**
+ * The names of a task's environment beyond those a pod has ({@linkcode POD_ENV}):
+ * kube-transform's, for code written for it.
+ */
+export const TASK_ENV = {
+  runId: "pipeline_run_id",
+  index: "JOB_INDEX",
+  args: "KT_JOB_ARGS",
+  argsFile: "KT_JOB_ARGS_FILE",
+  specPath: "KT_ORCH_SPEC_PATH",
+} as const;
+
 /** The names {@linkcode taskEnv} gives a value: every one of them, or all but one. */
 export const TASK_ENV_NAMES: readonly string[] = [
-  "DATA_DIR",
-  "KT_RUN_ID",
-  "pipeline_run_id",
-  "KT_JOB_NAME",
-  "JOB_COMPLETION_INDEX",
-  "JOB_INDEX",
-  "KT_JOB_ARGS",
-  "KT_JOB_ARGS_FILE",
-  "KT_ORCH_SPEC_PATH",
-  "KT_FUNCTIONS_DIR",
+  POD_ENV.dataDir,
+  POD_ENV.runId,
+  POD_ENV.job,
+  POD_ENV.index,
+  POD_ENV.functionsDir,
+  ...Object.values(TASK_ENV),
 ];
 
 /**
@@ -105,7 +114,9 @@ export const TASK_ENV_NAMES: readonly string[] = [
  */
 export function setTaskEnv(env: Record<string, string>): void {
   for (const key in env) if (Deno.env.get(key) !== env[key]) Deno.env.set(key, env[key]);
-  for (const key of TASK_ENV_NAMES) if (!(key in env) && Deno.env.has(key)) Deno.env.delete(key);
+  for (const key of [TASK_ENV.args, TASK_ENV.argsFile]) {
+    if (!(key in env) && Deno.env.has(key)) Deno.env.delete(key);
+  }
 }
 
 /**
