@@ -105,6 +105,15 @@ export class LocalExecutor implements Executor {
   readonly #times: TaskTimeRecorder;
   readonly #fs: DataFs;
   readonly #finder: FunctionFinder;
+  /** Batches of TypeScript function tasks waiting for a slot (see `#submit`). */
+  readonly #queue: {
+    requests: TaskRequest[];
+    signal: AbortSignal;
+    /** Of a job with a timeout: goes to a worker by itself. */
+    alone: boolean;
+    results: PromiseWithResolvers<BatchResult>[];
+  }[] = [];
+  #pumping = false;
 
   constructor(readonly options: LocalExecutorOptions) {
     this.#concurrency = options.concurrency ?? defaultConcurrency();
@@ -244,19 +253,28 @@ export class LocalExecutor implements Executor {
         const task = again.shift() ?? (index === undefined ? undefined : { index, attempt: 0 });
         if (!task) return;
         // Stopped before its turn: the task never started, it did not fail.
-        const release = signal.aborted ? undefined : await this.#slots.acquire();
         if (signal.aborted && task.attempt === 0) {
-          release?.();
           progress.notStarted!++;
           changed();
           continue;
         }
         const most = Math.min(size, Math.ceil((indexes.length - next) / runners) + 1);
         const batch = this.#batch(job, task, most, take, again);
+        const pooled = inWorker(batch[0].request);
+        const release = pooled ? undefined : await this.#slots.acquire();
+        if (signal.aborted && task.attempt === 0 && !pooled) {
+          release!();
+          progress.notStarted!++;
+          changed();
+          continue;
+        }
         progress.running++;
         changed();
         try {
-          const ran = await this.#runBatch(job, batch, signal, settle);
+          const results = pooled
+            ? this.#submit(batch.map((t) => t.request as TaskRequest), signal, job.timeout)
+            : [this.#timedAttempt(job, batch[0], signal)];
+          const ran = await this.#settleAll(batch, results, settle);
           again.push(...ran.again);
           size = ran.quick ? Math.min(2 * size, MAX_BATCH) : 1;
         } finally {
@@ -296,18 +314,14 @@ export class LocalExecutor implements Executor {
   }
 
   /**
-   * Runs a batch, each task's end given to `settle`; returns the attempts to make again (a
-   * failed task's next, a task its worker did not run) and whether its tasks were quick.
+   * Gives each result of a batch to `settle`; returns the attempts to make again (a failed
+   * task's next, a task its worker did not run) and whether its tasks were quick.
    */
-  async #runBatch(
-    job: Readonly<JobState>,
+  async #settleAll(
     batch: Batch,
-    signal: AbortSignal,
+    results: Promise<BatchResult>[],
     settle: Settle,
   ): Promise<{ again: Attempt[]; quick: boolean }> {
-    const results = batch.length > 1
-      ? this.#pool.execBatch(batch.map((task) => task.request as TaskRequest), signal)
-      : [this.#timedAttempt(job, batch[0], signal)];
     const again: Attempt[] = [];
     let took = 0;
     for (let i = 0; i < batch.length; i++) {
@@ -323,6 +337,55 @@ export class LocalExecutor implements Executor {
       }
     }
     return { again, quick: took < QUICK_TASK_MS * batch.length };
+  }
+
+  /**
+   * Queues TypeScript function tasks for a worker; a promise of each one's result. When a
+   * slot is free, the first queued batch goes to a worker, and when more are queued than
+   * there are slots, with the batches queued after it,
+   * up to {@linkcode MAX_BATCH} tasks, of jobs with the same memory (their heap limit) and no
+   * timeout (whose stop would stop the worker's other tasks): 10,000 single-task jobs ready
+   * at once cost a few hundred writes to workers, not 10,000.
+   */
+  #submit(requests: TaskRequest[], signal: AbortSignal, timeout?: number): Promise<BatchResult>[] {
+    const results = requests.map(() => Promise.withResolvers<BatchResult>());
+    this.#queue.push({ requests, signal, alone: timeout !== undefined, results });
+    if (!this.#pumping) this.#pump();
+    return results.map((result) => result.promise);
+  }
+
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    try {
+      while (this.#queue.length) {
+        const release = await this.#slots.acquire();
+        const first = this.#queue.shift()!;
+        const taken = [first];
+        let count = first.requests.length;
+        const memory = first.requests[0].memory;
+        // Only batches that would wait for a slot anyway join it: workers stay all busy.
+        const join = !first.alone && this.#queue.length >= this.#concurrency;
+        for (let i = 0; join && i < this.#queue.length && i < 2 * MAX_BATCH;) {
+          const queued = this.#queue[i];
+          const fits = count + queued.requests.length <= MAX_BATCH;
+          if (queued.alone || queued.requests[0].memory !== memory || !fits) {
+            i++;
+            continue;
+          }
+          this.#queue.splice(i, 1);
+          taken.push(queued);
+          count += queued.requests.length;
+        }
+        const results = this.#pool.execBatch(taken.flatMap((t) => t.requests), first.signal);
+        let at = 0;
+        for (const { results: waiting } of taken) {
+          for (const result of waiting) results[at++].then(result.resolve);
+        }
+        Promise.all(results).finally(release);
+      }
+    } finally {
+      this.#pumping = false;
+    }
   }
 
   async #timedAttempt(
