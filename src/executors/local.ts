@@ -280,6 +280,7 @@ export class LocalExecutor implements Executor {
         } finally {
           release?.();
           progress.running--;
+          changed();
         }
       }
     };

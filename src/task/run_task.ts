@@ -10,7 +10,6 @@ import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { loadFunction } from "./functions.ts";
 import { findFunctionModule } from "./function_lookup.ts";
-import { runPythonTask } from "./python/run_python_task.ts";
 import { readLines } from "../async/lines.ts";
 import { type GroupProcess, spawnInGroup } from "./process_group.ts";
 import { argsFile, setTaskEnv, taskEnv, type TaskRequest } from "./request.ts";
@@ -103,10 +102,10 @@ export async function runCommand(request: TaskRequest, options: CommandOptions =
 }
 
 /**
- * Runs one task to the end in this process (a Python function: in a Python worker it
- * starts); throws when it fails. A dynamic job's returned jobs are written to its output
- * path for the driver to validate and register. `options` apply to a command task and a
- * Python function (where their output goes).
+ * Runs one task to the end in this process: a command, or a TypeScript function (a Python
+ * one runs in a Python worker: `executors/`); throws when it fails. A dynamic job's
+ * returned jobs are written to its output path for the driver to validate and register.
+ * `options` apply to a command task.
  */
 export async function runTask(request: TaskRequest, options: CommandOptions = {}): Promise<void> {
   if (request.command) return await runCommand(request, options);
@@ -117,9 +116,7 @@ export async function runTask(request: TaskRequest, options: CommandOptions = {}
   const found = request.function === undefined
     ? undefined
     : request.found ?? findFunctionModule(request.functionsDir, request.function);
-  if (found?.language === "python") {
-    result = await runPythonTask(request, found, options.output ?? ((line) => console.log(line)));
-  } else if (found) {
+  if (found) {
     const file = await argsFile(request);
     try {
       setTaskEnv(taskEnv(request, file));

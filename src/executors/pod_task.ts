@@ -6,17 +6,35 @@
  * @module
  */
 import { capLine } from "../async/line_cap.ts";
+import { findFunctionModule } from "../task/function_lookup.ts";
+import { runPythonTask } from "../task/python/run_python_task.ts";
+import type { TaskRequest } from "../task/request.ts";
 import { readTaskDefinition } from "../records/task_files.ts";
 import { taskErrorPath } from "../records/layout.ts";
 import { savePodTime } from "../records/task_times.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
-import { checkPodVersion, readPodEnv } from "./pod_env.ts";
-import { resolveFunctionsDir } from "./functions.ts";
-import { runTask } from "./run_task.ts";
-import { captureConsole } from "./console_capture.ts";
+import { checkPodVersion, POD_ENV, readPodEnv } from "../task/pod_env.ts";
+import { resolveFunctionsDir } from "../task/functions.ts";
+import { runTask, saveReturnedJobs } from "../task/run_task.ts";
+import { captureConsole } from "../task/console_capture.ts";
 import { LogSink } from "../records/log_sink.ts";
 import { taskLogPath } from "../records/layout.ts";
+
+/**
+ * Runs one task in this process, its function found here; a Python function in a Python
+ * worker of its own. Throws when it fails.
+ */
+async function runOneTask(request: TaskRequest, output: (line: string) => void): Promise<void> {
+  const found = request.function === undefined
+    ? undefined
+    : findFunctionModule(request.functionsDir, request.function);
+  if (found?.language !== "python") return await runTask({ ...request, found }, { output });
+  const result = await runPythonTask(request, found, output);
+  if (request.kind === "dynamic") {
+    await saveReturnedJobs(new DataFs(openStorage(request.dataDir)), request, result);
+  }
+}
 
 /** Runs this pod's task; resolves to the exit code. */
 export async function runPodTask(): Promise<number> {
@@ -36,7 +54,7 @@ export async function runPodTask(): Promise<number> {
     const started = Date.now();
     try {
       const request = { ...definition, runId, job, index, dataDir, functionsDir };
-      await runTask(request, { output: (line) => console.log(line) });
+      await runOneTask(request, (line) => console.log(line));
       await savePodTime(fs, runId, job, index, started, true);
       return 0;
     } catch (error) {
@@ -55,4 +73,14 @@ export async function runPodTask(): Promise<number> {
     if (fs && errorPath) await fs.write(errorPath, message).catch(() => {});
     return 2;
   }
+}
+
+/**
+ * Runs this pod's work, as its environment says: a packed pod's tasks
+ * (`KT_TASKS_PER_POD`, see `packed_pod.ts`), or its one task. Resolves to the exit code.
+ */
+export async function runPod(): Promise<number> {
+  if (!Deno.env.get(POD_ENV.tasksPerPod)) return await runPodTask();
+  const { runPackedPod } = await import("./packed_pod.ts");
+  return await runPackedPod();
 }
