@@ -112,6 +112,8 @@ export class LocalExecutor implements Executor {
     /** Of a job with a timeout: goes to a worker by itself. */
     alone: boolean;
     results: PromiseWithResolvers<BatchResult>[];
+    /** Called when it goes to a worker. */
+    started: () => void;
   }[] = [];
   #pumping = false;
 
@@ -268,19 +270,27 @@ export class LocalExecutor implements Executor {
           changed();
           continue;
         }
-        progress.running++;
-        changed();
+        // Running from when it has a slot (a queued batch waits for one).
+        let running = false;
+        const started = () => {
+          running = true;
+          progress.running++;
+          changed();
+        };
         try {
+          if (!pooled) started();
           const results = pooled
-            ? this.#submit(batch.map((t) => t.request as TaskRequest), signal, job.timeout)
+            ? this.#submit(batch.map((t) => t.request as TaskRequest), signal, job.timeout, started)
             : [this.#timedAttempt(job, batch[0], signal)];
           const ran = await this.#settleAll(batch, results, settle);
           again.push(...ran.again);
           size = ran.quick ? Math.min(2 * size, MAX_BATCH) : 1;
         } finally {
           release?.();
-          progress.running--;
-          changed();
+          if (running) {
+            progress.running--;
+            changed();
+          }
         }
       }
     };
@@ -348,9 +358,14 @@ export class LocalExecutor implements Executor {
    * timeout (whose stop would stop the worker's other tasks): 10,000 single-task jobs ready
    * at once cost a few hundred writes to workers, not 10,000.
    */
-  #submit(requests: TaskRequest[], signal: AbortSignal, timeout?: number): Promise<BatchResult>[] {
+  #submit(
+    requests: TaskRequest[],
+    signal: AbortSignal,
+    timeout: number | undefined,
+    started: () => void,
+  ): Promise<BatchResult>[] {
     const results = requests.map(() => Promise.withResolvers<BatchResult>());
-    this.#queue.push({ requests, signal, alone: timeout !== undefined, results });
+    this.#queue.push({ requests, signal, alone: timeout !== undefined, results, started });
     if (!this.#pumping) this.#pump();
     return results.map((result) => result.promise);
   }
@@ -377,6 +392,7 @@ export class LocalExecutor implements Executor {
           taken.push(queued);
           count += queued.requests.length;
         }
+        for (const queued of taken) queued.started();
         const results = this.#pool.execBatch(taken.flatMap((t) => t.requests), first.signal);
         let at = 0;
         for (const { results: waiting } of taken) {

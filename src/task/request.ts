@@ -20,14 +20,14 @@ export interface TaskRequest extends TaskDefinition {
   /** The job's memory, which caps a local function task's heap. */
   memory?: string;
   /**
-   * The module of `function`, found once per job by the executor (absent: a command task,
+   * The module of `function`, found once per run by the executor (absent: a command task,
    * or one for the runner to find, as a pod's one task).
    */
   found?: FunctionModule;
 }
 
 /**
- * The request for task `index` of a job, its function found by `finder` (the job's); the
+ * The request for task `index` of a job, its function found by `finder` (the run's); the
  * error that says why a function cannot be found, when it cannot.
  */
 export function taskRequest(

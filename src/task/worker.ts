@@ -50,12 +50,28 @@ function* stdinLines(): Generator<string> {
   if (text) yield text;
 }
 
+/**
+ * The names set in this process's environment from now on (`Deno.env.set`, which
+ * `process.env` writes go through too), for the worker to remove a task's own when it ends:
+ * reading the whole environment after each task cost more than a no-op task.
+ */
+function watchEnvSets(): Set<string> {
+  const names = new Set<string>();
+  const set = Deno.env.set.bind(Deno.env);
+  Deno.env.set = (key: string, value: string) => {
+    set(key, value);
+    names.add(key);
+  };
+  return names;
+}
+
 /** Runs requests from stdin until stdin closes. */
 export async function workerLoop(nonce: string): Promise<void> {
   const encoder = new TextEncoder();
   // What a task sets in the environment goes when it ends; the task variables stay for
   // the next task, which sets those of its own that differ.
   const keep = new Set([...Object.keys(Deno.env.toObject()), ...TASK_ENV_NAMES]);
+  const setByTask = watchEnvSets();
   const send = (bytes: Uint8Array, to: typeof Deno.stdout) => {
     for (let sent = 0; sent < bytes.length;) sent += to.writeSync(bytes.subarray(sent));
   };
@@ -75,9 +91,8 @@ export async function workerLoop(nonce: string): Promise<void> {
         console.log(`kt-deno task: ${message}`);
         reply = { id, ok: false, error: message, started, ended: Date.now() };
       }
-      for (const key of Object.keys(Deno.env.toObject())) {
-        if (!keep.has(key)) Deno.env.delete(key);
-      }
+      for (const key of setByTask) if (!keep.has(key)) Deno.env.delete(key);
+      setByTask.clear();
       send(endOfStderr, Deno.stderr);
       send(encoder.encode(`\n${nonce}${JSON.stringify(reply)}\n`), Deno.stdout);
     }
