@@ -15,19 +15,24 @@
  * cgroup v1 only). `statm` costs one small read, with no walk of the process's mappings
  * (`smaps_rollup` walks them all: its cost grows with the task's memory). One timer serves
  * every task of the process: {@linkcode MemoryWatch.watch} adds a task to a map, the timer
- * reads the busy workers every {@linkcode POLL_MS} ms, and a run of no-op tasks, each over
- * before the next tick, costs two map operations a task.
+ * reads the busy workers every {@linkcode POLL_MS} ms (one `statm` each, about 20 µs; the
+ * processes below a worker are looked for every fourth tick), and a task itself costs two
+ * map operations, however short it is.
  *
  * What differs from a pod: a task over its limit is seen at the next tick, so a burst
- * shorter than {@linkcode POLL_MS} ms may pass; a task that holds memory is killed within
- * a tick of crossing the line.
+ * shorter than {@linkcode POLL_MS} ms may pass, and a program a task starts counts from the
+ * first walk that finds it (within 200 ms); a task that holds memory is killed within a tick
+ * of crossing the line.
  *
  * @module
  */
 import { parseQuantity } from "../spec/quantity.ts";
 
 /** How often the busy workers' memory is read, in milliseconds. */
-export const POLL_MS = 25;
+export const POLL_MS = 50;
+
+/** Every how many reads the processes below a worker are looked for again. */
+const TREE_EVERY = 4;
 
 const PAGE = 4096;
 
@@ -116,6 +121,8 @@ interface Watched {
   pid: number;
   limit: number;
   over: (bytes: number) => void;
+  /** The worker and the processes below it, as last looked for. */
+  tree: number[];
 }
 
 /**
@@ -133,6 +140,7 @@ interface Watched {
 export class MemoryWatch {
   readonly #watched = new Map<number, Watched>();
   #nextKey = 0;
+  #ticks = 0;
   #timer?: ReturnType<typeof setInterval>;
   readonly #supported = Deno.build.os === "linux";
 
@@ -140,7 +148,7 @@ export class MemoryWatch {
   watch(pid: number, limit: number, over: (bytes: number) => void): () => void {
     if (!this.#supported) return () => {};
     const key = this.#nextKey++;
-    this.#watched.set(key, { pid, limit, over });
+    this.#watched.set(key, { pid, limit, over, tree: [pid] });
     if (this.#timer === undefined) {
       const timer = setInterval(() => this.#tick(), POLL_MS);
       Deno.unrefTimer(timer as unknown as number);
@@ -158,8 +166,12 @@ export class MemoryWatch {
       this.#timer = undefined;
       return;
     }
+    // Looking for children costs a read per thread of each process: every few ticks only.
+    const walk = this.#ticks++ % TREE_EVERY === 0;
     for (const [key, watched] of this.#watched) {
-      const bytes = treeMemory(watched.pid);
+      if (walk) watched.tree = processTree(watched.pid);
+      let bytes = 0;
+      for (const pid of watched.tree) bytes += privateBytes(pid);
       if (bytes > watched.limit) {
         this.#watched.delete(key);
         watched.over(bytes);
