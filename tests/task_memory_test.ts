@@ -12,20 +12,21 @@ import { pandasPython } from "./pandas_venv.ts";
 const FUNCTIONS = new URL("./fixtures/task_memory", import.meta.url).pathname;
 
 const task = (fn: string, args: Record<string, unknown> = {}) => ({ function: fn, args });
-const job = (name: string, tasks: unknown[], memory?: string) => ({
+const job = (name: string, tasks: unknown[], memory?: string, dependencies: string[] = []) => ({
   name,
   type: "static",
   tasks,
+  dependencies,
   ...memory ? { memory } : {},
 });
 
 /** Runs the jobs with pandas' Python; the state, and the log of each job that completed. */
-async function run(jobs: { name: string }[]) {
+async function run(jobs: { name: string }[], flags: string[] = []) {
   const { dir, path } = await specFile({ name: "task-memory", jobs });
   const data = `${dir}/data`;
   try {
     const result = await ktDeno(
-      ["run", path, "--functions", FUNCTIONS, "--data-dir", data],
+      ["run", path, "--functions", FUNCTIONS, "--data-dir", data, ...flags],
       dir,
       { KT_PYTHON: await pandasPython() },
     );
@@ -73,4 +74,15 @@ Deno.test("a Python or TypeScript task that holds 600 MB under 256Mi fails with 
   assert.equal(state.jobs["ts-hog"].status, "Failed");
   assert.equal(state.jobs["ts-hog"].error, "out of memory (limit 256Mi)");
   assert.equal(state.jobs["python-hog-fraction"].error, "out of memory (limit 0.25Gi)");
+});
+
+Deno.test("a Python worker that holds more than the next task's memory is replaced before that task", async () => {
+  const { result, logs } = await run([
+    job("big", [task("py_mem.keep", { mib: 300 })], "2Gi"),
+    job("small", [task("py_mem.worker")], "256Mi", ["big"]),
+  ], ["--concurrency", "1"]);
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  const [, bigWorker] = logs.big.match(/^keeping 300 MiB, worker (\d+)$/m)!;
+  const [, smallWorker] = logs.small.match(/^found 0 MiB, worker (\d+)$/m)!;
+  assert.notEqual(smallWorker, bigWorker);
 });

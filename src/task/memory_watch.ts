@@ -49,9 +49,18 @@ const PAGE = 4096;
  * ```
  */
 export function memoryLimit(memory: string | undefined): number | null {
-  const value = memory ? parseQuantity(memory) : null;
-  return value !== null && value > 0 ? Math.ceil(value) : null;
+  if (!memory) return null;
+  let limit = limits.get(memory);
+  if (limit === undefined) {
+    const value = parseQuantity(memory);
+    limit = value !== null && value > 0 ? Math.ceil(value) : null;
+    if (limits.size < 1000) limits.set(memory, limit);
+  }
+  return limit;
 }
+
+/** The limits parsed so far: a job's memory is one text for all its tasks. */
+const limits = new Map<string, number | null>();
 
 function read(path: string): string | null {
   try {

@@ -8,9 +8,9 @@ back after it (see ``Process``): ``sys.stdout``/``sys.stderr`` and file descript
 2, ``sys.argv``, ``os.environ``, the working directory, ``logging`` (the handlers, level,
 ``propagate`` and ``disabled`` of the loggers that existed before the task, the root
 included, and ``logging.disable``; handlers a task added there are closed), signal handlers,
-and a pending ``alarm``/``ITIMER_REAL`` (not the signal mask). Threads a task leaves running go on
-running. Every process a task started, in a new session or not, daemons that left their
-parent included (this worker is their subreaper), is killed when the task ends. With
+and a pending ``alarm``/``ITIMER_REAL`` (not the signal mask). Threads a task leaves running
+go on running. Every process a task started, in a new session or not, daemons that left
+their parent included (this worker is their subreaper), is killed when the task ends. With
 ``KT_PYTHON_FORK=1`` it forks a child per task instead, which calls the function and exits,
 so that every task starts from the module as imported, as in kube-transform's pod per task
 (about 2 to 4 ms of CPU more per task).
@@ -88,7 +88,7 @@ def print_traceback(error: BaseException, skip: int) -> None:
         sys.stderr.write(text)
         sys.stderr.flush()
     except Exception:
-        os.write(2, text.encode("utf-8", "replace"))
+        os.write(OUTPUT_FD, text.encode("utf-8", "replace"))
 
 
 def register_functions(directory: str) -> None:
@@ -353,16 +353,19 @@ def end_children() -> None:
         tree = list(direct)
         for pid in tree:
             tree.extend(children_of(pid.decode()))
+        killed = set()
         for pid in tree:
             try:
                 os.kill(int(pid), signal.SIGKILL)
+                killed.add(pid)
             except OSError:
-                pass
+                pass  # gone, or not ours to kill (another user's): not waited for either
         for pid in direct:
-            try:
-                os.waitpid(int(pid), 0)
-            except ChildProcessError:
-                pass
+            if pid in killed:
+                try:
+                    os.waitpid(int(pid), 0)
+                except ChildProcessError:
+                    pass
 
 
 def run(task: Dict[str, Any], args_json: bytes) -> Tuple[Dict[str, Any], bytes]:
