@@ -89,7 +89,7 @@ function childrenOf(pid: number): number[] {
   }
   for (const thread of threads) {
     const list = read(`/proc/${pid}/task/${thread.name}/children`);
-    if (list) for (const child of list.split(" ")) if (child.trim()) found.push(Number(child));
+    if (list) { for (const child of list.split(" ")) if (child.trim()) found.push(Number(child)); }
   }
   return found;
 }
