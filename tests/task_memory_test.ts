@@ -67,6 +67,8 @@ Deno.test("a Python or TypeScript task that holds 600 MB under 256Mi fails with 
     job("python-hog", [task("py_mem.hold", { mib: 600 })], "256Mi"),
     job("ts-hog", [task("ts_mem.hold", { mib: 600 })], "256Mi"),
     job("python-hog-fraction", [task("py_mem.hold", { mib: 600 })], "0.25Gi"),
+    // One byte, rounded up from a thousandth, as Kubernetes rounds it.
+    job("python-1m", [task("py_mem.hold", { mib: 1 })], "1m"),
   ]);
   assert.equal(result.code, 1, result.stdout + result.stderr);
   assert.equal(state.jobs["python-hog"].status, "Failed");
@@ -74,6 +76,7 @@ Deno.test("a Python or TypeScript task that holds 600 MB under 256Mi fails with 
   assert.equal(state.jobs["ts-hog"].status, "Failed");
   assert.equal(state.jobs["ts-hog"].error, "out of memory (limit 256Mi)");
   assert.equal(state.jobs["python-hog-fraction"].error, "out of memory (limit 0.25Gi)");
+  assert.equal(state.jobs["python-1m"].error, "out of memory (limit 1m)");
 });
 
 Deno.test("a Python worker that holds more than the next task's memory is replaced before that task", async () => {
