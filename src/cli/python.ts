@@ -45,7 +45,10 @@ export function pythonSubcommand(exit: (code: number) => void): Command {
   python.addCommand(
     new Command("install")
       .description("pip-install the package into a Python's environment (offline)")
-      .option("--python <path>", "the Python whose environment gets it (default: KT_PYTHON or python3)")
+      .option(
+        "--python <path>",
+        "the Python whose environment gets it (default: KT_PYTHON or python3)",
+      )
       .action(async (flags: { python?: string }) => {
         if (flags.python !== undefined && flags.python.trim() === "") {
           throw new UsageError("--python is empty");

@@ -261,9 +261,10 @@ def run_pipeline(
         process.stdin.write(stdin_text)
         process.stdin.close()
     run_id = _await_run_id(process, output_path)
+    data_dir = os.fspath(data_dir)
     run = Run(
         run_id,
-        os.fspath(data_dir),
+        data_dir if "://" in data_dir else os.path.abspath(data_dir),
         namespace if image_path is not None else None,
         process,
         output_path,
