@@ -47,7 +47,7 @@ function cacheDir(): string {
  *
  * @example
  * ```ts ignore
- * const dir = await pythonPathFolder(); // ~/.cache/kt-deno/python/0.1.0-3f2a9c01b2d4
+ * const dir = await pythonPathFolder(); // ~/.cache/kt-deno/python-package/0.1.0-3f2a9c01b2d4
  * ```
  */
 export async function pythonPathFolder(): Promise<string> {
@@ -58,7 +58,7 @@ export async function pythonPathFolder(): Promise<string> {
   );
   const hash = [...new Uint8Array(digest).slice(0, 6)]
     .map((b) => b.toString(16).padStart(2, "0")).join("");
-  const parent = `${cacheDir()}/python`;
+  const parent = `${cacheDir()}/python-package`;
   const dir = `${parent}/${VERSION}-${hash}`;
   try {
     if ((await Deno.stat(`${dir}/kt_deno/_kt_deno_command.json`)).isFile) return dir;
