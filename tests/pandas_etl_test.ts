@@ -23,14 +23,18 @@ Deno.test("pandas-etl: one pandas task per CSV or parquet file, then a summary, 
   const dir = await Deno.makeTempDir({ prefix: "kt-pandas-etl-" });
   try {
     await copy(`${EXAMPLE}/data/input`, `${dir}/data/input`);
-    const result = await ktDeno([
-      "run",
-      `${EXAMPLE}/pipeline.yaml`,
-      "--functions",
-      `${EXAMPLE}/kt_functions`,
-      "--data-dir",
-      `${dir}/data`,
-    ], dir, { KT_PYTHON: python });
+    const result = await ktDeno(
+      [
+        "run",
+        `${EXAMPLE}/pipeline.yaml`,
+        "--functions",
+        `${EXAMPLE}/kt_functions`,
+        "--data-dir",
+        `${dir}/data`,
+      ],
+      dir,
+      { KT_PYTHON: python },
+    );
     assert.equal(result.code, 0, result.stdout + result.stderr);
     const state = await stateOf(`${dir}/data`, runIdOf(result.stdout));
     assert.deepEqual(Object.keys(state.jobs), ["plan", "summarize", "clean"]);
