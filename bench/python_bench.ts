@@ -38,9 +38,15 @@ function isWorker(pid: number): boolean {
   }
 }
 
-/** Peak RSS (bytes) of each Python worker below `root`, sampled until stopped. */
-function watchWorkers(root: number): { stop: () => Map<number, number> } {
+const TICK = 100; // clock ticks a second (USER_HZ)
+
+/**
+ * Peak RSS (bytes) and CPU seconds of each Python worker below `root`, and the CPU seconds
+ * of `root` itself, sampled until stopped (CPU as of the last sample).
+ */
+function watchWorkers(root: number) {
   const peaks = new Map<number, number>();
+  const cpu = new Map<number, number>();
   const sample = () => {
     const parents = new Map<number, number>();
     const names = new Map<number, string>();
@@ -50,8 +56,12 @@ function watchWorkers(root: number): { stop: () => Map<number, number> } {
       try {
         const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
         const close = stat.lastIndexOf(")");
+        const fields = stat.slice(close + 2).split(" ");
         names.set(pid, stat.slice(stat.indexOf("(") + 1, close));
-        parents.set(pid, Number(stat.slice(close + 2).split(" ")[1]));
+        parents.set(pid, Number(fields[1]));
+        if (pid === root || isWorker(pid)) {
+          cpu.set(pid, (Number(fields[11]) + Number(fields[12])) / TICK);
+        }
       } catch {
         // gone meanwhile
       }
@@ -74,7 +84,8 @@ function watchWorkers(root: number): { stop: () => Map<number, number> } {
   return {
     stop: () => {
       clearInterval(timer);
-      return peaks;
+      const workersCpu = [...cpu].filter(([pid]) => pid !== root).reduce((a, [, s]) => a + s, 0);
+      return { peaks: [...peaks.values()], workersCpu, launcherCpu: cpu.get(root) ?? 0 };
     },
   };
 }
@@ -83,6 +94,8 @@ interface Measured {
   seconds: number;
   wall: number;
   peaks: number[];
+  workersCpu: number;
+  launcherCpu: number;
 }
 
 async function benchRun(
@@ -118,7 +131,7 @@ async function benchRun(
   }).spawn();
   const workers = watchWorkers(child.pid);
   const output = await child.output();
-  const peaks = [...workers.stop().values()];
+  const watched = workers.stop();
   const wall = (performance.now() - started) / 1000;
   const runId = /run id: (\S+)/.exec(new TextDecoder().decode(output.stdout))![1];
   const state: StateDocument = JSON.parse(
@@ -127,7 +140,7 @@ async function benchRun(
   if (state.status !== "Completed") throw new Error(`run ${state.status}`);
   const job = state.jobs[name];
   const seconds = (Date.parse(job.finished_at!) - Date.parse(job.submitted_at!)) / 1000;
-  return { seconds, wall, peaks };
+  return { seconds, wall, ...watched };
 }
 
 function memory(peaks: number[]): string {
@@ -144,7 +157,9 @@ function line(what: string, m: Measured): string {
     (TASKS / m.seconds).toFixed(0)
   } tasks/s (concurrency ${args.concurrency ?? navigator.hardwareConcurrency}; whole command ${
     m.wall.toFixed(2)
-  } s; ${memory(m.peaks)})`;
+  } s; ${memory(m.peaks)}; CPU: kt-deno ${m.launcherCpu.toFixed(2)} s, Python workers ${
+    m.workersCpu.toFixed(2)
+  } s)`;
 }
 
 const dir = await Deno.makeTempDir({ prefix: "kt-python-bench-" });
