@@ -38,15 +38,9 @@ function isWorker(pid: number): boolean {
   }
 }
 
-const TICK = 100; // clock ticks a second (USER_HZ)
-
-/**
- * Peak RSS (bytes) and CPU seconds of each Python worker below `root`, and the CPU seconds
- * of `root` itself, sampled until stopped (CPU as of the last sample).
- */
-function watchWorkers(root: number) {
+/** Peak RSS (bytes) of each Python worker below `root`, sampled until stopped. */
+function watchWorkers(root: number): { stop: () => number[] } {
   const peaks = new Map<number, number>();
-  const cpu = new Map<number, number>();
   const sample = () => {
     const parents = new Map<number, number>();
     const names = new Map<number, string>();
@@ -56,12 +50,8 @@ function watchWorkers(root: number) {
       try {
         const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
         const close = stat.lastIndexOf(")");
-        const fields = stat.slice(close + 2).split(" ");
         names.set(pid, stat.slice(stat.indexOf("(") + 1, close));
-        parents.set(pid, Number(fields[1]));
-        if (pid === root || isWorker(pid)) {
-          cpu.set(pid, (Number(fields[11]) + Number(fields[12])) / TICK);
-        }
+        parents.set(pid, Number(stat.slice(close + 2).split(" ")[1]));
       } catch {
         // gone meanwhile
       }
@@ -84,8 +74,7 @@ function watchWorkers(root: number) {
   return {
     stop: () => {
       clearInterval(timer);
-      const workersCpu = [...cpu].filter(([pid]) => pid !== root).reduce((a, [, s]) => a + s, 0);
-      return { peaks: [...peaks.values()], workersCpu, launcherCpu: cpu.get(root) ?? 0 };
+      return [...peaks.values()];
     },
   };
 }
@@ -94,8 +83,6 @@ interface Measured {
   seconds: number;
   wall: number;
   peaks: number[];
-  workersCpu: number;
-  launcherCpu: number;
 }
 
 async function benchRun(
@@ -131,7 +118,7 @@ async function benchRun(
   }).spawn();
   const workers = watchWorkers(child.pid);
   const output = await child.output();
-  const watched = workers.stop();
+  const peaks = workers.stop();
   const wall = (performance.now() - started) / 1000;
   const runId = /run id: (\S+)/.exec(new TextDecoder().decode(output.stdout))![1];
   const state: StateDocument = JSON.parse(
@@ -140,7 +127,7 @@ async function benchRun(
   if (state.status !== "Completed") throw new Error(`run ${state.status}`);
   const job = state.jobs[name];
   const seconds = (Date.parse(job.finished_at!) - Date.parse(job.submitted_at!)) / 1000;
-  return { seconds, wall, ...watched };
+  return { seconds, wall, peaks };
 }
 
 function memory(peaks: number[]): string {
@@ -157,9 +144,7 @@ function line(what: string, m: Measured): string {
     (TASKS / m.seconds).toFixed(0)
   } tasks/s (concurrency ${args.concurrency ?? navigator.hardwareConcurrency}; whole command ${
     m.wall.toFixed(2)
-  } s; ${memory(m.peaks)}; CPU: kt-deno ${m.launcherCpu.toFixed(2)} s, Python workers ${
-    m.workersCpu.toFixed(2)
-  } s)`;
+  } s; ${memory(m.peaks)})`;
 }
 
 const dir = await Deno.makeTempDir({ prefix: "kt-python-bench-" });
