@@ -157,6 +157,15 @@ class Run:
             raise RuntimeError(f"kt-deno status {self.run_id}: {_complaint(done.stderr)}")
         return json.loads(done.stdout)
 
+    def _state_if_written(self) -> Optional[Dict[str, Any]]:
+        """The state document, or ``None`` while a run launched on a cluster has none yet."""
+        try:
+            return self.state()
+        except RuntimeError as error:
+            if self.namespace is not None and f": no run {self.run_id} " in str(error):
+                return None
+            raise
+
     def status(self) -> str:
         """``Running``, ``Completed``, ``Failed``, ``Cancelled`` or ``Interrupted``."""
         return self.state()["status"]
@@ -177,8 +186,8 @@ class Run:
             except subprocess.TimeoutExpired:
                 raise TimeoutError(f"run {self.run_id} still going after {timeout} s") from None
         while True:
-            state = self.state()
-            if state["status"] in _ENDED:
+            state = self._state_if_written()
+            if state is not None and state["status"] in _ENDED:
                 break
             if self._process is not None and self.namespace is None:
                 raise RuntimeError(
@@ -243,6 +252,8 @@ def run_pipeline(
     args = ["run", spec_arg, "--data-dir", os.fspath(data_dir)]
     if image_path is not None:
         args += ["--image", image_path, "--namespace", namespace]
+        if wait:
+            args.append("--wait")  # kt-deno follows the run, riding out API server outages
     args += _flag_args(flags)
     env = dict(os.environ)
     env.setdefault("KT_PYTHON", sys.executable)
