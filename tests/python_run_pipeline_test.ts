@@ -54,6 +54,10 @@ def hello(name):
     print(f"hello {name}")
     fs.write(f"out/{name}.txt", name)
 
+def where():
+    import kt_deno
+    print(kt_deno.__file__)
+
 def boom():
     raise ValueError("cannot parse row 17")
 
@@ -86,6 +90,10 @@ seen["path"] = run_pipeline("pipeline.yaml", None, "data", wait=True).status()
 seen["yaml_text"] = run_pipeline(
     "name: text\\njobs: [{name: t, type: static, tasks: [{function: nb.hello, args: {name: di}}]}]\\n",
     None, "data", wait=True).status()
+
+where = run_pipeline({"name": "w", "jobs": [{"name": "where", "type": "static",
+    "tasks": [{"function": "nb.where"}]}]}, None, "data", wait=True)
+seen["task_kt_deno"] = where.logs("where", 0)
 
 try:
     run_pipeline({"name": "bad", "jobs": [{"name": "b", "type": "static",
@@ -143,6 +151,8 @@ Deno.test("python install: a notebook in a fresh venv starts, watches and cancel
     assert.deepEqual(seen.completed.outputs, ["ada.txt", "bob.txt"]);
     assert.equal(seen.path, "Completed");
     assert.equal(seen.yaml_text, "Completed");
+    // A task imports the kt_deno of the kt-deno that runs it, not the one installed.
+    assert.match(seen.task_kt_deno, /kt-deno-python-[^/]+\/kt_deno\/__init__\.py/);
 
     assert.equal(seen.failed.status, "Failed");
     assert.deepEqual(seen.failed.errors, { b: "ValueError: cannot parse row 17" });

@@ -15,11 +15,17 @@ import { PYTHON_SOURCES } from "./sources.ts";
 /** The distribution name pip knows the package by (`pip uninstall kt-deno`). */
 export const DISTRIBUTION = "kt-deno";
 
-/** The package's files, by path: the shipped modules and the recorded command. */
+/**
+ * The package's files, by path: the shipped modules and the recorded command. `kt_deno`
+ * goes without its `__init__.py`, as a namespace package: `kt_deno.run` imports from it,
+ * while a task, whose worker finds site-packages before kt-deno's own folder, still imports
+ * the `kt_deno` of the kt-deno running it (a regular package wins over a namespace one),
+ * whatever version was installed.
+ */
 export function packageFiles(command: string[] = selfCommand([])): Record<string, string> {
   const files: Record<string, string> = {};
   for (const [path, text] of Object.entries(PYTHON_SOURCES)) {
-    if (path.includes("/")) files[path] = text;
+    if (path.includes("/") && path !== "kt_deno/__init__.py") files[path] = text;
   }
   files["kt_deno/_kt_deno_command.json"] = JSON.stringify({ command }) + "\n";
   return files;
