@@ -81,7 +81,7 @@ run = run_pipeline(spec, None, "data", wait=True)
 seen["completed"] = {
     "status": run.status(), "run_id": run.run_id, "logs": run.logs(),
     "task_log": run.logs("greet", 1), "report": os.path.isfile(run.report_path),
-    "outputs": sorted(os.listdir("data/out")),
+    "outputs": sorted(os.listdir("data/out")), "output_kept": run.output_path,
 }
 
 with open("pipeline.yaml", "w") as f:
@@ -138,7 +138,7 @@ Deno.test("python install: a notebook in a fresh venv starts, watches and cancel
     await Deno.writeTextFile(`${dir}/kt_functions/nb.py`, FUNCTIONS);
     await Deno.writeTextFile(`${dir}/notebook.py`, NOTEBOOK);
     // The venv's python, as a notebook kernel would be, with nothing else on its path.
-    const env = { PATH: "/usr/bin:/bin", HOME: Deno.env.get("HOME")! };
+    const env = { PATH: "/usr/bin:/bin", HOME: Deno.env.get("HOME")!, TMPDIR: dir };
     const ran = await command(python, ["notebook.py"], { cwd: dir, env });
     assert.equal(ran.code, 0, ran.stderr);
     const seen = JSON.parse(ran.stdout);
@@ -148,6 +148,7 @@ Deno.test("python install: a notebook in a fresh venv starts, watches and cancel
     assert.match(seen.completed.logs, /greet\[0\] hello ada/);
     assert.equal(seen.completed.task_log.trim(), "greet[1] hello bob");
     assert.equal(seen.completed.report, true);
+    assert.equal(seen.completed.output_kept, null, "a completed run's output file is removed");
     assert.deepEqual(seen.completed.outputs, ["ada.txt", "bob.txt"]);
     assert.equal(seen.path, "Completed");
     assert.equal(seen.yaml_text, "Completed");

@@ -135,7 +135,8 @@ class Run:
         self.run_id = run_id
         self.data_dir = data_dir
         self.namespace = namespace
-        #: What the ``kt-deno run`` that drives the run printed (its progress), when started here.
+        #: The file of what the ``kt-deno run`` started here printed (its progress); removed
+        #: when :meth:`wait` sees the run completed.
         self.output_path = output_path
         self._process = process
 
@@ -197,6 +198,10 @@ class Run:
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"run {self.run_id} still going after {timeout} s")
             time.sleep(1)
+        if state["status"] == "Completed" and self.output_path is not None:
+            if self._process is not None and self._process.poll() is not None:
+                os.remove(self.output_path)  # kept only when something went wrong
+                self.output_path = None
         if state["status"] != "Completed":
             errors = {
                 job["name"]: job.get("error", "failed")
