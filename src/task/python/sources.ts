@@ -8,6 +8,7 @@
  */
 import worker from "./py/kt_worker.py" with { type: "text" };
 import ktDeno from "./py/kt_deno/__init__.py" with { type: "text" };
+import ktRun from "./py/kt_deno/run.py" with { type: "text" };
 import ktInit from "./py/kube_transform/__init__.py" with { type: "text" };
 import fsutil from "./py/kube_transform/fsutil.py" with { type: "text" };
 
@@ -15,6 +16,7 @@ import fsutil from "./py/kube_transform/fsutil.py" with { type: "text" };
 export const PYTHON_SOURCES: Readonly<Record<string, string>> = {
   "kt_worker.py": worker,
   "kt_deno/__init__.py": ktDeno,
+  "kt_deno/run.py": ktRun,
   "kube_transform/__init__.py": ktInit,
   "kube_transform/fsutil.py": fsutil,
 };
