@@ -71,13 +71,38 @@ class _Channel:
         if frame is None:
             raise RuntimeError("kt-deno closed the channel")
         header, data = frame
+        self.check(header, args)
+        return header.get("value"), data
+
+    def call_into(self, op: str, view: memoryview, **args: Any) -> int:
+        """A request whose answer's body is read straight into ``view`` (no larger than it);
+        returns the body's size."""
+        with self.lock:
+            write_frame(self.write_fd, {"t": "fs", "op": op, "args": args})
+            first = _read_exactly(self.read_fd, _HEADER.size)
+            header_size, body_size = _HEADER.unpack(first)
+            header = json.loads(_read_exactly(self.read_fd, header_size))
+            if body_size > len(view):
+                _read_exactly(self.read_fd, body_size)
+                raise RuntimeError(f"kt-deno sent {body_size} bytes for {len(view)}")
+            filled = 0
+            while filled < body_size:
+                read = os.readv(self.read_fd, [view[filled:body_size]])
+                if not read:
+                    raise EOFError("kt-deno closed the channel")
+                filled += read
+        self.check(header, args)
+        return body_size
+
+    @staticmethod
+    def check(header: Dict[str, Any], args: Dict[str, Any]) -> None:
+        """Raises the exception an answer names, if it names one."""
         if not header.get("ok"):
             error = _ERRORS.get(header.get("type", ""), OSError)
             message = header.get("message", "failed")
             if error is FileNotFoundError:
                 raise FileNotFoundError(2, "No such file or directory", args.get("path"))
             raise error(message)
-        return header.get("value"), data
 
 
 _channel: Optional[_Channel] = None
@@ -100,3 +125,11 @@ def call(op: str, body: bytes = b"", **args: Any) -> Tuple[Any, bytes]:
             "kt_deno works inside a task run by kt-deno (kt-deno run, or a kt-deno worker pod)"
         )
     return _channel.call(op, body, **args)
+
+
+def call_into(op: str, view: memoryview, **args: Any) -> int:
+    """As ``call``, for an operation that answers with bytes, read straight into ``view``."""
+    if _channel is None:
+        call(op)
+    assert _channel is not None
+    return _channel.call_into(op, view, **args)

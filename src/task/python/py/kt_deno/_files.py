@@ -21,7 +21,7 @@ import posixpath
 from collections import OrderedDict
 from typing import Any, Optional, Union
 
-from kt_deno._channel import call
+from kt_deno._channel import call, call_into
 
 DEFAULT_BLOCK_SIZE = 5 * 2**20
 """Bytes per block of a file open to read (and per chunk sent of one open to write), as fsspec's."""
@@ -115,11 +115,13 @@ class RangeReader(io.RawIOBase):
     def _fetch_into(self, view: memoryview, offset: int) -> int:
         filled = 0
         while filled < len(view):
-            data = self._fetch(offset + filled, min(len(view) - filled, MAX_REQUEST))
-            if not data:
+            length = min(len(view) - filled, MAX_REQUEST)
+            part = view[filled : filled + length]
+            got = call_into("read_range", part, path=self.name, offset=offset + filled, length=length)
+            self.fetched += got
+            if not got:
                 break
-            view[filled : filled + len(data)] = data
-            filled += len(data)
+            filled += got
         return filled
 
     def _block(self, offset: int) -> "tuple[int, bytes]":
