@@ -213,7 +213,8 @@ def walk(
             yield shown, dirs, files
         if maxdepth is None or depth < maxdepth:
             for name in list(dirs):
-                yield from visit(posixpath.join(relative, name), posixpath.join(shown, name), depth + 1)
+                below = posixpath.join(relative, name)
+                yield from visit(below, posixpath.join(shown, name), depth + 1)
         if not topdown:
             yield shown, dirs, files
 

@@ -24,7 +24,8 @@ from typing import Any, Optional, Union
 from kt_deno._channel import call, call_into
 
 DEFAULT_BLOCK_SIZE = 5 * 2**20
-"""Bytes per block of a file open to read (and per chunk sent of one open to write), as fsspec's."""
+"""Bytes per block of a file open to read (and per chunk sent of one open to write), as
+fsspec's."""
 
 MAX_REQUEST = 16 * 2**20
 """The most bytes asked of kt-deno at once: a larger read is several requests."""
@@ -37,9 +38,12 @@ reader going back and forth between two places."""
 CACHE_TYPES = frozenset(
     ["readahead", "blockcache", "bytes", "first", "all", "mmap", "parts", "background", "none"]
 )
-"""fsspec's ``cache_type`` values: ``"none"`` reads without a cache, the others use the block cache."""
+"""fsspec's ``cache_type`` values: ``"none"`` reads without a cache, the others use the block
+cache."""
 
-COMPRESSIONS = {"gzip": gzip.GzipFile, "bz2": bz2.BZ2File, "xz": lzma.LZMAFile, "lzma": lzma.LZMAFile}
+COMPRESSIONS = ("gzip", "bz2", "xz", "lzma")
+"""The names ``compression=`` takes, besides ``"infer"`` and ``None``."""
+
 _EXTENSIONS = {".gz": "gzip", ".gzip": "gzip", ".bz2": "bz2", ".xz": "xz", ".lzma": "lzma"}
 
 _Buffer = Union[bytes, bytearray, memoryview]
@@ -117,7 +121,8 @@ class RangeReader(io.RawIOBase):
         while filled < len(view):
             length = min(len(view) - filled, MAX_REQUEST)
             part = view[filled : filled + length]
-            got = call_into("read_range", part, path=self.name, offset=offset + filled, length=length)
+            at = offset + filled
+            got = call_into("read_range", part, path=self.name, offset=at, length=length)
             self.fetched += got
             if not got:
                 break
@@ -284,7 +289,7 @@ class LZMAFile(_Layer, lzma.LZMAFile):
     """An xz (lzma) file of the data dir."""
 
 
-_LAYERS = {gzip.GzipFile: GzipFile, bz2.BZ2File: BZ2File, lzma.LZMAFile: LZMAFile}
+_LAYERS = {"gzip": GzipFile, "bz2": BZ2File, "xz": LZMAFile, "lzma": LZMAFile}
 
 
 def _layer(file: Any, inner: Any, raw: Any) -> Any:
@@ -348,7 +353,7 @@ def open_file(
             raw = StreamWriter(path, exclusive=kind == "x")
         file = _layer(BufferedWriter(raw, min(block_size, MAX_REQUEST)), raw, raw)
     if compression is not None:
-        layer = _LAYERS[COMPRESSIONS[compression]]
+        layer = _LAYERS[compression]
         inner_mode = "rb" if kind == "r" else "wb"
         if layer is GzipFile:
             outer = GzipFile(fileobj=file, mode=inner_mode)
