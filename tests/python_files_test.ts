@@ -255,8 +255,6 @@ for (const store of ["local", "s3"]) {
         assert.ok(big.peak_rss < 256 * MiB, `the worker peaked at ${big.peak_rss} bytes`);
         const parent = big.kt_deno_peak_rss;
         assert.ok(parent === null || parent < 512 * MiB, `kt-deno peaked at ${parent} bytes`);
-        const parent = big.kt_deno_peak_rss;
-        assert.ok(parent === null || parent < 512 * MiB, `kt-deno peaked at ${parent} bytes`);
         console.log(
           `${store}: reading 1 GiB, peak RSS: Python worker ${(big.peak_rss / MiB).toFixed(0)} ` +
             `MiB, kt-deno ${(big.kt_deno_peak_rss / MiB).toFixed(0)} MiB`,
