@@ -185,11 +185,11 @@ class StreamWriter(io.RawIOBase):
 
     def write(self, data: _Buffer) -> int:
         self._checkClosed()
-        chunk = bytes(data)
-        if chunk and not self.discarded:
-            call("write_chunk", chunk, id=self._id)
-        self._pos += len(chunk)
-        return len(chunk)
+        view = memoryview(data).cast("B")
+        for start in range(0, 0 if self.discarded else len(view), MAX_REQUEST):
+            call("write_chunk", bytes(view[start : start + MAX_REQUEST]), id=self._id)
+        self._pos += len(view)
+        return len(view)
 
     def close(self) -> None:
         if not self.closed:
