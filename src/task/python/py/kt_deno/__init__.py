@@ -233,9 +233,10 @@ def open(
     cache_options: Optional[Dict[str, Any]] = None,
 ) -> Any:
     """Opens a file of the data dir, as fsspec's ``open`` does: ``r``/``rb`` to read,
-    ``w``/``wb`` to write, ``a``/``ab`` to append, ``x``/``xb`` to create (``FileExistsError``
-    when the file exists as it is opened); ``t`` or no ``b`` is text (``encoding``, default UTF-8, ``errors``
-    and ``newline`` as the built-in ``open`` takes them). ``r+``, ``w+`` and the like raise
+    ``w``/``wb`` to write, ``a``/``ab`` to append, ``x``/``xb`` to create
+    (``FileExistsError`` when the file exists as it is opened); ``t`` or no ``b`` is text
+    (``encoding``, default UTF-8, ``errors`` and ``newline`` as the built-in ``open`` takes
+    them). ``r+``, ``w+`` and the like raise
     ``ValueError``: a file is open to read or to write.
 
     A file open to read is an ``io.BufferedReader`` that seeks (``seek``, ``tell``,
