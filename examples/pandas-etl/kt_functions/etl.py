@@ -1,7 +1,5 @@
 """The pandas-etl example's task functions: plan, clean (one task per file), summarize."""
 
-import io
-
 import pandas as pd
 from kube_transform import fsutil as fs
 
@@ -33,7 +31,7 @@ def read_table(path):
     """A CSV or parquet file of the data dir as a DataFrame."""
     if path.endswith(".parquet"):
         with fs.open(path, "rb") as f:
-            return pd.read_parquet(io.BytesIO(f.read()))
+            return pd.read_parquet(f)
     with fs.open(path, "r") as f:
         return pd.read_csv(f)
 
