@@ -26,7 +26,7 @@ export function checkSpec(raw: unknown, source: string): Pipeline {
 }
 
 /**
- * Reads and validates a spec file.
+ * Reads and validates a spec file; `-` is standard input.
  *
  * @example
  * ```ts
@@ -35,14 +35,17 @@ export function checkSpec(raw: unknown, source: string): Pipeline {
  * ```
  */
 export async function loadSpec(path: string): Promise<Pipeline> {
+  const source = path === "-" ? "(standard input)" : path;
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = path === "-"
+      ? await new Response(Deno.stdin.readable).text()
+      : await Deno.readTextFile(path);
   } catch (error) {
-    throw new SpecError([{ message: `cannot read ${path}: ${(error as Error).message}` }]);
+    throw new SpecError([{ message: `cannot read ${source}: ${(error as Error).message}` }]);
   }
   const raw = parseJson(text);
-  if (raw !== undefined) return checkSpec(raw, path);
+  if (raw !== undefined) return checkSpec(raw, source);
   const { parseSpec } = await import("./parse.ts");
-  return parseSpec(text, path);
+  return parseSpec(text, source);
 }
