@@ -5,10 +5,15 @@
  * replaced: every task sets its own environment variables (`JOB_INDEX`, ...), and the C
  * library keeps every value ever set, so a worker's memory would grow with its tasks.
  *
+ * A task with a `memory` is watched while it runs (`task/memory_watch.ts`): when its worker
+ * and the processes below it hold more than that in resident memory, they are killed and
+ * the task fails with `out of memory (limit 256Mi)`, the quantity as the job wrote it.
+ *
  * @module
  */
 import { parseQuantity } from "../spec/quantity.ts";
 import { readLines } from "../async/lines.ts";
+import { killTree, memoryLimit, memoryWatch } from "../task/memory_watch.ts";
 import { type GroupProcess, spawnInGroup } from "../task/process_group.ts";
 import type { TaskRequest } from "../task/request.ts";
 import type { WorkerReply } from "../task/worker.ts";
@@ -25,8 +30,11 @@ export type TaskResult = { ok: true } | { ok: false; error: string };
 export type OutputSink = (request: TaskRequest, line: string) => void;
 
 /**
- * The environment that caps a worker's V8 heap at a job's `memory` (as a pod's limit
- * would), or none when the job gives no memory.
+ * The environment that sets a worker's V8 heap limit to a job's `memory`, or none when the
+ * job gives no memory. The cap itself is the memory watch's (resident memory, see
+ * `task/memory_watch.ts`); a heap is resident memory, so this limit never stops a task that
+ * holds less than its memory, stops a runaway heap between two reads of the watch, and
+ * lets a heap grow past V8's default when a job asks for more.
  */
 function heapLimitEnv(memory: string | undefined): Record<string, string> {
   const bytes = memory === undefined ? null : parseQuantity(memory);
@@ -44,7 +52,12 @@ class WorkerProcess {
   #nextId = 0;
   /** Tasks handed to this worker. */
   served = 0;
-  #current?: { id: number; request: TaskRequest; done: (result: TaskResult) => void };
+  #current?: {
+    id: number;
+    request: TaskRequest;
+    done: (result: TaskResult) => void;
+    unwatch: () => void;
+  };
   alive = true;
   #outOfMemory = false;
 
@@ -99,13 +112,20 @@ class WorkerProcess {
   #finish(result: TaskResult): void {
     const current = this.#current;
     this.#current = undefined;
+    current?.unwatch();
     current?.done(result);
   }
 
   run(request: TaskRequest): Promise<TaskResult> {
     const id = ++this.#nextId;
     this.served++;
-    const result = new Promise<TaskResult>((done) => this.#current = { id, request, done });
+    const limit = memoryLimit(request.memory);
+    const unwatch = limit === null
+      ? () => {}
+      : memoryWatch.watch(this.#child.pid, limit, () => this.#killForMemory());
+    const result = new Promise<TaskResult>((done) =>
+      this.#current = { id, request, done, unwatch }
+    );
     const line = JSON.stringify({ id, request }) + "\n";
     this.#stdin.write(encoder.encode(line)).catch(() => {});
     return result;
@@ -113,6 +133,14 @@ class WorkerProcess {
 
   kill(): void {
     if (this.alive) this.#group.kill();
+  }
+
+  /** The task holds more than its memory: it ends with its worker, as a pod's would. */
+  #killForMemory(): void {
+    if (!this.alive) return;
+    this.#outOfMemory = true;
+    killTree(this.#child.pid);
+    this.#group.kill();
   }
 
   async close(): Promise<void> {
