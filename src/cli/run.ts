@@ -149,7 +149,7 @@ export async function driveHere(
   }
   view.close(run);
   await reportEnd(dataDir, run.document);
-  return exitCodeOf(run.status);
+  return exitCodeOf(run.status, stops.stoppedBy);
 }
 
 /**
