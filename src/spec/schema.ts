@@ -114,11 +114,28 @@ function quantity(kind: "memory" | "cpu", fallback: string) {
   });
 }
 
+/** The longest name, as written (before it is sanitized): a DNS subdomain's bound. */
+export const MAX_WRITTEN_NAME = 253;
+
+const writtenName = z.string().min(1, { error: "a name cannot be empty" }).max(
+  MAX_WRITTEN_NAME,
+  {
+    error: (issue) =>
+      `a name has at most ${MAX_WRITTEN_NAME} characters, found ${
+        (issue.input as string).length
+      }`,
+  },
+);
+
+const commandWord = z.string().refine((word) => !word.includes("\0"), {
+  error: "holds a NUL character, which no process argument can",
+});
+
 /** One task of a static job: a function call, or a command run as a process. */
 export const TaskSchema = z.strictObject({
   function: functionRef.optional().describe("module.path.function under the functions folder"),
   args: args.default({}).describe("keyword arguments passed to the function"),
-  command: z.array(z.string()).min(1).optional().describe(
+  command: z.array(commandWord).min(1).optional().describe(
     "kt-deno extension: an argv to run as a process instead of a function",
   ),
 }).check((ctx) => {
@@ -135,7 +152,7 @@ export const TaskSchema = z.strictObject({
 /** One job of a pipeline, as written (before names are filled in and sanitized). */
 export const JobSchema = z.strictObject({
   type: z.enum(["static", "dynamic"]),
-  name: z.string().optional().describe("defaults to <base>-job-<index>"),
+  name: writtenName.optional().describe("defaults to <base>-job-<index>"),
   memory: quantity("memory", "1Gi"),
   cpu: quantity("cpu", "500m"),
   dependencies: z.array(z.string()).default([]),
@@ -197,7 +214,7 @@ export const JobSchema = z.strictObject({
 
 /** A whole pipeline, as written. */
 export const PipelineSchema = z.strictObject({
-  name: z.string(),
+  name: writtenName,
   jobs: z.array(JobSchema).default([]),
 });
 
