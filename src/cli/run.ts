@@ -108,7 +108,7 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
     );
   }
   await pythonReady(functionsDir);
-  await checkDataDir(flags.dataDir);
+  await checkDataDir(flags.dataDir, { write: true });
   const runId = newRunId();
   console.log(`run id: ${runId}`);
   const { runLocally } = await import("../run/local_run.ts");

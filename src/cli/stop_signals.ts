@@ -14,9 +14,6 @@ export const INTERRUPTS = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const;
 /** A signal that interrupts a run. */
 export type InterruptSignal = keyof typeof INTERRUPTS;
 
-/** The signal `kt-deno cancel` sends to a local run's launcher. */
-export const CANCEL_SIGNAL = "SIGUSR2";
-
 /** Abort signals for a local run, and a way to stop listening. */
 export interface StopSignals {
   interrupt: AbortSignal;
