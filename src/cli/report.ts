@@ -97,7 +97,7 @@ export async function reportCommand(runId: string, flags: ReportFlags): Promise<
       }).catch((error) => {
         const where = `${flags.host ?? "127.0.0.1"} port ${flags.port ?? 0}`;
         if (error instanceof Deno.errors.AddrInUse) {
-          throw new UsageError(`--port ${flags.port}: port in use on ${where}; choose another`);
+          throw new UsageError(`${where} is in use; choose another --port`);
         }
         if (
           error instanceof Deno.errors.PermissionDenied ||
