@@ -50,7 +50,10 @@ Deno.test("| head -1 and a closed stderr: the launcher drives the run to its end
   const { dir, path } = await specFile(gatedSpec);
   const data = `${dir}/kt-data`;
   try {
-    const child = spawnKtDeno(["run", path, "--data-dir", data, "--functions", FIXTURE_FUNCTIONS], dir);
+    const child = spawnKtDeno(
+      ["run", path, "--data-dir", data, "--functions", FIXTURE_FUNCTIONS],
+      dir,
+    );
     const { runId, reader } = await runIdFrom(child);
     // The reader of both pipes goes away, as `head -1` does after its line.
     await reader.cancel();
@@ -73,7 +76,10 @@ Deno.test("SIGPIPE does not stop a launcher: the run completes", async () => {
   const { dir, path } = await specFile(gatedSpec);
   const data = `${dir}/kt-data`;
   try {
-    const child = spawnKtDeno(["run", path, "--data-dir", data, "--functions", FIXTURE_FUNCTIONS], dir);
+    const child = spawnKtDeno(
+      ["run", path, "--data-dir", data, "--functions", FIXTURE_FUNCTIONS],
+      dir,
+    );
     const { runId, reader } = await runIdFrom(child);
     await until("the gate task to start", 60, () => exists(`${data}/started`));
     child.kill("SIGPIPE");
@@ -134,7 +140,10 @@ Deno.test("cancel still says it was a cancel, and exits the launcher 1", async (
   const { dir, path } = await specFile(gatedSpec);
   const data = `${dir}/kt-data`;
   try {
-    const child = spawnKtDeno(["run", path, "--data-dir", data, "--functions", FIXTURE_FUNCTIONS], dir);
+    const child = spawnKtDeno(
+      ["run", path, "--data-dir", data, "--functions", FIXTURE_FUNCTIONS],
+      dir,
+    );
     const { runId, reader } = await runIdFrom(child);
     await until("the gate task to start", 60, () => exists(`${data}/started`));
     const cancel = await ktDeno(["cancel", runId, "--data-dir", data], dir);
