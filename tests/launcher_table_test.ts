@@ -141,7 +141,7 @@ const CASES: Case[] = [
     signal: "SIGHUP",
     code: 129,
     first: /^failed jobs:$/,
-    also: /^  gate: interrupted: SIGHUP \(the terminal was closed\)/m,
+    also: /^ {2}gate: interrupted: SIGHUP \(the terminal was closed\)/m,
   },
   // 2. Numbers checked against what the runtime can do.
   {
@@ -291,7 +291,7 @@ const CASES: Case[] = [
     args: ["run", "p.yaml", "--data-dir", "/proc", ...FUNCTIONS],
     code: 2,
     first: /^kt-deno: data dir \/proc cannot be used: it cannot hold files/,
-    after: async (_dir, out) => assert.equal(out.stdout, ""),
+    after: (_dir, out) => Promise.resolve(assert.equal(out.stdout, "")),
   },
   {
     item: 5,
@@ -497,7 +497,7 @@ const CASES: Case[] = [
     signal: "SIGTERM",
     code: 143,
     first: /^failed jobs:$/,
-    also: /^  gate: interrupted: terminated by SIGTERM/m,
+    also: /^ {2}gate: interrupted: terminated by SIGTERM/m,
   },
   {
     item: 7,
@@ -507,7 +507,7 @@ const CASES: Case[] = [
     signal: "SIGINT",
     code: 130,
     first: /^failed jobs:$/,
-    also: /^  gate: interrupted: SIGINT/m,
+    also: /^ {2}gate: interrupted: SIGINT/m,
   },
   // 8. From a checkout: the task the README names.
   {

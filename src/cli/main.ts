@@ -44,8 +44,11 @@ export async function main(args: string[]): Promise<number> {
     .version(versionLine(), "-V, --version", "print the version")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
-    .hook("preAction", (_program, action) =>
-      checkPathFlags(action.opts(), (key, value) => action.setOptionValue(key, value)))
+    .hook(
+      "preAction",
+      (_program, action) =>
+        checkPathFlags(action.opts(), (key, value) => action.setOptionValue(key, value)),
+    )
     .addCommand(runSubcommand(exit))
     .addCommand(validateSubcommand(exit))
     .addCommand(statusSubcommand(exit))

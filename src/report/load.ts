@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { type StateDocument } from "../engine/state.ts";
 import { readStateDocument } from "../records/state_read.ts";
 import { taskLogPath } from "../records/layout.ts";
 import type { DataFs } from "../storage/data_fs.ts";

@@ -60,8 +60,14 @@ export function checkSpec(raw: unknown, source: string): Pipeline {
 export function invalidUtf8At(bytes: Uint8Array): number {
   for (let i = 0; i < bytes.length;) {
     const b = bytes[i];
-    const size = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 &&
-        b <= 0xf4
+    const size = b < 0x80
+      ? 1
+      : b >= 0xc2 && b <= 0xdf
+      ? 2
+      : b >= 0xe0 && b <= 0xef
+      ? 3
+      : b >= 0xf0 &&
+          b <= 0xf4
       ? 4
       : 0;
     if (size === 0) return i;
@@ -108,7 +114,10 @@ export async function readSpecStream(
   for await (const chunk of stream) {
     size += chunk.length;
     if (size > MAX_SPEC_BYTES) {
-      throw unreadable(source, `larger than ${MAX_SPEC_BYTES} bytes (256 MiB), the most kt-deno reads`);
+      throw unreadable(
+        source,
+        `larger than ${MAX_SPEC_BYTES} bytes (256 MiB), the most kt-deno reads`,
+      );
     }
     chunks.push(chunk);
   }

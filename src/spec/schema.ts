@@ -121,9 +121,7 @@ const writtenName = z.string().min(1, { error: "a name cannot be empty" }).max(
   MAX_WRITTEN_NAME,
   {
     error: (issue) =>
-      `a name has at most ${MAX_WRITTEN_NAME} characters, found ${
-        (issue.input as string).length
-      }`,
+      `a name has at most ${MAX_WRITTEN_NAME} characters, found ${(issue.input as string).length}`,
   },
 );
 

@@ -68,9 +68,7 @@ function normalize(
     });
   } else {
     if (job.function !== undefined) out.function = job.function;
-    out.args = hasProtoKey(written.args)
-      ? written.args as Record<string, unknown>
-      : job.args ?? {};
+    out.args = hasProtoKey(written.args) ? written.args as Record<string, unknown> : job.args ?? {};
   }
   for (const key of ["retries", "timeout", "parallelism", "tasks_per_pod"] as const) {
     if (job[key] !== undefined) out[key] = job[key];
