@@ -33,7 +33,7 @@ function port(value: string): number {
 }
 
 /**
- * Refuses an output file under a `kt-metadata/` or `kt-schedules/` folder (followed
+ * Refuses an output file under a folder of run records or schedules (followed
  * through symlinks): those hold kt-deno's records of runs, which an output flag must never
  * overwrite.
  */
