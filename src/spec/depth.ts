@@ -60,6 +60,8 @@ export function tooDeep(value: unknown, base = "", limit = MAX_DEPTH): string | 
  * ```
  */
 export function nulAt(value: unknown, base = ""): string | null {
+  // JSON writes a NUL as \u0000: most values are cleared by one search of their text.
+  if (value === undefined || !JSON.stringify(value).includes("\\u0000")) return null;
   const stack: { value: unknown; path: string }[] = [{ value, path: base }];
   while (stack.length > 0) {
     const item = stack.pop()!;

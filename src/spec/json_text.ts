@@ -11,6 +11,9 @@ export interface JsonFinding {
   text: string;
 }
 
+/** The characters JSON allows between tokens: space, tab, line feed, carriage return. */
+const JSON_SPACE = new Set([32, 9, 10, 13]);
+
 /** The end of the string literal that starts at `start` (a `"`): the index after it. */
 function stringEnd(text: string, start: number): number {
   let i = start + 1;
@@ -44,8 +47,8 @@ export function duplicateKey(text: string): JsonFinding | null {
       const keys = objects[objects.length - 1];
       if (keys) {
         let next = end;
-        while (/\s/.test(text[next] ?? "")) next++;
-        if (text[next] === ":") {
+        while (JSON_SPACE.has(text.charCodeAt(next))) next++;
+        if (text.charCodeAt(next) === 58 /* : */) {
           const literal = text.slice(i, end);
           const key = literal.includes("\\") ? JSON.parse(literal) as string : literal.slice(1, -1);
           if (keys.has(key)) return { line: lineAt(text, i), text: key };
