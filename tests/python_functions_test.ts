@@ -120,7 +120,9 @@ for (const [mode, env] of MODES) {
         log: "one\ntwo\n",
         glob: ["kd/log.txt", "kd/raw", "kd/v.json"],
         listdir_missing: "FileNotFoundError",
-        bad_mode: "invalid mode: 'r+' (expected r, w or a, with b or t)",
+        bad_mode:
+          "mode 'r+' is not supported: a file of the data dir is open to read or to write, " +
+          "not both (open it once for each)",
       });
     } finally {
       await Deno.remove(dir, { recursive: true });

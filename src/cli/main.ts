@@ -17,6 +17,7 @@ import { listSubcommand } from "./list.ts";
 import { logsSubcommand } from "./logs.ts";
 import { resumeSubcommand } from "./resume.ts";
 import { pruneSubcommand } from "./prune.ts";
+import { pythonSubcommand } from "./python.ts";
 import { rbacSubcommand } from "./rbac.ts";
 import { reportSubcommand } from "./report.ts";
 import { runSubcommand } from "./run.ts";
@@ -63,7 +64,8 @@ export async function main(args: string[]): Promise<number> {
     .addCommand(versionSubcommand(exit))
     .addCommand(rbacSubcommand(exit))
     .addCommand(controllerSubcommand(exit))
-    .addCommand(taskSubcommand(exit));
+    .addCommand(taskSubcommand(exit))
+    .addCommand(pythonSubcommand(exit));
   for (const command of program.commands) command.exitOverride();
   try {
     if (args.length === 0) {

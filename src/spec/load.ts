@@ -169,7 +169,7 @@ async function readSpecFile(path: string): Promise<Uint8Array> {
 }
 
 /**
- * Reads and validates a spec file.
+ * Reads and validates a spec file; `-` is standard input.
  *
  * @example
  * ```ts
@@ -178,9 +178,16 @@ async function readSpecFile(path: string): Promise<Uint8Array> {
  * ```
  */
 export async function loadSpec(path: string): Promise<Pipeline> {
-  const text = specText(await readSpecFile(path), path);
-  const raw = parseJson(text, path);
-  if (raw !== undefined) return checkSpec(raw, path);
+  const source = path === "-" ? "(standard input)" : path;
+  const bytes = path === "-"
+    ? await readSpecStream(Deno.stdin.readable, source).catch((error) => {
+      if (error instanceof SpecError) throw error;
+      throw unreadable(source, (error as Error).message);
+    })
+    : await readSpecFile(path);
+  const text = specText(bytes, source);
+  const raw = parseJson(text, source);
+  if (raw !== undefined) return checkSpec(raw, source);
   const { parseSpec } = await import("./parse.ts");
-  return parseSpec(text, path);
+  return parseSpec(text, source);
 }

@@ -147,6 +147,39 @@ export class DataFs {
     await this.driver.write(await this.#path(path, "write"), data);
   }
 
+  /**
+   * Bytes `[offset, offset + length)` of a file, fewer when it ends first: a seek locally, a
+   * ranged request on an object store, never the whole file.
+   *
+   * @example
+   * ```ts
+   * import { DataFs } from "./data_fs.ts";
+   * import { LocalDriver } from "./local.ts";
+   * const fs = new DataFs(new LocalDriver(await Deno.makeTempDir()));
+   * await fs.write("a.txt", "0123456789");
+   * await fs.readRange("a.txt", 8, 100); // the bytes of "89"
+   * ```
+   */
+  async readRange(path: string, offset: number, length: number): Promise<Uint8Array> {
+    for (const [name, value] of [["offset", offset], ["length", length]] as const) {
+      if (!Number.isSafeInteger(value) || value < 0) {
+        throw new TypeError(`a range's ${name} must be a whole number of bytes, got ${value}`);
+      }
+    }
+    return await this.driver.readRange(await this.#path(path, "read"), offset, length);
+  }
+
+  /** Every file and folder below a folder, recursively, sorted by path. */
+  async walk(path = ""): Promise<EntryInfo[]> {
+    return await this.driver.walk(await this.#path(path, "read"));
+  }
+
+  /** Copies a file, streamed (never whole in memory); the copy appears whole, atomically. */
+  async copy(from: string, to: string): Promise<void> {
+    const target = await this.#path(to, "write");
+    await this.driver.writeStream(target, await this.readStream(from));
+  }
+
   /** A readable stream of a file's bytes. */
   async readStream(path: string): Promise<ReadableStream<Uint8Array>> {
     return await this.driver.readStream(await this.#path(path, "read"));
