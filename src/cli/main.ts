@@ -10,6 +10,7 @@ import { checkPathFlags, printable, UsageError } from "./errors.ts";
 import { DataDirError } from "../storage/open.ts";
 import { SetupError } from "../k8s/errors.ts";
 import { ResumeRefused } from "../run/resume_plan.ts";
+import { CorruptRecordError } from "../records/state_read.ts";
 import { cancelSubcommand } from "./cancel.ts";
 import { controllerSubcommand } from "./controller.ts";
 import { listSubcommand } from "./list.ts";
@@ -44,7 +45,11 @@ export async function main(args: string[]): Promise<number> {
     .version(versionLine(), "-V, --version", "print the version")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
-    .hook("preAction", (_program, action) => checkPathFlags(action.opts()))
+    .hook(
+      "preAction",
+      (_program, action) =>
+        checkPathFlags(action.opts(), (key, value) => action.setOptionValue(key, value)),
+    )
     .addCommand(runSubcommand(exit))
     .addCommand(validateSubcommand(exit))
     .addCommand(statusSubcommand(exit))
@@ -78,7 +83,8 @@ export async function main(args: string[]): Promise<number> {
     }
     if (
       error instanceof SpecError || error instanceof UsageError || error instanceof DataDirError ||
-      error instanceof SetupError || error instanceof ResumeRefused
+      error instanceof SetupError || error instanceof ResumeRefused ||
+      error instanceof CorruptRecordError
     ) {
       console.error(`kt-deno: ${printable(error.message)}`);
       return 2;

@@ -111,7 +111,7 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
     );
   }
   await pythonReady(functionsDir);
-  await checkDataDir(flags.dataDir);
+  await checkDataDir(flags.dataDir, { write: true });
   const runId = newRunId();
   console.log(`run id: ${runId}`);
   const { runLocally } = await import("../run/local_run.ts");
@@ -152,7 +152,7 @@ export async function driveHere(
   }
   view.close(run);
   await reportEnd(dataDir, run.document);
-  return exitCodeOf(run.status);
+  return exitCodeOf(run.status, stops.stoppedBy);
 }
 
 /**

@@ -70,7 +70,12 @@ export class PythonPool {
       if (!outcome.ok) return fail(outcome.error);
       if (request.kind === "dynamic") {
         const fs = new DataFs(openStorage(request.dataDir));
-        await saveReturnedJobs(fs, request, JSON.parse(outcome.jobs ?? "[]"));
+        await saveReturnedJobs(
+          fs,
+          request,
+          JSON.parse(outcome.jobs ?? "[]"),
+          (line) => this.output(request, line),
+        );
       }
       return { ok: true };
     } catch (error) {

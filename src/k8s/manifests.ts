@@ -6,7 +6,7 @@
  */
 import type { JobState } from "../engine/state.ts";
 import type { JobProgress } from "../executors/executor.ts";
-import { parseQuantity, scaleMemory } from "../spec/quantity.ts";
+import { parseMilliQuantity, scaleMemory } from "../spec/quantity.ts";
 import { controllerJobName, jobObjectName, runLabels, scheduleLabels } from "./names.ts";
 
 /** The service account kt-deno's pods run as (kube-transform's name). */
@@ -324,7 +324,7 @@ function packing(job: Readonly<JobState>): { env: Record<string, string>; spec: 
       KT_TASKS_PER_POD: String(perPod),
       KT_TASK_COUNT: String(taskCount(job)),
       KT_TASK_RETRIES: String(job.retries ?? 0),
-      KT_POD_WORKERS: String(Math.max(1, Math.floor(parseQuantity(job.cpu) ?? 1))),
+      KT_POD_WORKERS: String(Math.max(1, Math.floor((parseMilliQuantity(job.cpu) ?? 1000) / 1000))),
     },
     spec: {
       backoffLimitPerIndex: (job.retries ?? 0) + 1,

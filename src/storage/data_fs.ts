@@ -11,6 +11,18 @@ import { type Access, guardPath, guardReal, type GuardRules } from "./guard.ts";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** Text or bytes to write, as bytes; anything else is a `TypeError` naming the value's type. */
+function contents(operation: string, path: string, value: unknown): Uint8Array {
+  if (typeof value === "string") return encoder.encode(value);
+  if (value instanceof Uint8Array) return value;
+  const type = value === null ? "null" : Array.isArray(value) ? "a list" : typeof value;
+  throw new TypeError(
+    `fs.${operation}(${
+      JSON.stringify(path)
+    }, ...): expected text or bytes (a string or a Uint8Array), got ${type}; fs.writeJson writes values`,
+  );
+}
+
 /**
  * File operations bound to one data dir. Every path is relative to the data dir and goes
  * through its guard (`guard.ts`): a path that escapes it (`../x`, `/etc/passwd`, a symlink
@@ -105,14 +117,19 @@ export class DataFs {
     return decoder.decode(await this.driver.read(await this.#path(path, "read")));
   }
 
-  /** Replaces a file with UTF-8 text, creating parent directories. */
-  async write(path: string, text: string): Promise<void> {
-    await this.driver.write(await this.#path(path, "write"), encoder.encode(text));
+  /**
+   * Replaces a file with UTF-8 text (or bytes), creating parent directories. Any other
+   * value is a `TypeError` (`writeJson` writes values).
+   */
+  async write(path: string, text: string | Uint8Array): Promise<void> {
+    const data = contents("write", path, text);
+    await this.driver.write(await this.#path(path, "write"), data);
   }
 
-  /** Appends UTF-8 text to a file. */
-  async append(path: string, text: string): Promise<void> {
-    await this.driver.append(await this.#path(path, "write"), encoder.encode(text));
+  /** Appends UTF-8 text (or bytes) to a file; any other value is a `TypeError`. */
+  async append(path: string, text: string | Uint8Array): Promise<void> {
+    const data = contents("append", path, text);
+    await this.driver.append(await this.#path(path, "write"), data);
   }
 
   /** Appends bytes to a file. */

@@ -148,9 +148,8 @@ def call(task: Dict[str, Any], fn: Any, args: Dict[str, Any]) -> Tuple[Dict[str,
         value = fn(**args)
         if task["kind"] != "dynamic":
             return {"ok": True}, b""
-        if value is None:
-            value = []
-        if not isinstance(value, (list, tuple)):
+        # None goes on as null: the launcher logs that the function returned no jobs.
+        if value is not None and not isinstance(value, (list, tuple)):
             raise TaskError(
                 f"dynamic function {task['function']} returned {type(value).__name__}, "
                 "expected a list of jobs"
