@@ -6,13 +6,18 @@ from kube_transform import fsutil as fs
 INPUTS = (".csv", ".parquet")
 
 
-def plan(input_dir, output_dir):
-    """One static job with a task per CSV or parquet file of the input folder."""
+def plan(input_dir, output_dir, memory=None):
+    """One static job with a task per CSV or parquet file of the input folder.
+
+    `memory`, when given, is the returned job's `memory` (a quantity such as "256Mi");
+    without it the job has the default.
+    """
     names = sorted(n for n in fs.listdir(input_dir) if n.endswith(INPUTS))
     return [
         {
             "name": "clean",
             "type": "static",
+            **({"memory": memory} if memory else {}),
             "tasks": [
                 {
                     "function": "etl.clean",
