@@ -32,7 +32,8 @@ async function runOneTask(request: TaskRequest, output: (line: string) => void):
   if (found?.language !== "python") return await runTask({ ...request, found }, { output });
   const result = await runPythonTask(request, found, output);
   if (request.kind === "dynamic") {
-    await saveReturnedJobs(new DataFs(openStorage(request.dataDir)), request, result);
+    const fs = new DataFs(openStorage(request.dataDir));
+    await saveReturnedJobs(fs, { ...request, found }, result, output);
   }
 }
 

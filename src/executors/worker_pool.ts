@@ -5,10 +5,15 @@
  * replaced: every task sets its own environment variables (`JOB_INDEX`, ...), and the C
  * library keeps every value ever set, so a worker's memory would grow with its tasks.
  *
+ * A task with a `memory` is watched while it runs (`task/memory_watch.ts`): when its worker
+ * and the processes below it hold more than that in resident memory, they are killed and
+ * the task fails with `out of memory (limit 256Mi)`, the quantity as the job wrote it.
+ *
  * @module
  */
 import { parseQuantity } from "../spec/quantity.ts";
 import { readLines } from "../async/lines.ts";
+import { killTree, memoryLimit, memoryWatch } from "../task/memory_watch.ts";
 import { type GroupProcess, spawnInGroup } from "../task/process_group.ts";
 import type { TaskRequest } from "../task/request.ts";
 import type { WorkerReply, WorkerRequest } from "../task/worker.ts";
@@ -33,8 +38,11 @@ export type BatchResult =
 export type OutputSink = (request: TaskRequest, line: string) => void;
 
 /**
- * The environment that caps a worker's V8 heap at a job's `memory` (as a pod's limit
- * would), or none when the job gives no memory.
+ * The environment that sets a worker's V8 heap limit to a job's `memory`, or none when the
+ * job gives no memory. The cap itself is the memory watch's (resident memory, see
+ * `task/memory_watch.ts`); a heap is resident memory, so this limit never stops a task that
+ * holds less than its memory, stops a runaway heap between two reads of the watch, and
+ * lets a heap grow past V8's default when a job asks for more.
  */
 function heapLimitEnv(memory: string | undefined): Record<string, string> {
   const bytes = memory === undefined ? null : parseQuantity(memory);
@@ -62,6 +70,8 @@ class WorkerProcess {
   #queue: Queued[] = [];
   /** The same, as far as its stderr has told: each task ends its stderr with the nonce. */
   #stderrQueue: TaskRequest[] = [];
+  /** Ends the memory watch, which runs while it has tasks (of one memory: see execBatch). */
+  #unwatch?: () => void;
   alive = true;
   #outOfMemory = false;
 
@@ -86,7 +96,9 @@ class WorkerProcess {
           const reply = JSON.parse(line.slice(this.#nonce.length)) as WorkerReply;
           if (reply.id === this.#queue[0]?.id) {
             const { started, ended } = reply;
-            this.#queue.shift()!.done(
+            const task = this.#queue.shift()!;
+            if (this.#queue.length === 0) this.#stopWatch();
+            task.done(
               reply.ok
                 ? { ok: true, started, ended }
                 : { ok: false, error: reply.error ?? "failed", started, ended },
@@ -119,6 +131,7 @@ class WorkerProcess {
         : `the task ended its process with exit code ${status.code}`;
       const [current, ...waiting] = this.#queue;
       this.#queue = [];
+      this.#stopWatch();
       this.#stderrQueue = [];
       const now = Date.now();
       current?.done({ ok: false, error, started: now, ended: now });
@@ -139,12 +152,29 @@ class WorkerProcess {
       });
     });
     this.served += requests.length;
+    const limit = memoryLimit(requests[0].memory);
+    if (!this.#unwatch && limit !== null) {
+      this.#unwatch = memoryWatch.watch(this.#child.pid, limit, () => this.#killForMemory());
+    }
     this.#stdin.write(encoder.encode(JSON.stringify(lines) + "\n")).catch(() => {});
     return results;
   }
 
+  #stopWatch(): void {
+    this.#unwatch?.();
+    this.#unwatch = undefined;
+  }
+
   kill(): void {
     if (this.alive) this.#group.kill();
+  }
+
+  /** The task holds more than its memory: it ends with its worker, as a pod's would. */
+  #killForMemory(): void {
+    if (!this.alive) return;
+    this.#outOfMemory = true;
+    killTree(this.#child.pid);
+    this.#group.kill();
   }
 
   async close(): Promise<void> {

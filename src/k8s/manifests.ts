@@ -8,7 +8,7 @@ import type { JobState } from "../engine/state.ts";
 import type { JobProgress } from "../executors/executor.ts";
 import { podCount, taskCount, tasksPerPod } from "../spec/pod_count.ts";
 import { IMAGE_FUNCTIONS_DIR, type PackedPodEnv, POD_ENV, podEnvVars } from "../task/pod_env.ts";
-import { parseQuantity, scaleMemory } from "../spec/quantity.ts";
+import { parseMilliQuantity, scaleMemory } from "../spec/quantity.ts";
 import { controllerJobName, jobObjectName, runLabels, scheduleLabels } from "./names.ts";
 
 /** The service account kt-deno's pods run as (kube-transform's name). */
@@ -309,7 +309,7 @@ function packing(job: Readonly<JobState>): { packed?: PackedPodEnv; spec: Json }
       perPod,
       count: taskCount(job),
       retries: job.retries ?? 0,
-      workers: Math.max(1, Math.floor(parseQuantity(job.cpu) ?? 1)),
+      workers: Math.max(1, Math.floor((parseMilliQuantity(job.cpu) ?? 1000) / 1000)),
     },
     spec: {
       backoffLimitPerIndex: (job.retries ?? 0) + 1,

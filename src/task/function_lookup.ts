@@ -113,12 +113,3 @@ export class FunctionFinder {
     return found;
   }
 }
-
-/** The module of a function reference, or `undefined` when it cannot be resolved. */
-export function lookupFunction(functionsDir: string, ref: string): FunctionModule | undefined {
-  try {
-    return findFunctionModule(functionsDir, ref);
-  } catch {
-    return undefined;
-  }
-}

@@ -132,20 +132,27 @@ export async function runTask(request: TaskRequest, options: CommandOptions = {}
       if (file) await Deno.remove(file).catch(() => {});
     }
   }
-  if (request.kind === "dynamic") await saveReturnedJobs(new DataFs(store), request, result);
+  if (request.kind === "dynamic") {
+    await saveReturnedJobs(new DataFs(store), request, result, (line) => console.log(line));
+  }
 }
 
 /**
- * Writes a dynamic job's returned jobs to its output path (`[]` for none); throws when
- * they are not a list, or nest deeper than the spec allows (or are circular). The driver
- * validates them when the job ends.
+ * Writes a dynamic job's returned jobs to its output path (`[]` for none, said in one line
+ * to `log`); throws when they are not a list, or nest deeper than the spec allows (or are
+ * circular). The driver validates them when the job ends.
  */
 export async function saveReturnedJobs(
   fs: DataFs,
   request: TaskRequest,
   result: unknown,
+  log: (line: string) => void = (line) => console.log(line),
 ): Promise<void> {
-  result ??= [];
+  if (result === undefined || result === null) {
+    const what = request.found?.language === "python" ? "None" : String(result);
+    log(`kt-deno task: dynamic function ${request.function} returned ${what}: no jobs to add`);
+    result = [];
+  }
   if (!Array.isArray(result)) {
     throw new TaskFailure(
       `dynamic function ${request.function} returned ${typeof result}, expected a list of jobs`,
