@@ -9,11 +9,10 @@ import { MAX_DEPTH, tooDeep } from "../spec/depth.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { loadFunction } from "./functions.ts";
-import { lookupFunction } from "./function_lookup.ts";
-import { runPythonTask } from "./python/run_python_task.ts";
+import { findFunctionModule } from "./function_lookup.ts";
 import { readLines } from "../async/lines.ts";
 import { type GroupProcess, spawnInGroup } from "./process_group.ts";
-import { argsFile, taskEnv, type TaskRequest } from "./request.ts";
+import { argsFile, setTaskEnv, taskEnv, type TaskRequest } from "./request.ts";
 
 /** Raised when a task fails in a way the task itself reported (exit code, bad output). */
 export class TaskFailure extends Error {
@@ -103,10 +102,10 @@ export async function runCommand(request: TaskRequest, options: CommandOptions =
 }
 
 /**
- * Runs one task to the end in this process (a Python function: in a Python worker it
- * starts); throws when it fails. A dynamic job's returned jobs are written to its output
- * path for the driver to validate and register. `options` apply to a command task and a
- * Python function (where their output goes).
+ * Runs one task to the end in this process: a command, or a TypeScript function (a Python
+ * one runs in a Python worker: `executors/`); throws when it fails. A dynamic job's
+ * returned jobs are written to its output path for the driver to validate and register.
+ * `options` apply to a command task.
  */
 export async function runTask(request: TaskRequest, options: CommandOptions = {}): Promise<void> {
   if (request.command) return await runCommand(request, options);
@@ -114,14 +113,14 @@ export async function runTask(request: TaskRequest, options: CommandOptions = {}
   // The run's records are kt-deno's: a task reads them, changes none of them.
   const fs = new DataFs(store, { readOnly: [METADATA_ROOT] });
   let result: unknown = [];
-  const python = request.function && lookupFunction(request.functionsDir, request.function);
-  if (python && python.language === "python") {
-    result = await runPythonTask(request, python, options.output ?? ((line) => console.log(line)));
-  } else if (request.function) {
+  const found = request.function === undefined
+    ? undefined
+    : request.found ?? findFunctionModule(request.functionsDir, request.function);
+  if (found) {
     const file = await argsFile(request);
     try {
-      for (const [key, value] of Object.entries(taskEnv(request, file))) Deno.env.set(key, value);
-      const fn = await loadFunction(request.functionsDir, request.function);
+      setTaskEnv(taskEnv(request, file));
+      const fn = await loadFunction(found);
       result = await fn(request.args, {
         fs,
         runId: request.runId,
@@ -134,8 +133,7 @@ export async function runTask(request: TaskRequest, options: CommandOptions = {}
     }
   }
   if (request.kind === "dynamic") {
-    const log = python ? options.output ?? console.log : console.log;
-    await saveReturnedJobs(new DataFs(store), request, result, (line) => log(line));
+    await saveReturnedJobs(new DataFs(store), request, result, (line) => console.log(line));
   }
 }
 
@@ -151,9 +149,7 @@ export async function saveReturnedJobs(
   log: (line: string) => void = (line) => console.log(line),
 ): Promise<void> {
   if (result === undefined || result === null) {
-    const what = lookupFunction(request.functionsDir, request.function ?? "")?.language === "python"
-      ? "None"
-      : String(result);
+    const what = request.found?.language === "python" ? "None" : String(result);
     log(`kt-deno task: dynamic function ${request.function} returned ${what}: no jobs to add`);
     result = [];
   }
