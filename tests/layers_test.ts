@@ -1,6 +1,7 @@
 /**
  * The layers of src/, read from the code's own imports: every arrow points down (see the
- * README's Layout section), and the data-dir layout has one home.
+ * README's Layout section), sub-folders make no cycle with their folder, and the data-dir
+ * layout and the pod environment's names have one home each.
  */
 import assert from "node:assert/strict";
 import ts from "typescript";
@@ -158,4 +159,65 @@ function longFunctions(file: string): string[] {
 Deno.test(`no function of src/ is over ${MOST_LINES} lines (templates' text aside)`, () => {
   const long = FILES.flatMap(longFunctions);
   assert.deepEqual(long, [], long.join("\n"));
+});
+
+/** The folder a file is in, sub-folders kept (`task/python`), or its own name at the top. */
+function folder(path: string): string {
+  const parts = path.split("/");
+  return parts.length === 1 ? parts[0] : parts.slice(0, -1).join("/");
+}
+
+Deno.test("the folders of src/, sub-folders included, import each other in no cycle", () => {
+  const edges = new Map<string, Set<string>>();
+  for (const file of FILES) {
+    for (const target of imports(file)) {
+      if (folder(target) === folder(file)) continue;
+      if (!edges.has(folder(file))) edges.set(folder(file), new Set());
+      edges.get(folder(file))!.add(folder(target));
+    }
+  }
+  const cycles: string[] = [];
+  for (const [from, targets] of edges) {
+    for (const to of targets) {
+      // A path back from `to` to `from` closes a cycle.
+      const seen = new Set<string>();
+      const stack = [to];
+      while (stack.length) {
+        const node = stack.pop()!;
+        if (node === from) {
+          cycles.push(`${from} -> ${to} -> ... -> ${from}`);
+          break;
+        }
+        if (seen.has(node)) continue;
+        seen.add(node);
+        stack.push(...edges.get(node) ?? []);
+      }
+    }
+  }
+  assert.deepEqual(cycles, [], cycles.join("\n"));
+});
+
+/** Where each name of the task pod's environment is spelled, and where the task's are. */
+const ENV_HOMES: [string, string][] = [
+  ["task/pod_env.ts", "POD_ENV"],
+  ["task/request.ts", "TASK_ENV"],
+];
+
+Deno.test("each environment name of a task pod and of a task is spelled in one module", async () => {
+  const modules = await Promise.all(
+    ENV_HOMES.map(([file]) => import(`../src/${file}`) as Promise<Record<string, unknown>>),
+  );
+  const wrong: string[] = [];
+  ENV_HOMES.forEach(([file, table], i) => {
+    const names = Object.values(modules[i][table] as Record<string, string>);
+    assert.ok(names.length > 0, `${file} has no ${table}`);
+    // `pipeline_run_id` is also a field of the state document (kube-transform's name for both).
+    for (const name of names.filter((name) => /^[A-Z][A-Z0-9_]*$/.test(name))) {
+      const spelled = FILES.filter((other) => code(other).includes(`"${name}"`));
+      if (spelled.length !== 1 || spelled[0] !== file) {
+        wrong.push(`${name} is spelled in ${spelled.join(", ")} (its home: ${file})`);
+      }
+    }
+  });
+  assert.deepEqual(wrong, [], wrong.join("\n"));
 });

@@ -120,7 +120,9 @@ for (const [mode, env] of MODES) {
         log: "one\ntwo\n",
         glob: ["kd/log.txt", "kd/raw", "kd/v.json"],
         listdir_missing: "FileNotFoundError",
-        bad_mode: "invalid mode: 'r+' (expected r, w or a, with b or t)",
+        bad_mode:
+          "mode 'r+' is not supported: a file of the data dir is open to read or to write, " +
+          "not both (open it once for each)",
       });
     } finally {
       await Deno.remove(dir, { recursive: true });
@@ -189,7 +191,6 @@ for (const [mode, env] of MODES) {
         /^ValueError: refused path "\.\.\/outside\.txt": '\.\.' leads out of the data dir$/,
       );
       assert.equal(error("hog"), "out of memory (limit 64Mi)");
-      assert.match(await logOf(data, runId, "hog"), /^MemoryError/m);
       assert.equal(
         error("not-a-list"),
         "dynamic function steps.not_a_list returned dict, expected a list of jobs",

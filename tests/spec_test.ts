@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   findCycle,
   MAX_INDEXED_JOB,
+  parseMilliQuantity,
   parseQuantity,
   parseSpec,
   pipelineJsonSchema,
@@ -12,14 +13,19 @@ import {
   validatePipeline,
 } from "../src/spec/mod.ts";
 
-Deno.test("quantities parse as the API server's grammar allows", () => {
+Deno.test("quantities parse as the API server's grammar allows, rounded up as it rounds", () => {
   const cases: [string, number | null][] = [
     ["1.5Gi", 1.5 * 2 ** 30],
-    ["500m", 0.5],
+    ["500m", 1],
     ["2", 2],
     ["1e3", 1000],
-    ["1E-3", 0.001],
-    [".5", 0.5],
+    ["1E-3", 1],
+    [".5", 1],
+    ["1.1Gi", 1181116007],
+    ["1.15G", 1150000000],
+    ["1m", 1],
+    ["0", 0],
+    ["1e400", Infinity],
     ["128974848", 128974848],
     ["129M", 129e6],
     ["123Mi", 123 * 2 ** 20],
@@ -32,6 +38,8 @@ Deno.test("quantities parse as the API server's grammar allows", () => {
     ["1.2.3", null],
   ];
   for (const [text, value] of cases) assert.equal(parseQuantity(text), value, text);
+  const millis: [string, number][] = [["500m", 500], ["1.5", 1500], ["0.1m", 1], ["2", 2000]];
+  for (const [text, value] of millis) assert.equal(parseMilliQuantity(text), value, text);
 });
 
 Deno.test("the memory limit is computed from the value, not the digits", () => {

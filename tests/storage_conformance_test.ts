@@ -213,6 +213,23 @@ for (const backend of backends) {
     assert.ok(ok, "the bytes read back are the bytes written");
   });
 
+  test("readRange: bytes at an offset, fewer at the end, none past it", async (fs) => {
+    const data = new Uint8Array(300_000).map((_, i) => i % 253);
+    await fs.writeBytes("r/data.bin", data);
+    assert.deepEqual(await fs.readRange("r/data.bin", 0, 5), data.slice(0, 5));
+    assert.deepEqual(
+      await fs.readRange("r/data.bin", 123_456, 70_000),
+      data.slice(123_456, 193_456),
+    );
+    assert.deepEqual(await fs.readRange("r/data.bin", 299_990, 100), data.slice(299_990));
+    assert.equal((await fs.readRange("r/data.bin", 300_000, 10)).length, 0);
+    assert.equal((await fs.readRange("r/data.bin", 400_000, 10)).length, 0);
+    assert.equal((await fs.readRange("r/data.bin", 10, 0)).length, 0);
+    await assert.rejects(() => fs.readRange("r/none.bin", 0, 10), NotFoundError);
+    await assert.rejects(() => fs.readRange("r/data.bin", -1, 10), TypeError);
+    await assert.rejects(() => fs.readRange("../x", 0, 10), PathEscapeError);
+  });
+
   test("unicode and spaces in names", async (fs) => {
     await fs.write("données/été 2026/rapport final.txt", "ok");
     assert.deepEqual(await fs.listdir("données"), ["été 2026"]);

@@ -13,15 +13,18 @@ export class TcpProxy {
   readonly port = freePort();
   /** While true, bytes are read from both sides and dropped. */
   blackholed = false;
+  /** Bytes the target has sent to clients through this proxy. */
+  served = 0;
   #listener?: Deno.Listener;
   readonly #conns = new Set<Deno.Conn>();
 
   constructor(readonly target: { hostname: string; port: number }) {}
 
-  async #pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+  async #pump(from: Deno.Conn, to: Deno.Conn, served = false): Promise<void> {
     const buffer = new Uint8Array(64 * 1024);
     for (let n = await from.read(buffer); n !== null; n = await from.read(buffer)) {
       if (this.blackholed) continue;
+      if (served) this.served += n;
       for (let sent = 0; sent < n;) sent += await to.write(buffer.subarray(sent, n));
     }
   }
@@ -36,7 +39,7 @@ export class TcpProxy {
           const upstream = await Deno.connect(this.target);
           const pair = [client, upstream];
           for (const conn of pair) this.#conns.add(conn);
-          Promise.all([this.#pump(client, upstream), this.#pump(upstream, client)])
+          Promise.all([this.#pump(client, upstream), this.#pump(upstream, client, true)])
             .catch(() => {})
             .finally(() => {
               for (const conn of pair) this.#close(conn);

@@ -1,6 +1,6 @@
 /**
  * `kt-deno cancel RUN`: stops a run. Locally, it asks the run's launcher on this machine
- * to stop (SIGTERM), or marks the run when its launcher is gone; on Kubernetes, it deletes
+ * to stop (SIGUSR2), or marks the run when its launcher is gone; on Kubernetes, it deletes
  * the controller Job with foreground propagation, so every Job and pod of the run goes,
  * then marks the run. The state ends `Cancelled`.
  *

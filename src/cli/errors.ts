@@ -23,12 +23,36 @@ export function positiveInt(flag: string): (value: string) => number {
   };
 }
 
+/**
+ * `~` or `~/...` with the home folder put in, as a shell would (a quoted `'~/x'` reaches
+ * kt-deno as is); `~user` and a `~` with no HOME are a {@linkcode UsageError} naming the
+ * expansion. Other paths come back as they are.
+ *
+ * @example
+ * ```ts
+ * import { expandHome } from "./errors.ts";
+ * expandHome("--data-dir", "~/runs", "/home/ana"); // "/home/ana/runs"
+ * expandHome("--data-dir", "./runs", "/home/ana"); // "./runs"
+ * ```
+ */
+export function expandHome(flag: string, path: string, home = Deno.env.get("HOME")): string {
+  if (!path.startsWith("~")) return path;
+  if (path !== "~" && !path.startsWith("~/")) {
+    throw new UsageError(
+      `${flag} ${path}: kt-deno expands ~ and ~/..., not ~user; write the path in full`,
+    );
+  }
+  if (!home) throw new UsageError(`${flag} ${path}: ~ means $HOME, which is not set`);
+  return home.replace(/\/+$/, "") + path.slice(1);
+}
+
 /** Flags naming a place to read or write: empty, they would mean the working dir or `/`. */
 const PATH_FLAGS = { dataDir: "--data-dir", functions: "--functions", output: "--output" };
 
 /**
  * Throws a {@linkcode UsageError} for a path flag given as empty or blank text (an unset
- * variable: `--data-dir "$OUT"`), or a data dir that is the file system's root.
+ * variable: `--data-dir "$OUT"`), or a data dir that is the file system's root; expands a
+ * leading `~` ({@linkcode expandHome}), passing the new value to `set`.
  *
  * @example
  * ```ts
@@ -37,13 +61,20 @@ const PATH_FLAGS = { dataDir: "--data-dir", functions: "--functions", output: "-
  * // checkPathFlags({ dataDir: "" }) throws: --data-dir is empty
  * ```
  */
-export function checkPathFlags(flags: Record<string, unknown>): void {
+export function checkPathFlags(
+  flags: Record<string, unknown>,
+  set: (key: string, value: string) => void = () => {},
+): void {
   for (const [key, flag] of Object.entries(PATH_FLAGS)) {
     const value = flags[key];
     if (typeof value === "string" && value.trim() === "") {
       throw new UsageError(
         `${flag} is ${value === "" ? "empty" : "blank"}: expected a path (an unset variable?)`,
       );
+    }
+    if (typeof value === "string" && value.startsWith("~")) {
+      flags[key] = expandHome(flag, value);
+      set(key, flags[key] as string);
     }
   }
   const dataDir = flags.dataDir;

@@ -6,7 +6,8 @@
  */
 import { Command } from "commander";
 import { type StateDocument } from "../engine/state.ts";
-import { METADATA_ROOT, statePath } from "../records/layout.ts";
+import { METADATA_ROOT } from "../records/layout.ts";
+import { CorruptRecordError, readStateDocument } from "../records/state_read.ts";
 import {
   describeStatus,
   formatDuration,
@@ -59,8 +60,13 @@ async function summarize(fs: DataFs, runId: string, now: Date): Promise<RunSumma
   let beat: Heartbeat | null = await readHeartbeat(fs, runId);
   let summary = beat;
   if (!summary) {
-    const doc = await fs.readJson<StateDocument>(statePath(runId)).catch(() => null);
-    if (!doc) return null;
+    let doc: StateDocument;
+    try {
+      doc = await readStateDocument(fs, runId);
+    } catch (error) {
+      if (!(error instanceof CorruptRecordError)) return null;
+      return unreadable(runId, error);
+    }
     summary = heartbeatOf(doc, { role: "launcher", pid: 0, host: "" }, now);
     beat = null;
   }
@@ -77,6 +83,20 @@ async function summarize(fs: DataFs, runId: string, now: Date): Promise<RunSumma
     jobs_completed: summary.jobs_completed,
     jobs_total: summary.jobs_total,
     ...(beat?.schedule ? { schedule: beat.schedule } : {}),
+  };
+}
+
+/** A run whose state cannot be read: listed as such, so that the others still are. */
+function unreadable(runId: string, error: CorruptRecordError): RunSummary {
+  return {
+    run_id: runId,
+    pipeline_name: "?",
+    status: "Unreadable",
+    shown_status: `Unreadable (state: ${error.reason})`,
+    created_at: "",
+    duration_seconds: 0,
+    jobs_completed: 0,
+    jobs_total: 0,
   };
 }
 

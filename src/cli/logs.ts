@@ -64,9 +64,17 @@ async function logFiles(fs: DataFs, doc: StateDocument, target: LogTarget): Prom
 
 const encoder = new TextEncoder();
 
+/** Thrown when stdout's reader is gone (`| head -1`): there is no one left to print for. */
+class ReaderGone extends Error {}
+
 async function print(text: string): Promise<void> {
   const bytes = encoder.encode(text);
-  for (let sent = 0; sent < bytes.length;) sent += await Deno.stdout.write(bytes.subarray(sent));
+  try {
+    for (let sent = 0; sent < bytes.length;) sent += await Deno.stdout.write(bytes.subarray(sent));
+  } catch (error) {
+    if (error instanceof Deno.errors.BrokenPipe) throw new ReaderGone();
+    throw error;
+  }
 }
 
 /**
@@ -203,6 +211,11 @@ export function logsSubcommand(exit: (code: number) => void): Command {
     ) => {
       applyS3Flags(flags);
       const target = flags.controller ? { controller: true } : parseTarget(job);
-      exit(await showLogs(flags.dataDir, runId, target, flags.follow ?? false));
+      try {
+        exit(await showLogs(flags.dataDir, runId, target, flags.follow ?? false));
+      } catch (error) {
+        if (!(error instanceof ReaderGone)) throw error;
+        exit(0);
+      }
     });
 }

@@ -10,12 +10,14 @@ import { checkPathFlags, printable, UsageError } from "./errors.ts";
 import { DataDirError } from "../storage/open.ts";
 import { SetupError } from "../k8s/errors.ts";
 import { ResumeRefused } from "../run/resume_plan.ts";
+import { CorruptRecordError } from "../records/state_read.ts";
 import { cancelSubcommand } from "./cancel.ts";
 import { controllerSubcommand } from "./controller.ts";
 import { listSubcommand } from "./list.ts";
 import { logsSubcommand } from "./logs.ts";
 import { resumeSubcommand } from "./resume.ts";
 import { pruneSubcommand } from "./prune.ts";
+import { pythonSubcommand } from "./python.ts";
 import { rbacSubcommand } from "./rbac.ts";
 import { reportSubcommand } from "./report.ts";
 import { runSubcommand } from "./run.ts";
@@ -45,7 +47,11 @@ export async function main(args: string[]): Promise<number> {
     .version(versionLine(), "-V, --version", "print the version")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
-    .hook("preAction", (_program, action) => checkPathFlags(action.opts()))
+    .hook(
+      "preAction",
+      (_program, action) =>
+        checkPathFlags(action.opts(), (key, value) => action.setOptionValue(key, value)),
+    )
     .addCommand(runSubcommand(exit))
     .addCommand(validateSubcommand(exit))
     .addCommand(statusSubcommand(exit))
@@ -62,7 +68,8 @@ export async function main(args: string[]): Promise<number> {
     .addCommand(versionSubcommand(exit))
     .addCommand(rbacSubcommand(exit))
     .addCommand(controllerSubcommand(exit))
-    .addCommand(taskSubcommand(exit));
+    .addCommand(taskSubcommand(exit))
+    .addCommand(pythonSubcommand(exit));
   for (const command of program.commands) command.exitOverride();
   try {
     if (args.length === 0) {
@@ -80,7 +87,8 @@ export async function main(args: string[]): Promise<number> {
     }
     if (
       error instanceof SpecError || error instanceof UsageError || error instanceof DataDirError ||
-      error instanceof SetupError || error instanceof ResumeRefused
+      error instanceof SetupError || error instanceof ResumeRefused ||
+      error instanceof CorruptRecordError
     ) {
       console.error(`kt-deno: ${printable(error.message)}`);
       return 2;

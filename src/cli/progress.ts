@@ -21,9 +21,21 @@ export interface ProgressView {
   close(run: PipelineRun): void;
 }
 
+/** Set once stderr cannot be written (a closed pipe, `2>&-`): progress then goes unshown. */
+let stderrGone = false;
+
+/**
+ * Writes to stderr; output it cannot write is dropped, never thrown: the run goes on, and
+ * its progress is still in the data dir's logs and state.
+ */
 function write(text: string): void {
+  if (stderrGone) return;
   const bytes = encoder.encode(text);
-  for (let sent = 0; sent < bytes.length;) sent += Deno.stderr.writeSync(bytes.subarray(sent));
+  try {
+    for (let sent = 0; sent < bytes.length;) sent += Deno.stderr.writeSync(bytes.subarray(sent));
+  } catch {
+    stderrGone = true;
+  }
 }
 
 /** Plain lines on stderr: one when a job changes status, one per task output line. */

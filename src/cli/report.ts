@@ -5,7 +5,7 @@
  * @module
  */
 import { Command } from "commander";
-import { reportPath } from "../records/layout.ts";
+import { METADATA_ROOT, reportPath, SCHEDULES_ROOT } from "../records/layout.ts";
 import { isRunId } from "../records/run_id.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { NotFoundError } from "../storage/driver.ts";
@@ -32,6 +32,29 @@ function port(value: string): number {
   return n;
 }
 
+/**
+ * Refuses an output file under a folder of run records or schedules (followed
+ * through symlinks): those hold kt-deno's records of runs, which an output flag must never
+ * overwrite.
+ */
+export async function checkOutputPath(flag: string, path: string): Promise<void> {
+  const absolute = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+  const slash = absolute.lastIndexOf("/");
+  const parent = absolute.slice(0, slash) || "/";
+  const real = await Deno.realPath(absolute).catch(() =>
+    Deno.realPath(parent).then((dir) => `${dir}/${absolute.slice(slash + 1)}`, () => absolute)
+  );
+  for (const place of [absolute, real]) {
+    const segments = place.split("/");
+    const root = [METADATA_ROOT, SCHEDULES_ROOT].find((name) => segments.includes(name));
+    if (root) {
+      throw new UsageError(
+        `${flag} ${path}: refused, it is inside ${root}/, which holds kt-deno's records of runs`,
+      );
+    }
+  }
+}
+
 /** Writes or serves a run's report; resolves to the exit code. */
 export async function reportCommand(runId: string, flags: ReportFlags): Promise<number> {
   if (!isRunId(runId)) {
@@ -51,6 +74,7 @@ export async function reportCommand(runId: string, flags: ReportFlags): Promise<
   if (flags.output !== undefined && flags.serve) {
     throw new UsageError("--output and --serve do not go together (the server makes the page)");
   }
+  if (flags.output !== undefined) await checkOutputPath("--output", flags.output);
   applyS3Flags(flags);
   const fs = new DataFs(await checkDataDir(flags.dataDir));
   const missing = (error: unknown): never => {
@@ -70,7 +94,19 @@ export async function reportCommand(runId: string, flags: ReportFlags): Promise<
         host: flags.host,
         signal: stop.signal,
         onListen: (url) => console.log(`serving the report of ${runId} on ${url} (Ctrl-C stops)`),
-      }).catch(missing);
+      }).catch((error) => {
+        const where = `${flags.host ?? "127.0.0.1"} port ${flags.port ?? 0}`;
+        if (error instanceof Deno.errors.AddrInUse) {
+          throw new UsageError(`${where} is in use; choose another --port`);
+        }
+        if (
+          error instanceof Deno.errors.PermissionDenied ||
+          error instanceof Deno.errors.AddrNotAvailable
+        ) {
+          throw new UsageError(`cannot serve on ${where}: ${error.message}`);
+        }
+        return missing(error);
+      });
     } finally {
       Deno.removeSignalListener("SIGINT", onSigint);
     }

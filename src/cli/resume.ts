@@ -37,7 +37,7 @@ export async function resumeCommand(runId: string, flags: RunFlags): Promise<num
   if (flags.image !== undefined) {
     return await clusterCommand(pipeline, flags, { runId, reopened: reopenRun(doc, new Date()) });
   }
-  await checkDataDir(flags.dataDir);
+  await checkDataDir(flags.dataDir, { write: true });
   const given = flags.functions !== undefined;
   const functionsDir = resolveFunctionsDir(
     given ? flags.functions : launch?.functions_dir ?? "./kt_functions",

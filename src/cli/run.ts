@@ -94,7 +94,10 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
   if (flags.image !== undefined) {
     const { podCountWarnings } = await import("../spec/pod_count.ts");
     for (const line of podCountWarnings(pipeline.jobs)) console.error(`kt-deno: warning: ${line}`);
-    return await clusterCommand(pipeline, { ...flags, specPath });
+    return await clusterCommand(pipeline, {
+      ...flags,
+      specPath: specPath === "-" ? undefined : specPath,
+    });
   }
   const stray = [...CLUSTER_FLAGS, "waitRetry" as const].find((flag) => flags[flag] !== undefined);
   if (stray) {
@@ -112,7 +115,7 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
     );
   }
   await pythonReady(functionsDir);
-  await checkDataDir(flags.dataDir);
+  await checkDataDir(flags.dataDir, { write: true });
   const runId = newRunId();
   console.log(`run id: ${runId}`);
   const { runLocally } = await import("../run/local_run.ts");
@@ -123,7 +126,7 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
       dataDir: flags.dataDir,
       functionsDir,
       concurrency: flags.concurrency,
-      specPath,
+      specPath: specPath === "-" ? undefined : specPath,
       cache: flags.cache,
     }));
 }
@@ -154,7 +157,7 @@ export async function driveHere(
   }
   view.close(run);
   await reportEnd(dataDir, run.document);
-  return exitCodeOf(run.status);
+  return exitCodeOf(run.status, stops.stoppedBy);
 }
 
 /**
@@ -265,7 +268,7 @@ export async function clusterCommand(
 export function runSubcommand(exit: (code: number) => void): Command {
   const command = withS3Flags(new Command("run"))
     .description("validate a pipeline spec (YAML or JSON) and run it")
-    .argument("<spec>", "pipeline spec file")
+    .argument("<spec>", "pipeline spec file, or - for standard input")
     .option(
       "--data-dir <dir>",
       "data dir: a local folder, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix",

@@ -5,7 +5,7 @@
  */
 import { Command } from "commander";
 import { type StateDocument } from "../engine/state.ts";
-import { statePath } from "../records/layout.ts";
+import { readStateDocument } from "../records/state_read.ts";
 import { isRunId } from "../records/run_id.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { NotFoundError } from "../storage/driver.ts";
@@ -25,7 +25,7 @@ export async function readState(dataDir: string, runId: string): Promise<StateDo
     );
   }
   try {
-    return await new DataFs(openStorage(dataDir)).readJson<StateDocument>(statePath(runId));
+    return await readStateDocument(new DataFs(openStorage(dataDir)), runId);
   } catch (error) {
     if (error instanceof NotFoundError) {
       throw new UsageError(`no run ${runId} in data dir ${dataDir}`);

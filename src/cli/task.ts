@@ -13,12 +13,7 @@ export function taskSubcommand(exit: (code: number) => void): Command {
       "run this pod's task, found by JOB_COMPLETION_INDEX (the worker pods' command; exit 0 done, 1 task failed, 2 set up wrong)",
     )
     .action(async () => {
-      if (Deno.env.get("KT_TASKS_PER_POD")) {
-        const { runPackedPod } = await import("../executors/packed_pod.ts");
-        exit(await runPackedPod());
-        return;
-      }
-      const { runPodTask } = await import("../task/pod_task.ts");
-      exit(await runPodTask());
+      const { runPod } = await import("../executors/pod_task.ts");
+      exit(await runPod());
     });
 }

@@ -9,7 +9,7 @@ import { TaskTimeRecorder } from "../records/task_times.ts";
 import { DoneRecorder, LOCAL_BLOCK, readDoneTasks } from "../records/task_done.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
-import { lookupFunction } from "../task/function_lookup.ts";
+import { FunctionFinder } from "../task/function_lookup.ts";
 import { type TaskRequest, taskRequest } from "../task/request.ts";
 import { runCommand } from "../task/run_task.ts";
 import { selfCommand } from "../task/self_command.ts";
@@ -23,7 +23,33 @@ import {
 import { Slots } from "../async/slots.ts";
 import { PythonPool } from "./python_pool.ts";
 import { TaskCache } from "./task_cache.ts";
-import { type TaskResult, WorkerPool } from "./worker_pool.ts";
+import { type BatchResult, type TaskResult, WorkerPool } from "./worker_pool.ts";
+
+/** Most tasks in one batch sent to a worker. */
+export const MAX_BATCH = 64;
+
+/** A batch's tasks took less than this each (in milliseconds): the next one may be larger. */
+export const QUICK_TASK_MS = 5;
+
+/** One attempt at a task: its index, and how many attempts came before. */
+type Attempt = { index: number; attempt: number };
+
+/** Tasks to run one after the other on one slot, with their requests. */
+type Batch = (Attempt & { request: TaskRequest | Error })[];
+
+/** Ends an attempt; resolves to whether the task is settled (done, or failed for good). */
+type Settle = (
+  index: number,
+  attempt: number,
+  result: TaskResult,
+  started: number,
+  ended: number,
+) => Promise<boolean>;
+
+/** Whether a request runs in a TypeScript worker (and may be batched). */
+function inWorker(request: TaskRequest | Error): request is TaskRequest {
+  return !(request instanceof Error) && request.found?.language === "typescript";
+}
 
 /** Settings of a {@linkcode LocalExecutor}. */
 export interface LocalExecutorOptions {
@@ -82,6 +108,18 @@ export class LocalExecutor implements Executor {
   readonly #times: TaskTimeRecorder;
   readonly #fs: DataFs;
   #cache?: Promise<TaskCache>;
+  readonly #finder: FunctionFinder;
+  /** Batches of TypeScript function tasks waiting for a slot (see `#submit`). */
+  readonly #queue: {
+    requests: TaskRequest[];
+    signal: AbortSignal;
+    /** Of a job with a timeout: goes to a worker by itself. */
+    alone: boolean;
+    results: PromiseWithResolvers<BatchResult>[];
+    /** Called when it goes to a worker. */
+    started: () => void;
+  }[] = [];
+  #pumping = false;
 
   constructor(readonly options: LocalExecutorOptions) {
     this.#concurrency = options.concurrency ?? defaultConcurrency();
@@ -92,6 +130,7 @@ export class LocalExecutor implements Executor {
       functionsDir: options.functionsDir,
     };
     this.#fs = new DataFs(openStorage(options.dataDir));
+    this.#finder = new FunctionFinder(options.functionsDir);
     this.#times = new TaskTimeRecorder(this.#fs, options.runId);
     this.#pool = new WorkerPool(
       selfCommand(["worker"]),
@@ -129,13 +168,14 @@ export class LocalExecutor implements Executor {
       () => abort.abort(new Error(`job timed out after ${job.timeout}s`)),
       job.timeout * 1000,
     );
-    let ran: TasksRun;
+    let ran: TasksRun | undefined;
     try {
       ran = await this.runTasks(job, todo, { total: count, done, signal: abort.signal });
     } finally {
       clearTimeout(timer);
       this.#jobs.delete(abort);
-      await done?.flush();
+      const allDone = ran?.failures.length === 0 && ran.notStarted === 0;
+      await (allDone ? done?.dropPending() : done?.flush());
       if (this.#cache) await (await this.#cache).flush(job.name);
     }
     const { failures, taskRetries, notStarted } = ran;
@@ -158,6 +198,11 @@ export class LocalExecutor implements Executor {
    * Runs some of a job's tasks (`indexes`) with their retries, each finished one recorded
    * in `done`; resolves to the tasks that failed after their retries, in index order. A
    * local run runs all of a job's tasks that are not done; a packed pod, its own.
+   *
+   * Consecutive TypeScript function tasks go to a worker in batches (see
+   * {@linkcode WorkerPool.execBatch}), which grow while its tasks take under
+   * {@linkcode QUICK_TASK_MS} each, up to {@linkcode MAX_BATCH}: a batch takes one slot, as one
+   * task would, and its worker never waits for its next task.
    */
   async runTasks(
     job: Readonly<JobState>,
@@ -177,87 +222,254 @@ export class LocalExecutor implements Executor {
     const failures: { index: number; error: string }[] = [];
     let taskRetries = 0;
     const times = this.#times.job(job.name, total);
-    const skipped = () => {
-      progress.notStarted!++;
-      this.options.events?.progress?.({ ...progress });
+    const changed = () => this.options.events?.progress?.({ ...progress });
+    /** Ends an attempt; whether the task is settled (done, or failed after its retries). */
+    const settle = async (
+      index: number,
+      attempt: number,
+      result: TaskResult,
+      started: number,
+      end: number,
+    ) => {
+      const last = result.ok || attempt >= retries || signal.aborted;
+      times.record(index, started, end, result.ok);
+      if (last) await this.options.taskEnded?.(job.name, index, started, result.ok);
+      if (!last) {
+        taskRetries++;
+        return false;
+      }
+      if (result.ok) {
+        progress.succeeded++;
+        done?.add(index);
+      } else {
+        progress.failed++;
+        failures.push({ index, error: result.error });
+      }
+      changed();
+      return true;
     };
+    const runners = Math.min(indexes.length, job.parallelism ?? total, this.#concurrency);
     let next = 0;
+    const take = () => next < indexes.length ? indexes[next++] : undefined;
     const runner = async () => {
-      for (let at = next++; at < indexes.length; at = next++) {
-        const index = indexes[at];
-        for (let attempt = 0;; attempt++) {
-          // Stopped before its turn: the task never started, it did not fail.
-          if (signal.aborted && attempt === 0) {
-            skipped();
-            break;
-          }
-          const release = await this.#slots.acquire();
-          if (signal.aborted && attempt === 0) {
-            release();
-            skipped();
-            break;
-          }
+      /** This runner's tasks to run again: retries, and tasks of a batch that did not run. */
+      const again: Attempt[] = [];
+      let size = 1;
+      for (;;) {
+        const index = again.length ? undefined : take();
+        const task = again.shift() ?? (index === undefined ? undefined : { index, attempt: 0 });
+        if (!task) return;
+        // Stopped before its turn: the task never started, it did not fail.
+        if (signal.aborted && task.attempt === 0) {
+          progress.notStarted!++;
+          changed();
+          continue;
+        }
+        const most = Math.min(size, Math.ceil((indexes.length - next) / runners) + 1);
+        const batch = this.#batch(job, task, most, take, again);
+        const pooled = inWorker(batch[0].request);
+        const release = pooled ? undefined : await this.#slots.acquire();
+        if (signal.aborted && task.attempt === 0 && !pooled) {
+          release!();
+          progress.notStarted!++;
+          changed();
+          continue;
+        }
+        // Running from when it has a slot (a queued batch waits for one).
+        let running = false;
+        const started = () => {
+          running = true;
           progress.running++;
-          this.options.events?.progress?.({ ...progress });
-          let result: TaskResult;
-          const started = Date.now();
-          try {
-            result = await this.#attempt(job, index, signal);
-          } finally {
-            release();
+          changed();
+        };
+        try {
+          if (!pooled) started();
+          const results = this.#answer(job, batch, pooled, signal, started);
+          const ran = await this.#settleAll(batch, results, settle);
+          again.push(...ran.again);
+          size = ran.quick ? Math.min(2 * size, MAX_BATCH) : 1;
+        } finally {
+          release?.();
+          if (running) {
             progress.running--;
+            changed();
           }
-          const last = result.ok || attempt >= retries || signal.aborted;
-          times.record(index, started, Date.now(), result.ok);
-          if (last) await this.options.taskEnded?.(job.name, index, started, result.ok);
-          if (!last) {
-            taskRetries++;
-            continue;
-          }
-          if (result.ok) {
-            progress.succeeded++;
-            done?.add(index);
-          } else {
-            progress.failed++;
-            failures.push({ index, error: result.error });
-          }
-          this.options.events?.progress?.({ ...progress });
-          break;
         }
       }
     };
-    const runners = Math.min(indexes.length, job.parallelism ?? total, this.#concurrency);
     await Promise.all(Array.from({ length: runners }, runner));
     failures.sort((a, b) => a.index - b.index);
     return { failures, taskRetries, notStarted: progress.notStarted! };
   }
 
-  async #attempt(job: Readonly<JobState>, index: number, signal: AbortSignal): Promise<TaskResult> {
-    if (signal.aborted) return { ok: false, error: reason(signal) };
-    const request = taskRequest(job, index, this.#where);
-    if (job.cache ?? this.options.cache) {
-      this.#cache ??= TaskCache.open(this.#fs, this.#where.runId);
-      const count = job.type === "dynamic" ? 1 : job.tasks!.length;
-      return await (await this.#cache).run(
-        request,
-        (asked) => this.#exec(asked, signal),
-        (i) => i < count ? taskRequest(job, i, this.#where) : undefined,
-      );
+  /**
+   * The batch that starts with `task`: more tasks (from `take`, up to `most` in all) when it
+   * is a first attempt of a TypeScript function, as long as the next ones are too (the first
+   * that is not goes to `again`).
+   */
+  #batch(
+    job: Readonly<JobState>,
+    task: Attempt,
+    most: number,
+    take: () => number | undefined,
+    again: Attempt[],
+  ): Batch {
+    const batch = [{ ...task, request: taskRequest(job, task.index, this.#where, this.#finder) }];
+    if (task.attempt > 0 || !inWorker(batch[0].request)) return batch;
+    for (let index; batch.length < most && (index = take()) !== undefined;) {
+      const request = taskRequest(job, index, this.#where, this.#finder);
+      if (!inWorker(request)) {
+        again.push({ index, attempt: 0 });
+        break;
+      }
+      batch.push({ index, attempt: 0, request });
     }
-    return await this.#exec(request, signal);
+    return batch;
   }
 
-  async #exec(request: TaskRequest, signal: AbortSignal): Promise<TaskResult> {
-    const { job: name, index } = request;
-    const found = request.function && lookupFunction(request.functionsDir, request.function);
-    if (found && found.language === "python") {
-      return await this.#python.exec(request, found, signal);
+  /**
+   * The one place where a batch's requests become results: from the cache first, when the
+   * job uses it (`--cache`, `cache: true`), which answers the tasks whose entries hold and
+   * passes the others on, asking them to record their file operations; then from a worker
+   * (a batch of TypeScript functions, queued for a slot), or from this process (a command,
+   * a Python function, a request that is an error, a retry).
+   */
+  #answer(
+    job: Readonly<JobState>,
+    batch: Batch,
+    pooled: boolean,
+    signal: AbortSignal,
+    started: () => void,
+  ): Promise<BatchResult>[] {
+    const run = (requests: (TaskRequest | Error)[]) =>
+      pooled
+        ? this.#submit(requests as TaskRequest[], signal, job.timeout, started)
+        : [this.#timedAttempt(job, { ...batch[0], request: requests[0] }, signal)];
+    const requests = batch.map((t) => t.request);
+    if (!(job.cache ?? this.options.cache) || requests[0] instanceof Error) return run(requests);
+    this.#cache ??= TaskCache.open(this.#fs, this.#where.runId);
+    const count = job.type === "dynamic" ? 1 : job.tasks!.length;
+    const requestAt = (i: number) => {
+      const request = i < count ? taskRequest(job, i, this.#where, this.#finder) : undefined;
+      return request instanceof Error ? undefined : request;
+    };
+    const answers = this.#cache.then((cache) =>
+      cache.answer(requests as TaskRequest[], run, requestAt)
+    );
+    return requests.map(async (_, i) => await (await answers)[i]);
+  }
+
+  /**
+   * Gives each result of a batch to `settle`; returns the attempts to make again (a failed
+   * task's next, a task its worker did not run) and whether its tasks were quick.
+   */
+  async #settleAll(
+    batch: Batch,
+    results: Promise<BatchResult>[],
+    settle: Settle,
+  ): Promise<{ again: Attempt[]; quick: boolean }> {
+    const again: Attempt[] = [];
+    let took = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const result = await results[i];
+      const { index, attempt } = batch[i];
+      if (result.notRun) {
+        again.push({ index, attempt });
+        continue;
+      }
+      took += result.ended - result.started;
+      if (!await settle(index, attempt, result, result.started, result.ended)) {
+        again.push({ index, attempt: attempt + 1 });
+      }
+    }
+    return { again, quick: took < QUICK_TASK_MS * batch.length };
+  }
+
+  /**
+   * Queues TypeScript function tasks for a worker; a promise of each one's result. When a
+   * slot is free, the first queued batch goes to a worker, and when more are queued than
+   * there are slots, with the batches queued after it,
+   * up to {@linkcode MAX_BATCH} tasks, of jobs with the same memory (their heap limit) and no
+   * timeout (whose stop would stop the worker's other tasks): 10,000 single-task jobs ready
+   * at once cost a few hundred writes to workers, not 10,000.
+   */
+  #submit(
+    requests: TaskRequest[],
+    signal: AbortSignal,
+    timeout: number | undefined,
+    started: () => void,
+  ): Promise<BatchResult>[] {
+    const results = requests.map(() => Promise.withResolvers<BatchResult>());
+    this.#queue.push({ requests, signal, alone: timeout !== undefined, results, started });
+    if (!this.#pumping) this.#pump();
+    return results.map((result) => result.promise);
+  }
+
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    try {
+      while (this.#queue.length) {
+        const release = await this.#slots.acquire();
+        const first = this.#queue.shift()!;
+        const taken = [first];
+        let count = first.requests.length;
+        const memory = first.requests[0].memory;
+        // Only batches that would wait for a slot anyway join it: workers stay all busy.
+        const join = !first.alone && this.#queue.length >= this.#concurrency;
+        for (let i = 0; join && i < this.#queue.length && i < 2 * MAX_BATCH;) {
+          const queued = this.#queue[i];
+          const fits = count + queued.requests.length <= MAX_BATCH;
+          if (queued.alone || queued.requests[0].memory !== memory || !fits) {
+            i++;
+            continue;
+          }
+          this.#queue.splice(i, 1);
+          taken.push(queued);
+          count += queued.requests.length;
+        }
+        for (const queued of taken) queued.started();
+        const results = this.#pool.execBatch(taken.flatMap((t) => t.requests), first.signal);
+        let at = 0;
+        for (const { results: waiting } of taken) {
+          for (const result of waiting) results[at++].then(result.resolve);
+        }
+        Promise.all(results).finally(release);
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  async #timedAttempt(
+    job: Readonly<JobState>,
+    task: Batch[number],
+    signal: AbortSignal,
+  ): Promise<BatchResult> {
+    const started = Date.now();
+    const result = await this.#attempt(job, task.index, task.request, signal);
+    return { ...result, started, ended: Date.now() };
+  }
+
+  async #attempt(
+    job: Readonly<JobState>,
+    index: number,
+    request: TaskRequest | Error,
+    signal: AbortSignal,
+  ): Promise<TaskResult> {
+    if (signal.aborted) return { ok: false, error: reason(signal) };
+    if (request instanceof Error) {
+      // As a worker would have said it, at the end of the task's log.
+      this.options.events?.log?.(job.name, index, `kt-deno task: ${request.message}`);
+      return { ok: false, error: request.message };
+    }
+    if (request.found?.language === "python") {
+      return await this.#python.exec(request, request.found, signal);
     }
     if (!request.command) return await this.#pool.exec(request, signal);
     try {
       await runCommand(request, {
         signal,
-        output: (line) => this.options.events?.log?.(name, index, line),
+        output: (line) => this.options.events?.log?.(job.name, index, line),
       });
       return { ok: true };
     } catch (error) {

@@ -18,48 +18,38 @@ import { taskErrorPath, taskLogPath } from "../records/layout.ts";
 import { DoneRecorder, readDoneBlock } from "../records/task_done.ts";
 import { readTaskDefinitions } from "../records/task_files.ts";
 import { savePodTime } from "../records/task_times.ts";
+import { podTasks } from "../spec/pod_count.ts";
 import type { Task } from "../spec/schema.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { resolveFunctionsDir } from "../task/functions.ts";
-import { required, VersionMismatchError } from "../task/pod_task.ts";
-import { VERSION } from "../version.ts";
+import { checkPodVersion, POD_ENV, readPodEnv } from "../task/pod_env.ts";
 import { Slots } from "../async/slots.ts";
 import { LocalExecutor } from "./local.ts";
 
 /** Most task time files a packed pod writes at once. */
 const TIME_WRITES = 16;
 
-/** The tasks of pod `pod` of a job of `count` tasks at `perPod` a pod: `[from, to)`. */
-export function podTasks(pod: number, perPod: number, count: number): [number, number] {
-  return [pod * perPod, Math.min((pod + 1) * perPod, count)];
-}
-
-function integer(name: string): number {
-  const value = Number(required(name));
-  if (!Number.isInteger(value) || value < 0) {
-    throw new Error(`${name} must be a whole number, found ${JSON.stringify(Deno.env.get(name))}`);
-  }
-  return value;
-}
-
 /** This pod's tasks, as the controller set them in its environment. */
 function podSettings() {
-  const settings = {
-    runId: required("KT_RUN_ID"),
-    job: required("KT_JOB_NAME"),
-    pod: integer("JOB_COMPLETION_INDEX"),
-    dataDir: required("DATA_DIR"),
-    perPod: integer("KT_TASKS_PER_POD"),
-    count: integer("KT_TASK_COUNT"),
-    retries: Number(Deno.env.get("KT_TASK_RETRIES") ?? "0"),
-    workers: Math.max(1, Number(Deno.env.get("KT_POD_WORKERS") ?? "1")),
-    perChunk: Number(Deno.env.get("KT_TASKS_PER_CHUNK") ?? "1"),
-    functionsDir: resolveFunctionsDir(Deno.env.get("KT_FUNCTIONS_DIR") ?? "/app/kt_functions"),
+  const pod = readPodEnv();
+  checkPodVersion(pod);
+  if (!pod.packed) throw new Error(`${POD_ENV.tasksPerPod} is not set in the pod`);
+  const { runId, job, index, dataDir, tasksPerChunk } = pod;
+  const { perPod, count, retries, workers } = pod.packed;
+  const functionsDir = resolveFunctionsDir(pod.functionsDir);
+  return {
+    runId,
+    job,
+    pod: index,
+    dataDir,
+    perPod,
+    count,
+    retries,
+    workers,
+    perChunk: tasksPerChunk,
+    functionsDir,
   };
-  const launched = required("KT_VERSION");
-  if (launched !== VERSION) throw new VersionMismatchError(launched, VERSION, "image");
-  return settings;
 }
 
 type PodSettings = ReturnType<typeof podSettings>;

@@ -6,6 +6,11 @@
  * library keeps every environment value a task sets. When a worker cannot start, Python is
  * checked, to say why.
  *
+ * A task's `memory` counts the resident memory of its whole worker (see
+ * `task/memory_watch.ts`), what earlier tasks left there included (module-level state, a
+ * heap that did not shrink). So a worker that has served a task with a larger limit is
+ * measured before a task with a smaller one, and replaced if it already holds more.
+ *
  * @module
  */
 import { DataFs } from "../storage/data_fs.ts";
@@ -14,6 +19,7 @@ import type { FunctionModule } from "../task/function_lookup.ts";
 import { checkPython } from "../task/python/python_check.ts";
 import { PythonWorker } from "../task/python/python_worker.ts";
 import type { TaskRequest } from "../task/request.ts";
+import { memoryLimit, treeMemory } from "../task/memory_watch.ts";
 import { saveReturnedJobs } from "../task/run_task.ts";
 import { closeWorkers, type OutputSink, type TaskResult, TASKS_PER_WORKER } from "./worker_pool.ts";
 
@@ -30,6 +36,8 @@ export class PythonPool {
   readonly #idle: PythonWorker[] = [];
   readonly #all = new Set<PythonWorker>();
   readonly #served = new WeakMap<PythonWorker, number>();
+  /** The largest memory limit each worker has run a task under (Infinity: none). */
+  readonly #largest = new WeakMap<PythonWorker, number>();
 
   constructor(readonly output: OutputSink, readonly tasksPerWorker = TASKS_PER_WORKER) {}
 
@@ -46,7 +54,7 @@ export class PythonPool {
     };
     let worker: PythonWorker | undefined;
     try {
-      worker = this.#idle.pop() ?? await this.#start();
+      worker = await this.#take(memoryLimit(request.memory) ?? Infinity);
     } catch (error) {
       // Why it would not start, said plainly when Python is missing or too old.
       return await checkPython(`function ${request.function} is Python (${found.file})`).then(
@@ -62,7 +70,12 @@ export class PythonPool {
       if (!outcome.ok) return fail(outcome.error);
       if (request.kind === "dynamic") {
         const fs = new DataFs(openStorage(request.dataDir));
-        await saveReturnedJobs(fs, request, JSON.parse(outcome.jobs ?? "[]"));
+        await saveReturnedJobs(
+          fs,
+          request,
+          JSON.parse(outcome.jobs ?? "[]"),
+          (line) => this.output(request, line),
+        );
       }
       return outcome.observed ? { ok: true, observed: outcome.observed } : { ok: true };
     } catch (error) {
@@ -75,6 +88,22 @@ export class PythonPool {
       // The slot stays taken until the old worker is gone, so the two never overlap.
       else if (worker.alive) await worker.close();
     }
+  }
+
+  /** An idle worker that holds less than `limit`, or a new one. */
+  async #take(limit: number): Promise<PythonWorker> {
+    for (let worker; (worker = this.#idle.pop());) {
+      const largest = this.#largest.get(worker) ?? limit;
+      if (limit < largest && treeMemory(worker.pid) >= limit) {
+        await worker.close();
+        continue;
+      }
+      this.#largest.set(worker, Math.max(limit, largest));
+      return worker;
+    }
+    const worker = await this.#start();
+    this.#largest.set(worker, limit);
+    return worker;
   }
 
   async #start(): Promise<PythonWorker> {

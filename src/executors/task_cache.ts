@@ -35,7 +35,7 @@ import { Digester, namesDigest, sha256Hex } from "../storage/digest.ts";
 import type { Observed } from "../storage/fs_recorder.ts";
 import { type CodeDigest, codeDigest } from "../task/code_digest.ts";
 import { taskEnv, type TaskRequest } from "../task/request.ts";
-import type { TaskResult } from "./worker_pool.ts";
+import type { BatchResult } from "./worker_pool.ts";
 
 /** The environment variables that name the run, left out of a task's key. */
 const RUN_VARIABLES = ["KT_RUN_ID", "pipeline_run_id", "KT_ORCH_SPEC_PATH"];
@@ -83,7 +83,8 @@ const STORING = 64;
  * @example
  * ```ts ignore
  * const cache = await TaskCache.open(fs, runId, functionsDir);
- * const result = await cache.run(request, (r) => pool.exec(r, signal));
+ * const [result] = cache.answer([request], (asked) => pool.execBatch(asked, signal));
+ * await result;
  * await cache.flush(request.job);
  * await cache.close();
  * ```
@@ -115,7 +116,7 @@ export class TaskCache {
     let code = this.#codes.get(id);
     if (!code) {
       try {
-        code = codeDigest(request.functionsDir, request.function!);
+        code = codeDigest(request.functionsDir, request.function!, request.found);
       } catch (error) {
         code = error as Error;
       }
@@ -187,46 +188,84 @@ export class TaskCache {
   }
 
   /**
-   * Answers one task from the cache, or runs it with `exec` (its request asking the
-   * runner to record its file operations) and stores what it did. `requestAt` gives the
-   * requests of the job's other tasks, to look the next ones up ahead.
+   * Answers a batch of tasks: each from the cache when its entry holds, the others by
+   * `exec` (in one call, as one batch; a request whose result may be stored asks its
+   * runner to record its file operations), whose results are stored. `requestAt` gives
+   * the requests of the job's other tasks, to look the next ones up ahead. A promise of
+   * each request's result, in order, as the runner's own would be.
    */
-  async run(
-    request: TaskRequest,
-    exec: (request: TaskRequest) => Promise<TaskResult>,
+  answer(
+    requests: TaskRequest[],
+    exec: (requests: TaskRequest[]) => Promise<BatchResult>[],
     requestAt?: (index: number) => TaskRequest | undefined,
-  ): Promise<TaskResult> {
+  ): Promise<BatchResult>[] {
+    const verdicts = requests.map((request) => this.#verdict(request, requestAt));
+    const answers = (async () => {
+      const known = await Promise.all(verdicts);
+      const misses = new Map<number, number>();
+      const asked: TaskRequest[] = [];
+      known.forEach((verdict, i) => {
+        if (verdict.why === undefined) return;
+        misses.set(i, asked.length);
+        asked.push(verdict.parts ? { ...requests[i], record: true } : requests[i]);
+      });
+      const results = asked.length ? exec(asked) : [];
+      return requests.map((request, i) => {
+        const at = misses.get(i);
+        return at === undefined
+          ? this.#hit(request, known[i] as Verdict & { why: undefined })
+          : this.#ran(request, known[i], results[at]);
+      });
+    })();
+    return requests.map(async (_, i) => await (await answers)[i]);
+  }
+
+  /** A task answered from its entry (a dynamic job's jobs written back). */
+  async #hit(
+    request: TaskRequest,
+    verdict: Verdict & { why: undefined },
+  ): Promise<BatchResult> {
     const { job, index } = request;
-    const verdict = await this.#verdict(request, requestAt);
-    if (!verdict.parts) {
-      this.#decide(job, { index, outcome: "ran", why: verdict.why ?? "not cached" });
-      return await exec(request);
+    const started = Date.now();
+    if (request.kind === "dynamic") {
+      await this.fs.writeJson(dynamicOutputPath(this.runId, job), verdict.entry.returned ?? []);
     }
+    this.#decide(job, { index, outcome: "cached", why: "its entry holds", key: verdict.parts.key });
+    this.#remember(job, index, verdict.parts.key);
+    return { ok: true, started, ended: Date.now() };
+  }
+
+  /** A task that ran: its result stored when it may be. */
+  async #ran(
+    request: TaskRequest,
+    verdict: Verdict,
+    pending: Promise<BatchResult>,
+  ): Promise<BatchResult> {
+    const { job, index } = request;
+    const result = await pending;
+    // Not run (its worker ended first): it is asked for again, and decided then.
+    if (result.notRun) return result;
     const { parts, why } = verdict;
-    if (why === undefined) {
-      if (request.kind === "dynamic") {
-        await this.fs.writeJson(dynamicOutputPath(this.runId, job), verdict.entry.returned ?? []);
-      }
-      this.#decide(job, { index, outcome: "cached", why: "its entry holds", key: parts.key });
-      this.#remember(job, index, parts.key);
-      return { ok: true };
+    if (!parts) {
+      this.#decide(job, { index, outcome: "ran", why: why ?? "not cached" });
+      return result;
     }
-    const result = await exec({ ...request, record: true });
     if (!result.ok) {
       this.#decide(job, { index, outcome: "ran", why: `${why}; failed, not stored` });
       return result;
     }
     const observed = await this.#observed(result.observed);
+    const { observed: _, ...answer } = result;
     if (!observed || observed.unobserved) {
       const not = observed?.unobserved ?? "its file operations were not recorded";
       this.#decide(job, { index, outcome: "ran", why: `${why}; not stored: ${not}` });
-      return result;
+      return answer;
     }
-    const storing = this.#store(request, parts, observed, why);
+    const storing = this.#store(request, parts, observed, why!);
     this.#storing.add(storing);
     storing.finally(() => this.#storing.delete(storing));
     if (this.#storing.size >= STORING) await Promise.race(this.#storing);
-    return result;
+    return answer;
   }
 
   /** Digests what a task read and wrote and writes its entry; a failure is a decision. */

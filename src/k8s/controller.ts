@@ -22,7 +22,7 @@ import { thisDriver } from "../records/heartbeat.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { NotFoundError, type StorageDriver } from "../storage/driver.ts";
 import { openStorage } from "../storage/open.ts";
-import { VersionMismatchError } from "../task/pod_task.ts";
+import { VersionMismatchError } from "../task/pod_env.ts";
 import { VERSION } from "../version.ts";
 import { backoffDelay, sleep } from "../async/backoff.ts";
 import { reportInChildProcess } from "../run/report_child.ts";

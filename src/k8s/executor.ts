@@ -25,14 +25,8 @@ import {
   parseIndexes,
   ReadyPods,
 } from "./job_status.ts";
-import {
-  ktJob,
-  type Owner,
-  type RunSettings,
-  taskCount,
-  taskProgress,
-  tasksPerPod,
-} from "./manifests.ts";
+import { ktJob, type Owner, type RunSettings, taskProgress } from "./manifests.ts";
+import { podTasks, taskCount, tasksPerPod } from "../spec/pod_count.ts";
 import { readDoneBlock } from "../records/task_done.ts";
 import { jobObjectName, LABELS } from "./names.ts";
 import { taskError } from "./pod_problems.ts";
@@ -202,7 +196,7 @@ export class KubernetesExecutor implements Executor {
     const { runId } = this.options.settings;
     const perPod = tasksPerPod(job);
     const found = await Promise.all(failedPods.map(async (pod) => {
-      const [from, to] = [pod * perPod, Math.min((pod + 1) * perPod, taskCount(job))];
+      const [from, to] = podTasks(pod, perPod, taskCount(job));
       const done = new Set(await readDoneBlock(this.options.fs, runId, job.name, from));
       return Array.from({ length: to - from }, (_, i) => from + i)
         .filter((index) => !done.has(index))

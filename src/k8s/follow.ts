@@ -15,7 +15,8 @@ import { openStorage } from "../storage/open.ts";
 import { ApiError, type KubeClient } from "./client.ts";
 import { Informer } from "./informer.ts";
 import { finishedCondition, jobStatusOnly, type KubeJob, parseIndexes } from "./job_status.ts";
-import { CONTROLLER_EXIT, type RunSettings, taskProgress, tasksPerPod } from "./manifests.ts";
+import { CONTROLLER_EXIT, type RunSettings, taskProgress } from "./manifests.ts";
+import { tasksPerPod } from "../spec/pod_count.ts";
 import { controllerJobName, LABELS } from "./names.ts";
 
 /** The parts of a Pod the launcher reads: the controller container's end. */

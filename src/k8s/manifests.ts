@@ -6,7 +6,9 @@
  */
 import type { JobState } from "../engine/state.ts";
 import type { JobProgress } from "../executors/executor.ts";
-import { parseQuantity, scaleMemory } from "../spec/quantity.ts";
+import { podCount, taskCount, tasksPerPod } from "../spec/pod_count.ts";
+import { IMAGE_FUNCTIONS_DIR, type PackedPodEnv, POD_ENV, podEnvVars } from "../task/pod_env.ts";
+import { parseMilliQuantity, scaleMemory } from "../spec/quantity.ts";
 import { controllerJobName, jobObjectName, runLabels, scheduleLabels } from "./names.ts";
 
 /** The service account kt-deno's pods run as (kube-transform's name). */
@@ -14,7 +16,6 @@ export const SERVICE_ACCOUNT = "kt-pod";
 /** The environment variable that carries a run's settings to its controller. */
 export const SETTINGS_ENV = "KT_RUN_SETTINGS";
 /** Where worker images keep task functions. */
-export const IMAGE_FUNCTIONS_DIR = "/app/kt_functions";
 
 /** An image pull policy, as a container spec takes it. */
 export type PullPolicy = "Always" | "IfNotPresent" | "Never";
@@ -263,21 +264,6 @@ export function controllerJob(
   };
 }
 
-/** Number of tasks of a kt job: its tasks, or 1 for a dynamic job. */
-export function taskCount(job: Readonly<JobState>): number {
-  return job.type === "dynamic" ? 1 : job.tasks!.length;
-}
-
-/** Tasks each pod of a kt job runs: its `tasks_per_pod`, 1 for a dynamic job. */
-export function tasksPerPod(job: Readonly<JobState>): number {
-  return job.type === "dynamic" ? 1 : job.tasks_per_pod ?? 1;
-}
-
-/** Pods (Job completions) of a kt job: `ceil(tasks / tasks_per_pod)`. */
-export function podCount(job: Readonly<JobState>): number {
-  return Math.ceil(taskCount(job) / tasksPerPod(job));
-}
-
 /**
  * A kt job's task counts from its Job's status. For a packed job (`tasks_per_pod` N > 1)
  * they are estimates from its pods: a finished pod counts N tasks done (the last pod's
@@ -308,11 +294,10 @@ export function taskProgress(
  * (killed, out of memory) is replaced up to `retries + 1` times, and the new pod runs only
  * the tasks without a done record.
  */
-function packing(job: Readonly<JobState>): { env: Record<string, string>; spec: Json } {
+function packing(job: Readonly<JobState>): { packed?: PackedPodEnv; spec: Json } {
   const perPod = tasksPerPod(job);
   if (perPod === 1) {
     return {
-      env: {},
       spec: {
         backoffLimitPerIndex: job.retries ?? 0,
         podFailurePolicy: { rules: [IGNORE_DISRUPTIONS] },
@@ -320,11 +305,11 @@ function packing(job: Readonly<JobState>): { env: Record<string, string>; spec: 
     };
   }
   return {
-    env: {
-      KT_TASKS_PER_POD: String(perPod),
-      KT_TASK_COUNT: String(taskCount(job)),
-      KT_TASK_RETRIES: String(job.retries ?? 0),
-      KT_POD_WORKERS: String(Math.max(1, Math.floor(parseQuantity(job.cpu) ?? 1))),
+    packed: {
+      perPod,
+      count: taskCount(job),
+      retries: job.retries ?? 0,
+      workers: Math.max(1, Math.floor((parseMilliQuantity(job.cpu) ?? 1000) / 1000)),
     },
     spec: {
       backoffLimitPerIndex: (job.retries ?? 0) + 1,
@@ -384,17 +369,19 @@ export function ktJob(
             env: [
               ...envList({
                 ...settings.env,
-                DATA_DIR: settings.dataDir,
-                KT_RUN_ID: settings.runId,
-                KT_JOB_NAME: job.name,
-                KT_TASKS_PER_CHUNK: String(tasksPerChunk),
-                KT_VERSION: settings.version,
-                KT_FUNCTIONS_DIR: IMAGE_FUNCTIONS_DIR,
-                KT_IMAGE_PATH: settings.image,
-                ...packed.env,
+                ...podEnvVars({
+                  dataDir: settings.dataDir,
+                  runId: settings.runId,
+                  job: job.name,
+                  tasksPerChunk,
+                  version: settings.version,
+                  functionsDir: IMAGE_FUNCTIONS_DIR,
+                  image: settings.image,
+                  packed: packed.packed,
+                }),
               }),
               {
-                name: "JOB_COMPLETION_INDEX",
+                name: POD_ENV.index,
                 valueFrom: {
                   fieldRef: {
                     fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']",

@@ -4,7 +4,9 @@
  *
  * A job's tasks are recorded in blocks of consecutive indexes, one small file per block
  * (`tasks_done/<job>/<first>.json`, a JSON array of the block's finished indexes),
- * rewritten as tasks finish, at most once a second. A block is a packed pod's tasks on
+ * rewritten as tasks finish, at most once a second, the first time a second after its first
+ * task finished: a local job that ends sooner writes none (the state document says it is
+ * done). A block is a packed pod's tasks on
  * Kubernetes (the pod is its only writer), or {@linkcode LOCAL_BLOCK} tasks of a local run.
  * Not one file per task: 100,000 tasks on S3 would be 100,000 writes and, to resume, 100
  * pages of listing plus 100,000 reads; in blocks of 1,000 they are a hundred files, each
@@ -58,6 +60,8 @@ interface Block {
   dirty: boolean;
   /** The last write. */
   written: Promise<void>;
+  /** Set while a write waits for its gap. */
+  timer?: ReturnType<typeof setTimeout>;
 }
 
 /**
@@ -104,24 +108,48 @@ export class DoneRecorder {
     return found;
   }
 
-  /** Records task `index` as done (written within a second, or at the next flush). */
+  /**
+   * Records task `index` as done: written a second later with the tasks done meanwhile (a
+   * job that ends sooner may not need it written at all, see {@linkcode dropPending}), or at
+   * the next flush.
+   */
   add(index: number): void {
     const block = this.#blockOf(index);
     block.indexes.push(index);
     block.dirty = true;
-    block.writes.request().catch((error) =>
-      console.error(`kt-deno: done record of task ${index} not written: ${error.message}`)
-    );
+    block.timer ??= setTimeout(() => {
+      block.timer = undefined;
+      block.writes.request().catch((error) =>
+        console.error(`kt-deno: done records of ${this.job} not written: ${error.message}`)
+      );
+    }, WRITE_GAP_MS);
   }
 
   /** Writes every block's pending record now; a record that cannot be written is said on stderr. */
   async flush(): Promise<void> {
     await Promise.all(
-      [...this.#blocks.values()].map((block) =>
-        (block.dirty ? block.writes.now() : block.written).catch((error) =>
+      [...this.#blocks.values()].map((block) => {
+        clearTimeout(block.timer);
+        block.timer = undefined;
+        return (block.dirty ? block.writes.now() : block.written).catch((error) =>
           console.error(`kt-deno: done records not written: ${error.message}`)
-        )
-      ),
+        );
+      }),
     );
+  }
+
+  /**
+   * Drops the records not yet written, for a job whose every task is done: the state
+   * document says so, and a run that stops before writing it runs the tasks again, never
+   * skips one. Waits for a write under way.
+   */
+  async dropPending(): Promise<void> {
+    await Promise.all([...this.#blocks.values()].map((block) => {
+      clearTimeout(block.timer);
+      block.timer = undefined;
+      block.writes.cancel();
+      block.dirty = false;
+      return block.written.catch(() => {});
+    }));
   }
 }

@@ -6,8 +6,7 @@
  * @module
  */
 import { readDecisions } from "../records/cache.ts";
-import { type StateDocument } from "../engine/state.ts";
-import { statePath } from "../records/layout.ts";
+import { readStateDocument } from "../records/state_read.ts";
 import { taskLogPath } from "../records/layout.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import { NotFoundError, PathEscapeError } from "../storage/driver.ts";
@@ -70,7 +69,7 @@ export async function loadReport(
   runId: string,
   limits: Limits = LIMITS,
 ): Promise<ReportModel> {
-  const doc = await fs.readJson<StateDocument>(statePath(runId));
+  const doc = await readStateDocument(fs, runId);
   const shown = shownJobs(doc, limits);
   const runTimes = await readRunTimes(fs, runId);
   const times = new Map<string, TaskTime[]>();

@@ -1,5 +1,5 @@
 /**
- * Stopping a run, wherever it is driven: its launcher on this machine (SIGTERM), its
+ * Stopping a run, wherever it is driven: its launcher on this machine (SIGUSR2), its
  * controller on a cluster (deleted, through what the caller passes in), or nothing when
  * its driver is gone; then the run is marked `Cancelled`.
  *
@@ -20,6 +20,13 @@ import { readKeptSpec } from "../records/kept_spec.ts";
 import { type LaunchRecord, readLaunch } from "../records/launch.ts";
 import { heartbeatPath, statePath } from "../records/layout.ts";
 import type { DataFs } from "../storage/data_fs.ts";
+
+/**
+ * The signal that asks a local launcher to cancel its run. Not SIGTERM: a launcher that a
+ * service manager or `kill` terminates says `terminated by SIGTERM`, not that a user ran
+ * `kt-deno cancel`.
+ */
+export const CANCEL_SIGNAL = "SIGUSR2";
 
 /** Which cluster a run is on, as far as the caller knows. */
 export interface ClusterOf {
@@ -88,7 +95,7 @@ export async function stopRun(
   }
   const here = beat?.host === Deno.hostname();
   if (beat && here && processAlive(beat.pid) === true && isKtDeno(beat.pid)) {
-    Deno.kill(beat.pid, "SIGTERM");
+    Deno.kill(beat.pid, CANCEL_SIGNAL);
     await until(`the launcher (pid ${beat.pid}) to stop`, options.timeoutSeconds, async () => {
       const now = await readHeartbeat(fs, runId);
       return now?.status !== "Running" || processAlive(beat.pid) === false;

@@ -18,9 +18,9 @@ import { SpecError } from "./problems.ts";
  * ```
  */
 export function parseSpec(text: string, source = "spec"): Pipeline {
-  let raw: unknown;
+  let raw = parseJson(text, source);
   try {
-    raw = parseJson(text) ?? parseYaml(text, { merge: true, logLevel: "error" });
+    raw ??= parseYaml(text, { merge: true, logLevel: "error" });
   } catch (error) {
     const reason = /Maximum call stack/.test((error as Error).message)
       ? "nested too deeply to parse (lists and objects within each other)"

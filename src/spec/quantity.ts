@@ -1,51 +1,100 @@
 /**
  * Kubernetes resource quantities ("1.5Gi", "500m", "2", "1e3"), parsed exactly as the
- * API server's grammar allows.
+ * API server's grammar allows, and rounded as it rounds: up to a whole byte, or a whole
+ * millicore.
  *
  * @module
  */
 
-const SUFFIXES: Record<string, number> = {
-  "": 1,
-  n: 1e-9,
-  u: 1e-6,
-  m: 1e-3,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  P: 1e15,
-  E: 1e18,
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-  Pi: 2 ** 50,
-  Ei: 2 ** 60,
+/** Each suffix as a power of ten or of two. */
+const SUFFIXES: Record<string, { ten: number } | { two: number }> = {
+  "": { ten: 0 },
+  n: { ten: -9 },
+  u: { ten: -6 },
+  m: { ten: -3 },
+  k: { ten: 3 },
+  M: { ten: 6 },
+  G: { ten: 9 },
+  T: { ten: 12 },
+  P: { ten: 15 },
+  E: { ten: 18 },
+  Ki: { two: 10 },
+  Mi: { two: 20 },
+  Gi: { two: 30 },
+  Ti: { two: 40 },
+  Pi: { two: 50 },
+  Ei: { two: 60 },
 };
 
 const QUANTITY =
   /^([+-]?)(\d+(?:\.\d*)?|\.\d+)(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$/;
 
+/** Past this power of ten a quantity is no number kt-deno can use (nor any machine). */
+const MAX_POWER = 80;
+
 /**
- * Parses a quantity into its value in base units (bytes, or cores), or `null` when the
- * text is not a quantity.
+ * A quantity's value times `10 ** scale`, rounded up to a whole number away from zero, as
+ * Kubernetes rounds (`Quantity.Value()` for scale 0, `MilliValue()` for 3), computed
+ * exactly (no binary fraction creeps in: "1.15G" is 1150000000), or `null` when the text
+ * is not a quantity. Values too large for a JavaScript number are `Infinity`.
+ */
+function roundedValue(text: string, scale: number): number | null {
+  const match = QUANTITY.exec(text);
+  if (!match) return null;
+  const [, sign, number, exponent, suffix = ""] = match;
+  const [whole, fraction = ""] = number.split(".");
+  const mantissa = BigInt((whole + fraction).replace(/^0+(?=\d)/, "") || "0");
+  const unit = exponent ? { ten: Number(exponent.slice(1)) } : SUFFIXES[suffix];
+  const ten = ("ten" in unit ? unit.ten : 0) + scale - fraction.length;
+  const two = "two" in unit ? BigInt(unit.two) : 0n;
+  let value: bigint;
+  if (mantissa === 0n) value = 0n;
+  else if (ten > MAX_POWER) return sign === "-" ? -Infinity : Infinity;
+  else if (ten < -MAX_POWER - String(mantissa).length) value = 1n;
+  else if (ten >= 0) value = (mantissa << two) * 10n ** BigInt(ten);
+  else {
+    const numerator = mantissa << two;
+    const denominator = 10n ** BigInt(-ten);
+    value = (numerator + denominator - 1n) / denominator;
+  }
+  const result = Number(value);
+  return sign === "-" ? -result : result;
+}
+
+/**
+ * Parses a quantity into its value in base units (bytes, or cores), rounded up to a whole
+ * number as Kubernetes rounds a quantity's value (`1.1Gi` and `1m` of memory are
+ * 1181116007 bytes and 1 byte), or `null` when the text is not a quantity. For cores, use
+ * {@linkcode parseMilliQuantity}.
  *
  * @example
  * ```ts
  * import { parseQuantity } from "./quantity.ts";
  * parseQuantity("1.5Gi"); // 1610612736
- * parseQuantity("500m"); // 0.5
+ * parseQuantity("1.1Gi"); // 1181116007
+ * parseQuantity("1m"); // 1
  * parseQuantity("1e3"); // 1000
  * parseQuantity("16 GB"); // null
  * ```
  */
 export function parseQuantity(text: string): number | null {
-  const match = QUANTITY.exec(text);
-  if (!match) return null;
-  const [, sign, digits, exponent, suffix = ""] = match;
-  const value = Number(digits) * (exponent ? 10 ** Number(exponent.slice(1)) : SUFFIXES[suffix]);
-  return sign === "-" ? -value : value;
+  return roundedValue(text, 0);
+}
+
+/**
+ * Parses a quantity into thousandths of its unit (millicores, for `cpu`), rounded up to a
+ * whole number as Kubernetes rounds (`MilliValue()`), or `null` when it is not a quantity.
+ *
+ * @example
+ * ```ts
+ * import { parseMilliQuantity } from "./quantity.ts";
+ * parseMilliQuantity("500m"); // 500
+ * parseMilliQuantity("1.5"); // 1500
+ * parseMilliQuantity("0.1m"); // 1
+ * ```
+ */
+export function parseMilliQuantity(text: string): number | null {
+  return roundedValue(text, 3);
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import type { TaskList } from "./packed_tasks.ts";
-import { parseQuantity } from "./quantity.ts";
+import { parseMilliQuantity, parseQuantity } from "./quantity.ts";
 
 /** `module.path.function`: identifiers joined by dots, at least one dot, nothing else. */
 export const FUNCTION_REF = /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)+$/;
@@ -82,28 +82,58 @@ export const MAX_INDEXED_JOB = 100_000;
 const INDEXED_JOB_LIMIT =
   "Kubernetes' limit for an Indexed Job with a per-index backoff limit, which kt-deno sets";
 
+/**
+ * The longest `timeout`, in seconds: the largest timer the runtime has (2^31 - 1 ms, about
+ * 24.8 days). A longer one would fire at once; it is refused, never shortened.
+ */
+export const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/**
+ * The largest `memory` (bytes) and `cpu` (millicores): the largest whole number a
+ * JavaScript number holds exactly (about 8 PiB, or 9 billion cores). Larger values could
+ * not be passed on to a pod, a worker's heap limit or a Python memory limit as written.
+ */
+export const MAX_QUANTITY = Number.MAX_SAFE_INTEGER;
+
 function quantity(kind: "memory" | "cpu", fallback: string) {
   return z.string().default(fallback).check((ctx) => {
-    const value = parseQuantity(ctx.value);
+    const value = kind === "memory" ? parseQuantity(ctx.value) : parseMilliQuantity(ctx.value);
+    let message: string | undefined;
     if (value === null || value < 0) {
-      ctx.issues.push({
-        code: "custom",
-        input: ctx.value,
-        message: `invalid ${kind} quantity ${
-          JSON.stringify(ctx.value)
-        }: expected a Kubernetes quantity such as ${
-          kind === "memory" ? '"1.5Gi" or "512Mi"' : '"500m" or "2"'
-        }`,
-      });
+      message = `invalid ${kind} quantity ${
+        JSON.stringify(ctx.value)
+      }: expected a Kubernetes quantity such as ${
+        kind === "memory" ? '"1.5Gi" or "512Mi"' : '"500m" or "2"'
+      }`;
+    } else if (value > MAX_QUANTITY) {
+      message = `${kind} ${JSON.stringify(ctx.value)} is too large: at most ${MAX_QUANTITY} ${
+        kind === "memory" ? "bytes (about 8 PiB)" : "millicores"
+      }`;
     }
+    if (message) ctx.issues.push({ code: "custom", input: ctx.value, message });
   });
 }
+
+/** The longest name, as written (before it is sanitized): a DNS subdomain's bound. */
+export const MAX_WRITTEN_NAME = 253;
+
+const writtenName = z.string().min(1, { error: "a name cannot be empty" }).max(
+  MAX_WRITTEN_NAME,
+  {
+    error: (issue) =>
+      `a name has at most ${MAX_WRITTEN_NAME} characters, found ${(issue.input as string).length}`,
+  },
+);
+
+const commandWord = z.string().refine((word) => !word.includes("\0"), {
+  error: "holds a NUL character, which no process argument can",
+});
 
 /** One task of a static job: a function call, or a command run as a process. */
 export const TaskSchema = z.strictObject({
   function: functionRef.optional().describe("module.path.function under the functions folder"),
   args: args.default({}).describe("keyword arguments passed to the function"),
-  command: z.array(z.string()).min(1).optional().describe(
+  command: z.array(commandWord).min(1).optional().describe(
     "kt-deno extension: an argv to run as a process instead of a function",
   ),
 }).check((ctx) => {
@@ -120,7 +150,7 @@ export const TaskSchema = z.strictObject({
 /** One job of a pipeline, as written (before names are filled in and sanitized). */
 export const JobSchema = z.strictObject({
   type: z.enum(["static", "dynamic"]),
-  name: z.string().optional().describe("defaults to <base>-job-<index>"),
+  name: writtenName.optional().describe("defaults to <base>-job-<index>"),
   memory: quantity("memory", "1Gi"),
   cpu: quantity("cpu", "500m"),
   dependencies: z.array(z.string()).default([]),
@@ -135,7 +165,10 @@ export const JobSchema = z.strictObject({
   retries: z.int().min(0).max(100).optional().describe(
     "kt-deno extension: times a failed task is retried (default 0)",
   ),
-  timeout: z.number().positive().optional().describe(
+  timeout: z.number().positive().max(MAX_TIMEOUT_SECONDS, {
+    error: (issue) =>
+      `at most ${MAX_TIMEOUT_SECONDS} seconds (about 24.8 days, the largest timer the runtime has), found ${issue.input}`,
+  }).optional().describe(
     "kt-deno extension: seconds the job may run before it fails",
   ),
   parallelism: z.int().min(1).max(MAX_INDEXED_JOB, {
@@ -182,7 +215,7 @@ export const JobSchema = z.strictObject({
 
 /** A whole pipeline, as written. */
 export const PipelineSchema = z.strictObject({
-  name: z.string(),
+  name: writtenName,
   jobs: z.array(JobSchema).default([]),
 });
 

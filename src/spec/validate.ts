@@ -5,7 +5,7 @@
  * @module
  */
 import type { z } from "zod";
-import { MAX_DEPTH, tooDeep } from "./depth.ts";
+import { MAX_DEPTH, nulAt, tooDeep } from "./depth.ts";
 import { automaticName, isDnsLabel, sanitizeName } from "./names.ts";
 import { type Job, JobSchema, type Pipeline, PipelineSchema } from "./schema.ts";
 import type { Problem, Validated } from "./problems.ts";
@@ -17,9 +17,14 @@ function fieldPath(path: PropertyKey[]): string {
   ).join("");
 }
 
+/** A job's name as written, for messages: cut short when long, `jobs[i]` when none. */
 function rawName(raw: unknown, index: number): string {
   const name = (raw as { jobs?: { name?: unknown }[] } | undefined)?.jobs?.[index]?.name;
-  return typeof name === "string" ? name : `jobs[${index}]`;
+  return typeof name === "string" && name !== "" ? shortName(name) : `jobs[${index}]`;
+}
+
+function shortName(name: string): string {
+  return name.length > 80 ? `${name.slice(0, 60)}... (${name.length} characters)` : name;
 }
 
 function schemaProblems(error: z.ZodError, jobName: (index: number) => string): Problem[] {
@@ -32,7 +37,21 @@ function schemaProblems(error: z.ZodError, jobName: (index: number) => string): 
   });
 }
 
-function normalize(job: z.output<typeof JobSchema>, base: string, index: number): Job {
+/** Own keys a plain assignment would drop (zod's records copy by assignment). */
+function hasProtoKey(value: unknown): boolean {
+  return value !== null && typeof value === "object" && Object.hasOwn(value, "__proto__");
+}
+
+/**
+ * A job after its checks: name filled in and sanitized, defaults applied. `raw` is the job
+ * as written: args keep a `__proto__` key from it, as data.
+ */
+function normalize(
+  job: z.output<typeof JobSchema>,
+  base: string,
+  index: number,
+  raw: unknown,
+): Job {
   const out: Job = {
     name: sanitizeName(job.name ?? automaticName(base, index)),
     type: job.type,
@@ -40,10 +59,16 @@ function normalize(job: z.output<typeof JobSchema>, base: string, index: number)
     cpu: job.cpu,
     dependencies: job.dependencies.map(sanitizeName),
   };
-  if (job.type === "static") out.tasks = job.tasks ?? [];
-  else {
+  const written = raw as { args?: unknown; tasks?: { args?: unknown }[] };
+  if (job.type === "static") {
+    out.tasks = job.tasks ?? [];
+    out.tasks.forEach((task, t) => {
+      const args = written.tasks?.[t]?.args;
+      if (hasProtoKey(args)) task.args = args as Record<string, unknown>;
+    });
+  } else {
     if (job.function !== undefined) out.function = job.function;
-    out.args = job.args ?? {};
+    out.args = hasProtoKey(written.args) ? written.args as Record<string, unknown> : job.args ?? {};
   }
   for (const key of ["retries", "timeout", "parallelism", "tasks_per_pod"] as const) {
     if (job[key] !== undefined) out[key] = job[key];
@@ -171,7 +196,7 @@ function shapeProblems(jobs: unknown, entry: (i: number) => string): Problem[] {
       return;
     }
     const { args, tasks, name } = job as { args?: unknown; tasks?: unknown; name?: unknown };
-    const label = typeof name === "string" ? name : `jobs[${i}]`;
+    const label = typeof name === "string" && name !== "" ? shortName(name) : `jobs[${i}]`;
     const fields = ["args"];
     const values = [args];
     if (Array.isArray(tasks)) {
@@ -181,12 +206,22 @@ function shapeProblems(jobs: unknown, entry: (i: number) => string): Problem[] {
       });
     }
     values.forEach((value, v) => {
-      if (tooDeep(value) === null) return;
-      problems.push({
-        job: label,
-        field: fields[v],
-        message: `nested deeper than ${MAX_DEPTH} levels of lists and objects (or circular)`,
-      });
+      if (tooDeep(value) !== null) {
+        problems.push({
+          job: label,
+          field: fields[v],
+          message: `nested deeper than ${MAX_DEPTH} levels of lists and objects (or circular)`,
+        });
+        return;
+      }
+      const nul = nulAt(value, fields[v]);
+      if (nul !== null) {
+        problems.push({
+          job: label,
+          field: nul,
+          message: "holds a NUL character, which no process argument or environment can",
+        });
+      }
     });
   });
   return problems;
@@ -213,7 +248,8 @@ export function validatePipeline(raw: unknown): Validated<Pipeline> {
     return { ok: false, problems: schemaProblems(parsed.error, (i) => rawName(raw, i)) };
   }
   const base = `pipeline-${parsed.data.name}`;
-  const jobs = parsed.data.jobs.map((job, i) => normalize(job, base, i));
+  const written = (raw as { jobs: unknown[] }).jobs ?? [];
+  const jobs = parsed.data.jobs.map((job, i) => normalize(job, base, i, written[i]));
   const labels = parsed.data.jobs.map((job, i) => job.name ?? jobs[i].name);
   const problems = checkJobs(jobs, labels, new Set());
   return problems.length
@@ -248,7 +284,7 @@ export function validateDescendants(
     );
     return { ok: false, problems: wrapped };
   }
-  const jobs = parsed.data.map((job, i) => normalize(job, parent, i));
+  const jobs = parsed.data.map((job, i) => normalize(job, parent, i, raw[i]));
   const labels = parsed.data.map((job, i) => job.name ?? jobs[i].name);
   const problems = checkJobs(jobs, labels, existing);
   return problems.length ? { ok: false, problems } : { ok: true, value: jobs };

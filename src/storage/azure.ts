@@ -179,6 +179,27 @@ export class AzureStore implements ObjectStore {
     });
   }
 
+  /** A ranged download; a range that starts past the end (HTTP 416) is empty. */
+  async getRange(key: string, offset: number, length: number): Promise<Uint8Array | null> {
+    try {
+      return await this.#call(key, async (client) => {
+        const body = (await client.getBlobClient(key).download(offset, length))
+          .readableStreamBody!;
+        const out = new Uint8Array(length);
+        let filled = 0;
+        for await (const chunk of body as AsyncIterable<Uint8Array>) {
+          out.set(chunk.subarray(0, length - filled), filled);
+          filled += Math.min(chunk.length, length - filled);
+        }
+        return out.subarray(0, filled);
+      });
+    } catch (error) {
+      const code = (error as ObjectStoreError).code;
+      if (code === "InvalidRange" || code === "416") return new Uint8Array();
+      throw error;
+    }
+  }
+
   async getStream(key: string): Promise<ReadableStream<Uint8Array> | null> {
     return await this.#call(key, async (client) => {
       const body = (await client.getBlobClient(key).download()).readableStreamBody!;

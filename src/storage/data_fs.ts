@@ -12,6 +12,18 @@ import { type Access, guardPath, guardReal, type GuardRules } from "./guard.ts";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** Text or bytes to write, as bytes; anything else is a `TypeError` naming the value's type. */
+function contents(operation: string, path: string, value: unknown): Uint8Array {
+  if (typeof value === "string") return encoder.encode(value);
+  if (value instanceof Uint8Array) return value;
+  const type = value === null ? "null" : Array.isArray(value) ? "a list" : typeof value;
+  throw new TypeError(
+    `fs.${operation}(${
+      JSON.stringify(path)
+    }, ...): expected text or bytes (a string or a Uint8Array), got ${type}; fs.writeJson writes values`,
+  );
+}
+
 /**
  * File operations bound to one data dir. Every path is relative to the data dir and goes
  * through its guard (`guard.ts`): a path that escapes it (`../x`, `/etc/passwd`, a symlink
@@ -122,14 +134,19 @@ export class DataFs {
     return decoder.decode(await this.driver.read(await this.#path(path, "read")));
   }
 
-  /** Replaces a file with UTF-8 text, creating parent directories. */
-  async write(path: string, text: string): Promise<void> {
-    await this.driver.write(await this.#path(path, "write"), encoder.encode(text));
+  /**
+   * Replaces a file with UTF-8 text (or bytes), creating parent directories. Any other
+   * value is a `TypeError` (`writeJson` writes values).
+   */
+  async write(path: string, text: string | Uint8Array): Promise<void> {
+    const data = contents("write", path, text);
+    await this.driver.write(await this.#path(path, "write"), data);
   }
 
-  /** Appends UTF-8 text to a file. */
-  async append(path: string, text: string): Promise<void> {
-    await this.driver.append(await this.#path(path, "write"), encoder.encode(text));
+  /** Appends UTF-8 text (or bytes) to a file; any other value is a `TypeError`. */
+  async append(path: string, text: string | Uint8Array): Promise<void> {
+    const data = contents("append", path, text);
+    await this.driver.append(await this.#path(path, "write"), data);
   }
 
   /** Appends bytes to a file. */
@@ -145,6 +162,39 @@ export class DataFs {
   /** Replaces a file with bytes. */
   async writeBytes(path: string, data: Uint8Array): Promise<void> {
     await this.driver.write(await this.#path(path, "write"), data);
+  }
+
+  /**
+   * Bytes `[offset, offset + length)` of a file, fewer when it ends first: a seek locally, a
+   * ranged request on an object store, never the whole file.
+   *
+   * @example
+   * ```ts
+   * import { DataFs } from "./data_fs.ts";
+   * import { LocalDriver } from "./local.ts";
+   * const fs = new DataFs(new LocalDriver(await Deno.makeTempDir()));
+   * await fs.write("a.txt", "0123456789");
+   * await fs.readRange("a.txt", 8, 100); // the bytes of "89"
+   * ```
+   */
+  async readRange(path: string, offset: number, length: number): Promise<Uint8Array> {
+    for (const [name, value] of [["offset", offset], ["length", length]] as const) {
+      if (!Number.isSafeInteger(value) || value < 0) {
+        throw new TypeError(`a range's ${name} must be a whole number of bytes, got ${value}`);
+      }
+    }
+    return await this.driver.readRange(await this.#path(path, "read"), offset, length);
+  }
+
+  /** Every file and folder below a folder, recursively, sorted by path. */
+  async walk(path = ""): Promise<EntryInfo[]> {
+    return await this.driver.walk(await this.#path(path, "read"));
+  }
+
+  /** Copies a file, streamed (never whole in memory); the copy appears whole, atomically. */
+  async copy(from: string, to: string): Promise<void> {
+    const target = await this.#path(to, "write");
+    await this.driver.writeStream(target, await this.readStream(from));
   }
 
   /** A readable stream of a file's bytes. */

@@ -36,6 +36,12 @@ export interface StorageDriver {
   write(path: string, data: Uint8Array): Promise<void>;
   /** Appends to a file, creating it when missing. */
   append(path: string, data: Uint8Array): Promise<void>;
+  /**
+   * Bytes `[offset, offset + length)` of a file, fewer when the file ends first (none past
+   * its end), read without the rest of the file: a seek and a read locally, a ranged GET on
+   * an object store. Throws {@linkcode NotFoundError} when the file does not exist.
+   */
+  readRange(path: string, offset: number, length: number): Promise<Uint8Array>;
   /** Streams a file's contents. Throws {@linkcode NotFoundError} when it does not exist. */
   readStream(path: string): Promise<ReadableStream<Uint8Array>>;
   /** Writes a file from a stream without holding it all in memory. */

@@ -187,6 +187,23 @@ export class GcsStore implements ObjectStore {
     }, false);
   }
 
+  /** A ranged download; a range that starts past the end (HTTP 416) is empty. */
+  async getRange(key: string, offset: number, length: number): Promise<Uint8Array | null> {
+    try {
+      return await this.#call(key, async (bucket) => {
+        const [data] = await bucket.file(key).download({
+          start: offset,
+          end: offset + length - 1,
+          validation: false,
+        });
+        return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      }, false);
+    } catch (error) {
+      if ((error as ObjectStoreError).code === "416") return new Uint8Array();
+      throw error;
+    }
+  }
+
   async getStream(key: string): Promise<ReadableStream<Uint8Array> | null> {
     // The object is checked first: the SDK reports a missing one only once read.
     if (await this.head(key) === null) return null;

@@ -92,6 +92,9 @@ export function guardPath(path: string, access: Access, rules: GuardRules = {}):
         : "the data dir's root is a folder, not a file to write",
     );
   }
+  if (access === "write" && /[/\\]\.?$/.test(path)) {
+    throw new PathEscapeError(path, "a path ending in '/' names a folder, not a file to write");
+  }
   for (const folder of rules.readOnly ?? []) {
     if (isWithin(normal, folder)) {
       throw new PathEscapeError(

@@ -85,6 +85,22 @@ export class LocalDriver implements StorageDriver {
     }
   }
 
+  readRange(path: string, offset: number, length: number): Promise<Uint8Array> {
+    return this.#notFound(path, async () => {
+      using file = await Deno.open(await this.#inside(path));
+      const size = (await file.stat()).size;
+      const out = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
+      await file.seek(offset, Deno.SeekMode.Start);
+      let filled = 0;
+      while (filled < out.length) {
+        const read = await file.read(out.subarray(filled));
+        if (read === null) break;
+        filled += read;
+      }
+      return out.subarray(0, filled);
+    });
+  }
+
   async append(path: string, data: Uint8Array): Promise<void> {
     const target = await this.#inside(path);
     await this.#parent(path);

@@ -34,6 +34,11 @@ export interface ObjectPage {
 export interface ObjectStore {
   get(key: string): Promise<Uint8Array | null>;
   getStream(key: string): Promise<ReadableStream<Uint8Array> | null>;
+  /**
+   * Bytes `[offset, offset + length)` of an object in one ranged request (`length` > 0),
+   * fewer at its end, none past it.
+   */
+  getRange(key: string, offset: number, length: number): Promise<Uint8Array | null>;
   /** Replaces an object in one request: readers see the old object or the new one. */
   put(key: string, data: Uint8Array): Promise<void>;
   /** Uploads from a stream; the object appears whole when the upload commits. */
@@ -78,6 +83,16 @@ export class ObjectDriver implements StorageDriver {
 
   async read(path: string): Promise<Uint8Array> {
     const data = await this.store.get(this.#key(path));
+    if (data === null) throw new NotFoundError(path, this.root);
+    return data;
+  }
+
+  async readRange(path: string, offset: number, length: number): Promise<Uint8Array> {
+    if (length <= 0) {
+      if (await this.store.head(this.#key(path)) === null) throw new NotFoundError(path, this.root);
+      return new Uint8Array();
+    }
+    const data = await this.store.getRange(this.#key(path), offset, length);
     if (data === null) throw new NotFoundError(path, this.root);
     return data;
   }

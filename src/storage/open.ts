@@ -44,16 +44,49 @@ function driverFor(dataDir: string, s3: S3Options): StorageDriver {
 }
 
 /**
+ * Whether a local data dir can hold files, found without leaving anything behind: a file
+ * is made and removed in it, or (when it does not exist yet) in its nearest existing
+ * ancestor. `/proc`, `/sys`, a read-only mount or a file there throw.
+ */
+async function probeLocal(dataDir: string): Promise<void> {
+  const path = dataDir.startsWith("file://") ? dataDir.slice("file://".length) : dataDir;
+  let dir = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+  while (true) {
+    const info = await Deno.stat(dir).catch((error) => {
+      if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+        return null;
+      }
+      throw error;
+    });
+    if (info?.isDirectory) break;
+    if (info) throw new Error(`${dir} is not a directory`);
+    dir = dir.replace(/\/+$/, "").replace(/\/[^/]*$/, "") || "/";
+  }
+  let probe: string;
+  try {
+    probe = await Deno.makeTempFile({ dir, prefix: ".kt-deno-probe-" });
+  } catch (error) {
+    throw new Error(`it cannot hold files: ${(error as Error).message}`);
+  }
+  await Deno.remove(probe);
+}
+
+/**
  * Opens a data dir's driver and checks that the store can be used, before anything is
  * submitted: a missing bucket, refused credentials or an unreachable endpoint throw a
- * {@linkcode DataDirError} that says which, for which URL.
+ * {@linkcode DataDirError} that says which, for which URL. With `write`, a local data dir
+ * must also be able to hold files (not `/proc`, nor read-only).
  */
-export async function checkDataDir(dataDir: string): Promise<StorageDriver> {
+export async function checkDataDir(
+  dataDir: string,
+  options: { write?: boolean } = {},
+): Promise<StorageDriver> {
   let driver: StorageDriver;
   try {
     storageRetrySeconds();
     driver = openStorage(dataDir);
     await driver.check();
+    if (options.write && isLocalDataDir(dataDir)) await probeLocal(dataDir);
   } catch (error) {
     if (error instanceof DataDirError) throw error;
     throw new DataDirError(`data dir ${dataDir} cannot be used: ${(error as Error).message}`);

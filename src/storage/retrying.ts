@@ -127,6 +127,9 @@ export class RetryingDriver implements StorageDriver {
   append(path: string, data: Uint8Array): Promise<void> {
     return this.#retry(() => this.inner.append(path, data));
   }
+  readRange(path: string, offset: number, length: number): Promise<Uint8Array> {
+    return this.#retry(() => this.inner.readRange(path, offset, length));
+  }
   readStream(path: string): Promise<ReadableStream<Uint8Array>> {
     return this.#retry(() => this.inner.readStream(path));
   }

@@ -252,6 +252,25 @@ export class S3Store implements ObjectStore {
     });
   }
 
+  /** A ranged GET; a range that starts past the end (S3's `InvalidRange`) is empty. */
+  async getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
+    try {
+      return await this.#call(key, async (sdk, client) => {
+        const out = await client.send(
+          new sdk.GetObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            Range: `bytes=${offset}-${offset + length - 1}`,
+          }),
+        );
+        return await out.Body!.transformToByteArray();
+      });
+    } catch (error) {
+      if (error instanceof S3Error && error.code === "InvalidRange") return new Uint8Array();
+      throw error;
+    }
+  }
+
   async put(key: string, data: Uint8Array): Promise<void> {
     await this.#call(
       key,

@@ -10,7 +10,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { findFunctionModule } from "./function_lookup.ts";
+import { findFunctionModule, type FunctionModule } from "./function_lookup.ts";
 
 /** A function's code digest and the files it covers, each with its own digest. */
 export interface CodeDigest {
@@ -108,9 +108,15 @@ function pythonImports(root: string, file: string, text: string): string[] {
  * const code = codeDigest("examples/hello-world/kt_functions", "hello.plan");
  * Object.keys(code.files); // ["hello.ts"]
  * ```
+ *
+ * `found` is the function's module when the caller has it already (the run's
+ * `FunctionFinder` found it for the task's request): it is not looked for again.
  */
-export function codeDigest(functionsDir: string, ref: string): CodeDigest {
-  const found = findFunctionModule(functionsDir, ref);
+export function codeDigest(
+  functionsDir: string,
+  ref: string,
+  found: FunctionModule = findFunctionModule(functionsDir, ref),
+): CodeDigest {
   const rootDir = normalize(
     functionsDir.startsWith("/") ? functionsDir : `${Deno.cwd()}/${functionsDir}`,
   );

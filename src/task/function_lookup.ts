@@ -80,11 +80,36 @@ export function findFunctionModule(functionsDir: string, ref: string): FunctionM
   );
 }
 
-/** The module of a function reference, or `undefined` when it cannot be resolved. */
-export function lookupFunction(functionsDir: string, ref: string): FunctionModule | undefined {
-  try {
-    return findFunctionModule(functionsDir, ref);
-  } catch {
-    return undefined;
+/**
+ * Finds function modules in one folder, each reference once: the local executor keeps one
+ * for its run, so that a job of 100,000 tasks of one function, or 10,000 jobs of one, look
+ * on disk once, not per task. A reference not found is looked for again at its next task.
+ *
+ * @example
+ * ```ts
+ * import { FunctionFinder } from "./function_lookup.ts";
+ * const finder = new FunctionFinder("examples/hello-world/kt_functions");
+ * const found = finder.find("hello.plan");
+ * found instanceof Error ? found.message : found.language; // "typescript"
+ * ```
+ */
+export class FunctionFinder {
+  readonly #found = new Map<string, FunctionModule>();
+
+  constructor(readonly functionsDir: string) {}
+
+  /** The module of `ref`, or the error that says why there is none. */
+  find(ref: string): FunctionModule | FunctionNotFoundError {
+    let found = this.#found.get(ref);
+    if (found === undefined) {
+      try {
+        found = findFunctionModule(this.functionsDir, ref);
+      } catch (error) {
+        if (error instanceof FunctionNotFoundError) return error;
+        throw error;
+      }
+      this.#found.set(ref, found);
+    }
+    return found;
   }
 }

@@ -7,7 +7,7 @@
  */
 import { embeddedFunctionsDir } from "../version.ts";
 import type { TaskContext } from "./context.ts";
-import { findFunctionModule, FunctionNotFoundError } from "./function_lookup.ts";
+import { type FunctionModule, FunctionNotFoundError } from "./function_lookup.ts";
 
 /** What a task function looks like: called with the task's args and a context. */
 export type TaskFunction = (
@@ -17,23 +17,29 @@ export type TaskFunction = (
 
 export { FunctionNotFoundError };
 
+/** The functions loaded in this process, by file and export: a worker imports each once. */
+const loaded = new Map<string, TaskFunction>();
+
 /**
- * Imports the module of a function reference and returns the function.
+ * The function a found module exports (imported once per process); throws
+ * {@linkcode FunctionNotFoundError} when it is Python or not an exported function.
  *
  * @example
  * ```ts
+ * import { findFunctionModule } from "./function_lookup.ts";
  * import { loadFunction } from "./functions.ts";
- * const fn = await loadFunction("examples/hello-world/kt_functions", "hello.prepend_file");
+ * const found = findFunctionModule("examples/hello-world/kt_functions", "hello.prepend_file");
+ * const fn = await loadFunction(found);
  * ```
  */
-export async function loadFunction(functionsDir: string, ref: string): Promise<TaskFunction> {
-  const { file, module: modulePath, name: exportName, language } = findFunctionModule(
-    functionsDir,
-    ref,
-  );
+export async function loadFunction(found: FunctionModule): Promise<TaskFunction> {
+  const { file, module: modulePath, name: exportName, language } = found;
+  const key = `${file}#${exportName}`;
+  const known = loaded.get(key);
+  if (known) return known;
   if (language === "python") {
     throw new FunctionNotFoundError(
-      `function ${ref} is Python (${file}); it runs in a Python worker, not here`,
+      `function ${modulePath}.${exportName} is Python (${file}); it runs in a Python worker, not here`,
     );
   }
   const module = await import(new URL(`file://${file}`).href);
@@ -43,6 +49,7 @@ export async function loadFunction(functionsDir: string, ref: string): Promise<T
       `module ${modulePath} (${file}) has no exported function ${exportName}`,
     );
   }
+  loaded.set(key, fn);
   return fn as TaskFunction;
 }
 

@@ -7,6 +7,8 @@ import { dynamicOutputPath } from "../records/layout.ts";
 import type { JobState } from "../engine/state.ts";
 import type { TaskDefinition } from "../records/task_files.ts";
 import { taskAt } from "../spec/packed_tasks.ts";
+import type { FunctionFinder, FunctionModule } from "./function_lookup.ts";
+import { POD_ENV } from "./pod_env.ts";
 
 /** Everything needed to run one task of one job. */
 export interface TaskRequest extends TaskDefinition {
@@ -19,18 +21,31 @@ export interface TaskRequest extends TaskDefinition {
   memory?: string;
   /** Record the task's file operations, for the cache (see `executors/task_cache.ts`). */
   record?: boolean;
+  /**
+   * The module of `function`, found once per run by the executor (absent: a command task,
+   * or one for the runner to find, as a pod's one task).
+   */
+  found?: FunctionModule;
 }
 
-/** The request for task `index` of a job. */
+/**
+ * The request for task `index` of a job, its function found by `finder` (the run's); the
+ * error that says why a function cannot be found, when it cannot.
+ */
 export function taskRequest(
   job: Readonly<JobState>,
   index: number,
   where: { runId: string; dataDir: string; functionsDir: string },
-): TaskRequest {
+  finder: FunctionFinder,
+): TaskRequest | Error {
   const base = { ...where, job: job.name, kind: job.type, index, memory: job.memory };
-  if (job.type === "dynamic") return { ...base, function: job.function, args: job.args ?? {} };
-  const task = taskAt(job.tasks!, index)!;
-  return { ...base, function: task.function, args: task.args, command: task.command };
+  const task = job.type === "dynamic"
+    ? { function: job.function, args: job.args ?? {} }
+    : taskAt(job.tasks!, index)!;
+  if (task.function === undefined) return { ...base, args: task.args, command: task.command };
+  const found = finder.find(task.function);
+  if (found instanceof Error) return found;
+  return { ...base, function: task.function, args: task.args, found };
 }
 
 /**
@@ -60,16 +75,50 @@ export function taskEnv(
     throw new Error(`the task's args (${json.length} bytes) need a file for KT_JOB_ARGS_FILE`);
   }
   return {
-    DATA_DIR: request.dataDir,
-    KT_RUN_ID: request.runId,
-    pipeline_run_id: request.runId,
-    KT_JOB_NAME: request.job,
-    JOB_COMPLETION_INDEX: String(request.index),
-    JOB_INDEX: String(request.index),
-    ...(large ? { KT_JOB_ARGS_FILE: argsFile! } : { KT_JOB_ARGS: json }),
-    KT_ORCH_SPEC_PATH: dynamicOutputPath(request.runId, request.job),
-    KT_FUNCTIONS_DIR: request.functionsDir,
+    [POD_ENV.dataDir]: request.dataDir,
+    [POD_ENV.runId]: request.runId,
+    [TASK_ENV.runId]: request.runId,
+    [POD_ENV.job]: request.job,
+    [POD_ENV.index]: String(request.index),
+    [TASK_ENV.index]: String(request.index),
+    ...(large ? { [TASK_ENV.argsFile]: argsFile! } : { [TASK_ENV.args]: json }),
+    [TASK_ENV.specPath]: dynamicOutputPath(request.runId, request.job),
+    [POD_ENV.functionsDir]: request.functionsDir,
   };
+}
+
+/**
+ * The names of a task's environment beyond those a pod has ({@linkcode POD_ENV}):
+ * kube-transform's, for code written for it.
+ */
+export const TASK_ENV = {
+  runId: "pipeline_run_id",
+  index: "JOB_INDEX",
+  args: "KT_JOB_ARGS",
+  argsFile: "KT_JOB_ARGS_FILE",
+  specPath: "KT_ORCH_SPEC_PATH",
+} as const;
+
+/** The names {@linkcode taskEnv} gives a value: every one of them, or all but one. */
+export const TASK_ENV_NAMES: readonly string[] = [
+  POD_ENV.dataDir,
+  POD_ENV.runId,
+  POD_ENV.job,
+  POD_ENV.index,
+  POD_ENV.functionsDir,
+  ...Object.values(TASK_ENV),
+];
+
+/**
+ * Sets a task's environment in this process: each variable only when its value differs (a
+ * worker's tasks of one job differ in their index alone, and the C library keeps every value
+ * set), and the one of `KT_JOB_ARGS`, `KT_JOB_ARGS_FILE` that the task has not, removed.
+ */
+export function setTaskEnv(env: Record<string, string>): void {
+  for (const key in env) if (Deno.env.get(key) !== env[key]) Deno.env.set(key, env[key]);
+  for (const key of [TASK_ENV.args, TASK_ENV.argsFile]) {
+    if (!(key in env) && Deno.env.has(key)) Deno.env.delete(key);
+  }
 }
 
 /**

@@ -10,11 +10,10 @@ import { DataFs } from "../storage/data_fs.ts";
 import { FsRecorder, type Observed } from "../storage/fs_recorder.ts";
 import { openStorage } from "../storage/open.ts";
 import { loadFunction } from "./functions.ts";
-import { lookupFunction } from "./function_lookup.ts";
-import { runPythonTask } from "./python/run_python_task.ts";
+import { findFunctionModule } from "./function_lookup.ts";
 import { readLines } from "../async/lines.ts";
 import { type GroupProcess, spawnInGroup } from "./process_group.ts";
-import { argsFile, taskEnv, type TaskRequest } from "./request.ts";
+import { argsFile, setTaskEnv, taskEnv, type TaskRequest } from "./request.ts";
 
 /** Raised when a task fails in a way the task itself reported (exit code, bad output). */
 export class TaskFailure extends Error {
@@ -123,11 +122,11 @@ async function watchingProcesses<T>(recorder: FsRecorder, body: () => T): Promis
 }
 
 /**
- * Runs one task to the end in this process (a Python function: in a Python worker it
- * starts); throws when it fails. A dynamic job's returned jobs are written to its output
- * path for the driver to validate and register. `options` apply to a command task and a
- * Python function (where their output goes). With `request.record`, a TypeScript
- * function's file operations are recorded and returned.
+ * Runs one task to the end in this process: a command, or a TypeScript function (a Python
+ * one runs in a Python worker: `executors/`); throws when it fails. A dynamic job's
+ * returned jobs are written to its output path for the driver to validate and register.
+ * `options` apply to a command task. With `request.record`, a TypeScript function's file
+ * operations are recorded and returned.
  */
 export async function runTask(
   request: TaskRequest,
@@ -139,14 +138,14 @@ export async function runTask(
   // The run's records are kt-deno's: a task reads them, changes none of them.
   const fs = new DataFs(store, { readOnly: [METADATA_ROOT] }, recorder);
   let result: unknown = [];
-  const python = request.function && lookupFunction(request.functionsDir, request.function);
-  if (python && python.language === "python") {
-    result = await runPythonTask(request, python, options.output ?? ((line) => console.log(line)));
-  } else if (request.function) {
+  const found = request.function === undefined
+    ? undefined
+    : request.found ?? findFunctionModule(request.functionsDir, request.function);
+  if (found) {
     const file = await argsFile(request);
     try {
-      for (const [key, value] of Object.entries(taskEnv(request, file))) Deno.env.set(key, value);
-      const fn = await loadFunction(request.functionsDir, request.function);
+      setTaskEnv(taskEnv(request, file));
+      const fn = await loadFunction(found);
       const call = () =>
         fn(request.args, {
           fs,
@@ -160,21 +159,28 @@ export async function runTask(
       if (file) await Deno.remove(file).catch(() => {});
     }
   }
-  if (request.kind === "dynamic") await saveReturnedJobs(new DataFs(store), request, result);
+  if (request.kind === "dynamic") {
+    await saveReturnedJobs(new DataFs(store), request, result, (line) => console.log(line));
+  }
   return recorder?.observed();
 }
 
 /**
- * Writes a dynamic job's returned jobs to its output path (`[]` for none); throws when
- * they are not a list, or nest deeper than the spec allows (or are circular). The driver
- * validates them when the job ends.
+ * Writes a dynamic job's returned jobs to its output path (`[]` for none, said in one line
+ * to `log`); throws when they are not a list, or nest deeper than the spec allows (or are
+ * circular). The driver validates them when the job ends.
  */
 export async function saveReturnedJobs(
   fs: DataFs,
   request: TaskRequest,
   result: unknown,
+  log: (line: string) => void = (line) => console.log(line),
 ): Promise<void> {
-  result ??= [];
+  if (result === undefined || result === null) {
+    const what = request.found?.language === "python" ? "None" : String(result);
+    log(`kt-deno task: dynamic function ${request.function} returned ${what}: no jobs to add`);
+    result = [];
+  }
   if (!Array.isArray(result)) {
     throw new TaskFailure(
       `dynamic function ${request.function} returned ${typeof result}, expected a list of jobs`,

@@ -1,10 +1,12 @@
 /**
  * The worker loop of the local executor (`kt-deno worker`, internal): a long-lived process that
- * reads task requests as JSON lines on stdin and runs them one at a time, so that a task
- * that crashes or calls `Deno.exit` takes down only its own worker.
+ * reads task requests on stdin (each line a JSON list of requests, run in order) and runs
+ * them one at a time, so that a task that crashes or calls `Deno.exit` takes down only its
+ * own worker.
  *
  * Replies go to stdout on lines that start with the nonce the executor gave the worker in
- * `KT_WORKER_NONCE`; every other line there is the task's own output.
+ * `KT_WORKER_NONCE`; every other line there is the task's own output. Each task's stderr
+ * ends with the nonce too, so that the executor knows whose each stderr line is.
  *
  * @module
  */
@@ -12,6 +14,7 @@ import { capLine } from "../async/line_cap.ts";
 import type { Observed } from "../storage/fs_recorder.ts";
 import type { TaskRequest } from "./request.ts";
 import { runTask } from "./run_task.ts";
+import { TASK_ENV_NAMES } from "./request.ts";
 
 /** A request sent to a worker. */
 export interface WorkerRequest {
@@ -24,6 +27,9 @@ export interface WorkerReply {
   id: number;
   ok: boolean;
   error?: string;
+  /** When the task began and ended, in epoch milliseconds. */
+  started: number;
+  ended: number;
   /** What the task did through its `fs`, or the temporary file that holds it when large. */
   observed?: Observed | string;
 }
@@ -50,37 +56,60 @@ function* stdinLines(): Generator<string> {
   if (text) yield text;
 }
 
+/**
+ * The names set in this process's environment from now on (`Deno.env.set`, which
+ * `process.env` writes go through too), for the worker to remove a task's own when it ends:
+ * reading the whole environment after each task cost more than a no-op task.
+ */
+function watchEnvSets(): Set<string> {
+  const names = new Set<string>();
+  const set = Deno.env.set.bind(Deno.env);
+  Deno.env.set = (key: string, value: string) => {
+    set(key, value);
+    names.add(key);
+  };
+  return names;
+}
+
 /** Runs requests from stdin until stdin closes. */
 export async function workerLoop(nonce: string): Promise<void> {
   const encoder = new TextEncoder();
-  const baseEnv = Deno.env.toObject();
+  // What a task sets in the environment goes when it ends; the task variables stay for
+  // the next task, which sets those of its own that differ.
+  const keep = new Set([...Object.keys(Deno.env.toObject()), ...TASK_ENV_NAMES]);
+  const setByTask = watchEnvSets();
+  const send = (bytes: Uint8Array, to: typeof Deno.stdout) => {
+    for (let sent = 0; sent < bytes.length;) sent += to.writeSync(bytes.subarray(sent));
+  };
+  const endOfStderr = encoder.encode(`${nonce}\n`);
   for (const line of stdinLines()) {
     if (!line.trim()) continue;
-    const { id, request } = JSON.parse(line) as WorkerRequest;
-    let reply: WorkerReply;
-    try {
-      const observed = await runTask(request);
-      reply = { id, ok: true };
-      if (observed) {
-        const json = JSON.stringify(observed);
-        if (json.length <= OBSERVED_IN_LINE) reply.observed = observed;
-        else {
-          reply.observed = await Deno.makeTempFile({ prefix: "kt-observed-", suffix: ".json" });
-          await Deno.writeTextFile(reply.observed, json);
+    for (const { id, request } of JSON.parse(line) as WorkerRequest[]) {
+      const started = Date.now();
+      let reply: WorkerReply;
+      try {
+        const observed = await runTask(request);
+        reply = { id, ok: true, started, ended: Date.now() };
+        if (observed) {
+          const json = JSON.stringify(observed);
+          if (json.length <= OBSERVED_IN_LINE) reply.observed = observed;
+          else {
+            reply.observed = await Deno.makeTempFile({ prefix: "kt-observed-", suffix: ".json" });
+            await Deno.writeTextFile(reply.observed, json);
+          }
         }
+      } catch (error) {
+        // Bounded, so that the reply stays one line that the pool reads whole.
+        const message = capLine(error instanceof Error ? error.message : String(error), 8 * 1024);
+        // On stdout, before the reply, so it is still the task's output (as in a pod's log).
+        console.log(`kt-deno task: ${message}`);
+        reply = { id, ok: false, error: message, started, ended: Date.now() };
       }
-    } catch (error) {
-      // Bounded, so that the reply stays one line that the pool reads whole.
-      const message = capLine(error instanceof Error ? error.message : String(error), 8 * 1024);
-      // On stdout, before the reply, so it is still the task's output (as in a pod's log).
-      console.log(`kt-deno task: ${message}`);
-      reply = { id, ok: false, error: message };
+      for (const key of setByTask) if (!keep.has(key)) Deno.env.delete(key);
+      setByTask.clear();
+      send(endOfStderr, Deno.stderr);
+      send(encoder.encode(`\n${nonce}${JSON.stringify(reply)}\n`), Deno.stdout);
     }
-    for (const key of Object.keys(Deno.env.toObject())) {
-      if (!(key in baseEnv)) Deno.env.delete(key);
-    }
-    const bytes = encoder.encode(`\n${nonce}${JSON.stringify(reply)}\n`);
-    for (let sent = 0; sent < bytes.length;) sent += Deno.stdout.writeSync(bytes.subarray(sent));
   }
 }
 

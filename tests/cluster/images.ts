@@ -289,18 +289,36 @@ export interface TestImage {
   build(): Promise<string>;
 }
 
+/** What a test image adds to the worker image besides its functions. */
+export interface TestImageOptions {
+  /**
+   * Python packages pip installs from PyPI into the image's python3, pinned
+   * (`["pandas==3.1.1"]`): as the README's recipe says, Debian's `python3-pip` then
+   * `pip install --break-system-packages`, the build on the host's network with the host's
+   * CA bundle (so it reaches PyPI as the host's pip does, through any TLS proxy).
+   */
+  pip?: string[];
+}
+
 /**
  * A worker image with the task functions of `functionDirs`, made as the README says
- * (`FROM kt-deno-worker:<version>`, `COPY kt_functions /app/kt_functions`). Its tag is a
- * hash of the worker image's sources and the functions, so pods can use it with the default
- * pull policy and never see a stale one. Naming it reads files only; the build (worker image
- * included) waits until {@linkcode TestImage.build}, which the cluster harness calls when a
- * cluster starts, so a test file can name its image at the top level on a fresh machine.
+ * (`FROM kt-deno-worker:<version>`, `COPY kt_functions /app/kt_functions`), and the Python
+ * packages of `options.pip`. Its tag is a hash of the worker image's sources, the functions
+ * and the packages, so pods can use it with the default pull policy and never see a stale
+ * one. Naming it reads files only; the build (worker image included) waits until
+ * {@linkcode TestImage.build}, which the cluster harness calls when a cluster starts, so a
+ * test file can name its image at the top level on a fresh machine.
  */
-export async function testImage(name: string, functionDirs: string[]): Promise<TestImage> {
+export async function testImage(
+  name: string,
+  functionDirs: string[],
+  options: TestImageOptions = {},
+): Promise<TestImage> {
   const worker = await workerImageRef();
-  const tag = await hashFiles(functionDirs, worker.hash);
+  const pip = options.pip ?? [];
+  const tag = await hashFiles(functionDirs, worker.hash + pip.map((p) => `\0${p}`).join(""));
   const image = `localhost/kt-test-${name}:${tag}`;
+  const bundle = "/etc/ssl/certs/ca-certificates.crt";
   const build = async () => {
     const base = await workerImage();
     return await locked(async () => {
@@ -308,11 +326,25 @@ export async function testImage(name: string, functionDirs: string[]): Promise<T
       const context = await Deno.makeTempDir({ prefix: "kt-test-image-" });
       try {
         for (const dir of functionDirs) await copy(dir, `${context}/kt_functions`);
-        await Deno.writeTextFile(
-          `${context}/Containerfile`,
-          `FROM ${base}\nCOPY kt_functions /app/kt_functions\n`,
-        );
-        await podman(["build", "--pull=never", "--network", "none", "-t", image, context]);
+        const lines = [`FROM ${base}`];
+        if (pip.length) {
+          await Deno.copyFile(bundle, `${context}/host-ca.crt`);
+          lines.push(
+            "USER root",
+            "COPY host-ca.crt /tmp/host-ca.crt",
+            "RUN apt-get update \\",
+            " && apt-get install -y --no-install-recommends python3-pip \\",
+            " && rm -rf /var/lib/apt/lists/* \\",
+            " && pip install --no-cache-dir --break-system-packages --cert /tmp/host-ca.crt \\",
+            `      ${pip.map((p) => `'${p}'`).join(" ")} \\`,
+            " && rm /tmp/host-ca.crt",
+            "USER 10001",
+          );
+        }
+        lines.push("COPY kt_functions /app/kt_functions", "");
+        await Deno.writeTextFile(`${context}/Containerfile`, lines.join("\n"));
+        const network = pip.length ? "host" : "none";
+        await podman(["build", "--pull=never", "--network", network, "-t", image, context]);
       } finally {
         await Deno.remove(context, { recursive: true });
       }

@@ -21,6 +21,31 @@ function text(args: Record<string, unknown>, name: string): string {
   return value;
 }
 
+/** The largest range one request reads: a larger read is several requests. */
+export const MAX_RANGE = 16 << 20;
+
+function fileExists(path: string): Error {
+  return Object.assign(new Error(`File exists: ${path}`), { pythonType: "FileExistsError" });
+}
+
+/** Copies a file, or with `recursive` a folder and all it holds, to another path. */
+async function copy(fs: DataFs, from: string, to: string, recursive: boolean): Promise<void> {
+  const info = await fs.stat(from);
+  if (info === null) throw new NotFoundError(from, fs.root);
+  if (info.type === "file") return await fs.copy(from, to);
+  if (!recursive) {
+    throw Object.assign(new Error(`Is a directory: ${from} (pass recursive=True)`), {
+      pythonType: "IsADirectoryError",
+    });
+  }
+  await fs.mkdir(to);
+  for (const entry of await fs.walk(from)) {
+    const target = fs.join(to, entry.path.slice(info.path.length));
+    if (entry.type === "directory") await fs.mkdir(target);
+    else await fs.copy(entry.path, target);
+  }
+}
+
 async function perform(
   fs: DataFs,
   streams: FsStreams,
@@ -30,14 +55,25 @@ async function perform(
 ) {
   const path = () => text(args, "path");
   switch (op) {
-    case "open_read":
-      return await streams.openRead(fs, path());
+    case "open_read": {
+      const info = await fs.stat(path());
+      if (info === null) throw new NotFoundError(path(), fs.root);
+      if (info.type === "directory") {
+        throw Object.assign(new Error(`Is a directory: ${path()}`), {
+          pythonType: "IsADirectoryError",
+        });
+      }
+      return info.size;
+    }
     case "open_write":
+      if (args.exclusive === true && await fs.exists(path())) throw fileExists(path());
       return streams.openWrite(fs, path());
     case "write_chunk":
       return await streams.write(args.id, body);
     case "close":
       return await streams.close(args.id);
+    case "abort":
+      return await streams.abort(args.id);
     case "listdir":
       return await fs.listdir(path());
     case "isfile":
@@ -55,6 +91,9 @@ async function perform(
         mtime: info.mtime ? info.mtime.getTime() / 1000 : null,
       };
     }
+    case "walk":
+      if ((await fs.stat(path()))?.type !== "directory") return [];
+      return (await fs.walk(path())).map((e) => [e.path, e.type === "directory"]);
     case "mkdir":
       if (args.exist_ok === false && await fs.exists(path())) {
         throw Object.assign(new Error(`Directory ${path()} already exists.`), {
@@ -67,6 +106,16 @@ async function perform(
     case "rmdir":
       if (!await fs.exists(path())) throw new NotFoundError(path(), fs.root);
       return await fs.rmdir(path());
+    case "copy":
+    case "move": {
+      const [from, to] = [path(), text(args, "target")];
+      const recursive = args.recursive === true;
+      if (from === to) return;
+      const isDir = (await fs.stat(from))?.type === "directory";
+      await copy(fs, from, to, recursive);
+      if (op === "move") await (isDir ? fs.rmdir(from) : fs.remove(from));
+      return;
+    }
     case "glob":
       return await fs.glob(text(args, "pattern"));
     case "write":
@@ -112,8 +161,10 @@ export async function serveFs(
     if (header.op === "read") {
       return { header: { ok: true }, body: await fs.readBytes(text(args, "path")) };
     }
-    if (header.op === "read_chunk") {
-      return { header: { ok: true }, body: await streams.read(args.id, Number(args.size)) };
+    if (header.op === "read_range") {
+      const length = Math.min(Number(args.length), MAX_RANGE);
+      const data = await fs.readRange(text(args, "path"), Number(args.offset), length);
+      return { header: { ok: true }, body: data };
     }
     const value = await perform(fs, streams, String(header.op), args, body);
     return { header: { ok: true, value: value ?? null }, body: EMPTY };

@@ -1,99 +1,81 @@
 /**
- * Files a Python task has open through `kt_deno.open`: each is read or written a chunk at
- * a time through the data dir's streams, so a file larger than memory passes through
- * neither process whole. Handles are numbers the task holds; those left open when its
- * task ends are dropped (a file being written is then not written).
+ * Files a Python task has open to write through `kt_deno.open`: each is stored a chunk at a
+ * time through the data dir's streams, so a file larger than memory passes through neither
+ * process whole, and appears (atomically) only when it is closed. Handles are numbers the
+ * task holds; a file aborted, or left open when its task ends, is not written. (Files open
+ * to read need no handle here: Python reads them by ranges, `readRange`.)
  *
  * @module
  */
 import type { DataFs } from "../../storage/data_fs.ts";
 
-type Open =
-  | { kind: "read"; reader: ReadableStreamDefaultReader<Uint8Array>; pending?: Uint8Array }
-  | { kind: "write"; writer: WritableStreamDefaultWriter<Uint8Array>; done: Promise<void> };
-
-const EMPTY = new Uint8Array();
+interface Open {
+  writer: WritableStreamDefaultWriter<Uint8Array>;
+  done: Promise<void>;
+}
 
 /**
- * The open files of one worker's task.
+ * The files one worker's task has open to write.
  *
  * @example
  * ```ts ignore
  * const streams = new FsStreams();
- * const id = await streams.openRead(fs, "input/big.csv");
- * const chunk = await streams.read(id, 1 << 20); // empty at the end
- * await streams.close(id);
+ * const id = streams.openWrite(fs, "output/big.csv");
+ * await streams.write(id, new TextEncoder().encode("a,b\n"));
+ * await streams.close(id); // output/big.csv appears now
  * ```
  */
 export class FsStreams {
   readonly #open = new Map<number, Open>();
   #next = 0;
 
-  /** Opens a file to read; resolves to its handle. Throws when it is missing. */
-  async openRead(fs: DataFs, path: string): Promise<number> {
-    const reader = (await fs.readStream(path)).getReader();
-    this.#open.set(++this.#next, { kind: "read", reader });
-    return this.#next;
-  }
-
-  /** Opens a file to write, replacing it when closed (atomically); resolves to its handle. */
+  /** Opens a file to write, replacing it when closed (atomically); returns its handle. */
   openWrite(fs: DataFs, path: string): number {
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
     const done = fs.writeStream(path, readable);
     done.catch(() => {});
-    this.#open.set(++this.#next, { kind: "write", writer: writable.getWriter(), done });
+    this.#open.set(++this.#next, { writer: writable.getWriter(), done });
     return this.#next;
   }
 
-  #get(id: unknown, kind: Open["kind"]): Open {
+  #get(id: unknown): Open {
     const open = this.#open.get(Number(id));
-    if (open?.kind !== kind) throw new TypeError(`no file open to ${kind} as handle ${id}`);
+    if (!open) throw new TypeError(`no file open to write as handle ${id}`);
     return open;
-  }
-
-  /** The next bytes of a file open to read, at most `size`; empty at its end. */
-  async read(id: unknown, size: number): Promise<Uint8Array> {
-    const open = this.#get(id, "read") as Extract<Open, { kind: "read" }>;
-    let chunk = open.pending;
-    open.pending = undefined;
-    while (!chunk?.length) {
-      const { value, done } = await open.reader.read();
-      if (done) return EMPTY;
-      chunk = value;
-    }
-    if (chunk.length > size) {
-      open.pending = chunk.subarray(size);
-      chunk = chunk.subarray(0, size);
-    }
-    return chunk;
   }
 
   /** Adds bytes to a file open to write. */
   async write(id: unknown, data: Uint8Array): Promise<void> {
-    const open = this.#get(id, "write") as Extract<Open, { kind: "write" }>;
+    const open = this.#get(id);
     await Promise.race([open.writer.write(data), open.done]);
   }
 
-  /** Closes a file: one open to write is stored now, and its errors thrown. */
+  /** Closes a file: it is stored now, and the store's errors thrown. */
   async close(id: unknown): Promise<void> {
-    const open = this.#open.get(Number(id));
+    const open = this.#get(id);
     this.#open.delete(Number(id));
-    if (open?.kind === "read") await open.reader.cancel();
-    if (open?.kind === "write") {
-      // A write the store refused (the data dir's guard) ends `done` while a chunk still
-      // waits in the stream, which then never closes: whichever comes first.
-      await Promise.race([open.writer.close(), open.done]).catch(() => {});
-      await open.done;
-    }
+    // A write the store refused (the data dir's guard) ends `done` while a chunk still
+    // waits in the stream, which then never closes: whichever comes first.
+    await Promise.race([open.writer.close(), open.done]).catch(() => {});
+    await open.done;
+  }
+
+  /** Drops a file open to write: nothing is stored, what was there stays. */
+  async abort(id: unknown): Promise<void> {
+    const open = this.#get(id);
+    this.#open.delete(Number(id));
+    await this.#abort(open);
+  }
+
+  async #abort(open: Open): Promise<void> {
+    await open.writer.abort(new Error("the file was discarded")).catch(() => {});
+    await open.done.catch(() => {});
   }
 
   /** Drops every file still open (its task is over): none of them is written. */
   async drop(): Promise<void> {
     const open = [...this.#open.values()];
     this.#open.clear();
-    await Promise.all(open.map(async (file) => {
-      if (file.kind === "read") await file.reader.cancel().catch(() => {});
-      else await file.writer.abort(new Error("the task ended with the file open")).catch(() => {});
-    }));
+    await Promise.all(open.map((file) => this.#abort(file)));
   }
 }

@@ -22,16 +22,19 @@ export class PythonUnavailableError extends Error {
 }
 
 /**
- * Checks that the Python program runs and is 3.9 or newer; resolves to its version
- * (`[3, 11, 7]`). `why` says what needs it, for the error.
+ * Checks that the Python program (`KT_PYTHON` or `python3`, unless `program` names one)
+ * runs and is 3.9 or newer; resolves to its version (`[3, 11, 7]`). `why` says what needs
+ * it, for the error.
  *
  * @example
  * ```ts ignore
  * await checkPython("the functions folder has hello.py");
  * ```
  */
-export async function checkPython(why: string): Promise<number[]> {
-  const program = pythonProgram();
+export async function checkPython(
+  why: string,
+  program: string = pythonProgram(),
+): Promise<number[]> {
   let output: Deno.CommandOutput;
   try {
     output = await new Deno.Command(program, {

@@ -10,12 +10,12 @@
  *
  * @module
  */
-import { parseQuantity } from "../../spec/quantity.ts";
 import { METADATA_ROOT } from "../../records/layout.ts";
 import { DataFs } from "../../storage/data_fs.ts";
 import { FsRecorder, type Observed } from "../../storage/fs_recorder.ts";
 import { openStorage } from "../../storage/open.ts";
 import { readLines } from "../../async/lines.ts";
+import { killTree, memoryLimit, memoryWatch } from "../memory_watch.ts";
 import { type GroupProcess, spawnInGroup } from "../process_group.ts";
 import { argsFile, argsJson, taskEnv, type TaskRequest } from "../request.ts";
 import type { FunctionModule } from "../function_lookup.ts";
@@ -41,6 +41,7 @@ interface Current {
   done?: Frame;
   outputEnded: boolean;
   finish: (outcome: PythonOutcome) => void;
+  unwatch: () => void;
 }
 
 const decoder = new TextDecoder();
@@ -66,6 +67,7 @@ export class PythonWorker {
   #current?: Current;
   #early: string[] = [];
   #nextId = 0;
+  #outOfMemory = false;
   alive = true;
 
   private constructor(script: string) {
@@ -108,9 +110,13 @@ export class PythonWorker {
       this.alive = false;
       this.#group.release();
       await Promise.allSettled([frames, output]);
+      const memory = this.#current?.request.memory;
+      this.#current?.unwatch();
       this.#current?.finish({
         ok: false,
-        error: status.signal
+        error: this.#outOfMemory
+          ? `out of memory (limit ${memory})`
+          : status.signal
           ? `the task's process was killed by ${status.signal}`
           : `the task ended its process with exit code ${status.code}`,
       });
@@ -118,6 +124,11 @@ export class PythonWorker {
       ready();
       return status;
     });
+  }
+
+  /** The worker's process id. */
+  get pid(): number {
+    return this.#group.child.pid;
   }
 
   /** Starts a worker and waits until Python has loaded it. */
@@ -145,6 +156,7 @@ export class PythonWorker {
     const current = this.#current;
     if (!current?.done || !current.outputEnded) return;
     this.#current = undefined;
+    current.unwatch();
     this.#streams.drop();
     const header = current.done.header as {
       ok: boolean;
@@ -174,7 +186,8 @@ export class PythonWorker {
 
   /**
    * Runs one task; `output` receives each line it prints. With `request.memory` the task
-   * may map that many bytes more than the worker has (RLIMIT_AS, on Linux).
+   * is watched: when the worker and what it started hold more resident memory than that
+   * (`memory_watch.ts`), they are killed and the task fails with `out of memory (limit …)`.
    */
   async run(
     request: TaskRequest,
@@ -186,6 +199,10 @@ export class PythonWorker {
     try {
       const recorder = request.record ? new FsRecorder() : undefined;
       const store = this.#store(request.dataDir);
+      const limit = memoryLimit(request.memory);
+      const unwatch = limit === null
+        ? () => {}
+        : memoryWatch.watch(this.#group.child.pid, limit, () => this.#killForMemory());
       const outcome = new Promise<PythonOutcome>((finish) => {
         this.#current = {
           request,
@@ -194,9 +211,9 @@ export class PythonWorker {
           recorder,
           outputEnded: false,
           finish,
+          unwatch,
         };
       });
-      const memory = request.memory === undefined ? null : parseQuantity(request.memory);
       const header = {
         t: "task",
         id: ++this.#nextId,
@@ -208,7 +225,6 @@ export class PythonWorker {
           ? request.functionsDir
           : `${Deno.cwd()}/${request.functionsDir}`,
         env: taskEnv(request, file),
-        memory,
         ...(request.record ? { watch: true } : {}),
       };
       const body = new TextEncoder().encode(argsJson(request).json);
@@ -217,6 +233,14 @@ export class PythonWorker {
     } finally {
       if (file) await Deno.remove(file).catch(() => {});
     }
+  }
+
+  /** The task holds more than its memory: it ends with its worker, as a pod's would. */
+  #killForMemory(): void {
+    if (!this.alive) return;
+    this.#outOfMemory = true;
+    killTree(this.#group.child.pid);
+    this.#group.kill();
   }
 
   /** Kills the worker and the task it runs, with everything they started. */

@@ -8,6 +8,9 @@
  */
 import worker from "./py/kt_worker.py" with { type: "text" };
 import ktDeno from "./py/kt_deno/__init__.py" with { type: "text" };
+import ktRun from "./py/kt_deno/run.py" with { type: "text" };
+import ktChannel from "./py/kt_deno/_channel.py" with { type: "text" };
+import ktFiles from "./py/kt_deno/_files.py" with { type: "text" };
 import ktInit from "./py/kube_transform/__init__.py" with { type: "text" };
 import fsutil from "./py/kube_transform/fsutil.py" with { type: "text" };
 
@@ -15,6 +18,9 @@ import fsutil from "./py/kube_transform/fsutil.py" with { type: "text" };
 export const PYTHON_SOURCES: Readonly<Record<string, string>> = {
   "kt_worker.py": worker,
   "kt_deno/__init__.py": ktDeno,
+  "kt_deno/run.py": ktRun,
+  "kt_deno/_channel.py": ktChannel,
+  "kt_deno/_files.py": ktFiles,
   "kube_transform/__init__.py": ktInit,
   "kube_transform/fsutil.py": fsutil,
 };

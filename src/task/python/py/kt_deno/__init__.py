@@ -22,27 +22,36 @@ written for kube-transform): ``glob`` returns paths relative to the data dir (fs
 returns base names), ``listdir`` of a missing directory raises ``FileNotFoundError``
 (fsutil returns ``[]``), and there are ``read_bytes``, ``write_bytes``, ``read_json`` and
 ``write_json``.
+
+``open`` returns file objects that behave as fsspec's: they seek and tell (a file open to
+read is read by ranges, on object stores too), take fsspec's ``compression=``,
+``block_size=`` and ``cache_type=``, and a file written appears, atomically, when closed.
 """
 
 from __future__ import annotations
 
-import io
 import json as _json
 import os
 import posixpath
-import struct
-import threading
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from kt_deno import _files
+from kt_deno._channel import call as _call
+from kt_deno._channel import connect as _connect
+from kt_deno._channel import read_frame, write_frame
 
 __all__ = [
     "append",
+    "copy",
     "exists",
     "glob",
     "isdir",
     "isfile",
     "join",
     "listdir",
+    "makedirs",
     "mkdir",
+    "move",
     "open",
     "read",
     "read_bytes",
@@ -50,92 +59,11 @@ __all__ = [
     "remove",
     "rmdir",
     "stat",
+    "walk",
     "write",
     "write_bytes",
     "write_json",
 ]
-
-_HEADER = struct.Struct(">II")
-_channel: Optional["_Channel"] = None
-
-_ERRORS = {
-    "FileNotFoundError": FileNotFoundError,
-    "FileExistsError": FileExistsError,
-    "IsADirectoryError": IsADirectoryError,
-    "NotADirectoryError": NotADirectoryError,
-    "PermissionError": PermissionError,
-    "RuntimeError": RuntimeError,
-    "ValueError": ValueError,
-}
-
-
-def _read_exactly(fd: int, size: int) -> bytes:
-    chunks = []
-    while size > 0:
-        chunk = os.read(fd, min(size, 1 << 20))
-        if not chunk:
-            raise EOFError("kt-deno closed the channel")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-def read_frame(fd: int) -> Optional[Tuple[Dict[str, Any], bytes]]:
-    """Reads one frame (a JSON header and a body of bytes); ``None`` at end of input."""
-    first = os.read(fd, _HEADER.size)
-    if not first:
-        return None
-    if len(first) < _HEADER.size:
-        first += _read_exactly(fd, _HEADER.size - len(first))
-    header_size, body_size = _HEADER.unpack(first)
-    header = _json.loads(_read_exactly(fd, header_size))
-    return header, _read_exactly(fd, body_size) if body_size else b""
-
-
-def write_frame(fd: int, header: Dict[str, Any], body: bytes = b"") -> None:
-    """Writes one frame: sizes, the header as JSON, then the body."""
-    encoded = _json.dumps(header).encode("utf-8")
-    data = memoryview(_HEADER.pack(len(encoded), len(body)) + encoded + body)
-    while data:
-        data = data[os.write(fd, data) :]
-
-
-class _Channel:
-    """Requests to the kt-deno parent, one at a time (a lock keeps threads in turn)."""
-
-    def __init__(self, read_fd: int, write_fd: int) -> None:
-        self.read_fd = read_fd
-        self.write_fd = write_fd
-        self.lock = threading.Lock()
-
-    def call(self, op: str, body: bytes = b"", **args: Any) -> Tuple[Any, bytes]:
-        with self.lock:
-            write_frame(self.write_fd, {"t": "fs", "op": op, "args": args}, body)
-            frame = read_frame(self.read_fd)
-        if frame is None:
-            raise RuntimeError("kt-deno closed the channel")
-        header, data = frame
-        if not header.get("ok"):
-            error = _ERRORS.get(header.get("type", ""), OSError)
-            message = header.get("message", "failed")
-            if error is FileNotFoundError:
-                raise FileNotFoundError(2, "No such file or directory", args.get("path"))
-            raise error(message)
-        return header.get("value"), data
-
-
-def _connect(read_fd: int, write_fd: int) -> None:
-    """Binds this module to its kt-deno parent (called by the kt-deno worker)."""
-    global _channel
-    _channel = _Channel(read_fd, write_fd)
-
-
-def _call(op: str, body: bytes = b"", **args: Any) -> Tuple[Any, bytes]:
-    if _channel is None:
-        raise RuntimeError(
-            "kt_deno works inside a task run by kt-deno (kt-deno run, or a kt-deno worker pod)"
-        )
-    return _channel.call(op, body, **args)
 
 
 def _relative(path: str) -> str:
@@ -241,102 +169,109 @@ def join(*paths: str) -> str:
     return posixpath.join(*paths)
 
 
-_CHUNK = 1 << 20
+def makedirs(path: str, exist_ok: bool = False) -> None:
+    """Creates a directory and its parents, as ``os.makedirs`` (and fsspec's) do. Raises
+    ``FileExistsError`` when something is at the path and ``exist_ok`` is false."""
+    mkdir(path, exist_ok=exist_ok)
 
 
-class _Remote(io.RawIOBase):
-    """A file of the data dir that kt-deno holds open for this process under `_id`."""
-
-    _id: int
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                _call("close", id=self._id)
-            finally:
-                super().close()
+def copy(path1: str, path2: str, recursive: bool = False) -> None:
+    """Copies the file ``path1`` to ``path2`` (replacing it, atomically), streamed, never
+    whole in memory; with ``recursive``, a directory and all it holds. Raises
+    ``FileNotFoundError``, or ``IsADirectoryError`` for a directory without ``recursive``."""
+    _call("copy", path=_relative(path1), target=_relative(path2), recursive=recursive)
 
 
-class _Reader(_Remote):
-    """A file of the data dir open to read: its bytes come from kt-deno a chunk at a time."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self._id = _call("open_read", path=path)[0]
-        self._rest = b""
-        self._ended = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if not self._rest and not self._ended:
-            self._rest = _call("read_chunk", id=self._id, size=max(len(buffer), _CHUNK))[1]
-            self._ended = not self._rest
-        size = min(len(buffer), len(self._rest))
-        buffer[:size] = self._rest[:size]
-        self._rest = self._rest[size:]
-        return size
+def move(path1: str, path2: str) -> None:
+    """Moves a file or a directory and all it holds: a copy, then the original removed.
+    Raises ``FileNotFoundError``."""
+    _call("move", path=_relative(path1), target=_relative(path2), recursive=True)
 
 
-class _Writer(_Remote):
-    """A file of the data dir open to write: kt-deno stores it as it comes, and puts it in
-    place (atomically) when it is closed."""
+def walk(
+    path: str = "", maxdepth: Optional[int] = None, topdown: bool = True
+) -> Iterator[Tuple[str, List[str], List[str]]]:
+    """``(dirpath, dirnames, filenames)`` for the directory ``path`` and each directory below
+    it, as ``os.walk`` (and fsspec's ``walk``) gives them: ``dirpath`` is ``path`` joined with
+    the directories below it, the names are sorted, and with ``topdown`` removing names from
+    ``dirnames`` skips those directories. ``maxdepth`` 1 is ``path`` alone. A missing path
+    yields nothing."""
+    if maxdepth is not None and maxdepth < 1:
+        raise ValueError("maxdepth must be at least 1")
+    base = _relative(path).strip("/")
+    if not _call("isdir", path=base)[0]:
+        return
+    children: Dict[str, Tuple[List[str], List[str]]] = {}
+    for entry, is_dir in _call("walk", path=base)[0]:
+        parent, name = posixpath.split(entry)
+        children.setdefault(parent, ([], []))[0 if is_dir else 1].append(name)
 
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self._id = _call("open_write", path=path)[0]
+    def visit(relative: str, shown: str, depth: int) -> Iterator[Tuple[str, List[str], List[str]]]:
+        dirs, files = children.get(relative, ([], []))
+        dirs, files = sorted(dirs), sorted(files)
+        if topdown:
+            yield shown, dirs, files
+        if maxdepth is None or depth < maxdepth:
+            for name in list(dirs):
+                below = posixpath.join(relative, name)
+                yield from visit(below, posixpath.join(shown, name), depth + 1)
+        if not topdown:
+            yield shown, dirs, files
 
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        chunk = bytes(data)
-        if chunk:
-            _call("write_chunk", chunk, id=self._id)
-        return len(chunk)
-
-
-class _Appender(io.BytesIO):
-    """A file of the data dir open to append: what is written is added when it is closed."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self._path = path
-
-    def close(self) -> None:
-        if not self.closed:
-            data = self.getvalue()
-            super().close()
-            _call("append", data, path=self._path)
+    yield from visit(base, path, 1)
 
 
 def open(
     path: str,
     mode: str = "r",
-    encoding: Optional[str] = "utf-8",
+    encoding: Optional[str] = None,
     errors: Optional[str] = None,
     newline: Optional[str] = None,
+    compression: Optional[str] = None,
+    block_size: Optional[int] = None,
+    cache_type: Optional[str] = None,
+    cache_options: Optional[Dict[str, Any]] = None,
 ) -> Any:
-    """Opens a file of the data dir, as the built-in ``open`` does, for reading (``r``,
-    ``rb``), writing (``w``, ``wb``) or appending (``a``, ``ab``). Reading and writing go a
-    megabyte at a time, so files larger than memory work; a file written is put in place
-    when it is closed (``with`` closes it), atomically. What is appended is added when the
-    file is closed. Raises ``FileNotFoundError`` for a missing file opened to read,
-    ``ValueError`` for another mode."""
-    kind = mode.replace("t", "")
-    binary = "b" in kind
-    kind = kind.replace("b", "")
-    if kind not in ("r", "w", "a") or mode.count("b") + mode.count("t") > 1:
-        raise ValueError(f"invalid mode: {mode!r} (expected r, w or a, with b or t)")
-    relative = _relative(path)
-    stream: Any
-    if kind == "r":
-        stream = io.BufferedReader(_Reader(relative), _CHUNK)
-    elif kind == "w":
-        stream = io.BufferedWriter(_Writer(relative), _CHUNK)
-    else:
-        stream = _Appender(relative)
-    if binary:
-        return stream
-    return io.TextIOWrapper(stream, encoding=encoding or "utf-8", errors=errors, newline=newline)
+    """Opens a file of the data dir, as fsspec's ``open`` does: ``r``/``rb`` to read,
+    ``w``/``wb`` to write, ``a``/``ab`` to append, ``x``/``xb`` to create
+    (``FileExistsError`` when the file exists as it is opened); ``t`` or no ``b`` is text
+    (``encoding``, default UTF-8, ``errors`` and ``newline`` as the built-in ``open`` takes
+    them). ``r+``, ``w+`` and the like raise
+    ``ValueError``: a file is open to read or to write.
+
+    A file open to read is an ``io.BufferedReader`` that seeks (``seek``, ``tell``,
+    ``seekable()``, ``readinto``, ``read(n)`` at any offset): it is read by ranges, a seek and
+    a read locally, ranged requests on an object store, through a cache of blocks of
+    ``block_size`` bytes (default 5 MiB, as fsspec's; ``cache_type="none"`` reads without
+    it; fsspec's other cache types use the block cache and ``cache_options`` is ignored), so
+    ``pd.read_parquet(fs.open(p, "rb"))``, ``zipfile`` and ``tarfile`` read only what they
+    need of a large file. A file open to write is an ``io.BufferedWriter`` that tells but does
+    not seek; it is sent to kt-deno ``block_size`` bytes at a time and appears, whole and
+    atomically, when it is closed; an exception inside its ``with`` block discards it (what
+    was at the path stays). What is appended is added when the file is closed.
+
+    ``compression`` is ``"gzip"``, ``"bz2"``, ``"xz"`` (or ``"lzma"``), ``"infer"`` (from
+    the extension: ``.gz``, ``.bz2``, ``.xz``, ``.lzma``; none for others) or ``None``.
+
+    Raises ``FileNotFoundError`` for a missing file open to read, ``IsADirectoryError`` for
+    a directory, ``ValueError`` for a path outside the data dir or a bad argument.
+
+    Example::
+
+        with kt_deno.open("out/table.csv.gz", "w", compression="infer") as f:
+            f.write("a,b\n1,2\n")
+        with kt_deno.open("input/data.parquet", "rb") as f:
+            f.seek(-8, 2)
+            footer = f.read(8)
+    """
+    del cache_options
+    return _files.open_file(
+        _relative(path),
+        mode,
+        block_size=block_size,
+        cache_type=cache_type,
+        compression=compression,
+        encoding=encoding,
+        errors=errors,
+        newline=newline,
+    )

@@ -10,24 +10,28 @@ from __future__ import annotations
 
 import os
 import posixpath
-from typing import Any, List
+from typing import Any, Iterator, List, Optional, Tuple
 
 import kt_deno
 
 __all__ = [
     "append",
+    "copy",
     "exists",
     "glob",
     "isdir",
     "isfile",
     "join",
     "listdir",
+    "makedirs",
     "mkdir",
+    "move",
     "open",
     "read",
     "remove",
     "rmdir",
     "stat",
+    "walk",
     "write",
 ]
 
@@ -98,8 +102,40 @@ def glob(pattern: str) -> List[str]:
 
 
 def open(path: str, mode: str = "r", **kwargs: Any) -> Any:
-    """Opens a file (``r``, ``rb``, ``w``, ``wb``, ``a``, ``ab``); a file-like object."""
+    """Opens a file as ``fsspec.open`` does (``r``, ``rb``, ``w``, ``wb``, ``a``, ``ab``,
+    ``x``, ``xb``), with its keywords ``compression`` (``"gzip"``, ``"bz2"``, ``"xz"``,
+    ``"infer"``), ``encoding``, ``errors``, ``newline``, ``block_size`` and ``cache_type``.
+
+    A file open to read seeks (read by ranges, on object stores too); a file written
+    appears, atomically, when closed, and not at all after an exception inside its
+    ``with`` block. See ``kt_deno.open``.
+    """
     return kt_deno.open(_resolve_path(path), mode, **kwargs)
+
+
+def makedirs(path: str, exist_ok: bool = False) -> None:
+    """Creates a directory and its parents; ``FileExistsError`` when it exists and
+    ``exist_ok`` is false."""
+    kt_deno.makedirs(_resolve_path(path), exist_ok=exist_ok)
+
+
+def copy(path1: str, path2: str, recursive: bool = False) -> None:
+    """Copies a file (with ``recursive``, a directory and all it holds) to ``path2``."""
+    kt_deno.copy(_resolve_path(path1), _resolve_path(path2), recursive=recursive)
+
+
+def move(path1: str, path2: str) -> None:
+    """Moves a file or a directory and all it holds to ``path2``."""
+    kt_deno.move(_resolve_path(path1), _resolve_path(path2))
+
+
+def walk(
+    path: str, maxdepth: Optional[int] = None, topdown: bool = True
+) -> Iterator[Tuple[str, List[str], List[str]]]:
+    """``(dirpath, dirnames, filenames)`` for ``path`` and each directory below it, as
+    ``os.walk`` gives them; ``dirpath`` is ``path`` joined with the names below it."""
+    _resolve_path(path)
+    yield from kt_deno.walk(path, maxdepth=maxdepth, topdown=topdown)
 
 
 def read(path: str, encoding: str = "utf-8") -> str:

@@ -6,33 +6,35 @@
  * @module
  */
 import { capLine } from "../async/line_cap.ts";
+import { findFunctionModule } from "../task/function_lookup.ts";
+import { runPythonTask } from "../task/python/run_python_task.ts";
+import type { TaskRequest } from "../task/request.ts";
 import { readTaskDefinition } from "../records/task_files.ts";
 import { taskErrorPath } from "../records/layout.ts";
 import { savePodTime } from "../records/task_times.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
-import { VERSION } from "../version.ts";
-import { resolveFunctionsDir } from "./functions.ts";
-import { runTask } from "./run_task.ts";
-import { captureConsole } from "./console_capture.ts";
+import { checkPodVersion, POD_ENV, readPodEnv } from "../task/pod_env.ts";
+import { resolveFunctionsDir } from "../task/functions.ts";
+import { runTask, saveReturnedJobs } from "../task/run_task.ts";
+import { captureConsole } from "../task/console_capture.ts";
 import { LogSink } from "../records/log_sink.ts";
 import { taskLogPath } from "../records/layout.ts";
 
-/** Raised when the controller or a pod runs under another kt-deno version than the launcher's. */
-export class VersionMismatchError extends Error {
-  constructor(launcher: string, here: string, where: string) {
-    super(
-      `kt-deno version mismatch: the run was launched by kt-deno ${launcher}, but this ${where} has kt-deno ${here}; use an image with kt-deno ${launcher}`,
-    );
-    this.name = "VersionMismatchError";
+/**
+ * Runs one task in this process, its function found here; a Python function in a Python
+ * worker of its own. Throws when it fails.
+ */
+async function runOneTask(request: TaskRequest, output: (line: string) => void): Promise<void> {
+  const found = request.function === undefined
+    ? undefined
+    : findFunctionModule(request.functionsDir, request.function);
+  if (found?.language !== "python") return void await runTask({ ...request, found }, { output });
+  const result = await runPythonTask(request, found, output);
+  if (request.kind === "dynamic") {
+    const fs = new DataFs(openStorage(request.dataDir));
+    await saveReturnedJobs(fs, { ...request, found }, result, output);
   }
-}
-
-/** A pod environment variable that must be set; throws naming it when it is not. */
-export function required(name: string): string {
-  const value = Deno.env.get(name);
-  if (value === undefined || value === "") throw new Error(`${name} is not set in the pod`);
-  return value;
 }
 
 /** Runs this pod's task; resolves to the exit code. */
@@ -40,26 +42,20 @@ export async function runPodTask(): Promise<number> {
   let fs: DataFs | undefined;
   let errorPath: string | undefined;
   try {
-    const runId = required("KT_RUN_ID");
-    const job = required("KT_JOB_NAME");
-    const index = Number(required("JOB_COMPLETION_INDEX"));
-    const dataDir = required("DATA_DIR");
+    const pod = readPodEnv();
+    const { runId, job, index, dataDir } = pod;
     fs = new DataFs(openStorage(dataDir));
     errorPath = taskErrorPath(runId, job, index);
-    const launched = required("KT_VERSION");
-    if (launched !== VERSION) throw new VersionMismatchError(launched, VERSION, "image");
-    const perChunk = Number(Deno.env.get("KT_TASKS_PER_CHUNK") ?? "1");
-    const definition = await readTaskDefinition(fs, runId, job, index, perChunk);
-    const functionsDir = resolveFunctionsDir(
-      Deno.env.get("KT_FUNCTIONS_DIR") ?? "/app/kt_functions",
-    );
+    checkPodVersion(pod);
+    const definition = await readTaskDefinition(fs, runId, job, index, pod.tasksPerChunk);
+    const functionsDir = resolveFunctionsDir(pod.functionsDir);
     // The task's output goes to the pod's log and to the task's log in the data dir.
     const sink = new LogSink(fs);
     const restore = captureConsole(sink, taskLogPath(runId, job, index));
     const started = Date.now();
     try {
       const request = { ...definition, runId, job, index, dataDir, functionsDir };
-      await runTask(request, { output: (line) => console.log(line) });
+      await runOneTask(request, (line) => console.log(line));
       await savePodTime(fs, runId, job, index, started, true);
       return 0;
     } catch (error) {
@@ -78,4 +74,14 @@ export async function runPodTask(): Promise<number> {
     if (fs && errorPath) await fs.write(errorPath, message).catch(() => {});
     return 2;
   }
+}
+
+/**
+ * Runs this pod's work, as its environment says: a packed pod's tasks
+ * (`KT_TASKS_PER_POD`, see `packed_pod.ts`), or its one task. Resolves to the exit code.
+ */
+export async function runPod(): Promise<number> {
+  if (!Deno.env.get(POD_ENV.tasksPerPod)) return await runPodTask();
+  const { runPackedPod } = await import("./packed_pod.ts");
+  return await runPackedPod();
 }
