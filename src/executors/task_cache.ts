@@ -34,11 +34,21 @@ import type { DataFs } from "../storage/data_fs.ts";
 import { Digester, namesDigest, sha256Hex } from "../storage/digest.ts";
 import type { Observed } from "../storage/fs_recorder.ts";
 import { type CodeDigest, codeDigest } from "../task/code_digest.ts";
-import { taskEnv, type TaskRequest } from "../task/request.ts";
+import { POD_ENV } from "../task/pod_env.ts";
+import { TASK_ENV, taskEnv, type TaskRequest } from "../task/request.ts";
 import type { BatchResult } from "./worker_pool.ts";
 
-/** The environment variables that name the run, left out of a task's key. */
-const RUN_VARIABLES = ["KT_RUN_ID", "pipeline_run_id", "KT_ORCH_SPEC_PATH"];
+/**
+ * The environment variables left out of a task's key: those that name the run, and those
+ * that carry the args (which the key has by themselves).
+ */
+const NOT_KEYED = [
+  POD_ENV.runId,
+  TASK_ENV.runId,
+  TASK_ENV.specPath,
+  TASK_ENV.args,
+  TASK_ENV.argsFile,
+];
 
 /** JSON with object keys sorted, so equal values give equal text. */
 export function canonicalJson(value: unknown): string {
@@ -127,7 +137,7 @@ export class TaskCache {
 
   #keyParts(request: TaskRequest, code: CodeDigest): KeyParts {
     const env = taskEnv(request, "");
-    for (const name of [...RUN_VARIABLES, "KT_JOB_ARGS", "KT_JOB_ARGS_FILE"]) delete env[name];
+    for (const name of NOT_KEYED) delete env[name];
     const args_digest = sha256Hex(canonicalJson(request.args ?? {}));
     const env_digest = sha256Hex(canonicalJson(env));
     const key = sha256Hex(canonicalJson([code.digest, args_digest, env_digest]));
