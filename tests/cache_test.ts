@@ -466,3 +466,93 @@ def clean(output):
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+const MANY = `
+export async function one(args: { name: string }, ctx: any) {
+  await ctx.fs.write(\`out/\${args.name}\`, (await ctx.fs.read(\`in/\${args.name}\`)).toUpperCase());
+}
+export async function all(_args: unknown, ctx: any) {
+  let text = "";
+  for (const name of await ctx.fs.listdir("in")) text += await ctx.fs.read(\`in/\${name}\`);
+  await ctx.fs.write("out/all.txt", text);
+}
+export async function flaky(_args: unknown, ctx: any) {
+  if (!(await ctx.fs.exists("state/tried"))) {
+    await ctx.fs.write("state/tried", "once");
+    throw new Error("the first attempt fails");
+  }
+  await ctx.fs.write("out/flaky.txt", "second attempt");
+}
+`;
+
+Deno.test("run --cache on batched worker tasks: hits and misses in one batch, a large record, a retry", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kt-cache-batch-" });
+  const count = 300;
+  // Long names: the listing task's record of 300 reads is over 16 KiB, more than a reply line.
+  const name = (i: number) => `${i}-${"n".repeat(80)}.txt`;
+  try {
+    await Deno.mkdir(`${dir}/fns`);
+    await Deno.mkdir(`${dir}/tmp`);
+    await Deno.writeTextFile(`${dir}/fns/many.ts`, MANY);
+    await Deno.mkdir(`${dir}/data/in`, { recursive: true });
+    for (let i = 0; i < count; i++) {
+      await Deno.writeTextFile(`${dir}/data/in/${name(i)}`, `file ${i}\n`);
+    }
+    const spec = {
+      name: "batched",
+      jobs: [
+        {
+          name: "one",
+          type: "static",
+          tasks: Array.from({ length: count }, (_, i) => ({
+            function: "many.one",
+            args: { name: name(i) },
+          })),
+        },
+        { name: "all", type: "static", tasks: [{ function: "many.all" }] },
+        { name: "flaky", type: "static", retries: 1, tasks: [{ function: "many.flaky" }] },
+      ],
+    };
+    await Deno.writeTextFile(`${dir}/pipeline.yaml`, stringify(spec));
+    const run = async () => {
+      const result = await ktDeno(
+        ["run", "pipeline.yaml", "--functions", "fns", "--data-dir", "data", "--cache"],
+        dir,
+        { TMPDIR: `${dir}/tmp` },
+      );
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+      const runId = runIdOf(result.stdout);
+      const read = async (job: string): Promise<CacheDecision[]> =>
+        JSON.parse(await Deno.readTextFile(`${dir}/data/kt-metadata/${runId}/cache/${job}.json`));
+      return { one: await read("one"), all: await read("all"), flaky: await read("flaky") };
+    };
+    const first = await run();
+    assert.equal(first.one.length, count);
+    assert.ok(first.one.every((d) => d.outcome === "ran" && d.key), JSON.stringify(first.one[0]));
+    // The listing task's record came in a temporary file (see task/worker.ts).
+    assert.equal(first.all[0].outcome, "ran");
+    assert.ok(first.all[0].key, first.all[0].why);
+    // The retry ran alone, its file operations recorded and stored as the batch's were.
+    assert.ok(first.flaky[0].key, first.flaky[0].why);
+    const second = await run();
+    for (const job of ["one", "all", "flaky"] as const) {
+      assert.ok(second[job].every((d) => d.outcome === "cached"), job);
+    }
+    await Deno.writeTextFile(`${dir}/data/in/${name(150)}`, "changed\n");
+    const third = await run();
+    const ran = third.one.filter((d) => d.outcome === "ran").map((d) => d.index);
+    assert.deepEqual(ran, [150]);
+    assert.equal(third.one.length, count);
+    assert.match(third.one.find((d) => d.index === 150)!.why, /input in\/150-n+\.txt changed/);
+    assert.equal(third.all[0].outcome, "ran");
+    assert.equal(await Deno.readTextFile(`${dir}/data/out/${name(150)}`), "CHANGED\n");
+    // No record file is left behind in the temporary folder.
+    const left = [];
+    for await (const entry of Deno.readDir(`${dir}/tmp`)) {
+      if (entry.name.startsWith("kt-observed-")) left.push(entry.name);
+    }
+    assert.deepEqual(left, []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
