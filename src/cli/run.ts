@@ -32,6 +32,7 @@ export interface RunFlags extends Partial<Pick<ClusterRunOptions, (typeof CLUSTE
   waitRetry?: number;
   s3Endpoint?: string;
   s3PathStyle?: boolean;
+  cache?: boolean;
 }
 
 const CLUSTER_FLAGS = [
@@ -87,6 +88,9 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
   const { loadSpec } = await import("../spec/load.ts");
   const pipeline = await loadSpec(specPath);
   applyS3Flags(flags);
+  if (flags.image !== undefined && flags.cache) {
+    throw new UsageError("--cache is for local runs (not yet on Kubernetes)");
+  }
   if (flags.image !== undefined) {
     const { podCountWarnings } = await import("../spec/pod_count.ts");
     for (const line of podCountWarnings(pipeline.jobs)) console.error(`kt-deno: warning: ${line}`);
@@ -123,6 +127,7 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
       functionsDir,
       concurrency: flags.concurrency,
       specPath: specPath === "-" ? undefined : specPath,
+      cache: flags.cache,
     }));
 }
 
@@ -274,6 +279,10 @@ export function runSubcommand(exit: (code: number) => void): Command {
       "--concurrency <n>",
       `most tasks running at once (default: CPU count, ${defaultConcurrency()})`,
       positiveInt("--concurrency"),
+    )
+    .option(
+      "--cache",
+      "skip function tasks whose code, args and the files they read are unchanged since a run that stored them (see kt-deno why)",
     )
     .option(
       "--image <image>",

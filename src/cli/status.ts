@@ -14,6 +14,8 @@ import { describeStatus, readHeartbeat } from "../records/heartbeat.ts";
 import { UsageError } from "./errors.ts";
 import { failureReport } from "./failures.ts";
 import { applyS3Flags, withS3Flags } from "./run.ts";
+import { readDecisions } from "../records/cache.ts";
+import { cacheSummary } from "./why.ts";
 
 /** Reads a run's state document from a data dir. */
 export async function readState(dataDir: string, runId: string): Promise<StateDocument> {
@@ -77,6 +79,8 @@ export function statusSubcommand(exit: (code: number) => void): Command {
       const fs = new DataFs(openStorage(flags.dataDir));
       const shown = describeStatus(doc, await readHeartbeat(fs, runId));
       console.log(formatStatus(doc, shown.text));
+      const cache = cacheSummary(await readDecisions(fs, runId));
+      if (cache) console.log(cache);
       const report = await failureReport(fs, doc);
       if (report) console.log(report);
       if (shown.gone) {

@@ -19,6 +19,8 @@ export interface TaskRequest extends TaskDefinition {
   functionsDir: string;
   /** The job's memory, which caps a local function task's heap. */
   memory?: string;
+  /** Record the task's file operations, for the cache (see `executors/task_cache.ts`). */
+  record?: boolean;
   /**
    * The module of `function`, found once per run by the executor (absent: a command task,
    * or one for the runner to find, as a pod's one task).
