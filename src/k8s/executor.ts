@@ -327,5 +327,7 @@ export class KubernetesExecutor implements Executor {
     this.#waiting.clear();
     this.#stopPods.abort();
     await Promise.all([this.#jobs.stop(), this.#watchingPods]);
+    // The digest memo (the jobs' decisions were written as each ended).
+    if (this.#cache) await (await this.#cache).close().catch(() => {});
   }
 }
