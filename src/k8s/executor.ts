@@ -229,6 +229,14 @@ export class KubernetesExecutor implements Executor {
       ? await this.#split(job)
       : undefined;
     if (cached?.misses.length === 0) {
+      const total = taskCount(job);
+      this.options.events?.progress?.({
+        job: job.name,
+        total,
+        succeeded: total,
+        running: 0,
+        failed: 0,
+      });
       await cached.cache.flush(job.name);
       return { ok: true, taskRetries: 0 };
     }
