@@ -319,3 +319,26 @@ Deno.test("pods of an Azure data dir carry AKS workload identity's label; others
   const local = controllerJob(settings) as any;
   assert.equal(local.spec.template.metadata.labels[label], undefined);
 });
+
+Deno.test("with the cache, a Job of some tasks has one completion each, told its tasks", () => {
+  const cached: RunSettings = { ...settings, cache: true };
+  const some: Any = ktJob(cached, jobState("load"), undefined, 1, [0, 2]);
+  assert.equal(some.spec.completions, 2);
+  assert.equal(some.spec.parallelism, 2);
+  const env = Object.fromEntries(
+    some.spec.template.spec.containers[0].env.map((e: Any) => [e.name, e.value]),
+  );
+  assert.equal(env.KT_CACHE, "1");
+  assert.equal(env.KT_TASK_INDEXES, "0,2");
+  assert.equal(env.KT_IMAGE_PATH, "worker:1");
+  // Without the cache (or with `cache: false` on the job), neither is set.
+  for (
+    const job of [
+      ktJob(settings, jobState("load")),
+      ktJob(cached, jobState("load", { cache: false })),
+    ]
+  ) {
+    const names = (job as Any).spec.template.spec.containers[0].env.map((e: Any) => e.name);
+    assert.ok(!names.includes("KT_CACHE") && !names.includes("KT_TASK_INDEXES"));
+  }
+});

@@ -22,7 +22,8 @@ import {
 } from "./executor.ts";
 import { Slots } from "../async/slots.ts";
 import { PythonPool } from "./python_pool.ts";
-import { TaskCache } from "./task_cache.ts";
+import { type CacheOptions, TaskCache } from "./task_cache.ts";
+import { taskAt } from "../spec/packed_tasks.ts";
 import { type BatchResult, type TaskResult, WorkerPool } from "./worker_pool.ts";
 
 /** Most tasks in one batch sent to a worker. */
@@ -65,6 +66,8 @@ export interface LocalExecutorOptions {
   resuming?: boolean;
   /** Function tasks are answered from the cache when they can be (a job's `cache` wins). */
   cache?: boolean;
+  /** Where the cache runs (a packed pod's, keyed with the run's image). */
+  cacheOptions?: CacheOptions;
   /** Called when a task has ended for good (a pod writes its time here). */
   taskEnded?: (job: string, index: number, started: number, ok: boolean) => Promise<void>;
 }
@@ -347,10 +350,12 @@ export class LocalExecutor implements Executor {
         : [this.#timedAttempt(job, { ...batch[0], request: requests[0] }, signal)];
     const requests = batch.map((t) => t.request);
     if (!(job.cache ?? this.options.cache) || requests[0] instanceof Error) return run(requests);
-    this.#cache ??= TaskCache.open(this.#fs, this.#where.runId);
+    this.#cache ??= TaskCache.open(this.#fs, this.#where.runId, this.options.cacheOptions);
     const count = job.type === "dynamic" ? 1 : job.tasks!.length;
     const requestAt = (i: number) => {
-      const request = i < count ? taskRequest(job, i, this.#where, this.#finder) : undefined;
+      // A packed pod's job has only its own tasks.
+      const known = i < count && (job.type === "dynamic" || taskAt(job.tasks!, i) !== undefined);
+      const request = known ? taskRequest(job, i, this.#where, this.#finder) : undefined;
       return request instanceof Error ? undefined : request;
     };
     const answers = this.#cache.then((cache) =>

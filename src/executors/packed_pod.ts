@@ -49,6 +49,8 @@ function podSettings() {
     workers,
     perChunk: tasksPerChunk,
     functionsDir,
+    cache: pod.cache,
+    image: pod.image,
   };
 }
 
@@ -95,6 +97,9 @@ function podExecutor(fs: DataFs, settings: PodSettings, sink: LogSink) {
     functionsDir: settings.functionsDir,
     concurrency: settings.workers,
     runTimes: false,
+    // With the cache, the pod skips the tasks whose entries hold and stores the others'.
+    cache: settings.cache,
+    cacheOptions: { image: settings.image, pod: true },
     events: {
       log: (_job, index, line) => {
         sink.line(taskLogPath(runId, job, index), line);

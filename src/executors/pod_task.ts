@@ -19,22 +19,59 @@ import { resolveFunctionsDir } from "../task/functions.ts";
 import { runTask, saveReturnedJobs } from "../task/run_task.ts";
 import { captureConsole } from "../task/console_capture.ts";
 import { LogSink } from "../records/log_sink.ts";
+import type { Observed } from "../storage/fs_recorder.ts";
+import type { BatchResult } from "./worker_pool.ts";
 import { taskLogPath } from "../records/layout.ts";
 
 /**
  * Runs one task in this process, its function found here; a Python function in a Python
- * worker of its own. Throws when it fails.
+ * worker of its own. Throws when it fails; with `request.record`, resolves to its file
+ * operations.
  */
-async function runOneTask(request: TaskRequest, output: (line: string) => void): Promise<void> {
+async function runOneTask(
+  request: TaskRequest,
+  output: (line: string) => void,
+): Promise<Observed | undefined> {
   const found = request.function === undefined
     ? undefined
     : findFunctionModule(request.functionsDir, request.function);
-  if (found?.language !== "python") return void await runTask({ ...request, found }, { output });
+  if (found?.language !== "python") return await runTask({ ...request, found }, { output });
   const result = await runPythonTask(request, found, output);
   if (request.kind === "dynamic") {
     const fs = new DataFs(openStorage(request.dataDir));
-    await saveReturnedJobs(fs, { ...request, found }, result, output);
+    await saveReturnedJobs(fs, { ...request, found }, result.returned, output);
   }
+  return result.observed;
+}
+
+/**
+ * Runs one task through the cache (the job uses it): skipped when its entry holds, else
+ * run with its file operations recorded, and its entry stored. Throws when it fails.
+ */
+async function runCachedTask(
+  fs: DataFs,
+  request: TaskRequest,
+  image: string | undefined,
+  output: (line: string) => void,
+): Promise<void> {
+  const { TaskCache } = await import("./task_cache.ts");
+  const cache = await TaskCache.open(fs, request.runId, { image, pod: true });
+  const attempt = async (asked: TaskRequest): Promise<BatchResult> => {
+    const started = Date.now();
+    try {
+      const observed = await runOneTask(asked, output);
+      return { ok: true, observed, started, ended: Date.now() };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return { ok: false, error: message, started, ended: Date.now() };
+    }
+  };
+  const [answer] = cache.answer([request], ([asked]) => [attempt(asked)]);
+  const result = await answer;
+  await cache.close();
+  const decided = cache.decisions(request.job)[0];
+  if (decided?.outcome === "cached") output(`kt-deno: cached, not run (${decided.why})`);
+  if (!result.ok) throw new Error(result.error);
 }
 
 /** Runs this pod's task; resolves to the exit code. */
@@ -55,7 +92,9 @@ export async function runPodTask(): Promise<number> {
     const started = Date.now();
     try {
       const request = { ...definition, runId, job, index, dataDir, functionsDir };
-      await runOneTask(request, (line) => console.log(line));
+      const output = (line: string) => console.log(line);
+      if (pod.cache) await runCachedTask(fs, request, pod.image, output);
+      else await runOneTask(request, output);
       await savePodTime(fs, runId, job, index, started, true);
       return 0;
     } catch (error) {

@@ -42,6 +42,9 @@ import type { BatchResult } from "./worker_pool.ts";
  * The environment variables left out of a task's key: those that name the run, and those
  * that carry the args (which the key has by themselves).
  */
+/** The name under which a run's image is in its tasks' keys (on Kubernetes). */
+const IMAGE_KEY = "KT_IMAGE";
+
 const NOT_KEYED = [
   POD_ENV.runId,
   TASK_ENV.runId,
@@ -59,6 +62,25 @@ export function canonicalJson(value: unknown): string {
         ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
         : v,
   );
+}
+
+/** Where a {@linkcode TaskCache} runs. */
+export interface CacheOptions {
+  /** The worker image of a run on Kubernetes, which is part of each task's key. */
+  image?: string;
+  /**
+   * A task pod's cache: it looks each task's entry up by its key (the controller keeps the
+   * job's latest keys) and stores the entries of the tasks it ran, and writes nothing else
+   * (no decisions, latest keys or digest memo, which the controller writes).
+   */
+  pod?: boolean;
+}
+
+/** A task a {@linkcode TaskCache.split} left to run elsewhere (a pod): its key, and why. */
+export interface Miss {
+  request: TaskRequest;
+  key?: string;
+  why: string;
 }
 
 /** The parts of a task's key. */
@@ -113,11 +135,12 @@ export class TaskCache {
     readonly fs: DataFs,
     readonly runId: string,
     readonly digester: Digester,
+    readonly options: CacheOptions,
   ) {}
 
   /** The cache of a run over the data dir `fs` (a `DataFs` without rules or recorder). */
-  static async open(fs: DataFs, runId: string): Promise<TaskCache> {
-    return new TaskCache(fs, runId, new Digester(fs.driver, await readDigestMemo(fs)));
+  static async open(fs: DataFs, runId: string, options: CacheOptions = {}): Promise<TaskCache> {
+    return new TaskCache(fs, runId, new Digester(fs.driver, await readDigestMemo(fs)), options);
   }
 
   /** The code digest of a function, computed once per run. */
@@ -138,6 +161,7 @@ export class TaskCache {
   #keyParts(request: TaskRequest, code: CodeDigest): KeyParts {
     const env = taskEnv(request, "");
     for (const name of NOT_KEYED) delete env[name];
+    if (this.options.image !== undefined) env[IMAGE_KEY] = this.options.image;
     const args_digest = sha256Hex(canonicalJson(request.args ?? {}));
     const env_digest = sha256Hex(canonicalJson(env));
     const key = sha256Hex(canonicalJson([code.digest, args_digest, env_digest]));
@@ -170,6 +194,13 @@ export class TaskCache {
     const code = this.#code(request);
     if (code instanceof Error) return { why: `not cached: ${code.message}` };
     const parts = this.#keyParts(request, code);
+    // A pod reads the entry of its key; the controller decided before that it may be there.
+    if (this.options.pod) {
+      const entry = await readEntry(this.fs, parts.key);
+      if (!entry) return { parts, why: "no entry" };
+      const stale = await staleness(this.fs, this.digester, entry);
+      return stale === null ? { parts, entry } : { parts, why: stale };
+    }
     // A task no run stored has no latest key: its lookup reads nothing more.
     const latest = (await this.#latestKeys(request.job))[request.index];
     const entry = latest === undefined ? null : await readEntry(this.fs, parts.key);
@@ -228,6 +259,40 @@ export class TaskCache {
       });
     })();
     return requests.map(async (_, i) => await (await answers)[i]);
+  }
+
+  /**
+   * Answers the tasks of a batch whose entries hold, as `answer` does, and returns the
+   * others, for a driver that runs them elsewhere (the Kubernetes controller, whose pods
+   * store their entries); {@linkcode ranElsewhere} decides them once they ended.
+   */
+  async split(requests: TaskRequest[]): Promise<Miss[]> {
+    const verdicts = await Promise.all(requests.map((request) => this.#lookup(request)));
+    const misses: Miss[] = [];
+    for (const [i, verdict] of verdicts.entries()) {
+      if (verdict.why === undefined) {
+        await this.#hit(requests[i], verdict as Verdict & { why: undefined });
+      } else misses.push({ request: requests[i], key: verdict.parts?.key, why: verdict.why });
+    }
+    return misses;
+  }
+
+  /**
+   * Decides the tasks a {@linkcode split} left to run elsewhere, once they ended: a task
+   * whose entry was stored under its key ran and was stored; another ran and was not.
+   */
+  async ranElsewhere(misses: Miss[]): Promise<void> {
+    await Promise.all(misses.map(async ({ request, key, why }) => {
+      const { job, index } = request;
+      const entry = key === undefined ? null : await readEntry(this.fs, key);
+      if (key !== undefined && entry?.run_id === this.runId) {
+        this.#remember(job, index, key);
+        this.#decide(job, { index, outcome: "ran", why, key });
+      } else {
+        const not = key === undefined ? "" : "; not stored (it failed, or was not observed)";
+        this.#decide(job, { index, outcome: "ran", why: `${why}${not}` });
+      }
+    }));
   }
 
   /** A task answered from its entry (a dynamic job's jobs written back). */
@@ -346,6 +411,7 @@ export class TaskCache {
   /** Waits for the entries being stored, then writes a job's decisions and latest keys. */
   async flush(job: string): Promise<void> {
     while (this.#storing.size) await Promise.all(this.#storing);
+    if (this.options.pod) return;
     const decisions = this.#decisions.get(job);
     if (decisions) await writeDecisions(this.fs, this.runId, job, [...decisions.values()]);
     const keys = this.#keys.get(job);
@@ -360,6 +426,7 @@ export class TaskCache {
     for (const job of new Set([...this.#decisions.keys(), ...this.#keys.keys()])) {
       await this.flush(job);
     }
+    if (this.options.pod) return void await this.flush("");
     await writeDigestMemo(this.fs, this.digester.memo);
   }
 }

@@ -53,6 +53,8 @@ export interface ClusterRunOptions {
   resume?: { runId: string; reopened: StateDocument };
   /** Makes a new run id. */
   newRunId: () => string;
+  /** `--cache`: the controller answers cached tasks before it makes their Jobs. */
+  cache?: boolean;
 }
 
 /** Where a launched run is. */
@@ -151,6 +153,7 @@ export type ClusterSettingsOptions = Pick<
   | "hostPath"
   | "ttl"
   | "secretEnv"
+  | "cache"
 >;
 
 /**
@@ -180,6 +183,7 @@ export async function clusterSettings(
     ttlSecondsAfterFinished: options.ttl,
     env: s3.env,
     envFromSecrets: options.secretEnv,
+    cache: options.cache,
   });
 }
 

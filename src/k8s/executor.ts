@@ -33,6 +33,10 @@ import { taskError } from "./pod_problems.ts";
 import { taskPodEnd, watchPodStarts } from "./pod_watch.ts";
 import { layOutTasks, taskDefinitions } from "../records/task_files.ts";
 import { taskErrorPath } from "../records/layout.ts";
+import type { Miss, TaskCache } from "../executors/task_cache.ts";
+import { IMAGE_FUNCTIONS_DIR } from "../task/pod_env.ts";
+import { resolveFunctionsDir } from "../task/functions.ts";
+import type { TaskRequest } from "../task/request.ts";
 
 /** Settings of a {@linkcode KubernetesExecutor}. */
 export interface KubernetesExecutorOptions {
@@ -46,6 +50,14 @@ export interface KubernetesExecutorOptions {
   log?: (line: string) => void;
   /** Most Jobs being created (task files and the Job) at once. Default 8. */
   creating?: number;
+}
+
+/** A job whose Job is being waited for. */
+interface Waiter {
+  job: Readonly<JobState>;
+  done: (o: JobOutcome) => void;
+  /** The tasks of the Job's completion indexes, when it runs only those the cache did not answer. */
+  indexes?: number[];
 }
 
 /** Most task files of one job written at once. */
@@ -62,7 +74,8 @@ const FILE_WRITES = 8;
  * ```
  */
 export class KubernetesExecutor implements Executor {
-  readonly #waiting = new Map<string, { job: Readonly<JobState>; done: (o: JobOutcome) => void }>();
+  readonly #waiting = new Map<string, Waiter>();
+  #cache?: Promise<TaskCache>;
   readonly #jobs: Informer<KubeJob>;
   readonly #creating: Slots;
   #stopped = false;
@@ -137,7 +150,9 @@ export class KubernetesExecutor implements Executor {
     }
     const status = object.status ?? {};
     const failedIndexes = parseIndexes(status.failedIndexes);
-    this.options.events?.progress?.(taskProgress(waiter.job, status, failedIndexes.length));
+    const progress = taskProgress(waiter.job, status, failedIndexes.length);
+    if (waiter.indexes) progress.succeeded += progress.total - waiter.indexes.length;
+    this.options.events?.progress?.(progress);
     const condition = finishedCondition(object);
     const startProblem = this.#startProblems.get(name);
     if (!condition && startProblem) {
@@ -156,21 +171,22 @@ export class KubernetesExecutor implements Executor {
     waiter.done({
       ok: false,
       taskRetries: Math.max(0, failedPods - failedIndexes.length),
-      error: await this.#failure(waiter.job, condition, failedIndexes),
+      error: await this.#failure(waiter, condition, failedIndexes),
     });
   }
 
   async #failure(
-    job: Readonly<JobState>,
+    { job, indexes }: Waiter,
     condition: { reason?: string; message?: string },
     failedIndexes: number[],
   ): Promise<string> {
     if (condition.reason === "DeadlineExceeded") return `job timed out after ${job.timeout}s`;
     const total = taskCount(job);
     const { runId, namespace } = this.options.settings;
-    // A packed pod's failed tasks are those of its range without a done record.
+    // A packed pod's failed tasks are those of its range without a done record; a one-task
+    // pod's is its index's (of `indexes` when the Job runs only some of the job's tasks).
     const failedTasks = tasksPerPod(job) === 1
-      ? failedIndexes.map((index) => ({ index, pod: index }))
+      ? failedIndexes.map((pod) => ({ index: indexes?.[pod] ?? pod, pod }))
       : await this.#failedTasks(job, failedIndexes);
     const reasons = await Promise.all(
       failedTasks.slice(0, 3).map(async ({ index, pod }) => {
@@ -208,11 +224,31 @@ export class KubernetesExecutor implements Executor {
   async run(job: Readonly<JobState>): Promise<JobOutcome> {
     if (this.#stopped) return await new Promise<never>(() => {});
     const name = jobObjectName(this.options.settings.runId, job.name);
-    const outcome = new Promise<JobOutcome>((done) => this.#waiting.set(name, { job, done }));
+    // With the cache, the tasks whose entries hold are answered here, before any Job.
+    const cached = !this.#jobs.get(name) && (job.cache ?? this.options.settings.cache)
+      ? await this.#split(job)
+      : undefined;
+    if (cached?.misses.length === 0) {
+      const total = taskCount(job);
+      this.options.events?.progress?.({
+        job: job.name,
+        total,
+        succeeded: total,
+        running: 0,
+        failed: 0,
+      });
+      await cached.cache.flush(job.name);
+      return { ok: true, taskRetries: 0 };
+    }
+    const waiter: Waiter = { job, done: () => {}, indexes: cached?.indexes };
+    const outcome = new Promise<JobOutcome>((done) => {
+      waiter.done = done;
+      this.#waiting.set(name, waiter);
+    });
     if (!this.#jobs.get(name)) {
       const release = await this.#creating.acquire();
       try {
-        if (!this.#jobs.get(name)) await this.#create(job);
+        if (!this.#jobs.get(name)) await this.#create(job, cached?.indexes);
       } catch (error) {
         if (!(error instanceof ApiError && error.status === 409)) {
           this.#waiting.delete(name);
@@ -229,11 +265,46 @@ export class KubernetesExecutor implements Executor {
       }
     }
     void this.#check(name);
-    return await outcome;
+    const ended = await outcome;
+    if (cached) {
+      await cached.cache.ranElsewhere(cached.misses);
+      await cached.cache.flush(job.name);
+    }
+    return ended;
   }
 
-  /** Writes the job's task files, then creates its Job. */
-  async #create(job: Readonly<JobState>): Promise<void> {
+  /**
+   * Looks a job's tasks up in the cache: answers those whose entries hold, and says which
+   * are left to run, and (for a job of one-task pods of which some were answered) the
+   * tasks of its Job's completion indexes.
+   */
+  async #split(job: Readonly<JobState>) {
+    const { settings, fs } = this.options;
+    if (!this.#cache) {
+      const { TaskCache } = await import("../executors/task_cache.ts");
+      this.#cache = TaskCache.open(fs, settings.runId, { image: settings.image });
+    }
+    const cache = await this.#cache;
+    const where = {
+      runId: settings.runId,
+      job: job.name,
+      dataDir: settings.dataDir,
+      functionsDir: resolveFunctionsDir(IMAGE_FUNCTIONS_DIR),
+    };
+    const requests: TaskRequest[] = [];
+    for (const definition of taskDefinitions(job)) {
+      requests.push({ ...definition, ...where, index: requests.length });
+    }
+    const misses: Miss[] = await cache.split(requests);
+    const some = misses.length > 0 && misses.length < requests.length;
+    const indexes = some && tasksPerPod(job) === 1
+      ? misses.map((miss) => miss.request.index)
+      : undefined;
+    return { cache, misses, indexes };
+  }
+
+  /** Writes the job's task files, then creates its Job (for some of its tasks, `indexes`). */
+  async #create(job: Readonly<JobState>, indexes?: number[]): Promise<void> {
     const { settings, fs, kube, owner } = this.options;
     const { perChunk, count, files } = layOutTasks(
       settings.runId,
@@ -251,7 +322,7 @@ export class KubernetesExecutor implements Executor {
       }),
     );
     await kube.request("POST", `/apis/batch/v1/namespaces/${settings.namespace}/jobs`, {
-      body: ktJob(settings, job, owner, perChunk),
+      body: ktJob(settings, job, owner, perChunk, indexes),
     });
   }
 
@@ -264,5 +335,7 @@ export class KubernetesExecutor implements Executor {
     this.#waiting.clear();
     this.#stopPods.abort();
     await Promise.all([this.#jobs.stop(), this.#watchingPods]);
+    // The digest memo (the jobs' decisions were written as each ended).
+    if (this.#cache) await (await this.#cache).close().catch(() => {});
   }
 }

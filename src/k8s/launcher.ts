@@ -79,6 +79,7 @@ export function runSettings(options: {
   ttlSecondsAfterFinished?: number;
   env?: Record<string, string>;
   envFromSecrets?: string[];
+  cache?: boolean;
 }): RunSettings {
   return {
     runId: options.runId,
@@ -93,5 +94,6 @@ export function runSettings(options: {
     ttlSecondsAfterFinished: options.ttlSecondsAfterFinished ?? 3600,
     env: options.env ?? {},
     envFromSecrets: options.envFromSecrets ?? [],
+    ...(options.cache ? { cache: true } : {}),
   };
 }

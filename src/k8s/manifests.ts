@@ -73,6 +73,8 @@ export interface RunSettings {
   env: Record<string, string>;
   /** Secrets whose keys become environment variables of the controller and every pod. */
   envFromSecrets: string[];
+  /** `--cache`: the jobs without `cache:` use the cache. */
+  cache?: boolean;
   /** The schedule that started the run (set by its controller, not the launcher). */
   schedule?: string;
   /** The controller Job, when it is not `kt-controller-<run id>` (a schedule's firing). */
@@ -333,9 +335,10 @@ export function ktJob(
   job: Readonly<JobState>,
   owner?: Owner,
   tasksPerChunk = 1,
+  taskIndexes?: number[],
 ): Json {
   const labels = runLabels(settings.runId, "job", job.name);
-  const count = podCount(job);
+  const count = taskIndexes?.length ?? podCount(job);
   const packed = packing(job);
   const data = dataVolume(settings);
   return {
@@ -378,6 +381,8 @@ export function ktJob(
                   functionsDir: IMAGE_FUNCTIONS_DIR,
                   image: settings.image,
                   packed: packed.packed,
+                  cache: job.cache ?? settings.cache,
+                  taskIndexes,
                 }),
               }),
               {

@@ -25,6 +25,13 @@ export const POD_ENV = {
   taskCount: "KT_TASK_COUNT",
   retries: "KT_TASK_RETRIES",
   workers: "KT_POD_WORKERS",
+  /** Set (to `1`) when the job uses the cache: the pod skips its cached tasks, stores the others. */
+  cache: "KT_CACHE",
+  /**
+   * The task of each completion index, comma-separated, when the Job runs only some of its
+   * job's tasks (those the cache did not answer): pod `i` runs task `indexes[i]`.
+   */
+  taskIndexes: "KT_TASK_INDEXES",
 } as const;
 
 /** What a packed pod (`tasks_per_pod` > 1) is told beyond a one-task pod. */
@@ -49,6 +56,10 @@ export interface PodEnv {
   functionsDir: string;
   image?: string;
   packed?: PackedPodEnv;
+  /** The job uses the cache (`--cache`, `cache: true`). */
+  cache?: boolean;
+  /** The tasks of the completion indexes, when the Job runs only some of them. */
+  taskIndexes?: number[];
 }
 
 /** Raised when the controller or a pod runs under another kt-deno version than the launcher's. */
@@ -89,6 +100,8 @@ export function podEnvVars(env: Omit<PodEnv, "index">): Record<string, string> {
     [POD_ENV.functionsDir]: env.functionsDir,
   };
   if (env.image !== undefined) vars[POD_ENV.image] = env.image;
+  if (env.cache) vars[POD_ENV.cache] = "1";
+  if (env.taskIndexes) vars[POD_ENV.taskIndexes] = env.taskIndexes.join(",");
   if (env.packed) {
     vars[POD_ENV.tasksPerPod] = String(env.packed.perPod);
     vars[POD_ENV.taskCount] = String(env.packed.count);
@@ -129,6 +142,15 @@ export function readPodEnv(): PodEnv {
     functionsDir: Deno.env.get(POD_ENV.functionsDir) ?? IMAGE_FUNCTIONS_DIR,
     image: Deno.env.get(POD_ENV.image),
   };
+  if (Deno.env.get(POD_ENV.cache) === "1") env.cache = true;
+  const indexes = Deno.env.get(POD_ENV.taskIndexes);
+  if (indexes !== undefined) {
+    const task = indexes.split(",")[env.index];
+    if (task === undefined) {
+      throw new Error(`${POD_ENV.taskIndexes} has no task for completion index ${env.index}`);
+    }
+    env.index = whole(POD_ENV.taskIndexes, task);
+  }
   if (Deno.env.get(POD_ENV.tasksPerPod) !== undefined) {
     env.packed = {
       perPod: whole(POD_ENV.tasksPerPod),

@@ -8,6 +8,7 @@ import type { FunctionModule } from "../function_lookup.ts";
 import type { TaskRequest } from "../request.ts";
 import { checkPython } from "./python_check.ts";
 import { PythonWorker } from "./python_worker.ts";
+import type { Observed } from "../../storage/fs_recorder.ts";
 
 /** Raised when a Python task fails; its message is the job's error. */
 export class PythonTaskError extends Error {
@@ -18,14 +19,14 @@ export class PythonTaskError extends Error {
 }
 
 /**
- * Runs a Python task to its end; resolves to a dynamic job's returned jobs (parsed), or
- * `undefined` for a static task. Throws {@linkcode PythonTaskError} when it fails.
+ * Runs a Python task to its end; resolves to a dynamic job's returned jobs (parsed, or
+ * `undefined` for a static task) and, with `request.record`, its file operations. Throws {@linkcode PythonTaskError} when it fails.
  */
 export async function runPythonTask(
   request: TaskRequest,
   found: FunctionModule,
   output: (line: string) => void,
-): Promise<unknown> {
+): Promise<{ returned: unknown; observed?: Observed }> {
   let worker: PythonWorker;
   try {
     worker = await PythonWorker.start();
@@ -37,7 +38,8 @@ export async function runPythonTask(
   try {
     const outcome = await worker.run(request, found, output);
     if (!outcome.ok) throw new PythonTaskError(outcome.error);
-    return outcome.jobs === undefined ? undefined : JSON.parse(outcome.jobs);
+    const returned = outcome.jobs === undefined ? undefined : JSON.parse(outcome.jobs);
+    return { returned, observed: outcome.observed };
   } finally {
     await worker.close();
   }
