@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { PipelineRun } from "../src/engine/pipeline_run.ts";
 import { cancelRun, reopenRun, resumeRefusal } from "../src/engine/reopen.ts";
 import { formatDuration, heartbeatOf, livenessOf } from "../src/records/heartbeat.ts";
-import { failedTasks } from "../src/cli/failures.ts";
+import { failedTasks } from "../src/records/failures.ts";
 
 import { job, now, statuses } from "./engine_fixtures.ts";
 

@@ -11,8 +11,8 @@ import { stopRun } from "../run/stop_run.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { UsageError } from "./errors.ts";
-import { applyS3Flags, withS3Flags } from "./run.ts";
-import { readState } from "./status.ts";
+import { applyS3Flags, withS3Flags } from "./flags.ts";
+import { readRunState } from "../records/state_read.ts";
 
 /** Flags of `kt-deno cancel`. */
 export interface CancelFlags {
@@ -28,7 +28,7 @@ export async function cancelCommand(runId: string, flags: CancelFlags): Promise<
   const end = await stopRun(new DataFs(openStorage(flags.dataDir)), runId, {
     timeoutSeconds: flags.timeout ?? 120,
     cluster: { namespace: flags.namespace, context: flags.context },
-    readState: () => readState(flags.dataDir, runId),
+    readState: () => readRunState(flags.dataDir, runId),
     deleteOnCluster: async (...args) => (await import("../k8s/cancel.ts")).cancelOnCluster(...args),
   });
   switch (end.outcome) {

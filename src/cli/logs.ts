@@ -12,8 +12,8 @@ import { DataFs } from "../storage/data_fs.ts";
 import { PathEscapeError } from "../storage/driver.ts";
 import { openStorage } from "../storage/open.ts";
 import { UsageError } from "./errors.ts";
-import { applyS3Flags, withS3Flags } from "./run.ts";
-import { readState } from "./status.ts";
+import { applyS3Flags, withS3Flags } from "./flags.ts";
+import { readRunState } from "../records/state_read.ts";
 
 /** Which logs to show: every task's, one job's, one task's, or the controller's. */
 export interface LogTarget {
@@ -116,7 +116,7 @@ async function stateWhenWritten(
 ): Promise<StateDocument> {
   while (true) {
     try {
-      return await readState(dataDir, runId);
+      return await readRunState(dataDir, runId);
     } catch (error) {
       if (!(error instanceof UsageError) || !await fs.exists(keptSpecPath(runId))) throw error;
     }
@@ -141,7 +141,7 @@ export async function showLogs(
   const fs = new DataFs(openStorage(dataDir));
   const doc = follow
     ? await stateWhenWritten(fs, dataDir, runId, pollMs)
-    : await readState(dataDir, runId);
+    : await readRunState(dataDir, runId);
   if (target.job !== undefined && !(target.job in doc.jobs)) {
     throw new UsageError(
       `no job ${target.job} in run ${runId}; its jobs: ${someOf(Object.keys(doc.jobs))}`,
@@ -174,7 +174,7 @@ export async function showLogs(
     // job list) is read again only when the run has gained jobs.
     const beat = await readHeartbeat(fs, runId);
     if (!beat || beat.jobs_total !== Object.keys(current.jobs).length) {
-      current = await readState(dataDir, runId);
+      current = await readRunState(dataDir, runId);
     }
     const shown = describeStatus(beat ?? current, beat);
     await printNew(fs, await logFiles(fs, current, target), printed);

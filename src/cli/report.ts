@@ -11,7 +11,7 @@ import { DataFs } from "../storage/data_fs.ts";
 import { NotFoundError } from "../storage/driver.ts";
 import { checkDataDir } from "../storage/open.ts";
 import { UsageError } from "./errors.ts";
-import { applyS3Flags, withS3Flags } from "./run.ts";
+import { applyS3Flags, withS3Flags } from "./flags.ts";
 
 /** Options of `kt-deno report`. */
 export interface ReportFlags {

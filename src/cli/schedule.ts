@@ -12,10 +12,11 @@ import type { ClusterTarget } from "../k8s/connect.ts";
 import { scheduleSpecPath } from "../records/layout.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
-import { clusterDataDir, withClusterFlags } from "./cluster_flags.ts";
+import { clusterDataDir, withClusterFlags } from "./flags.ts";
 import { positiveInt, UsageError } from "./errors.ts";
-import { formatTable, listRuns, type RunSummary } from "./list.ts";
-import { applyS3Flags, type RunFlags, withS3Flags } from "./run.ts";
+import { listRuns, type RunSummary } from "../records/runs.ts";
+import { formatTable } from "./table.ts";
+import { applyS3Flags, type RunFlags, withS3Flags } from "./flags.ts";
 
 /** The flags of `schedule create`: those of `run --image`, and the schedule's own. */
 interface CreateFlags extends RunFlags {

@@ -5,9 +5,9 @@
  * @module
  */
 import { type JobState, JobStatus, type StateDocument } from "../engine/state.ts";
-import { taskLogPath } from "../records/layout.ts";
+import { taskLogPath } from "./layout.ts";
 import type { DataFs } from "../storage/data_fs.ts";
-import { lastLines } from "../report/load.ts";
+import { lastLines } from "./log_tail.ts";
 
 const MAX_JOBS = 10;
 

@@ -1,13 +1,111 @@
 /**
- * The flags of a run on Kubernetes that `run --image`, `resume --image` and `schedule create`
- * share, and their parsers: `--run-as`, the S3 endpoint pods use, the data dir.
+ * The flag sets that several commands share, and their parsers: the S3 flags (every
+ * command that reads a data dir), the flags of `run` (which `resume` takes too), the flags
+ * of a run on Kubernetes (`run --image`, `resume --image`, `schedule create`), and the
+ * check of a functions folder that holds Python.
  *
  * @module
  */
 import type { Command } from "commander";
+import { defaultConcurrency } from "../executors/local.ts";
+import type { ClusterRunOptions } from "../k8s/cluster_run.ts";
+import type { ClusterHereOptions } from "../k8s/cluster_here.ts";
+import type { Pipeline } from "../spec/schema.ts";
 import { PULL_POLICIES, type RunAs } from "../k8s/manifests.ts";
 import { isLocalDataDir } from "../storage/open.ts";
 import { positiveInt, UsageError } from "./errors.ts";
+
+/** Adds the S3 flags (`--s3-endpoint`, `--s3-path-style`) to a subcommand. */
+export function withS3Flags(command: Command): Command {
+  return command
+    .option("--s3-endpoint <url>", "endpoint of an S3-compatible store (or AWS_ENDPOINT_URL_S3)")
+    .option("--s3-path-style", "path-style S3 addressing (or KT_S3_FORCE_PATH_STYLE=true)");
+}
+
+/**
+ * Puts the S3 flags into this process's environment, where the S3 driver, the local
+ * worker processes and the Kubernetes launcher (for the pods) all find them.
+ */
+export function applyS3Flags(flags: { s3Endpoint?: string; s3PathStyle?: boolean }): void {
+  if (flags.s3Endpoint) Deno.env.set("AWS_ENDPOINT_URL_S3", flags.s3Endpoint);
+  if (flags.s3PathStyle) Deno.env.set("KT_S3_FORCE_PATH_STYLE", "true");
+}
+
+/** The flags of a run on Kubernetes, as option names. */
+export const CLUSTER_FLAGS = [
+  "controllerImage",
+  "pullPolicy",
+  "runAs",
+  "s3EndpointInCluster",
+  "namespace",
+  "context",
+  "wait",
+  "hostPath",
+  "ttl",
+  "secretEnv",
+] as const;
+
+/** Options of `kt-deno run` (and `resume`): those of a local run, and those of a run on Kubernetes. */
+export interface RunFlags extends Partial<Pick<ClusterRunOptions, (typeof CLUSTER_FLAGS)[number]>> {
+  /** The spec file (set by the command, not a flag), kept with the run. */
+  specPath?: string;
+  dataDir: string;
+  functions: string;
+  concurrency?: number;
+  image?: string;
+  waitRetry?: number;
+  s3Endpoint?: string;
+  s3PathStyle?: boolean;
+}
+
+/**
+ * Adds the flags of `run` to a subcommand: the data dir, the functions folder, the
+ * concurrency, the S3 flags, and with `--image` those of a run on Kubernetes.
+ */
+export function withRunFlags(command: Command): Command {
+  withS3Flags(command)
+    .option(
+      "--data-dir <dir>",
+      "data dir: a local folder, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix",
+      "./kt-data",
+    )
+    .option("--functions <dir>", "folder of task function modules", "./kt_functions")
+    .option(
+      "--concurrency <n>",
+      `most tasks running at once (default: CPU count, ${defaultConcurrency()})`,
+      positiveInt("--concurrency"),
+    )
+    .option(
+      "--image <image>",
+      "run on Kubernetes with this worker image (kt-deno on PATH, functions in /app/kt_functions)",
+    );
+  return withClusterFlags(command)
+    .option(
+      "--wait",
+      "follow the run on the cluster until it ends; exit 0 or 1 like a local run, 3 if it gave up",
+    )
+    .option(
+      "--wait-retry <seconds>",
+      "with --wait, how long the API server or data dir may stay unreachable before exit 3 (default 300)",
+      positiveInt("--wait-retry"),
+    );
+}
+
+/**
+ * Before a local run whose functions folder holds Python: a missing or too old `python3`
+ * is a usage error (exit 2), before any task runs or anything is written.
+ */
+export async function pythonReady(functionsDir: string): Promise<void> {
+  const { checkPythonFor, PythonUnavailableError } = await import(
+    "../task/python/python_check.ts"
+  );
+  try {
+    await checkPythonFor(functionsDir);
+  } catch (error) {
+    if (error instanceof PythonUnavailableError) throw new UsageError(error.message);
+    throw error;
+  }
+}
 
 /**
  * Parses `--run-as UID[:GID]` (the group defaults to the user id); root is refused, since
@@ -15,7 +113,7 @@ import { positiveInt, UsageError } from "./errors.ts";
  *
  * @example
  * ```ts
- * import { parseRunAs } from "./cluster_flags.ts";
+ * import { parseRunAs } from "./flags.ts";
  * parseRunAs("1000"); // { uid: 1000, gid: 1000 }
  * parseRunAs("1000:100"); // { uid: 1000, gid: 100 }
  * ```
@@ -118,4 +216,25 @@ export function clusterDataDir(
   }
   if (inCluster) parseEndpoint("KT_S3_ENDPOINT_IN_CLUSTER")(inCluster);
   return { dataDir, ...(inCluster ? { inCluster } : {}) };
+}
+
+/**
+ * The options of a run on Kubernetes from the flags of `run` (or `resume`, which passes
+ * the run it resumes), the data dir checked by {@linkcode clusterDataDir}.
+ */
+export function clusterRunOptions(
+  pipeline: Pipeline,
+  flags: RunFlags,
+  resume?: ClusterRunOptions["resume"],
+): ClusterHereOptions {
+  const { dataDir, inCluster } = clusterDataDir(flags);
+  return {
+    ...flags,
+    pipeline,
+    image: flags.image!,
+    dataDir,
+    s3EndpointInCluster: inCluster,
+    waitRetrySeconds: flags.waitRetry,
+    resume,
+  };
 }
