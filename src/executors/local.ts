@@ -185,7 +185,7 @@ export class LocalExecutor implements Executor {
     return {
       ok: false,
       taskRetries,
-      error: failureSummary(count, failures.length, failures, notStarted),
+      ...failureSummary(count, failures.length, failures, notStarted),
     };
   }
 

@@ -156,7 +156,7 @@ export class KubernetesExecutor implements Executor {
     waiter.done({
       ok: false,
       taskRetries: Math.max(0, failedPods - failedIndexes.length),
-      error: await this.#failure(waiter.job, condition, failedIndexes),
+      ...await this.#failure(waiter.job, condition, failedIndexes),
     });
   }
 
@@ -164,8 +164,10 @@ export class KubernetesExecutor implements Executor {
     job: Readonly<JobState>,
     condition: { reason?: string; message?: string },
     failedIndexes: number[],
-  ): Promise<string> {
-    if (condition.reason === "DeadlineExceeded") return `job timed out after ${job.timeout}s`;
+  ): Promise<Pick<JobOutcome, "error" | "failedTasks">> {
+    if (condition.reason === "DeadlineExceeded") {
+      return { error: `job timed out after ${job.timeout}s` };
+    }
     const total = taskCount(job);
     const { runId, namespace } = this.options.settings;
     // A packed pod's failed tasks are those of its range without a done record.
@@ -186,7 +188,7 @@ export class KubernetesExecutor implements Executor {
       }),
     );
     if (reasons.length === 0) {
-      return `Job failed: ${condition.reason ?? ""} ${condition.message ?? ""}`.trim();
+      return { error: `Job failed: ${condition.reason ?? ""} ${condition.message ?? ""}`.trim() };
     }
     return failureSummary(total, failedTasks.length, reasons);
   }

@@ -14,7 +14,7 @@
  */
 import type { S3Client } from "@aws-sdk/client-s3";
 import { type EntryInfo, NotFoundError } from "./driver.ts";
-import { PathEscapeError } from "./guard.ts";
+import { refuseRootRemoval } from "./guard.ts";
 import {
   ObjectDriver,
   type ObjectInfo,
@@ -167,7 +167,7 @@ export class S3Driver extends ObjectDriver {
   }
 
   override async rmdir(path: string): Promise<void> {
-    if (path === "") throw new PathEscapeError(path, "removing the data dir's root is refused");
+    refuseRootRemoval(path);
     await super.rmdir(path);
   }
 }
