@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Command } from "commander";
+import { Command } from "commander";
 import { defaultConcurrency } from "../executors/local.ts";
 import type { ClusterRunOptions } from "../k8s/cluster_run.ts";
 import type { ClusterHereOptions } from "../k8s/cluster_here.ts";
@@ -20,6 +20,29 @@ export function withS3Flags(command: Command): Command {
   return command
     .option("--s3-endpoint <url>", "endpoint of an S3-compatible store (or AWS_ENDPOINT_URL_S3)")
     .option("--s3-path-style", "path-style S3 addressing (or KT_S3_FORCE_PATH_STYLE=true)");
+}
+
+/**
+ * A subcommand about one run: its description, the run id argument, `--data-dir` and the
+ * S3 flags.
+ */
+export function commandOnARun(name: string, description: string): Command {
+  return withS3Flags(new Command(name))
+    .description(description)
+    .argument("<run-id>", "the run id that kt-deno run printed")
+    .option("--data-dir <dir>", "data dir of the run", "./kt-data");
+}
+
+/** A parser of a flag whose value is one of `values`; anything else is a usage error. */
+export function oneOf<T extends string>(flag: string, values: readonly T[]): (text: string) => T {
+  return (text) => {
+    if (!(values as readonly string[]).includes(text)) {
+      throw new UsageError(
+        `${flag} must be one of ${values.join(", ")}, got ${JSON.stringify(text)}`,
+      );
+    }
+    return text as T;
+  };
 }
 
 /**
@@ -159,16 +182,7 @@ export function withClusterFlags(command: Command): Command {
       "--pull-policy <policy>",
       "image pull policy of every pod: Always, IfNotPresent or Never (default: Never for an image " +
         "name without a registry host, IfNotPresent otherwise)",
-      (value: string) => {
-        if (!(PULL_POLICIES as string[]).includes(value)) {
-          throw new UsageError(
-            `--pull-policy must be one of ${PULL_POLICIES.join(", ")}, got ${
-              JSON.stringify(value)
-            }`,
-          );
-        }
-        return value;
-      },
+      oneOf("--pull-policy", PULL_POLICIES),
     )
     .option(
       "--run-as <uid[:gid]>",

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Command } from "commander";
+import type { Command } from "commander";
 import {
   followLogs,
   logFiles,
@@ -16,7 +16,7 @@ import {
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { UsageError } from "./errors.ts";
-import { applyS3Flags, withS3Flags } from "./flags.ts";
+import { applyS3Flags, commandOnARun } from "./flags.ts";
 import { readRunState } from "../records/state_read.ts";
 
 /** Parses `JOB` or `JOB/INDEX`. */
@@ -100,11 +100,8 @@ export async function showLogs(
 
 /** The `logs` subcommand. */
 export function logsSubcommand(exit: (code: number) => void): Command {
-  return withS3Flags(new Command("logs"))
-    .description("print a run's task logs, each line prefixed job[index]")
-    .argument("<run-id>", "the run id that kt-deno run printed")
+  return commandOnARun("logs", "print a run's task logs, each line prefixed job[index]")
     .argument("[job]", "only this job (JOB) or this task (JOB/INDEX)")
-    .option("--data-dir <dir>", "data dir of the run", "./kt-data")
     .option("-f, --follow", "keep printing new lines until the run ends")
     .option("--controller", "the controller's log (runs on Kubernetes)")
     .action(async (

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { Command } from "commander";
+import type { Command } from "commander";
 import { type StateDocument } from "../engine/state.ts";
 import { readRunState } from "../records/state_read.ts";
 import { DataFs } from "../storage/data_fs.ts";
@@ -11,7 +11,7 @@ import { openStorage } from "../storage/open.ts";
 import { describeStatus, readHeartbeat } from "../records/heartbeat.ts";
 import { UsageError } from "./errors.ts";
 import { failureReport } from "../records/failures.ts";
-import { applyS3Flags, withS3Flags } from "./flags.ts";
+import { applyS3Flags, commandOnARun } from "./flags.ts";
 
 /** The state as a text table: one row a job. `runStatus` is the run's status as shown. */
 export function formatStatus(doc: StateDocument, runStatus: string = doc.status): string {
@@ -37,10 +37,7 @@ export function formatStatus(doc: StateDocument, runStatus: string = doc.status)
 
 /** The `status` subcommand. */
 export function statusSubcommand(exit: (code: number) => void): Command {
-  return withS3Flags(new Command("status"))
-    .description("show a run's jobs and their statuses")
-    .argument("<run-id>", "the run id that kt-deno run printed")
-    .option("--data-dir <dir>", "data dir of the run", "./kt-data")
+  return commandOnARun("status", "show a run's jobs and their statuses")
     .option("-o, --output <format>", "table or json", "table")
     .action(async (
       runId: string,
