@@ -10,7 +10,7 @@ import { DoneRecorder, LOCAL_BLOCK, readDoneTasks } from "../records/task_done.t
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { FunctionFinder } from "../task/function_lookup.ts";
-import { type TaskRequest, taskRequest } from "../task/request.ts";
+import { type JobTasks, type TaskRequest, taskRequest } from "../task/request.ts";
 import { runCommand } from "../task/run_task.ts";
 import { selfCommand } from "../task/self_command.ts";
 import {
@@ -200,7 +200,7 @@ export class LocalExecutor implements Executor {
    * task would, and its worker never waits for its next task.
    */
   async runTasks(
-    job: Readonly<JobState>,
+    job: Readonly<JobTasks>,
     indexes: readonly number[],
     options: { total: number; done?: DoneRecorder; signal: AbortSignal },
   ): Promise<TasksRun> {
@@ -305,7 +305,7 @@ export class LocalExecutor implements Executor {
    * that is not goes to `again`).
    */
   #batch(
-    job: Readonly<JobState>,
+    job: Readonly<JobTasks>,
     task: Attempt,
     most: number,
     take: () => number | undefined,
@@ -406,7 +406,7 @@ export class LocalExecutor implements Executor {
   }
 
   async #timedAttempt(
-    job: Readonly<JobState>,
+    job: Readonly<JobTasks>,
     task: Batch[number],
     signal: AbortSignal,
   ): Promise<BatchResult> {
@@ -416,7 +416,7 @@ export class LocalExecutor implements Executor {
   }
 
   async #attempt(
-    job: Readonly<JobState>,
+    job: Readonly<JobTasks>,
     index: number,
     request: TaskRequest | Error,
     signal: AbortSignal,
