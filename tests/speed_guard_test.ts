@@ -33,6 +33,9 @@ import { FIXTURE_FUNCTIONS } from "./cli_helpers.ts";
 const TASK_TODAY = 0.13;
 /** The most a no-op task may cost, in small-file writes: under 2.5 times today's. */
 const TASK_BOUND = 0.3;
+if (TASK_BOUND >= 2.5 * TASK_TODAY) {
+  throw new Error("the speed guard's bound lets a 2.5x slowdown through");
+}
 const TURNS = 3;
 /** Writes of the reference. */
 const WRITES = 3_000;
