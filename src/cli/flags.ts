@@ -79,6 +79,7 @@ export interface RunFlags extends Partial<Pick<ClusterRunOptions, (typeof CLUSTE
   waitRetry?: number;
   s3Endpoint?: string;
   s3PathStyle?: boolean;
+  cache?: boolean;
 }
 
 /**
@@ -97,6 +98,10 @@ export function withRunFlags(command: Command): Command {
       "--concurrency <n>",
       `most tasks running at once (default: CPU count, ${defaultConcurrency()})`,
       positiveInt("--concurrency"),
+    )
+    .option(
+      "--cache",
+      "skip function tasks whose code, args and the files they read are unchanged since a run that stored them (see kt-deno why)",
     )
     .option(
       "--image <image>",

@@ -27,6 +27,8 @@ import { schemaSubcommand } from "./schema.ts";
 import { statusSubcommand } from "./status.ts";
 import { validateSubcommand } from "./validate.ts";
 import { versionLine, versionSubcommand } from "./version.ts";
+import { whySubcommand } from "./why.ts";
+import { lineageSubcommand } from "./lineage.ts";
 
 /**
  * Runs the CLI with the given arguments and resolves to the exit code: 0 success,
@@ -60,6 +62,8 @@ export async function main(args: string[]): Promise<number> {
     .addCommand(resumeSubcommand(exit))
     .addCommand(scheduleSubcommand(exit))
     .addCommand(pruneSubcommand(exit))
+    .addCommand(whySubcommand(exit))
+    .addCommand(lineageSubcommand(exit))
     .addCommand(schemaSubcommand(exit))
     .addCommand(versionSubcommand(exit))
     .addCommand(rbacSubcommand(exit))

@@ -6,6 +6,7 @@
  */
 import { Command } from "commander";
 import { planPrune, type PrunePlan, removeRuns } from "../records/prune.ts";
+import { pruneCache } from "../records/cache.ts";
 import { metadataDir } from "../records/layout.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
@@ -63,6 +64,7 @@ interface PruneFlags {
   keep?: number;
   dryRun?: boolean;
   schedule?: string;
+  cache?: boolean;
   output: string;
   s3Endpoint?: string;
   s3PathStyle?: boolean;
@@ -77,6 +79,7 @@ async function pruneCommand(flags: PruneFlags): Promise<number> {
   }
   applyS3Flags(flags);
   const fs = new DataFs(openStorage(flags.dataDir));
+  if (flags.cache) return await pruneCacheCommand(fs, flags);
   const now = new Date();
   const plan = await planPrune(fs, {
     olderThanMs: flags.olderThan,
@@ -99,6 +102,24 @@ async function pruneCommand(flags: PruneFlags): Promise<number> {
   return 0;
 }
 
+/** `prune --cache --keep N`: the cache entries that none of the N newest runs used go. */
+async function pruneCacheCommand(fs: DataFs, flags: PruneFlags): Promise<number> {
+  if (flags.keep === undefined || flags.olderThan !== undefined || flags.schedule !== undefined) {
+    throw new UsageError("--cache takes --keep N (the entries the N newest runs used stay)");
+  }
+  if (flags.dryRun) throw new UsageError("--cache does not take --dry-run");
+  const { removed } = await pruneCache(fs, flags.keep);
+  if (flags.output === "json") console.log(JSON.stringify({ cache_entries_removed: removed }));
+  else {
+    console.log(
+      `removed ${removed} cache entr${
+        removed === 1 ? "y" : "ies"
+      } that none of the ${flags.keep} newest runs used from ${flags.dataDir}`,
+    );
+  }
+  return 0;
+}
+
 /** The `prune` subcommand. */
 export function pruneSubcommand(exit: (code: number) => void): Command {
   return withS3Flags(new Command("prune"))
@@ -113,6 +134,7 @@ export function pruneSubcommand(exit: (code: number) => void): Command {
       positiveInt("--keep"),
     )
     .option("--schedule <name>", "only the runs this schedule started")
+    .option("--cache", "with --keep N: remove the cache entries none of the N newest runs used")
     .option("--dry-run", "list what would be removed, and how many bytes; remove nothing")
     .option("-o, --output <format>", "table or json", "table")
     .action(async (flags: PruneFlags) => exit(await pruneCommand(flags)));

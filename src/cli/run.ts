@@ -44,6 +44,9 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
   const { loadSpec } = await import("../spec/load.ts");
   const pipeline = await loadSpec(specPath);
   applyS3Flags(flags);
+  if (flags.image !== undefined && flags.cache) {
+    throw new UsageError("--cache is for local runs (not yet on Kubernetes)");
+  }
   if (flags.image !== undefined) {
     const { podCountWarnings } = await import("../spec/pod_count.ts");
     for (const line of podCountWarnings(pipeline.jobs)) console.error(`kt-deno: warning: ${line}`);
@@ -81,6 +84,7 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
         functionsDir,
         concurrency: flags.concurrency,
         specPath: specPath === "-" ? undefined : specPath,
+        cache: flags.cache,
       }),
     (doc) => reportEnd(flags.dataDir, doc),
   );

@@ -11,6 +11,7 @@ import { openStorage } from "../storage/open.ts";
 import { describeStatus, readHeartbeat } from "../records/heartbeat.ts";
 import { UsageError } from "./errors.ts";
 import { failureReport } from "../records/failures.ts";
+import { cacheSummary, readDecisions } from "../records/cache.ts";
 import { applyS3Flags, commandOnARun } from "./flags.ts";
 
 /** The state as a text table: one row a job. `runStatus` is the run's status as shown. */
@@ -55,6 +56,8 @@ export function statusSubcommand(exit: (code: number) => void): Command {
       const fs = new DataFs(openStorage(flags.dataDir));
       const shown = describeStatus(doc, await readHeartbeat(fs, runId));
       console.log(formatStatus(doc, shown.text));
+      const cache = cacheSummary(await readDecisions(fs, runId));
+      if (cache) console.log(cache);
       const report = await failureReport(fs, doc);
       if (report) console.log(report);
       if (shown.gone) {

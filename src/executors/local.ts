@@ -22,6 +22,7 @@ import {
 } from "./executor.ts";
 import { Slots } from "../async/slots.ts";
 import { PythonPool } from "./python_pool.ts";
+import { TaskCache } from "./task_cache.ts";
 import { type BatchResult, type TaskResult, WorkerPool } from "./worker_pool.ts";
 
 /** Most tasks in one batch sent to a worker. */
@@ -62,6 +63,8 @@ export interface LocalExecutorOptions {
   runTimes?: boolean;
   /** A resumed run: tasks with a done record are not run again. */
   resuming?: boolean;
+  /** Function tasks are answered from the cache when they can be (a job's `cache` wins). */
+  cache?: boolean;
   /** Called when a task has ended for good (a pod writes its time here). */
   taskEnded?: (job: string, index: number, started: number, ok: boolean) => Promise<void>;
 }
@@ -104,6 +107,7 @@ export class LocalExecutor implements Executor {
   readonly #where: { runId: string; dataDir: string; functionsDir: string };
   readonly #times: TaskTimeRecorder;
   readonly #fs: DataFs;
+  #cache?: Promise<TaskCache>;
   readonly #finder: FunctionFinder;
   /** Batches of TypeScript function tasks waiting for a slot (see `#submit`). */
   readonly #queue: {
@@ -172,6 +176,7 @@ export class LocalExecutor implements Executor {
       this.#jobs.delete(abort);
       const allDone = ran?.failures.length === 0 && ran.notStarted === 0;
       await (allDone ? done?.dropPending() : done?.flush());
+      if (this.#cache) await (await this.#cache).flush(job.name);
     }
     const { failures, taskRetries, notStarted } = ran;
     if (failures.length === 0 && notStarted === 0) return { ok: true, taskRetries };
@@ -279,9 +284,7 @@ export class LocalExecutor implements Executor {
         };
         try {
           if (!pooled) started();
-          const results = pooled
-            ? this.#submit(batch.map((t) => t.request as TaskRequest), signal, job.timeout, started)
-            : [this.#timedAttempt(job, batch[0], signal)];
+          const results = this.#answer(job, batch, pooled, signal, started);
           const ran = await this.#settleAll(batch, results, settle);
           again.push(...ran.again);
           size = ran.quick ? Math.min(2 * size, MAX_BATCH) : 1;
@@ -322,6 +325,38 @@ export class LocalExecutor implements Executor {
       batch.push({ index, attempt: 0, request });
     }
     return batch;
+  }
+
+  /**
+   * The one place where a batch's requests become results: from the cache first, when the
+   * job uses it (`--cache`, `cache: true`), which answers the tasks whose entries hold and
+   * passes the others on, asking them to record their file operations; then from a worker
+   * (a batch of TypeScript functions, queued for a slot), or from this process (a command,
+   * a Python function, a request that is an error, a retry).
+   */
+  #answer(
+    job: Readonly<JobTasks>,
+    batch: Batch,
+    pooled: boolean,
+    signal: AbortSignal,
+    started: () => void,
+  ): Promise<BatchResult>[] {
+    const run = (requests: (TaskRequest | Error)[]) =>
+      pooled
+        ? this.#submit(requests as TaskRequest[], signal, job.timeout, started)
+        : [this.#timedAttempt(job, { ...batch[0], request: requests[0] }, signal)];
+    const requests = batch.map((t) => t.request);
+    if (!(job.cache ?? this.options.cache) || requests[0] instanceof Error) return run(requests);
+    this.#cache ??= TaskCache.open(this.#fs, this.#where.runId);
+    const count = job.type === "dynamic" ? 1 : job.tasks!.length;
+    const requestAt = (i: number) => {
+      const request = i < count ? taskRequest(job, i, this.#where, this.#finder) : undefined;
+      return request instanceof Error ? undefined : request;
+    };
+    const answers = this.#cache.then((cache) =>
+      cache.answer(requests as TaskRequest[], run, requestAt)
+    );
+    return requests.map(async (_, i) => await (await answers)[i]);
   }
 
   /**
@@ -447,6 +482,7 @@ export class LocalExecutor implements Executor {
     for (const abort of this.#jobs) abort.abort(this.#stopped);
     await Promise.all([this.#pool.close(), this.#python.close()]);
     await Promise.allSettled(this.#inFlight);
+    if (this.#cache) await (await this.#cache).close();
     if (this.options.runTimes !== false) await this.#times.flush();
   }
 }

@@ -29,7 +29,7 @@ async function runOneTask(request: TaskRequest, output: (line: string) => void):
   const found = request.function === undefined
     ? undefined
     : findFunctionModule(request.functionsDir, request.function);
-  if (found?.language !== "python") return await runTask({ ...request, found }, { output });
+  if (found?.language !== "python") return void await runTask({ ...request, found }, { output });
   const result = await runPythonTask(request, found, output);
   if (request.kind === "dynamic") {
     const fs = new DataFs(openStorage(request.dataDir));

@@ -77,7 +77,7 @@ export class PythonPool {
           (line) => this.output(request, line),
         );
       }
-      return { ok: true };
+      return outcome.observed ? { ok: true, observed: outcome.observed } : { ok: true };
     } catch (error) {
       return fail((error as Error).message);
     } finally {

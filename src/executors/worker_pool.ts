@@ -12,6 +12,7 @@
  * @module
  */
 import { parseQuantity } from "../spec/quantity.ts";
+import type { Observed } from "../storage/fs_recorder.ts";
 import { readLines } from "../async/lines.ts";
 import { killTree, memoryLimit, memoryWatch } from "../task/memory_watch.ts";
 import { type GroupProcess, spawnInGroup } from "../task/process_group.ts";
@@ -23,8 +24,14 @@ const encoder = new TextEncoder();
 /** Tasks a worker runs before a fresh one takes its place. */
 export const TASKS_PER_WORKER = 20_000;
 
-/** The result of one task in a worker. */
-export type TaskResult = { ok: true } | { ok: false; error: string };
+/**
+ * The result of one task in a worker; with `record` asked, what the task did through its
+ * `fs` (or the path of a temporary file that holds it, when large).
+ */
+export type TaskResult = { ok: true; observed?: Observed | string } | {
+  ok: false;
+  error: string;
+};
 
 /**
  * The result of one task of a batch: its {@linkcode TaskResult} and when it ran (as the
@@ -100,7 +107,9 @@ class WorkerProcess {
             if (this.#queue.length === 0) this.#stopWatch();
             task.done(
               reply.ok
-                ? { ok: true, started, ended }
+                ? reply.observed
+                  ? { ok: true, observed: reply.observed, started, ended }
+                  : { ok: true, started, ended }
                 : { ok: false, error: reply.error ?? "failed", started, ended },
             );
           }
@@ -201,7 +210,8 @@ export class WorkerPool {
   /** Runs one function task in a worker; an aborted signal kills that worker. */
   async exec(request: TaskRequest, signal: AbortSignal): Promise<TaskResult> {
     const [result] = await Promise.all(this.execBatch([request], signal));
-    return result.ok ? { ok: true } : { ok: false, error: result.error };
+    if (!result.ok) return { ok: false, error: result.error };
+    return result.observed ? { ok: true, observed: result.observed } : { ok: true };
   }
 
   /**

@@ -20,6 +20,11 @@
  *   logs/<job>/<index>.log         one task's output
  *   logs/controller.log            the controller's log
  *   report.html                    the report
+ *   cache/<job>.json               with --cache: each task cached or ran, and why
+ * kt-metadata/cache/               the incremental runs' cache (see cache.ts)
+ *   entries/<kk>/<key>.json        one task's entry: its key's parts, reads and writes
+ *   tasks/<job>.json               the latest key of each task of a job (for `why`, `lineage`)
+ *   digest_memo.json               local files' digests by (size, mtime, inode)
  * kt-schedules/<name>/
  *   spec.json                      a schedule's spec, copied into each run it starts
  * ```
@@ -186,4 +191,50 @@ export function taskDonePath(runId: string, job: string, first: number): string 
 /** Path of a run's report. */
 export function reportPath(runId: string): string {
   return `${metadataDir(runId)}/report.html`;
+}
+
+/** The incremental runs' cache, shared by every run of the data dir. */
+export const CACHE_ROOT = `${METADATA_ROOT}/cache`;
+
+/**
+ * Path of a cache entry by its key (64 hex characters).
+ *
+ * @example
+ * ```ts
+ * import { cacheEntryPath } from "./layout.ts";
+ * cacheEntryPath("ab12".padEnd(64, "0")); // "kt-metadata/cache/entries/ab/ab1200...0.json"
+ * ```
+ */
+export function cacheEntryPath(key: string): string {
+  return `${CACHE_ROOT}/entries/${key.slice(0, 2)}/${key}.json`;
+}
+
+/** The folder of every cache entry. */
+export function cacheEntriesDir(): string {
+  return `${CACHE_ROOT}/entries`;
+}
+
+/** The folder of the jobs' latest keys. */
+export function cacheTasksDir(): string {
+  return `${CACHE_ROOT}/tasks`;
+}
+
+/** The latest key of each task of a job, by index. */
+export function cacheTasksPath(job: string): string {
+  return `${cacheTasksDir()}/${job}.json`;
+}
+
+/** The memo of local files' digests. */
+export function digestMemoPath(): string {
+  return `${CACHE_ROOT}/digest_memo.json`;
+}
+
+/** What the cache decided for each task of a job in a run (cached or ran, and why). */
+export function cacheDecisionsPath(runId: string, job: string): string {
+  return `${metadataDir(runId)}/cache/${job}.json`;
+}
+
+/** The folder of a run's cache decisions. */
+export function cacheDecisionsDir(runId: string): string {
+  return `${metadataDir(runId)}/cache`;
 }

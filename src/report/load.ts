@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { readDecisions } from "../records/cache.ts";
 import { readStateDocument } from "../records/state_read.ts";
 import { taskLogPath } from "../records/layout.ts";
 import { lastLines } from "../records/log_tail.ts";
@@ -47,6 +48,11 @@ export async function loadReport(
   const runTimes = await readRunTimes(fs, runId);
   const times = new Map<string, TaskTime[]>();
   const logs = new Map<string, TaskLog[]>();
+  const cache = new Map<string, { cached: number; ran: number }>();
+  for (const [job, decisions] of Object.entries(await readDecisions(fs, runId))) {
+    const cached = decisions.filter((d) => d.outcome === "cached").length;
+    cache.set(job, { cached, ran: decisions.length - cached });
+  }
   await mapLimited([...shown], 16, async (name) => {
     const job = doc.jobs[name];
     if (!job.submitted_at) return;
@@ -64,5 +70,5 @@ export async function loadReport(
     );
     if (withLines.length) logs.set(name, withLines);
   });
-  return buildModel(doc, { shown, times, logs, limits });
+  return buildModel(doc, { shown, times, logs, limits, cache });
 }

@@ -69,6 +69,8 @@ export interface JobView {
   returned?: number;
   times?: TaskTime[];
   logs?: TaskLog[];
+  /** With `--cache`: its tasks skipped (cached) and run. */
+  cache?: { cached: number; ran: number };
 }
 
 /** A box of the graph: one job, or a summary of the jobs folded in one group. */
@@ -209,6 +211,7 @@ export function buildModel(
     times?: Map<string, TaskTime[]>;
     logs?: Map<string, TaskLog[]>;
     limits?: Limits;
+    cache?: Map<string, { cached: number; ran: number }>;
   } = {},
 ): ReportModel {
   const limits = extras.limits ?? LIMITS;
@@ -232,6 +235,7 @@ export function buildModel(
       ...(job.direct_descendants ? { returned: job.direct_descendants.length } : {}),
       ...(times ? { times } : {}),
       ...(logs?.length ? { logs } : {}),
+      ...(extras.cache?.has(job.name) ? { cache: extras.cache.get(job.name) } : {}),
     };
   });
 

@@ -64,6 +64,7 @@ function detailsPanel(page: any): (el: any, pin: boolean) => void {
           "returned",
           job.returned === undefined ? "—" : `${job.returned} job${job.returned === 1 ? "" : "s"}`,
         )) +
+      (job.cache ? row("cache", `${job.cache.cached} cached, ${job.cache.ran} ran`) : "") +
       `</table>`;
     if (job.error) html += `<h4>Error</h4><pre class="error">${esc(job.error)}</pre>`;
     for (const log of job.logs ?? []) {

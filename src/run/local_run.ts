@@ -37,6 +37,8 @@ export interface LocalRunOptions {
   specPath?: string;
   /** A resumed run: tasks recorded done are not run again. */
   resuming?: boolean;
+  /** Function tasks whose cache entry holds are skipped (`kt-deno run --cache`). */
+  cache?: boolean;
 }
 
 /**
@@ -91,6 +93,7 @@ export async function driveLocally(
     functionsDir: options.functionsDir,
     concurrency: options.concurrency,
     resuming: options.resuming,
+    cache: options.cache,
     events: {
       progress: options.events?.progress,
       log: (job, index, line) => {

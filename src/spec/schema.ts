@@ -193,6 +193,9 @@ export const JobSchema = z.strictObject({
   tolerations: z.array(TolerationSchema).optional().describe(
     "kt-deno extension: taints the job's pods tolerate (Kubernetes only)",
   ),
+  cache: z.boolean().optional().describe(
+    "kt-deno extension: skip function tasks whose code, args and inputs are unchanged (default: kt-deno run --cache); false: always run",
+  ),
 }).superRefine((job, ctx) => {
   // Runs even when the job failed its own checks (`when` below): it may not be an object.
   if (job === null || typeof job !== "object") return;
@@ -243,6 +246,8 @@ export type Job = {
   tasks_per_pod?: number;
   node_selector?: Record<string, string>;
   tolerations?: Toleration[];
+  /** Whether the job's function tasks use the cache (absent: as the run says). */
+  cache?: boolean;
 };
 
 /** A pipeline after validation. */

@@ -75,6 +75,7 @@ function normalize(
   }
   if (job.node_selector !== undefined) out.node_selector = job.node_selector;
   if (job.tolerations !== undefined) out.tolerations = job.tolerations;
+  if (job.cache !== undefined) out.cache = job.cache;
   return out;
 }
 

@@ -228,7 +228,17 @@ export class AzureStore implements ObjectStore {
   async head(key: string): Promise<Omit<ObjectInfo, "key"> | null> {
     return await this.#call(key, async (client) => {
       const properties = await client.getBlobClient(key).getProperties();
-      return { size: properties.contentLength ?? 0, mtime: properties.lastModified ?? null };
+      const md5 = properties.contentMD5;
+      const tag = md5?.length
+        ? `azure-md5:${btoa(String.fromCharCode(...md5))}`
+        : properties.etag
+        ? `azure-etag:${properties.etag.replaceAll('"', "")}`
+        : undefined;
+      return {
+        size: properties.contentLength ?? 0,
+        mtime: properties.lastModified ?? null,
+        tag,
+      };
     });
   }
 

@@ -6,6 +6,7 @@
  */
 import type { EntryInfo, StorageDriver } from "./driver.ts";
 import { globBase, globToRegExp } from "./glob.ts";
+import type { FsRecorder } from "./fs_recorder.ts";
 import { type Access, guardPath, guardReal, type GuardRules } from "./guard.ts";
 
 const encoder = new TextEncoder();
@@ -27,7 +28,8 @@ function contents(operation: string, path: string, value: unknown): Uint8Array {
  * File operations bound to one data dir. Every path is relative to the data dir and goes
  * through its guard (`guard.ts`): a path that escapes it (`../x`, `/etc/passwd`, a symlink
  * to elsewhere), a write to its root or a change to a read-only folder throws a
- * `PathEscapeError` naming the path and the rule.
+ * `PathEscapeError` naming the path and the rule. With a `recorder`, every path it is
+ * asked about is recorded there (for incremental runs, see `fs_recorder.ts`).
  *
  * @example
  * ```ts
@@ -39,13 +41,28 @@ function contents(operation: string, path: string, value: unknown): Uint8Array {
  * ```
  */
 export class DataFs {
-  constructor(readonly driver: StorageDriver, readonly rules: GuardRules = {}) {}
+  constructor(
+    readonly driver: StorageDriver,
+    readonly rules: GuardRules = {},
+    readonly recorder?: FsRecorder,
+  ) {}
 
-  /** The path, normalized, once the guard allows `access` to it. */
-  async #path(path: string, access: Access): Promise<string> {
+  /** The path, normalized, once the guard allows `access` to it; recorded as `use`. */
+  async #path(
+    path: string,
+    access: Access,
+    use: "read" | "list" | "glob" | "write" = access === "read" ? "read" : "write",
+  ): Promise<string> {
     const normal = guardPath(path, access, this.rules);
     if (access !== "read" && this.rules.readOnly?.length && this.driver.where) {
       guardReal(path, await this.driver.where(normal), this.rules);
+    }
+    const recorder = this.recorder;
+    if (recorder) {
+      if (use === "read") recorder.read(normal);
+      else if (use === "list") recorder.listed(normal);
+      else if (use === "glob") recorder.globbed(normal);
+      else recorder.wrote(normal);
     }
     return normal;
   }
@@ -62,7 +79,7 @@ export class DataFs {
 
   /** Names of the entries of a directory, sorted. */
   async listdir(path = ""): Promise<string[]> {
-    return await this.driver.list(await this.#path(path, "read"));
+    return await this.driver.list(await this.#path(path, "read", "list"));
   }
 
   /** True when a file is at the path. */
@@ -102,7 +119,7 @@ export class DataFs {
 
   /** Paths (relative to the data dir) matching a glob pattern, sorted. */
   async glob(pattern: string): Promise<string[]> {
-    const normalized = await this.#path(pattern, "read");
+    const normalized = await this.#path(pattern, "read", "glob");
     const base = globBase(normalized);
     const baseInfo = await this.driver.stat(base);
     if (baseInfo?.type !== "directory") return [];

@@ -17,6 +17,13 @@ export interface EntryInfo {
   size: number;
   /** Last modification time, when the store knows it. */
   mtime: Date | null;
+  /**
+   * A digest of the contents that the store keeps in its metadata, when it has one: an
+   * object store's ETag, MD5 or CRC32C (see `digest.ts`). Absent for a local folder.
+   */
+  tag?: string;
+  /** A local file's inode, which with size and mtime says whether it may have changed. */
+  ino?: number | null;
 }
 
 /** A file store rooted at a data dir: a local folder or an object store prefix. */

@@ -231,7 +231,16 @@ export class GcsStore implements ObjectStore {
   async head(key: string): Promise<Omit<ObjectInfo, "key"> | null> {
     return await this.#call(key, async (bucket) => {
       const [meta] = await bucket.file(key).getMetadata();
-      return { size: Number(meta.size ?? 0), mtime: meta.updated ? new Date(meta.updated) : null };
+      const tag = meta.md5Hash
+        ? `gcs-md5:${meta.md5Hash}`
+        : meta.crc32c
+        ? `gcs-crc32c:${meta.crc32c}:${meta.size}`
+        : undefined;
+      return {
+        size: Number(meta.size ?? 0),
+        mtime: meta.updated ? new Date(meta.updated) : null,
+        tag,
+      };
     });
   }
 

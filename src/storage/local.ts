@@ -133,6 +133,7 @@ export class LocalDriver implements StorageDriver {
         type: info.isDirectory ? "directory" : "file",
         size: info.isDirectory ? 0 : info.size,
         mtime: info.mtime,
+        ino: info.ino,
       };
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return null;

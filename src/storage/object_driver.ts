@@ -14,6 +14,8 @@ export interface ObjectInfo {
   key: string;
   size: number;
   mtime: Date | null;
+  /** A digest of the contents from the store's metadata (see `EntryInfo.tag`). */
+  tag?: string;
 }
 
 /** One page of a listing: objects, and with a delimiter the "folders" (prefixes ending in `/`). */

@@ -295,7 +295,9 @@ export class S3Store implements ObjectStore {
         key,
         (sdk, client) => client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: key })),
       );
-      return { size: head.ContentLength ?? 0, mtime: head.LastModified ?? null };
+      const sum = head.ChecksumSHA256 ? `s3-sha256:${head.ChecksumSHA256}` : undefined;
+      const tag = sum ?? (head.ETag ? `s3-etag:${head.ETag.replaceAll('"', "")}` : undefined);
+      return { size: head.ContentLength ?? 0, mtime: head.LastModified ?? null, tag };
     } catch (error) {
       if (error instanceof NotFoundError) return null;
       throw error;

@@ -19,6 +19,8 @@ export interface TaskRequest extends TaskDefinition {
   functionsDir: string;
   /** The job's memory, which caps a local function task's heap. */
   memory?: string;
+  /** Record the task's file operations, for the cache (see `executors/task_cache.ts`). */
+  record?: boolean;
   /**
    * The module of `function`, found once per run by the executor (absent: a command task,
    * or one for the runner to find, as a pod's one task).
@@ -28,13 +30,22 @@ export interface TaskRequest extends TaskDefinition {
 
 /**
  * What the task path needs of a job: its name and kind, its tasks (or its function and
- * args), how they are retried, timed and spread, and the memory that caps a local task.
+ * args), how they are retried, timed and spread, whether they use the cache, and the memory
+ * that caps a local task.
  * A job of the state is one; a packed pod builds one from its environment.
  */
 export type JobTasks =
   & Pick<
     Job,
-    "name" | "type" | "tasks" | "function" | "args" | "retries" | "timeout" | "parallelism"
+    | "name"
+    | "type"
+    | "tasks"
+    | "function"
+    | "args"
+    | "retries"
+    | "timeout"
+    | "parallelism"
+    | "cache"
   >
   & { memory?: string };
 

@@ -7,6 +7,7 @@
 import { dynamicOutputPath, METADATA_ROOT } from "../records/layout.ts";
 import { MAX_DEPTH, tooDeep } from "../spec/depth.ts";
 import { DataFs } from "../storage/data_fs.ts";
+import { FsRecorder, type Observed } from "../storage/fs_recorder.ts";
 import { openStorage } from "../storage/open.ts";
 import { loadFunction } from "./functions.ts";
 import { findFunctionModule } from "./function_lookup.ts";
@@ -102,16 +103,40 @@ export async function runCommand(request: TaskRequest, options: CommandOptions =
 }
 
 /**
+ * Calls `body` with `Deno.Command` watched: a process started meanwhile marks the task
+ * unobservable in `recorder` (what a process reads and writes, kt-deno cannot see).
+ */
+async function watchingProcesses<T>(recorder: FsRecorder, body: () => T): Promise<Awaited<T>> {
+  const original = Deno.Command;
+  Deno.Command = class extends original {
+    constructor(command: string | URL, options?: Deno.CommandOptions) {
+      recorder.unobservable(`it started a process (${command})`);
+      super(command, options);
+    }
+  };
+  try {
+    return await body();
+  } finally {
+    Deno.Command = original;
+  }
+}
+
+/**
  * Runs one task to the end in this process: a command, or a TypeScript function (a Python
  * one runs in a Python worker: `executors/`); throws when it fails. A dynamic job's
  * returned jobs are written to its output path for the driver to validate and register.
- * `options` apply to a command task.
+ * `options` apply to a command task. With `request.record`, a TypeScript function's file
+ * operations are recorded and returned.
  */
-export async function runTask(request: TaskRequest, options: CommandOptions = {}): Promise<void> {
-  if (request.command) return await runCommand(request, options);
+export async function runTask(
+  request: TaskRequest,
+  options: CommandOptions = {},
+): Promise<Observed | undefined> {
+  if (request.command) return void await runCommand(request, options);
   const store = openStorage(request.dataDir);
+  const recorder = request.record ? new FsRecorder() : undefined;
   // The run's records are kt-deno's: a task reads them, changes none of them.
-  const fs = new DataFs(store, { readOnly: [METADATA_ROOT] });
+  const fs = new DataFs(store, { readOnly: [METADATA_ROOT] }, recorder);
   let result: unknown = [];
   const found = request.function === undefined
     ? undefined
@@ -121,13 +146,15 @@ export async function runTask(request: TaskRequest, options: CommandOptions = {}
     try {
       setTaskEnv(taskEnv(request, file));
       const fn = await loadFunction(found);
-      result = await fn(request.args, {
-        fs,
-        runId: request.runId,
-        jobName: request.job,
-        taskIndex: request.index,
-        log: (...parts) => console.log(...parts),
-      });
+      const call = () =>
+        fn(request.args, {
+          fs,
+          runId: request.runId,
+          jobName: request.job,
+          taskIndex: request.index,
+          log: (...parts) => console.log(...parts),
+        });
+      result = recorder ? await watchingProcesses(recorder, call) : await call();
     } finally {
       if (file) await Deno.remove(file).catch(() => {});
     }
@@ -135,6 +162,7 @@ export async function runTask(request: TaskRequest, options: CommandOptions = {}
   if (request.kind === "dynamic") {
     await saveReturnedJobs(new DataFs(store), request, result, (line) => console.log(line));
   }
+  return recorder?.observed();
 }
 
 /**

@@ -11,6 +11,7 @@
  * @module
  */
 import { capLine } from "../async/line_cap.ts";
+import type { Observed } from "../storage/fs_recorder.ts";
 import type { TaskRequest } from "./request.ts";
 import { runTask } from "./run_task.ts";
 import { TASK_ENV_NAMES } from "./request.ts";
@@ -29,7 +30,12 @@ export interface WorkerReply {
   /** When the task began and ended, in epoch milliseconds. */
   started: number;
   ended: number;
+  /** What the task did through its `fs`, or the temporary file that holds it when large. */
+  observed?: Observed | string;
 }
+
+/** The longest record of file operations sent in a reply line; a longer one goes in a file. */
+const OBSERVED_IN_LINE = 16 * 1024;
 
 /**
  * The lines of stdin, read synchronously: between two tasks the worker has nothing else to
@@ -82,8 +88,16 @@ export async function workerLoop(nonce: string): Promise<void> {
       const started = Date.now();
       let reply: WorkerReply;
       try {
-        await runTask(request);
+        const observed = await runTask(request);
         reply = { id, ok: true, started, ended: Date.now() };
+        if (observed) {
+          const json = JSON.stringify(observed);
+          if (json.length <= OBSERVED_IN_LINE) reply.observed = observed;
+          else {
+            reply.observed = await Deno.makeTempFile({ prefix: "kt-observed-", suffix: ".json" });
+            await Deno.writeTextFile(reply.observed, json);
+          }
+        }
       } catch (error) {
         // Bounded, so that the reply stays one line that the pool reads whole.
         const message = capLine(error instanceof Error ? error.message : String(error), 8 * 1024);

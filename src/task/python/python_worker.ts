@@ -12,6 +12,7 @@
  */
 import { METADATA_ROOT } from "../../records/layout.ts";
 import { DataFs } from "../../storage/data_fs.ts";
+import { FsRecorder, type Observed } from "../../storage/fs_recorder.ts";
 import { openStorage } from "../../storage/open.ts";
 import { readLines } from "../../async/lines.ts";
 import { killTree, memoryLimit, memoryWatch } from "../memory_watch.ts";
@@ -24,15 +25,19 @@ import { FsStreams } from "./fs_streams.ts";
 import { MIN_PYTHON, pythonProgram } from "./python_check.ts";
 import { pythonWorkerScript } from "./sources.ts";
 
-/** How a Python task ended: `jobs` is a dynamic job's returned list, as JSON. */
+/**
+ * How a Python task ended: `jobs` is a dynamic job's returned list, as JSON; `observed`,
+ * with `request.record`, what it did through `fsutil` and `kt_deno`.
+ */
 export type PythonOutcome =
-  | { ok: true; jobs?: string }
+  | { ok: true; jobs?: string; observed?: Observed }
   | { ok: false; error: string };
 
 interface Current {
   request: TaskRequest;
   output: (line: string) => void;
   fs: DataFs;
+  recorder?: FsRecorder;
   done?: Frame;
   outputEnded: boolean;
   finish: (outcome: PythonOutcome) => void;
@@ -154,12 +159,19 @@ export class PythonWorker {
     this.#current = undefined;
     current.unwatch();
     this.#streams.drop();
-    const header = current.done.header as { ok: boolean; error?: string; oom?: boolean };
+    const header = current.done.header as {
+      ok: boolean;
+      error?: string;
+      oom?: boolean;
+      unobserved?: string;
+    };
     if (header.ok) {
       const jobs = current.request.kind === "dynamic"
         ? decoder.decode(current.done.body) || "[]"
         : undefined;
-      current.finish({ ok: true, jobs });
+      if (header.unobserved) current.recorder?.unobservable(header.unobserved);
+      const observed = current.recorder?.observed();
+      current.finish({ ok: true, jobs, ...(observed ? { observed } : {}) });
     } else if (header.oom && current.request.memory !== undefined) {
       current.finish({ ok: false, error: `out of memory (limit ${current.request.memory})` });
     } else current.finish({ ok: false, error: header.error ?? "failed" });
@@ -186,6 +198,8 @@ export class PythonWorker {
     if (!this.alive) return { ok: false, error: "the Python worker has exited" };
     const file = await argsFile(request);
     try {
+      const recorder = request.record ? new FsRecorder() : undefined;
+      const store = this.#store(request.dataDir);
       const limit = memoryLimit(request.memory);
       const unwatch = limit === null
         ? () => {}
@@ -194,7 +208,8 @@ export class PythonWorker {
         this.#current = {
           request,
           output,
-          fs: this.#store(request.dataDir),
+          fs: recorder ? new DataFs(store.driver, store.rules, recorder) : store,
+          recorder,
           outputEnded: false,
           finish,
           unwatch,
@@ -211,6 +226,7 @@ export class PythonWorker {
           ? request.functionsDir
           : `${Deno.cwd()}/${request.functionsDir}`,
         env: taskEnv(request, file),
+        ...(request.record ? { watch: true } : {}),
       };
       const body = new TextEncoder().encode(argsJson(request).json);
       this.#stdin.write(encodeFrame(header, body)).catch(() => {});

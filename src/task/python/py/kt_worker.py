@@ -40,6 +40,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 import traceback
 from typing import Any, Dict, List, Optional, Tuple
@@ -63,6 +64,47 @@ import kt_deno  # noqa: E402
 
 FORK = os.environ.get("KT_PYTHON_FORK") == "1"
 CWD = os.getcwd()
+
+
+# For the cache (kt-deno run --cache): while a task whose file operations are recorded
+# runs, an audit hook notes what it does that kt-deno cannot see: a process started, or a
+# file of a local data dir opened directly, or a file opened for writing outside the
+# temporary folder. Such a task's result is never cached.
+WATCH: Dict[str, Any] = {"on": False, "why": None, "data": None}
+PROCESS_EVENTS = ("subprocess.Popen", "os.system", "os.posix_spawn", "os.exec", "os.spawn")
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+
+def audit(event: str, args: Tuple[Any, ...]) -> None:
+    if not WATCH["on"] or WATCH["why"] is not None:
+        return
+    if event in PROCESS_EVENTS:
+        WATCH["why"] = f"it started a process ({event})"
+    elif event == "open" and args and isinstance(args[0], (str, bytes)):
+        path = os.path.realpath(os.fsdecode(args[0]))
+        mode, flags = (args[1] if len(args) > 1 else None), (args[2] if len(args) > 2 else 0)
+        writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool(
+            isinstance(flags, int) and flags & WRITE_FLAGS
+        )
+        data = WATCH["data"]
+        if data and (path == data or path.startswith(data + os.sep)):
+            WATCH["why"] = f"it opened {path} itself, not through fsutil"
+        elif (
+            writes
+            and not path.startswith(tempfile.gettempdir() + os.sep)
+            and not path.startswith("/dev/")
+            and "__pycache__" not in path
+        ):
+            WATCH["why"] = f"it opened {path} for writing, not through fsutil"
+
+
+def watch(task: Dict[str, Any]) -> None:
+    """Starts noting what the task does outside the fs API, when kt-deno asks."""
+    WATCH["why"] = None
+    WATCH["on"] = bool(task.get("watch"))
+    data = task.get("env", {}).get("DATA_DIR", "")
+    local = data and "://" not in data
+    WATCH["data"] = os.path.realpath(data) if local else None
 
 
 class TaskError(Exception):
@@ -146,9 +188,22 @@ def find_function(task: Dict[str, Any]) -> Any:
 
 def call(task: Dict[str, Any], fn: Any, args: Dict[str, Any]) -> Tuple[Dict[str, Any], bytes]:
     """Calls a task's function (in the child); the outcome and a dynamic job's jobs."""
+    outcome, body = call_watched(task, fn, args)
+    if outcome.get("ok") and WATCH["why"] is not None:
+        outcome["unobserved"] = WATCH["why"]
+    return outcome, body
+
+
+def call_watched(
+    task: Dict[str, Any], fn: Any, args: Dict[str, Any]
+) -> Tuple[Dict[str, Any], bytes]:
     try:
         logging.basicConfig(level=logging.INFO)
-        value = fn(**args)
+        watch(task)
+        try:
+            value = fn(**args)
+        finally:
+            WATCH["on"] = False
         if task["kind"] != "dynamic":
             return {"ok": True}, b""
         # None goes on as null: the launcher logs that the function returned no jobs.
@@ -417,6 +472,7 @@ def main() -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     kt_deno._connect(read_fd, write_fd)
+    sys.addaudithook(audit)
     kt_deno.write_frame(write_fd, {"t": "ready", "python": list(sys.version_info[:3])})
     while True:
         frame = kt_deno.read_frame(read_fd)

@@ -1,0 +1,126 @@
+/**
+ * The cache's parts alone: which files a function's code digest covers, the digest memo
+ * that spares an unchanged tree a second read, and the canonical JSON of args.
+ */
+import assert from "node:assert/strict";
+import { codeDigest } from "../src/task/code_digest.ts";
+import { Digester, DigestMemo } from "../src/storage/digest.ts";
+import { LocalDriver } from "../src/storage/local.ts";
+import { canonicalJson } from "../src/executors/task_cache.ts";
+
+async function tree(files: Record<string, string>): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "kt-cache-units-" });
+  for (const [path, text] of Object.entries(files)) {
+    await Deno.mkdir(`${dir}/${path}`.replace(/\/[^/]+$/, ""), { recursive: true });
+    await Deno.writeTextFile(`${dir}/${path}`, text);
+  }
+  return dir;
+}
+
+Deno.test("a TypeScript function's code digest covers the functions folder's modules it imports", async () => {
+  const dir = await tree({
+    "fns/main.ts": `import { a } from "./lib/a.ts";
+import type { T } from "./types.ts";
+import { z } from "npm:zod@4";
+import { outside } from "../outside.ts";
+export async function run() { return (await import("./lazy.ts")).x + a; }`,
+    "fns/lib/a.ts": `export { b as a } from "../b.ts";`,
+    "fns/b.ts": "export const b = 1;",
+    "fns/types.ts": "export type T = number;",
+    "fns/lazy.ts": "export const x = 2;",
+    "fns/unused.ts": "export const u = 3;",
+    "outside.ts": "export const outside = 4;",
+  });
+  try {
+    const code = codeDigest(`${dir}/fns`, "main.run");
+    assert.deepEqual(Object.keys(code.files), [
+      "b.ts",
+      "lazy.ts",
+      "lib/a.ts",
+      "main.ts",
+      "types.ts",
+    ]);
+    await Deno.writeTextFile(`${dir}/fns/unused.ts`, "export const u = 4;");
+    assert.equal(codeDigest(`${dir}/fns`, "main.run").digest, code.digest);
+    await Deno.writeTextFile(`${dir}/fns/b.ts`, "export const b = 5;");
+    assert.notEqual(codeDigest(`${dir}/fns`, "main.run").digest, code.digest);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a Python function's code digest follows absolute and relative imports inside the folder", async () => {
+  const dir = await tree({
+    "fns/__init__.py": "",
+    "fns/main.py": `import os
+import json, helpers.text
+from pkg import mod
+from .sibling import thing
+from . import other
+import pandas as pd
+`,
+    "fns/helpers/__init__.py": "",
+    "fns/helpers/text.py": "from ..deep import value\n",
+    "fns/deep.py": "value = 1\n",
+    "fns/pkg/__init__.py": "",
+    "fns/pkg/mod.py": "",
+    "fns/sibling.py": "thing = 1\n",
+    "fns/other.py": "",
+    "fns/unused.py": "",
+  });
+  try {
+    const code = codeDigest(`${dir}/fns`, "main.run");
+    assert.deepEqual(Object.keys(code.files), [
+      "deep.py",
+      "helpers/__init__.py",
+      "helpers/text.py",
+      "main.py",
+      "other.py",
+      "pkg/__init__.py",
+      "pkg/mod.py",
+      "sibling.py",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the digest memo answers for a file whose size, mtime and inode are unchanged, without reading it", async () => {
+  const dir = await tree({ "a.txt": "hello\n" });
+  try {
+    const past = new Date(Date.now() - 60_000);
+    await Deno.utime(`${dir}/a.txt`, past, past);
+    const memo = new DigestMemo();
+    const first = await new Digester(new LocalDriver(dir), memo).digest("a.txt");
+    assert.ok(memo.changed);
+    // Kept and read back, as the next run does; the file can no longer be read.
+    const kept = DigestMemo.parse(memo.serialize());
+    await Deno.chmod(`${dir}/a.txt`, 0o000);
+    const unreadable = await Deno.readTextFile(`${dir}/a.txt`).then(() => false, () => true);
+    if (unreadable) {
+      assert.equal(await new Digester(new LocalDriver(dir), kept).digest("a.txt"), first);
+    }
+    await Deno.chmod(`${dir}/a.txt`, 0o644);
+    // Touched: the memo no longer answers, the file is read again, the digest is the same.
+    const later = new Date(Date.now() - 30_000);
+    await Deno.utime(`${dir}/a.txt`, later, later);
+    const again = new DigestMemo();
+    assert.equal(await new Digester(new LocalDriver(dir), again).digest("a.txt"), first);
+    // A file changed a moment ago is not remembered (its mtime may not move again).
+    await Deno.writeTextFile(`${dir}/b.txt`, "new\n");
+    const fresh = new DigestMemo();
+    await new Digester(new LocalDriver(dir), fresh).digest("b.txt");
+    assert.equal(fresh.size, 0);
+    assert.equal(DigestMemo.parse("not json").size, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("canonical JSON does not depend on the order of keys", () => {
+  assert.equal(
+    canonicalJson({ b: 1, a: { d: [2, { f: 1, e: 0 }], c: null } }),
+    canonicalJson({ a: { c: null, d: [2, { e: 0, f: 1 }] }, b: 1 }),
+  );
+  assert.notEqual(canonicalJson({ a: [1, 2] }), canonicalJson({ a: [2, 1] }));
+});
