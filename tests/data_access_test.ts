@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../src/cli/errors.ts";
-import { parseEndpoint, parseRunAs } from "../src/cli/cluster_flags.ts";
+import { parseEndpoint, parseRunAs } from "../src/cli/flags.ts";
 import { podS3Env, podUser } from "../src/k8s/data_access.ts";
 
 Deno.test("--run-as takes UID[:GID] of a non-root user", () => {

@@ -221,3 +221,27 @@ Deno.test("each environment name of a task pod and of a task is spelled in one m
   });
   assert.deepEqual(wrong, [], wrong.join("\n"));
 });
+
+/**
+ * The modules every command may share: the flag sets and their parsers, the usage errors,
+ * the text tables; and `main.ts`, which gathers the commands. Everything else a command
+ * does lives below cli/.
+ */
+const SHARED_CLI = ["cli/flags.ts", "cli/errors.ts", "cli/table.ts"];
+
+Deno.test("a command of cli/ imports no other command, only the shared CLI modules", () => {
+  const wrong = FILES.filter((file) => home(file) === "cli" && file !== "cli/main.ts")
+    .flatMap((file) =>
+      imports(file).filter((target) => home(target) === "cli" && !SHARED_CLI.includes(target))
+        .map((target) => `${file} imports ${target}`)
+    );
+  assert.deepEqual(wrong, [], wrong.join("\n"));
+});
+
+Deno.test("run/ and records/ import nothing from cli/", () => {
+  const wrong = FILES.filter((file) => ["run", "records"].includes(home(file)))
+    .flatMap((file) =>
+      imports(file).filter((target) => home(target) === "cli").map((t) => `${file} imports ${t}`)
+    );
+  assert.deepEqual(wrong, [], wrong.join("\n"));
+});

@@ -4,7 +4,7 @@
  * `not started` for tasks that never ran; plain lines when CI is set.
  */
 import assert from "node:assert/strict";
-import { frameLines } from "../src/cli/live_frame.ts";
+import { frameLines } from "../src/run/live_frame.ts";
 import { ktDeno, runIdOf, spawnKtDeno, specFile } from "./cli_helpers.ts";
 import { until } from "./until.ts";
 

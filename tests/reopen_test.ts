@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { PipelineRun } from "../src/engine/pipeline_run.ts";
 import { cancelRun, reopenRun, resumeRefusal } from "../src/engine/reopen.ts";
 import { formatDuration, heartbeatOf, livenessOf } from "../src/records/heartbeat.ts";
-import { failedTasks } from "../src/cli/failures.ts";
+import { failedTasks } from "../src/records/failures.ts";
 
 import { job, now, statuses } from "./engine_fixtures.ts";
 
@@ -137,12 +137,13 @@ Deno.test("liveness: a stale heartbeat or an exited local launcher means gone", 
   assert.equal(formatDuration(7_500_000), "2h5m");
 });
 
-Deno.test("the failed tasks of a job are read from its error", () => {
+Deno.test("the failed tasks of a job are those kept with it, not read back from its error", () => {
   const two = [{ args: {} }, { args: {} }, { args: {} }];
   assert.deepEqual(
-    failedTasks({ type: "static", tasks: two, error: "2 of 3 tasks failed: task 0: a; task 2: b" }),
+    failedTasks({ type: "static", tasks: two, failed_tasks: [0, 2] }),
     [0, 2],
   );
-  assert.deepEqual(failedTasks({ type: "static", tasks: [{ args: {} }], error: "boom" }), [0]);
-  assert.deepEqual(failedTasks({ type: "dynamic", error: "boom" }), [0]);
+  assert.deepEqual(failedTasks({ type: "static", tasks: two }), []);
+  assert.deepEqual(failedTasks({ type: "static", tasks: [{ args: {} }] }), [0]);
+  assert.deepEqual(failedTasks({ type: "dynamic" }), [0]);
 });

@@ -122,6 +122,12 @@ for (const backend of backends) {
     assert.equal(await fs.read("a/b/c.txt"), "replaced");
   });
 
+  test("the driver refuses to remove the data dir's root, and it stays", async (fs) => {
+    await fs.write("kept.txt", "still here");
+    await assert.rejects(() => fs.driver.rmdir(""), PathEscapeError);
+    assert.equal(await fs.read("kept.txt"), "still here");
+  });
+
   test("listdir names files and folders; mkdir makes empty folders", async (fs) => {
     await fs.write("dir/one.txt", "1");
     await fs.write("dir/two.txt", "2");

@@ -6,13 +6,13 @@
  *
  * @module
  */
-import { Command } from "commander";
+import type { Command } from "commander";
 import { stopRun } from "../run/stop_run.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { UsageError } from "./errors.ts";
-import { applyS3Flags, withS3Flags } from "./run.ts";
-import { readState } from "./status.ts";
+import { applyS3Flags, commandOnARun } from "./flags.ts";
+import { readRunState } from "../records/state_read.ts";
 
 /** Flags of `kt-deno cancel`. */
 export interface CancelFlags {
@@ -28,7 +28,7 @@ export async function cancelCommand(runId: string, flags: CancelFlags): Promise<
   const end = await stopRun(new DataFs(openStorage(flags.dataDir)), runId, {
     timeoutSeconds: flags.timeout ?? 120,
     cluster: { namespace: flags.namespace, context: flags.context },
-    readState: () => readState(flags.dataDir, runId),
+    readState: () => readRunState(flags.dataDir, runId),
     deleteOnCluster: async (...args) => (await import("../k8s/cancel.ts")).cancelOnCluster(...args),
   });
   switch (end.outcome) {
@@ -54,10 +54,10 @@ export async function cancelCommand(runId: string, flags: CancelFlags): Promise<
 
 /** The `cancel` subcommand. */
 export function cancelSubcommand(exit: (code: number) => void): Command {
-  return withS3Flags(new Command("cancel"))
-    .description("stop a run: its launcher here, or its controller Job on the cluster")
-    .argument("<run-id>", "the run id that kt-deno run printed")
-    .option("--data-dir <dir>", "data dir of the run", "./kt-data")
+  return commandOnARun(
+    "cancel",
+    "stop a run: its launcher here, or its controller Job on the cluster",
+  )
     .option("-n, --namespace <ns>", "the run's namespace (runs on Kubernetes)")
     .option("--context <name>", "kubeconfig context (runs on Kubernetes)")
     .action(async (runId: string, flags: CancelFlags & { s3Endpoint?: string }) => {

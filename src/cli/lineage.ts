@@ -10,7 +10,7 @@ import { DataFs } from "../storage/data_fs.ts";
 import { normalizePath } from "../storage/driver.ts";
 import { openStorage } from "../storage/open.ts";
 import { UsageError } from "./errors.ts";
-import { applyS3Flags, withS3Flags } from "./run.ts";
+import { applyS3Flags, withS3Flags } from "./flags.ts";
 
 /**
  * A lineage as text lines.

@@ -4,23 +4,20 @@
  *
  * @module
  */
-import { Command } from "commander";
-import type { StateDocument } from "../engine/state.ts";
-import { describeStatus, readHeartbeat } from "../records/heartbeat.ts";
-import { controllerLogPath, keptSpecPath, logsDir, taskLogPath } from "../records/layout.ts";
+import type { Command } from "commander";
+import {
+  followLogs,
+  logFiles,
+  type LogSink,
+  type LogTarget,
+  readNewLines,
+  stateWhenWritten,
+} from "../records/task_logs.ts";
 import { DataFs } from "../storage/data_fs.ts";
-import { PathEscapeError } from "../storage/driver.ts";
 import { openStorage } from "../storage/open.ts";
 import { UsageError } from "./errors.ts";
-import { applyS3Flags, withS3Flags } from "./run.ts";
-import { readState } from "./status.ts";
-
-/** Which logs to show: every task's, one job's, one task's, or the controller's. */
-export interface LogTarget {
-  job?: string;
-  index?: number;
-  controller?: boolean;
-}
+import { applyS3Flags, commandOnARun } from "./flags.ts";
+import { readRunState } from "../records/state_read.ts";
 
 /** Parses `JOB` or `JOB/INDEX`. */
 export function parseTarget(text: string | undefined): LogTarget {
@@ -30,36 +27,6 @@ export function parseTarget(text: string | undefined): LogTarget {
     throw new UsageError(`expected JOB or JOB/INDEX (such as load/3), got ${JSON.stringify(text)}`);
   }
   return { job: match[1], ...(match[2] === undefined ? {} : { index: Number(match[2]) }) };
-}
-
-interface LogFile {
-  prefix: string;
-  path: string;
-}
-
-/** The log files of a target that exist now, in job order and then by task index. */
-async function logFiles(fs: DataFs, doc: StateDocument, target: LogTarget): Promise<LogFile[]> {
-  const runId = doc.pipeline_run_id;
-  if (target.controller) return [{ prefix: "controller", path: controllerLogPath(runId) }];
-  if (target.job !== undefined && target.index !== undefined) {
-    return [{
-      prefix: `${target.job}[${target.index}]`,
-      path: taskLogPath(runId, target.job, target.index),
-    }];
-  }
-  const present = new Set(await fs.listdir(logsDir(runId)).catch(() => [] as string[]));
-  const jobs = target.job !== undefined ? [target.job] : Object.keys(doc.jobs);
-  const files: LogFile[] = [];
-  for (const job of jobs) {
-    if (!present.has(job)) continue;
-    const indexes = (await fs.listdir(`${logsDir(runId)}/${job}`).catch(() => [] as string[]))
-      .map((name) => /^(\d+)\.log$/.exec(name)?.[1]).filter((i) => i !== undefined)
-      .map(Number).sort((a, b) => a - b);
-    for (const index of indexes) {
-      files.push({ prefix: `${job}[${index}]`, path: taskLogPath(runId, job, index) });
-    }
-  }
-  return files;
 }
 
 const encoder = new TextEncoder();
@@ -77,52 +44,11 @@ async function print(text: string): Promise<void> {
   }
 }
 
-/**
- * Prints what each log has beyond what was printed already (whole lines only), and
- * remembers how far it got.
- */
-async function printNew(fs: DataFs, files: LogFile[], printed: Map<string, number>) {
-  for (const file of files) {
-    const from = printed.get(file.path) ?? 0;
-    let size: number;
-    try {
-      size = (await fs.stat(file.path))?.size ?? 0;
-    } catch (error) {
-      if (!(error instanceof PathEscapeError)) throw error;
-      // Said once; a log the data dir's guard refuses is not read again.
-      if (from !== Infinity) console.error(`kt-deno: ${file.prefix}: ${error.message}`);
-      printed.set(file.path, Infinity);
-      continue;
-    }
-    if (size <= from) continue;
-    const bytes = (await fs.readBytes(file.path).catch(() => new Uint8Array())).subarray(from);
-    const end = bytes.lastIndexOf(10) + 1;
-    if (end === 0) continue;
-    printed.set(file.path, from + end);
-    const lines = new TextDecoder().decode(bytes.subarray(0, end - 1)).split("\n");
-    await print(lines.map((line) => `${file.prefix} ${line}\n`).join(""));
-  }
-}
-
-/**
- * The run's state; for a run that was launched (its spec is kept) but whose controller has
- * not written its state yet, waits for it.
- */
-async function stateWhenWritten(
-  fs: DataFs,
-  dataDir: string,
-  runId: string,
-  pollMs: number,
-): Promise<StateDocument> {
-  while (true) {
-    try {
-      return await readState(dataDir, runId);
-    } catch (error) {
-      if (!(error instanceof UsageError) || !await fs.exists(keptSpecPath(runId))) throw error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
-  }
-}
+/** Prints the lines of logs, each prefixed `job[index]`; a refused log is said on stderr. */
+const printer: LogSink = {
+  lines: (file, lines) => print(lines.map((line) => `${file.prefix} ${line}\n`).join("")),
+  refused: (file, why) => console.error(`kt-deno: ${file.prefix}: ${why}`),
+};
 
 /** The first names of a list, and how many more there are. */
 function someOf(names: string[], shown = 20): string {
@@ -140,8 +66,8 @@ export async function showLogs(
 ): Promise<number> {
   const fs = new DataFs(openStorage(dataDir));
   const doc = follow
-    ? await stateWhenWritten(fs, dataDir, runId, pollMs)
-    : await readState(dataDir, runId);
+    ? await stateWhenWritten(dataDir, runId, pollMs)
+    : await readRunState(dataDir, runId);
   if (target.job !== undefined && !(target.job in doc.jobs)) {
     throw new UsageError(
       `no job ${target.job} in run ${runId}; its jobs: ${someOf(Object.keys(doc.jobs))}`,
@@ -158,44 +84,24 @@ export async function showLogs(
       );
     }
   }
-  const printed = new Map<string, number>();
   if (!follow) {
-    const files = await logFiles(fs, doc, target);
-    await printNew(fs, files, printed);
-    if (target.index !== undefined && !printed.size) {
+    const read = new Map<string, number>();
+    await readNewLines(fs, await logFiles(fs, doc, target), read, printer);
+    if (target.index !== undefined && !read.size) {
       console.error(`kt-deno: ${target.job}[${target.index}] has no output (yet)`);
     }
     return 0;
   }
-  let current = doc;
-  while (true) {
-    // The driver writes its last heartbeat after the last log lines, so a heartbeat that
-    // says the run ended means every line is there to print. The state document (for the
-    // job list) is read again only when the run has gained jobs.
-    const beat = await readHeartbeat(fs, runId);
-    if (!beat || beat.jobs_total !== Object.keys(current.jobs).length) {
-      current = await readState(dataDir, runId);
-    }
-    const shown = describeStatus(beat ?? current, beat);
-    await printNew(fs, await logFiles(fs, current, target), printed);
-    if (shown.gone) {
-      console.error(
-        `kt-deno: run ${runId} is ${shown.text}; continue it with kt-deno resume ${runId}`,
-      );
-      return 1;
-    }
-    if ((beat ?? current).status !== "Running") return 0;
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
-  }
+  const end = await followLogs(fs, dataDir, doc, target, printer, pollMs);
+  if (end.ended) return 0;
+  console.error(`kt-deno: run ${runId} is ${end.status}; continue it with kt-deno resume ${runId}`);
+  return 1;
 }
 
 /** The `logs` subcommand. */
 export function logsSubcommand(exit: (code: number) => void): Command {
-  return withS3Flags(new Command("logs"))
-    .description("print a run's task logs, each line prefixed job[index]")
-    .argument("<run-id>", "the run id that kt-deno run printed")
+  return commandOnARun("logs", "print a run's task logs, each line prefixed job[index]")
     .argument("[job]", "only this job (JOB) or this task (JOB/INDEX)")
-    .option("--data-dir <dir>", "data dir of the run", "./kt-data")
     .option("-f, --follow", "keep printing new lines until the run ends")
     .option("--controller", "the controller's log (runs on Kubernetes)")
     .action(async (

@@ -10,7 +10,7 @@ import { checkPathFlags, printable, UsageError } from "./errors.ts";
 import { DataDirError } from "../storage/open.ts";
 import { SetupError } from "../k8s/errors.ts";
 import { ResumeRefused } from "../run/resume_plan.ts";
-import { CorruptRecordError } from "../records/state_read.ts";
+import { CorruptRecordError, UnknownRunError } from "../records/state_read.ts";
 import { cancelSubcommand } from "./cancel.ts";
 import { controllerSubcommand } from "./controller.ts";
 import { listSubcommand } from "./list.ts";
@@ -88,7 +88,7 @@ export async function main(args: string[]): Promise<number> {
     if (
       error instanceof SpecError || error instanceof UsageError || error instanceof DataDirError ||
       error instanceof SetupError || error instanceof ResumeRefused ||
-      error instanceof CorruptRecordError
+      error instanceof CorruptRecordError || error instanceof UnknownRunError
     ) {
       console.error(`kt-deno: ${printable(error.message)}`);
       return 2;

@@ -11,8 +11,8 @@ import { metadataDir } from "../records/layout.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { positiveInt, UsageError } from "./errors.ts";
-import { formatTable } from "./list.ts";
-import { applyS3Flags, withS3Flags } from "./run.ts";
+import { formatTable } from "./table.ts";
+import { applyS3Flags, withS3Flags } from "./flags.ts";
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
 

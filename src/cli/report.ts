@@ -4,14 +4,14 @@
  *
  * @module
  */
-import { Command } from "commander";
+import type { Command } from "commander";
 import { METADATA_ROOT, reportPath, SCHEDULES_ROOT } from "../records/layout.ts";
 import { isRunId } from "../records/run_id.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { NotFoundError } from "../storage/driver.ts";
 import { checkDataDir } from "../storage/open.ts";
 import { UsageError } from "./errors.ts";
-import { applyS3Flags, withS3Flags } from "./run.ts";
+import { applyS3Flags, commandOnARun } from "./flags.ts";
 
 /** Options of `kt-deno report`. */
 export interface ReportFlags {
@@ -126,10 +126,10 @@ export async function reportCommand(runId: string, flags: ReportFlags): Promise<
 
 /** The `report` subcommand. */
 export function reportSubcommand(exit: (code: number) => void): Command {
-  return withS3Flags(new Command("report"))
-    .description("make a run's report: one HTML file with its graph, timeline and jobs")
-    .argument("<run-id>", "the run id that kt-deno run printed")
-    .option("--data-dir <dir>", "data dir of the run", "./kt-data")
+  return commandOnARun(
+    "report",
+    "make a run's report: one HTML file with its graph, timeline and jobs",
+  )
     .option(
       "-o, --output <file>",
       `write the report to this file (default: ${reportPath("<run id>")} in the data dir)`,

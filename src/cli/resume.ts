@@ -15,18 +15,19 @@ import { resolveFunctionsDir } from "../task/functions.ts";
 import { UsageError } from "./errors.ts";
 import {
   applyS3Flags,
-  clusterCommand,
-  driveHere,
+  clusterRunOptions,
   pythonReady,
   type RunFlags,
-  runSubcommand,
-} from "./run.ts";
-import { readState } from "./status.ts";
+  withRunFlags,
+} from "./flags.ts";
+import { driveHere } from "../run/drive_here.ts";
+import { reportEnd } from "../report/end.ts";
+import { readRunState } from "../records/state_read.ts";
 
 /** Resumes a run; resolves to the exit code. */
 export async function resumeCommand(runId: string, flags: RunFlags): Promise<number> {
   applyS3Flags(flags);
-  const doc = await readState(flags.dataDir, runId);
+  const doc = await readRunState(flags.dataDir, runId);
   const fs = new DataFs(openStorage(flags.dataDir));
   const { pipeline, launch } = await planResume(fs, doc);
   if (flags.image === undefined && launch?.namespace !== undefined) {
@@ -35,7 +36,10 @@ export async function resumeCommand(runId: string, flags: RunFlags): Promise<num
     );
   }
   if (flags.image !== undefined) {
-    return await clusterCommand(pipeline, flags, { runId, reopened: reopenRun(doc, new Date()) });
+    const { runOnClusterHere } = await import("../k8s/cluster_here.ts");
+    return await runOnClusterHere(
+      clusterRunOptions(pipeline, flags, { runId, reopened: reopenRun(doc, new Date()) }),
+    );
   }
   await checkDataDir(flags.dataDir, { write: true });
   const given = flags.functions !== undefined;
@@ -46,15 +50,18 @@ export async function resumeCommand(runId: string, flags: RunFlags): Promise<num
   const run = PipelineRun.resume(reopenRun(doc, new Date()));
   console.log(`run id: ${runId} (resumed)`);
   const { driveLocally } = await import("../run/local_run.ts");
-  return await driveHere(flags.dataDir, (shown) =>
-    driveLocally(run, fs, {
-      ...shown,
-      runId,
-      dataDir: flags.dataDir,
-      functionsDir,
-      concurrency: flags.concurrency,
-      resuming: true,
-    }));
+  return await driveHere(
+    (shown) =>
+      driveLocally(run, fs, {
+        ...shown,
+        runId,
+        dataDir: flags.dataDir,
+        functionsDir,
+        concurrency: flags.concurrency,
+        resuming: true,
+      }),
+    (doc) => reportEnd(flags.dataDir, doc),
+  );
 }
 
 /** The `resume` subcommand: the flags of `run`, and the run id instead of a spec. */
@@ -64,7 +71,7 @@ export function resumeSubcommand(exit: (code: number) => void): Command {
       "continue a Failed, Interrupted, Cancelled or abandoned run in place: Completed jobs stay, the others run again",
     )
     .argument("<run-id>", "the run id that kt-deno run printed");
-  for (const option of runSubcommand(exit).options) {
+  for (const option of withRunFlags(new Command()).options) {
     if (option.long !== "--functions") command.addOption(option);
   }
   command.option("--functions <dir>", "folder of task function modules (default: the run's)");

@@ -12,10 +12,17 @@ import type { ClusterTarget } from "../k8s/connect.ts";
 import { scheduleSpecPath } from "../records/layout.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
-import { clusterDataDir, withClusterFlags } from "./cluster_flags.ts";
 import { positiveInt, UsageError } from "./errors.ts";
-import { formatTable, listRuns, type RunSummary } from "./list.ts";
-import { applyS3Flags, type RunFlags, withS3Flags } from "./run.ts";
+import { listRuns, type RunSummary } from "../records/runs.ts";
+import { formatTable } from "./table.ts";
+import {
+  applyS3Flags,
+  clusterDataDir,
+  oneOf,
+  type RunFlags,
+  withClusterFlags,
+  withS3Flags,
+} from "./flags.ts";
 
 /** The flags of `schedule create`: those of `run --image`, and the schedule's own. */
 interface CreateFlags extends RunFlags {
@@ -94,16 +101,7 @@ function createSubcommand(exit: (code: number) => void): Command {
     .option(
       "--concurrency-policy <policy>",
       "a firing while the last run still goes: Forbid (skip it), Allow or Replace",
-      (value: string) => {
-        if (!(CONCURRENCY_POLICIES as string[]).includes(value)) {
-          throw new UsageError(
-            `--concurrency-policy must be one of ${CONCURRENCY_POLICIES.join(", ")}, got ${
-              JSON.stringify(value)
-            }`,
-          );
-        }
-        return value;
-      },
+      oneOf("--concurrency-policy", CONCURRENCY_POLICIES),
       "Forbid",
     )
     .option(

@@ -3,36 +3,16 @@
  *
  * @module
  */
-import { Command } from "commander";
+import type { Command } from "commander";
 import { type StateDocument } from "../engine/state.ts";
-import { readStateDocument } from "../records/state_read.ts";
-import { isRunId } from "../records/run_id.ts";
+import { readRunState } from "../records/state_read.ts";
 import { DataFs } from "../storage/data_fs.ts";
-import { NotFoundError } from "../storage/driver.ts";
 import { openStorage } from "../storage/open.ts";
 import { describeStatus, readHeartbeat } from "../records/heartbeat.ts";
 import { UsageError } from "./errors.ts";
-import { failureReport } from "./failures.ts";
-import { applyS3Flags, withS3Flags } from "./run.ts";
-import { readDecisions } from "../records/cache.ts";
-import { cacheSummary } from "./why.ts";
-
-/** Reads a run's state document from a data dir. */
-export async function readState(dataDir: string, runId: string): Promise<StateDocument> {
-  if (!isRunId(runId)) {
-    throw new UsageError(
-      `not a run id: ${JSON.stringify(runId)} (expected ktpr + 8 hex characters)`,
-    );
-  }
-  try {
-    return await readStateDocument(new DataFs(openStorage(dataDir)), runId);
-  } catch (error) {
-    if (error instanceof NotFoundError) {
-      throw new UsageError(`no run ${runId} in data dir ${dataDir}`);
-    }
-    throw error;
-  }
-}
+import { failureReport } from "../records/failures.ts";
+import { cacheSummary, readDecisions } from "../records/cache.ts";
+import { applyS3Flags, commandOnARun } from "./flags.ts";
 
 /** The state as a text table: one row a job. `runStatus` is the run's status as shown. */
 export function formatStatus(doc: StateDocument, runStatus: string = doc.status): string {
@@ -58,10 +38,7 @@ export function formatStatus(doc: StateDocument, runStatus: string = doc.status)
 
 /** The `status` subcommand. */
 export function statusSubcommand(exit: (code: number) => void): Command {
-  return withS3Flags(new Command("status"))
-    .description("show a run's jobs and their statuses")
-    .argument("<run-id>", "the run id that kt-deno run printed")
-    .option("--data-dir <dir>", "data dir of the run", "./kt-data")
+  return commandOnARun("status", "show a run's jobs and their statuses")
     .option("-o, --output <format>", "table or json", "table")
     .action(async (
       runId: string,
@@ -71,7 +48,7 @@ export function statusSubcommand(exit: (code: number) => void): Command {
       if (flags.output !== "table" && flags.output !== "json") {
         throw new UsageError(`--output must be table or json, got ${JSON.stringify(flags.output)}`);
       }
-      const doc = await readState(flags.dataDir, runId);
+      const doc = await readRunState(flags.dataDir, runId);
       if (flags.output === "json") {
         console.log(JSON.stringify(doc, null, 2));
         return exit(0);

@@ -11,26 +11,7 @@ import { statePath } from "../records/layout.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { UsageError } from "./errors.ts";
-import { applyS3Flags, withS3Flags } from "./run.ts";
-
-/**
- * A run's cache outcome per job, one line a job (`load: 3 cached, 1 ran`), or `""` when
- * the run did not use the cache.
- *
- * @example
- * ```ts
- * import { cacheSummary } from "./why.ts";
- * cacheSummary({ load: [{ index: 0, outcome: "cached", why: "its entry holds" }] });
- * // "cache: load: 1 cached, 0 ran"
- * ```
- */
-export function cacheSummary(decisions: Record<string, CacheDecision[]>): string {
-  const lines = Object.entries(decisions).map(([job, list]) => {
-    const cached = list.filter((d) => d.outcome === "cached").length;
-    return `${job}: ${cached} cached, ${list.length - cached} ran`;
-  });
-  return lines.length ? `cache: ${lines.join("; ")}` : "";
-}
+import { applyS3Flags, withS3Flags } from "./flags.ts";
 
 /** One task's decision as a line: `job/index: ran: why`. */
 export function formatDecision(job: string, decision: CacheDecision): string {

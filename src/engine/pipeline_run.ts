@@ -235,11 +235,18 @@ export class PipelineRun {
   }
 
   /** A Running job failed. */
-  fail(name: string, error: string, now: Date, taskRetries = 0): boolean {
+  fail(
+    name: string,
+    error: string,
+    now: Date,
+    taskRetries = 0,
+    failedTasks: number[] = [],
+  ): boolean {
     const node = this.#nodes.get(name);
     if (node?.job.status !== JobStatus.Running) return false;
     if (taskRetries) node.job.task_retries = taskRetries;
     node.job.error = error;
+    if (failedTasks.length) node.job.failed_tasks = failedTasks;
     node.job.finished_at = this.#time(now);
     this.#mark(node, JobStatus.Failed, now);
     this.#spread([node], now);

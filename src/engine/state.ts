@@ -33,6 +33,8 @@ export interface JobState extends Job {
   finished_at?: string;
   /** Why the job failed. */
   error?: string;
+  /** The indexes of the failed tasks its error names (at most three). */
+  failed_tasks?: number[];
 }
 
 /** The run's own status, derived from its jobs (`Cancelled` after `kt-deno cancel`). */

@@ -11,26 +11,32 @@ export interface JobOutcome {
   ok: boolean;
   /** Why it failed. */
   error?: string;
+  /** The indexes of the failed tasks its error names (at most three). */
+  failedTasks?: number[];
   /** Task attempts that failed and were retried. */
   taskRetries: number;
 }
 
 /**
  * The error of a job whose tasks failed: the one task's error, or how many of how many
- * failed with the first three reasons (`2 of 5 tasks failed: task 1: ...; task 3: ...`).
+ * failed with the first three reasons (`2 of 5 tasks failed: task 1: ...; task 3: ...`);
+ * and the indexes of the tasks it names, as data (what `status` shows the logs of).
  */
 export function failureSummary(
   total: number,
   failed: number,
   reasons: { index: number; error: string }[],
   notStarted = 0,
-): string {
-  if (total === 1 && reasons.length === 1) return reasons[0].error;
-  const shown = reasons.slice(0, 3).map((r) => `task ${r.index}: ${r.error}`).join("; ");
+): Required<Pick<JobOutcome, "error" | "failedTasks">> {
+  const named = reasons.slice(0, 3);
+  const failedTasks = named.map((r) => r.index);
+  if (total === 1 && reasons.length === 1) return { error: reasons[0].error, failedTasks };
+  const shown = named.map((r) => `task ${r.index}: ${r.error}`).join("; ");
   const never = notStarted ? ` (${notStarted} not started)` : "";
-  return `${failed} of ${total} tasks failed${never}${shown ? ": " : ""}${shown}${
+  const error = `${failed} of ${total} tasks failed${never}${shown ? ": " : ""}${shown}${
     failed > 3 ? "; …" : ""
   }`;
+  return { error, failedTasks };
 }
 
 /** Task counts of one job, for progress displays. */

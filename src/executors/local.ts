@@ -10,7 +10,7 @@ import { DoneRecorder, LOCAL_BLOCK, readDoneTasks } from "../records/task_done.t
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { FunctionFinder } from "../task/function_lookup.ts";
-import { type TaskRequest, taskRequest } from "../task/request.ts";
+import { type JobTasks, type TaskRequest, taskRequest } from "../task/request.ts";
 import { runCommand } from "../task/run_task.ts";
 import { selfCommand } from "../task/self_command.ts";
 import {
@@ -193,7 +193,7 @@ export class LocalExecutor implements Executor {
     return {
       ok: false,
       taskRetries,
-      error: failureSummary(count, failures.length, failures, notStarted),
+      ...failureSummary(count, failures.length, failures, notStarted),
     };
   }
 
@@ -208,7 +208,7 @@ export class LocalExecutor implements Executor {
    * task would, and its worker never waits for its next task.
    */
   async runTasks(
-    job: Readonly<JobState>,
+    job: Readonly<JobTasks>,
     indexes: readonly number[],
     options: { total: number; done?: DoneRecorder; signal: AbortSignal },
   ): Promise<TasksRun> {
@@ -311,7 +311,7 @@ export class LocalExecutor implements Executor {
    * that is not goes to `again`).
    */
   #batch(
-    job: Readonly<JobState>,
+    job: Readonly<JobTasks>,
     task: Attempt,
     most: number,
     take: () => number | undefined,
@@ -338,7 +338,7 @@ export class LocalExecutor implements Executor {
    * a Python function, a request that is an error, a retry).
    */
   #answer(
-    job: Readonly<JobState>,
+    job: Readonly<JobTasks>,
     batch: Batch,
     pooled: boolean,
     signal: AbortSignal,
@@ -446,7 +446,7 @@ export class LocalExecutor implements Executor {
   }
 
   async #timedAttempt(
-    job: Readonly<JobState>,
+    job: Readonly<JobTasks>,
     task: Batch[number],
     signal: AbortSignal,
   ): Promise<BatchResult> {
@@ -456,7 +456,7 @@ export class LocalExecutor implements Executor {
   }
 
   async #attempt(
-    job: Readonly<JobState>,
+    job: Readonly<JobTasks>,
     index: number,
     request: TaskRequest | Error,
     signal: AbortSignal,

@@ -12,7 +12,6 @@
  *
  * @module
  */
-import type { JobState } from "../engine/state.ts";
 import { LogSink } from "../records/log_sink.ts";
 import { taskErrorPath, taskLogPath } from "../records/layout.ts";
 import { DoneRecorder, readDoneBlock } from "../records/task_done.ts";
@@ -23,6 +22,7 @@ import type { Task } from "../spec/schema.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
 import { resolveFunctionsDir } from "../task/functions.ts";
+import type { JobTasks } from "../task/request.ts";
 import { checkPodVersion, POD_ENV, readPodEnv } from "../task/pod_env.ts";
 import { Slots } from "../async/slots.ts";
 import { LocalExecutor } from "./local.ts";
@@ -69,18 +69,8 @@ async function tasksToRun(fs: DataFs, settings: PodSettings, from: number, to: n
   for (const [index, { function: fn, args, command }] of definitions) {
     tasks[index] = { function: fn, args, command };
   }
-  const state: JobState = {
-    name: job,
-    type: "static",
-    memory: "",
-    cpu: "",
-    dependencies: [],
-    tasks,
-    retries: settings.retries,
-    status: "Running",
-    attempts: 1,
-  };
-  return { known, todo, state };
+  const tasksOfJob: JobTasks = { name: job, type: "static", tasks, retries: settings.retries };
+  return { known, todo, tasksOfJob };
 }
 
 /**
@@ -137,7 +127,7 @@ export async function runPackedPod(): Promise<number> {
     await fs.write(taskErrorPath(runId, job, from), message).catch(() => {});
     return 2;
   }
-  const { known, todo, state } = planned;
+  const { known, todo, tasksOfJob } = planned;
   console.log(
     `kt-deno task: pod ${settings.pod} runs tasks ${from}-${
       to - 1
@@ -146,15 +136,18 @@ export async function runPackedPod(): Promise<number> {
   const sink = new LogSink(fs);
   const done = new DoneRecorder(fs, runId, job, perPod, known);
   const { executor, written } = podExecutor(fs, settings, sink);
-  // A pod being stopped (deleted, evicted) keeps what its finished tasks recorded.
-  const stopping = () => void done.flush().finally(() => Deno.exit(143));
+  // A pod being stopped (deleted, evicted) stops its tasks and keeps what its finished
+  // tasks recorded (below, as at any end), then exits 143.
+  const stop = new AbortController();
+  const stopping = () => stop.abort(new Error("the pod was stopped (SIGTERM)"));
   Deno.addSignalListener("SIGTERM", stopping);
   try {
-    const { failures } = await executor.runTasks(state, todo, {
+    const { failures } = await executor.runTasks(tasksOfJob, todo, {
       total: settings.count,
       done,
-      signal: new AbortController().signal,
+      signal: stop.signal,
     });
+    if (stop.signal.aborted) return 143;
     await Promise.all(failures.map(({ index, error }) => {
       console.error(`kt-deno task: task ${index} failed: ${error}`);
       return fs.write(taskErrorPath(runId, job, index), error).catch(() => {});

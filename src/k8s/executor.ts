@@ -171,7 +171,7 @@ export class KubernetesExecutor implements Executor {
     waiter.done({
       ok: false,
       taskRetries: Math.max(0, failedPods - failedIndexes.length),
-      error: await this.#failure(waiter, condition, failedIndexes),
+      ...await this.#failure(waiter, condition, failedIndexes),
     });
   }
 
@@ -179,8 +179,10 @@ export class KubernetesExecutor implements Executor {
     { job, indexes }: Waiter,
     condition: { reason?: string; message?: string },
     failedIndexes: number[],
-  ): Promise<string> {
-    if (condition.reason === "DeadlineExceeded") return `job timed out after ${job.timeout}s`;
+  ): Promise<Pick<JobOutcome, "error" | "failedTasks">> {
+    if (condition.reason === "DeadlineExceeded") {
+      return { error: `job timed out after ${job.timeout}s` };
+    }
     const total = taskCount(job);
     const { runId, namespace } = this.options.settings;
     // A packed pod's failed tasks are those of its range without a done record; a one-task
@@ -202,7 +204,7 @@ export class KubernetesExecutor implements Executor {
       }),
     );
     if (reasons.length === 0) {
-      return `Job failed: ${condition.reason ?? ""} ${condition.message ?? ""}`.trim();
+      return { error: `Job failed: ${condition.reason ?? ""} ${condition.message ?? ""}`.trim() };
     }
     return failureSummary(total, failedTasks.length, reasons);
   }

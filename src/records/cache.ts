@@ -274,3 +274,22 @@ export async function pruneCache(fs: DataFs, keep: number): Promise<{ removed: n
   await fs.remove(digestMemoPath()).catch(() => {});
   return { removed };
 }
+
+/**
+ * A run's cache outcome per job, one line a job (`load: 3 cached, 1 ran`), or `""` when
+ * the run did not use the cache.
+ *
+ * @example
+ * ```ts
+ * import { cacheSummary } from "./cache.ts";
+ * cacheSummary({ load: [{ index: 0, outcome: "cached", why: "its entry holds" }] });
+ * // "cache: load: 1 cached, 0 ran"
+ * ```
+ */
+export function cacheSummary(decisions: Record<string, CacheDecision[]>): string {
+  const lines = Object.entries(decisions).map(([job, list]) => {
+    const cached = list.filter((d) => d.outcome === "cached").length;
+    return `${job}: ${cached} cached, ${list.length - cached} ran`;
+  });
+  return lines.length ? `cache: ${lines.join("; ")}` : "";
+}

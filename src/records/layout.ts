@@ -115,7 +115,28 @@ export function logsDir(runId: string): string {
  * ```
  */
 export function taskLogPath(runId: string, job: string, index: number): string {
-  return `${logsDir(runId)}/${job}/${index}.log`;
+  return `${jobLogsDir(runId, job)}/${index}.log`;
+}
+
+/** The folder of one job's task logs. */
+export function jobLogsDir(runId: string, job: string): string {
+  return `${logsDir(runId)}/${job}`;
+}
+
+/**
+ * The task index of a file name in {@linkcode jobLogsDir} (`3.log`), the inverse of
+ * {@linkcode taskLogPath}; undefined for any other name.
+ *
+ * @example
+ * ```ts
+ * import { taskLogIndex } from "./layout.ts";
+ * taskLogIndex("3.log"); // 3
+ * taskLogIndex("notes.txt"); // undefined
+ * ```
+ */
+export function taskLogIndex(name: string): number | undefined {
+  const match = /^(\d+)\.log$/.exec(name);
+  return match ? Number(match[1]) : undefined;
 }
 
 /** The controller's log (a file beside the job folders; job names cannot contain a dot). */

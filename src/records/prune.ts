@@ -12,8 +12,9 @@ import type { StateDocument } from "../engine/state.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import { type Heartbeat, readHeartbeat, staleAfterMs } from "./heartbeat.ts";
 import { readLaunch } from "./launch.ts";
-import { METADATA_ROOT, metadataDir, statePath } from "./layout.ts";
+import { metadataDir, statePath } from "./layout.ts";
 import { isRunId } from "./run_id.ts";
+import { readEachRun } from "./runs.ts";
 
 /** Which finished runs go: those finished longer ago than `olderThanMs`, or all but the `keep` newest. */
 export interface PruneRule {
@@ -90,8 +91,7 @@ export async function planPrune(
   now = new Date(),
   staleMs = staleAfterMs(),
 ): Promise<PrunePlan> {
-  const ids = (await fs.listdir(METADATA_ROOT).catch(() => [] as string[])).filter(isRunId);
-  const runs = (await Promise.all(ids.map((id) => runOf(fs, id))))
+  const runs = (await readEachRun(fs, (id) => runOf(fs, id)))
     .filter((run) => rule.schedule === undefined || run.schedule === rule.schedule)
     .sort((a, b) => b.created_at.localeCompare(a.created_at));
   const plan: PrunePlan = { remove: [], kept: [] };

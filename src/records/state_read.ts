@@ -7,8 +7,11 @@
  * @module
  */
 import type { StateDocument } from "../engine/state.ts";
-import type { DataFs } from "../storage/data_fs.ts";
+import { DataFs } from "../storage/data_fs.ts";
+import { NotFoundError } from "../storage/driver.ts";
+import { openStorage } from "../storage/open.ts";
 import { statePath } from "./layout.ts";
+import { isRunId } from "./run_id.ts";
 
 /** A record of a run that cannot be read as what it should be; names the file. */
 export class CorruptRecordError extends Error {
@@ -57,4 +60,32 @@ export async function readStateDocument(fs: DataFs, runId: string): Promise<Stat
   const why = notAState(value);
   if (why) throw new CorruptRecordError(where, why);
   return value as StateDocument;
+}
+
+/** A run id that is not one, or that names no run of the data dir (a usage error). */
+export class UnknownRunError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UnknownRunError";
+  }
+}
+
+/**
+ * The state document of run `runId` in a data dir. Throws {@linkcode UnknownRunError}
+ * when `runId` is not a run id or the data dir has no such run.
+ */
+export async function readRunState(dataDir: string, runId: string): Promise<StateDocument> {
+  if (!isRunId(runId)) {
+    throw new UnknownRunError(
+      `not a run id: ${JSON.stringify(runId)} (expected ktpr + 8 hex characters)`,
+    );
+  }
+  try {
+    return await readStateDocument(new DataFs(openStorage(dataDir)), runId);
+  } catch (error) {
+    if (error instanceof NotFoundError) {
+      throw new UnknownRunError(`no run ${runId} in data dir ${dataDir}`);
+    }
+    throw error;
+  }
 }

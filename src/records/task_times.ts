@@ -41,6 +41,9 @@ async function readOrUndefined<T>(fs: DataFs, path: string): Promise<T | undefin
   }
 }
 
+/** One job's task times as recorded: start and end, and 0 never ran, 1 done, 2 failed. */
+type RecordedTimes = { start: Float64Array; end: Float64Array; ok: Uint8Array };
+
 /**
  * Collects the task times of a local run in memory (17 bytes a task) and writes them in
  * one file when the executor stops, so that nothing competes with the run while it goes
@@ -55,7 +58,8 @@ async function readOrUndefined<T>(fs: DataFs, path: string): Promise<T | undefin
  * ```
  */
 export class TaskTimeRecorder {
-  #jobs = new Map<string, { start: Float64Array; end: Float64Array; ok: Uint8Array }>();
+  #jobs = new Map<string, RecordedTimes>();
+  #writing: Promise<void> = Promise.resolve();
 
   constructor(readonly fs: DataFs, readonly runId: string) {}
 
@@ -78,11 +82,18 @@ export class TaskTimeRecorder {
 
   /**
    * Writes what was recorded so far. When it cannot, the report does without task times:
-   * the run must not fail for them.
+   * the run must not fail for them. Flushes are written one after the other, and each
+   * resolves once the writes before it are done too (a second `stop` of an executor must
+   * not return while the first's write is under way).
    */
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
     const recorded = [...this.#jobs].filter(([, t]) => t.ok.some((v) => v !== 0));
     this.#jobs = new Map();
+    this.#writing = this.#writing.then(() => this.#write(recorded));
+    return this.#writing;
+  }
+
+  async #write(recorded: [string, RecordedTimes][]): Promise<void> {
     if (recorded.length === 0) return;
     try {
       const path = runTimesPath(this.runId);

@@ -8,8 +8,10 @@
 import { readDecisions } from "../records/cache.ts";
 import { readStateDocument } from "../records/state_read.ts";
 import { taskLogPath } from "../records/layout.ts";
+import { lastLines } from "../records/log_tail.ts";
+import { failedTasks } from "../records/failures.ts";
+import type { JobState } from "../engine/state.ts";
 import type { DataFs } from "../storage/data_fs.ts";
-import { NotFoundError, PathEscapeError } from "../storage/driver.ts";
 import {
   buildModel,
   LIMITS,
@@ -20,38 +22,10 @@ import {
 } from "./model.ts";
 import { readRunTimes, readTaskTimes, type TaskTime } from "../records/task_times.ts";
 
-/** The last `count` lines of a file, read as a stream; undefined when it does not exist. */
-export async function lastLines(
-  fs: DataFs,
-  path: string,
-  count: number,
-): Promise<string[] | undefined> {
-  let stream: ReadableStream<Uint8Array>;
-  try {
-    stream = await fs.readStream(path);
-  } catch (error) {
-    if (error instanceof NotFoundError) return undefined;
-    // The data dir's guard refused it (a log replaced by a symlink out of the data dir).
-    if (error instanceof PathEscapeError) return [`[kt-deno: log not shown: ${error.message}]`];
-    throw error;
-  }
-  const lines: string[] = [];
-  let partial = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    const parts = (partial + chunk).split("\n");
-    partial = parts.pop()!;
-    for (const part of parts) lines.push(part);
-    if (lines.length > count) lines.splice(0, lines.length - count);
-  }
-  if (partial) lines.push(partial);
-  return lines.slice(-count);
-}
-
-/** Indexes of a failed job's failed tasks: from its task times, else from its error. */
-function failedIndexes(error: string | undefined, times: TaskTime[] | undefined, tasks: number) {
+/** Indexes of a failed job's failed tasks: from its task times, else those kept with it. */
+function failedIndexes(job: Readonly<JobState>, times: TaskTime[] | undefined) {
   if (times) return times.filter((t) => !t.ok).map((t) => t.index);
-  if (tasks === 1) return [0];
-  return [...(error ?? "").matchAll(/task (\d+): /g)].map((m) => Number(m[1]));
+  return failedTasks(job);
 }
 
 async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>) {
@@ -86,7 +60,7 @@ export async function loadReport(
     const found = await readTaskTimes(fs, runId, runTimes, name, count, limits.taskBars);
     if (found) times.set(name, found);
     if (job.status !== "Failed") return;
-    const indexes = failedIndexes(job.error, found, count).slice(0, limits.logTasks);
+    const indexes = failedIndexes(job, found).slice(0, limits.logTasks);
     const tails = await Promise.all(indexes.map(async (index) => ({
       index,
       lines: await lastLines(fs, taskLogPath(runId, name, index), limits.logLines),

@@ -87,8 +87,15 @@ export async function drivePipeline(
     return writer.save();
   };
   const finish = async (job: Readonly<JobState>, outcome: JobOutcome) => {
-    if (!outcome.ok) run.fail(job.name, outcome.error ?? "failed", now(), outcome.taskRetries);
-    else if (job.type === "static") run.succeed(job.name, [], now(), outcome.taskRetries);
+    if (!outcome.ok) {
+      run.fail(
+        job.name,
+        outcome.error ?? "failed",
+        now(),
+        outcome.taskRetries,
+        outcome.failedTasks,
+      );
+    } else if (job.type === "static") run.succeed(job.name, [], now(), outcome.taskRetries);
     else {
       const found = await readDescendants(fs, run, job);
       if ("jobs" in found) run.succeed(job.name, found.jobs, now(), outcome.taskRetries);

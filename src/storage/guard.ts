@@ -58,6 +58,16 @@ export function normalizePath(path: string): string {
   return out.join("/");
 }
 
+const ROOT_REMOVAL = "removing the data dir's root is refused";
+
+/**
+ * Refuses to remove the data dir's root (`""`): what every driver's `rmdir` checks first,
+ * and {@linkcode guardPath} for a guarded data dir.
+ */
+export function refuseRootRemoval(path: string): void {
+  if (path === "") throw new PathEscapeError(path, ROOT_REMOVAL);
+}
+
 /** Settings of {@linkcode guardPath}. */
 export interface GuardRules {
   /** Folders (relative to the data dir) that may be read but not changed. */
@@ -87,9 +97,7 @@ export function guardPath(path: string, access: Access, rules: GuardRules = {}):
   if (normal === "" && access !== "mkdir") {
     throw new PathEscapeError(
       path,
-      access === "remove"
-        ? "removing the data dir's root is refused"
-        : "the data dir's root is a folder, not a file to write",
+      access === "remove" ? ROOT_REMOVAL : "the data dir's root is a folder, not a file to write",
     );
   }
   if (access === "write" && /[/\\]\.?$/.test(path)) {

@@ -6,7 +6,7 @@
  * @module
  */
 import { type EntryInfo, NotFoundError, type StorageDriver } from "./driver.ts";
-import { PathEscapeError, realRelative } from "./guard.ts";
+import { PathEscapeError, realRelative, refuseRootRemoval } from "./guard.ts";
 
 /**
  * A {@linkcode StorageDriver} over a local folder.
@@ -186,8 +186,10 @@ export class LocalDriver implements StorageDriver {
   }
 
   rmdir(path: string): Promise<void> {
-    if (path === "") {
-      return Promise.reject(new PathEscapeError(path, "removing the data dir's root is refused"));
+    try {
+      refuseRootRemoval(path);
+    } catch (error) {
+      return Promise.reject(error);
     }
     return this.#notFound(
       path,

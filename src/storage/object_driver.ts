@@ -7,6 +7,7 @@
  * @module
  */
 import { type EntryInfo, NotFoundError, type StorageDriver } from "./driver.ts";
+import { refuseRootRemoval } from "./guard.ts";
 
 /** One object, as a listing reports it. */
 export interface ObjectInfo {
@@ -207,6 +208,7 @@ export class ObjectDriver implements StorageDriver {
   }
 
   async rmdir(path: string): Promise<void> {
+    refuseRootRemoval(path);
     const { objects } = await this.#listAll(this.#folder(path));
     if (objects.length === 0) throw new NotFoundError(path, this.root);
     await this.store.delete(objects.map((o) => o.key));

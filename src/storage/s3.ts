@@ -14,7 +14,6 @@
  */
 import type { S3Client } from "@aws-sdk/client-s3";
 import { type EntryInfo, NotFoundError } from "./driver.ts";
-import { PathEscapeError } from "./guard.ts";
 import {
   ObjectDriver,
   type ObjectInfo,
@@ -140,7 +139,7 @@ function isMissing(error: unknown): boolean {
 /**
  * A {@linkcode StorageDriver} over an S3 bucket and prefix: the folder logic of
  * {@linkcode ObjectDriver} over an {@linkcode S3Store}, plus what S3 does on its own
- * (the root's `stat` asks the bucket, the root cannot be removed).
+ * (the root's `stat` asks the bucket).
  *
  * @example
  * ```ts ignore
@@ -164,11 +163,6 @@ export class S3Driver extends ObjectDriver {
       await this.store.list(this.prefix ? `${this.prefix}/` : "", undefined, undefined, 1);
     }
     return await super.stat(path);
-  }
-
-  override async rmdir(path: string): Promise<void> {
-    if (path === "") throw new PathEscapeError(path, "removing the data dir's root is refused");
-    await super.rmdir(path);
   }
 }
 

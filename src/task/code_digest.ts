@@ -10,7 +10,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { findFunctionModule, type FunctionModule } from "./function_lookup.ts";
+import { findFunctionModule, type FunctionModule, isFile } from "./function_lookup.ts";
 
 /** A function's code digest and the files it covers, each with its own digest. */
 export interface CodeDigest {
@@ -21,14 +21,6 @@ export interface CodeDigest {
 
 function sha256(bytes: Uint8Array | string): string {
   return createHash("sha256").update(bytes).digest("hex");
-}
-
-function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
 }
 
 function dirname(path: string): string {

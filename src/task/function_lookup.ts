@@ -30,7 +30,8 @@ export class FunctionNotFoundError extends Error {
   }
 }
 
-function isFile(path: string): boolean {
+/** Whether `path` is a file (false when it is missing or cannot be read). */
+export function isFile(path: string): boolean {
   try {
     return Deno.statSync(path).isFile;
   } catch {

@@ -3,8 +3,8 @@
  *
  * @module
  */
+import type { Job } from "../spec/schema.ts";
 import { dynamicOutputPath } from "../records/layout.ts";
-import type { JobState } from "../engine/state.ts";
 import type { TaskDefinition } from "../records/task_files.ts";
 import { taskAt } from "../spec/packed_tasks.ts";
 import type { FunctionFinder, FunctionModule } from "./function_lookup.ts";
@@ -29,11 +29,32 @@ export interface TaskRequest extends TaskDefinition {
 }
 
 /**
+ * What the task path needs of a job: its name and kind, its tasks (or its function and
+ * args), how they are retried, timed and spread, whether they use the cache, and the memory
+ * that caps a local task.
+ * A job of the state is one; a packed pod builds one from its environment.
+ */
+export type JobTasks =
+  & Pick<
+    Job,
+    | "name"
+    | "type"
+    | "tasks"
+    | "function"
+    | "args"
+    | "retries"
+    | "timeout"
+    | "parallelism"
+    | "cache"
+  >
+  & { memory?: string };
+
+/**
  * The request for task `index` of a job, its function found by `finder` (the run's); the
  * error that says why a function cannot be found, when it cannot.
  */
 export function taskRequest(
-  job: Readonly<JobState>,
+  job: Readonly<JobTasks>,
   index: number,
   where: { runId: string; dataDir: string; functionsDir: string },
   finder: FunctionFinder,

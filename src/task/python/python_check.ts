@@ -23,7 +23,7 @@ export class PythonUnavailableError extends Error {
 
 /**
  * Checks that the Python program (`KT_PYTHON` or `python3`, unless `program` names one)
- * runs and is 3.9 or newer; resolves to its version (`[3, 11, 7]`). `why` says what needs
+ * runs and is {@linkcode MIN_PYTHON} or newer; resolves to its version (`[3, 11, 7]`). `why` says what needs
  * it, for the error.
  *
  * @example

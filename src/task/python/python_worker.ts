@@ -22,7 +22,7 @@ import type { FunctionModule } from "../function_lookup.ts";
 import { encodeFrame, type Frame, readFrames } from "./frames.ts";
 import { serveFs } from "./fs_service.ts";
 import { FsStreams } from "./fs_streams.ts";
-import { pythonProgram } from "./python_check.ts";
+import { MIN_PYTHON, pythonProgram } from "./python_check.ts";
 import { pythonWorkerScript } from "./sources.ts";
 
 /**
@@ -72,7 +72,8 @@ export class PythonWorker {
 
   private constructor(script: string) {
     this.#group = spawnInGroup(pythonProgram(), {
-      args: ["-u", script],
+      // The worker checks its Python against MIN_PYTHON, its one home.
+      args: ["-u", script, MIN_PYTHON.join(".")],
       env: { KT_WORKER_NONCE: this.#nonce },
       stdin: "piped",
       stdout: "piped",

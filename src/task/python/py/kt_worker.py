@@ -45,10 +45,13 @@ import threading
 import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
-if sys.version_info < (3, 9):
+# The oldest Python that runs task functions: kt-deno's MIN_PYTHON (python_check.ts), given
+# as the first argument and taken off sys.argv, so that tasks see the argv they always did.
+MIN_PYTHON = tuple(int(part) for part in sys.argv.pop(1).split("."))
+if sys.version_info < MIN_PYTHON:
     sys.stderr.write(
-        "kt-deno needs Python 3.9 or newer for Python task functions, found %d.%d\n"
-        % sys.version_info[:2]
+        "kt-deno needs Python %s or newer for Python task functions, found %d.%d\n"
+        % ((".".join(map(str, MIN_PYTHON)),) + tuple(sys.version_info[:2]))
     )
     sys.exit(3)
 

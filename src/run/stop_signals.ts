@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { CANCEL_SIGNAL } from "../run/stop_run.ts";
+import { CANCEL_SIGNAL } from "./stop_run.ts";
 
 /** The signals that interrupt a run, with the exit code each gives (128 + its number). */
 export const INTERRUPTS = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const;

@@ -5,25 +5,25 @@
  * @module
  */
 import { type JobState, JobStatus, type StateDocument } from "../engine/state.ts";
-import { taskLogPath } from "../records/layout.ts";
+import { taskLogPath } from "./layout.ts";
 import type { DataFs } from "../storage/data_fs.ts";
-import { lastLines } from "../report/load.ts";
+import { lastLines } from "./log_tail.ts";
 
 const MAX_JOBS = 10;
 
 /**
  * The indexes of a failed job's failed tasks: the job's one task, or those its error
- * names (`2 of 5 tasks failed: task 1: ...; task 3: ...`, at most three).
+ * names (at most three), kept with the job when it failed.
  *
  * @example
  * ```ts
  * import { failedTasks } from "./failures.ts";
- * failedTasks({ type: "static", tasks: [{ args: {} }, { args: {} }], error: "1 of 2 tasks failed: task 1: boom" }); // [1]
+ * failedTasks({ type: "static", tasks: [{ args: {} }, { args: {} }], failed_tasks: [1] }); // [1]
  * ```
  */
-export function failedTasks(job: Pick<JobState, "type" | "tasks" | "error">): number[] {
+export function failedTasks(job: Pick<JobState, "type" | "tasks" | "failed_tasks">): number[] {
   if (job.type === "dynamic" || (job.tasks ?? []).length === 1) return [0];
-  return [...(job.error ?? "").matchAll(/(?:^|; |: )task (\d+): /g)].map((m) => Number(m[1]));
+  return job.failed_tasks ?? [];
 }
 
 /** The last `count` lines of a task's log, or [] when it wrote none. */
