@@ -121,6 +121,9 @@ for (
       await until("the Python task to start", 60, () => exists(`${data}/started`));
       assert.ok([...Deno.readDirSync(tmp)].some((e) => e.name.startsWith("kt-deno-python-")));
       child.kill(signal);
+      // A closed terminal may hang up twice (the terminal and its session leader): the second
+      // must not cut the stopping short.
+      if (signal === "SIGHUP") setTimeout(() => child.kill(signal), 1);
       const [status, stderr] = await Promise.all([child.status, new Response(child.stderr).text()]);
       await reader.cancel();
       assert.equal(status.code, code, stderr);

@@ -30,7 +30,8 @@ const REASONS: Record<InterruptSignal, string> = {
 };
 
 /**
- * Listens for the stop signals until disposed. A second interrupting signal exits at once.
+ * Listens for the stop signals until disposed. A second SIGINT or SIGTERM exits at once; a
+ * second SIGHUP changes nothing.
  *
  * @example
  * ```ts ignore
@@ -45,7 +46,12 @@ export function stopSignals(): StopSignals {
   let stoppedBy: InterruptSignal | undefined;
   const listeners = (Object.keys(INTERRUPTS) as InterruptSignal[]).map((signal) => {
     const listener = () => {
-      if (interrupt.signal.aborted) Deno.exit(INTERRUPTS[stoppedBy ?? signal]);
+      if (interrupt.signal.aborted) {
+        // A second Ctrl-C or SIGTERM is a person insisting; a second hang-up (a terminal and
+        // its session leader both send one) is not, and the run is already stopping.
+        if (signal !== "SIGHUP") Deno.exit(INTERRUPTS[stoppedBy ?? signal]);
+        return;
+      }
       stoppedBy = signal;
       interrupt.abort(REASONS[signal]);
     };
