@@ -158,3 +158,5 @@ suite.test("run --cache on Kubernetes: a rerun makes no pod; a changed input rer
 function byWhy(decided: CacheDecision[]): string {
   return decided.map((d) => `${d.index}: ${d.why}`).join("\n");
 }
+
+suite.end();
