@@ -22,7 +22,7 @@ import type { FunctionModule } from "../function_lookup.ts";
 import { encodeFrame, type Frame, readFrames } from "./frames.ts";
 import { serveFs } from "./fs_service.ts";
 import { FsStreams } from "./fs_streams.ts";
-import { MIN_PYTHON, pythonProgram } from "./python_check.ts";
+import { checkPython, MIN_PYTHON, pythonProgram } from "./python_check.ts";
 import { pythonWorkerScript } from "./sources.ts";
 
 /**
@@ -253,5 +253,27 @@ export class PythonWorker {
   async close(): Promise<void> {
     await this.#stdin.close().catch(() => {});
     await this.exited;
+  }
+}
+
+/**
+ * Starts a Python worker for `request`'s function. When it will not start, the error says
+ * why plainly when Python is missing or too old ({@linkcode checkPython}), and is the
+ * worker's own otherwise. The one place a Python worker is started: the local executor's
+ * pool and a pod's task (`run_python_task.ts`) both come here.
+ *
+ * @example
+ * ```ts ignore
+ * const worker = await startPythonWorker(request);
+ * const outcome = await worker.run(request, request.found!, (line) => console.log(line));
+ * await worker.close();
+ * ```
+ */
+export async function startPythonWorker(request: TaskRequest): Promise<PythonWorker> {
+  try {
+    return await PythonWorker.start();
+  } catch (error) {
+    await checkPython(`function ${request.function} is Python (${request.found?.file})`);
+    throw error;
   }
 }
