@@ -28,7 +28,11 @@ import { killTree, memoryLimit, memoryWatch, treeMemory } from "../task/memory_w
 import { type GroupProcess, spawnInGroup } from "../task/process_group.ts";
 import type { TaskRequest } from "../task/request.ts";
 import type { WorkerReply, WorkerRequest } from "../task/worker.ts";
-import { type PythonWorker, startPythonWorker } from "../task/python/python_worker.ts";
+import {
+  type PythonOutcome,
+  type PythonWorker,
+  startPythonWorker,
+} from "../task/python/python_worker.ts";
 import { saveReturnedJobs } from "../task/run_task.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
@@ -255,19 +259,16 @@ export function denoWorkers(command: string[], env: Record<string, string>): Wor
 }
 
 /**
- * A Python worker (`task/python/python_worker.ts`) as the pool drives it: it is fed the
- * tasks of a batch one after the other, the next one as soon as the last has ended, with
- * no return to the scheduler between them. A task that fails ends its log with `kt-deno
- * task: <error>`, as a TypeScript task's does; a dynamic task's returned jobs are saved
- * here (a TypeScript worker saves its own).
+ * A Python worker (`task/python/python_worker.ts`) as the pool drives it: a batch goes to
+ * it in one frame, and it goes from one task to the next without waiting for kt-deno. A
+ * task that fails ends its log with `kt-deno task: <error>`, as a TypeScript task's does;
+ * a dynamic task's returned jobs are saved here (a TypeScript worker saves its own).
  */
 class PythonTaskWorker implements TaskWorker {
   served = 0;
   /** The largest memory limit it has run a task under (Infinity: none). */
   largest = 0;
   #killed = false;
-  /** The tasks handed to it and not ended, in order. */
-  readonly #queue: { request: TaskRequest; done: (result: BatchResult) => void }[] = [];
 
   constructor(readonly worker: PythonWorker, readonly output: OutputSink) {}
 
@@ -281,49 +282,49 @@ class PythonTaskWorker implements TaskWorker {
 
   run(requests: TaskRequest[]): Promise<BatchResult>[] {
     this.served += requests.length;
-    const results = requests.map((request) =>
-      new Promise<BatchResult>((done) => this.#queue.push({ request, done }))
-    );
-    if (this.#queue.length === requests.length) this.#feed();
-    return results;
-  }
-
-  async #feed(): Promise<void> {
-    for (let task; (task = this.#queue[0]);) {
-      task.done(
-        this.worker.alive ? await this.#one(task.request) : {
-          ok: false,
-          error: "the Python worker has exited",
-          notRun: true,
-        },
-      );
-      this.#queue.shift();
+    for (const { memory } of requests) {
+      this.largest = Math.max(this.largest, memoryLimit(memory) ?? Infinity);
     }
+    // Its outcomes come in order: a task started when the one before it ended.
+    let last = Date.now();
+    const outcomes = this.worker.runBatch(requests.map((request) => ({
+      request,
+      found: request.found!,
+      output: (line: string) => this.output(request, line),
+    })));
+    return outcomes.map(async (outcome, i): Promise<BatchResult> => {
+      const result = await outcome;
+      if (!result.ok && result.notRun) return { ok: false, error: result.error, notRun: true };
+      const started = last;
+      const ended = last = Date.now();
+      return await this.#result(requests[i], result, started, ended);
+    });
   }
 
-  async #one(request: TaskRequest): Promise<BatchResult> {
-    const started = Date.now();
-    this.largest = Math.max(this.largest, memoryLimit(request.memory) ?? Infinity);
+  async #result(
+    request: TaskRequest,
+    outcome: PythonOutcome,
+    started: number,
+    ended: number,
+  ): Promise<BatchResult> {
     const fail = (error: string): BatchResult => {
       // Killed (an abort): the pool says why, as it does for a TypeScript task.
       if (!this.#killed) this.output(request, `kt-deno task: ${error}`);
-      return { ok: false, error, started, ended: Date.now() };
+      return { ok: false, error, started, ended };
     };
+    if (!outcome.ok) return fail(outcome.error);
     try {
-      const output = (line: string) => this.output(request, line);
-      const outcome = await this.worker.run(request, request.found!, output);
-      if (!outcome.ok) return fail(outcome.error);
       if (request.kind === "dynamic") {
         const fs = new DataFs(openStorage(request.dataDir));
+        const output = (line: string) => this.output(request, line);
         await saveReturnedJobs(fs, request, JSON.parse(outcome.jobs ?? "[]"), output);
       }
-      const ended = Date.now();
-      return outcome.observed
-        ? { ok: true, observed: outcome.observed, started, ended }
-        : { ok: true, started, ended };
     } catch (error) {
       return fail((error as Error).message);
     }
+    return outcome.observed
+      ? { ok: true, observed: outcome.observed, started, ended }
+      : { ok: true, started, ended };
   }
 
   kill(): void {
