@@ -289,6 +289,8 @@ export class PythonWorker {
 
   /** Writes a batch frame: each task's header in the frame's, their args one after the other. */
   async #write(tasks: PythonTask[], sent: Sent[]): Promise<void> {
+    // Ended meanwhile: its tasks have ended with it.
+    if (!this.alive) return;
     try {
       await this.#writeFrame(tasks, sent);
     } catch (error) {
