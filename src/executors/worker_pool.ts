@@ -397,37 +397,25 @@ export class WorkerPool {
       return requests.map(() => Promise.resolve({ ok: false, error: stopped(), notRun: true }));
     }
     const kind = this.kinds[requests[0].found?.language === "python" ? "python" : "typescript"];
-    let worker = this.#takeIdle(kind, requests[0]);
-    if (!worker) {
-      const started = this.#start(kind, requests[0]);
-      if (started instanceof Error) {
-        const now = Date.now();
-        return requests.map((request) => {
-          this.output(request, `kt-deno task: ${started.message}`);
-          return Promise.resolve({ ok: false, error: started.message, started: now, ended: now });
-        });
-      }
-      if (started instanceof Promise) {
-        // A worker that starts in its own time: the batch goes to it once it has.
-        const results = started.then((started) =>
-          started instanceof Error
-            ? requests.map((request) => {
-              this.output(request, `kt-deno task: ${started.message}`);
-              const now = Date.now();
-              return Promise.resolve<BatchResult>({
-                ok: false,
-                error: started.message,
-                started: now,
-                ended: now,
-              });
-            })
-            : this.#runIn(started, kind, requests, signal)
-        );
-        return requests.map((_, i) => results.then((all) => all[i]));
-      }
-      worker = started;
-    }
-    return this.#runIn(worker, kind, requests, signal);
+    const worker = this.#takeIdle(kind, requests[0]) ?? this.#start(kind, requests[0]);
+    if (worker instanceof Error) return this.#notStarted(requests, worker);
+    if (!(worker instanceof Promise)) return this.#runIn(worker, kind, requests, signal);
+    // A worker that starts in its own time: the batch goes to it once it has.
+    const results = worker.then((worker) =>
+      worker instanceof Error
+        ? this.#notStarted(requests, worker)
+        : this.#runIn(worker, kind, requests, signal)
+    );
+    return requests.map((_, i) => results.then((all) => all[i]));
+  }
+
+  /** The worker would not start: each task fails, saying why at the end of its log. */
+  #notStarted(requests: TaskRequest[], error: Error): Promise<BatchResult>[] {
+    const now = Date.now();
+    return requests.map((request) => {
+      this.output(request, `kt-deno task: ${error.message}`);
+      return Promise.resolve({ ok: false, error: error.message, started: now, ended: now });
+    });
   }
 
   #runIn(
