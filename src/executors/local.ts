@@ -335,8 +335,8 @@ export class LocalExecutor implements Executor {
    * The one place where a batch's requests become results: from the cache first, when the
    * job uses it (`--cache`, `cache: true`), which answers the tasks whose entries hold and
    * passes the others on, asking them to record their file operations; then from a worker
-   * (a batch of functions, queued for a slot), or from this process (a command,
-   * a Python function, a request that is an error, a retry).
+   * (a batch of functions, queued for a slot), or one at a time (a command, a request that
+   * is an error, a retry).
    */
   #answer(
     job: Readonly<JobTasks>,
