@@ -1,6 +1,6 @@
 /**
- * One long-lived Python worker process (`py/kt_worker.py`) and the pipes to it: task
- * requests and file-operation answers go down its stdin, file operations and outcomes come
+ * One long-lived Python worker process (`py/kt_worker.py`) and the pipes to it: batches of
+ * tasks (a frame each) and file-operation answers go down its stdin, file operations and outcomes come
  * up its stdout, and the task's own output (stdout and stderr of the task's code) comes up
  * its stderr, ended after each task by a line holding the worker's nonce.
  *
