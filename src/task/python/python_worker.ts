@@ -1,8 +1,8 @@
 /**
  * One long-lived Python worker process (`py/kt_worker.py`) and the pipes to it: batches of
- * tasks (a frame each) and file-operation answers go down its stdin, file operations and outcomes come
- * up its stdout, and the task's own output (stdout and stderr of the task's code) comes up
- * its stderr, ended after each task by a line holding the worker's nonce.
+ * tasks (a frame each) and file-operation answers go down its stdin, file operations and
+ * outcomes come up its stdout, and the task's own output (stdout and stderr of the task's
+ * code) comes up its stderr, ended after each task by a line holding the worker's nonce.
  *
  * The worker runs each task in its own process, or in a child it forks per task with
  * `KT_PYTHON_FORK=1` (see `py/kt_worker.py`); this side serves the task's file operations
