@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { JobStatus, PipelineRun } from "../src/engine/mod.ts";
 import { statePath } from "../src/records/layout.ts";
-import { WorkerPool } from "../src/executors/worker_pool.ts";
+import { denoWorkers, pythonWorkers, WorkerPool } from "../src/executors/worker_pool.ts";
 import { runLocally } from "../src/run/local_run.ts";
 import { StateWriter } from "../src/records/state_writer.ts";
 import { validatePipeline } from "../src/spec/mod.ts";
@@ -106,7 +106,11 @@ Deno.test("a save asked for as soon as a write ends is written too", async () =>
 
 Deno.test("a worker that has served its share of tasks is replaced by a fresh one", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "kt-pool-" });
-  const pool = new WorkerPool(selfCommand(["worker"]), {}, () => {}, 2);
+  const pool = new WorkerPool(
+    { typescript: denoWorkers(selfCommand(["worker"]), {}), python: pythonWorkers },
+    () => {},
+    2,
+  );
   try {
     const signal = new AbortController().signal;
     for (let index = 0; index < 5; index++) {

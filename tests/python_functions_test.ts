@@ -226,6 +226,32 @@ Deno.test("module state lives on in a worker; KT_PYTHON_FORK=1 starts each task 
   }
 });
 
+Deno.test("a Python task that ends its worker fails alone: the job's other tasks run, those after it in a fresh worker", async () => {
+  const pids = [0, 1, 2, 4, 5, 6, 7, 8];
+  const tasks = pids.map((i) => task("steps.pid", { target: `pid-${i}` }));
+  tasks.splice(3, 0, task("steps.hard_exit", { code: 4 }));
+  const { dir, data, result } = await run(
+    { name: "python-exit", jobs: [job("mixed", tasks)] },
+    {},
+    ["--concurrency", "1"],
+  );
+  try {
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    const state = await stateOf(data, runIdOf(result.stdout));
+    assert.equal(
+      state.jobs.mixed.error,
+      "1 of 9 tasks failed: task 3: the task ended its process with exit code 4",
+    );
+    const ran = await Promise.all(pids.map((i) => Deno.readTextFile(`${data}/pid-${i}`)));
+    const [before, after] = [new Set(ran.slice(0, 3)), new Set(ran.slice(3))];
+    assert.equal(before.size, 1, "the tasks before it share a worker");
+    assert.equal(after.size, 1, "the tasks after it share a fresh one");
+    assert.notDeepEqual([...before], [...after]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("fsutil.open streams files of several megabytes both ways; one left open is not written", async () => {
   const { dir, data, result } = await run({
     name: "python-big",

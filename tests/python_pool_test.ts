@@ -1,27 +1,48 @@
 /**
- * The local executor's Python workers, driven directly: a worker serves task after task,
- * is replaced after `tasksPerWorker` tasks, and one killed at an abort takes its task's
- * processes with it.
+ * The local executor's worker pool with Python workers, driven directly: a worker serves
+ * task after task and batch after batch, is replaced after `tasksPerWorker` tasks, a task
+ * that ends its worker takes only itself with it (the batch's others come back `notRun`),
+ * and a worker killed at an abort takes its task's processes with it.
  */
 import assert from "node:assert/strict";
-import { PythonPool } from "../src/executors/python_pool.ts";
+import { type BatchResult, pythonWorkers, WorkerPool } from "../src/executors/worker_pool.ts";
 import { findFunctionModule } from "../src/task/function_lookup.ts";
 import type { TaskRequest } from "../src/task/request.ts";
 import { until } from "./until.ts";
 
 const FUNCTIONS = new URL("./fixtures/py_functions", import.meta.url).pathname;
 
-function request(dataDir: string, fn: string, args: Record<string, unknown>): TaskRequest {
+function request(
+  dataDir: string,
+  fn: string,
+  args: Record<string, unknown>,
+  index = 0,
+): TaskRequest {
   return {
     runId: "ktpr0000cafe",
     job: "j",
     kind: "static",
-    index: 0,
+    index,
     function: fn,
     args,
     dataDir,
     functionsDir: FUNCTIONS,
+    found: findFunctionModule(FUNCTIONS, fn),
   };
+}
+
+/** A pool of Python workers only (a TypeScript task would be a mistake here). */
+function pythonPool(
+  output: (request: TaskRequest, line: string) => void = () => {},
+  tasksPerWorker?: number,
+): WorkerPool {
+  const none = {
+    start: () => {
+      throw new Error("no TypeScript worker in this test");
+    },
+    fits: () => false,
+  };
+  return new WorkerPool({ typescript: none, python: pythonWorkers }, output, tasksPerWorker);
 }
 
 function alive(pid: number): boolean {
@@ -35,14 +56,12 @@ function alive(pid: number): boolean {
 
 Deno.test("a Python worker serves task after task, and is replaced after tasksPerWorker", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kt-python-pool-" });
-  const pool = new PythonPool(() => {}, 2);
+  const pool = pythonPool(() => {}, 2);
   try {
-    const found = findFunctionModule(FUNCTIONS, "steps.pid");
     const pids: string[] = [];
     for (const i of [0, 1, 2]) {
       const result = await pool.exec(
         request(dir, "steps.pid", { target: `pid-${i}` }),
-        found,
         new AbortController().signal,
       );
       assert.deepEqual(result, { ok: true });
@@ -57,14 +76,67 @@ Deno.test("a Python worker serves task after task, and is replaced after tasksPe
   }
 });
 
+/** A result without its times (which a test does not assert). */
+function outcome(result: BatchResult) {
+  if (result.notRun) return result;
+  const { started, ended, ...rest } = result;
+  assert.ok(started <= ended);
+  return rest;
+}
+
+Deno.test("a batch of Python tasks runs in one worker; a task that ends its worker fails alone, and the batch's later tasks do not run", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kt-python-pool-" });
+  const lines: [number, string][] = [];
+  const pool = pythonPool((request, line) => lines.push([request.index, line]));
+  const pid = (i: number) => request(dir, "steps.pid", { target: `pid-${i}` }, i);
+  try {
+    const signal = new AbortController().signal;
+    const results = await Promise.all(pool.execBatch([
+      pid(0),
+      request(dir, "steps.parse", { row: 17 }, 1),
+      pid(2),
+      request(dir, "steps.hard_exit", { code: 4 }, 3),
+      pid(4),
+      pid(5),
+    ], signal));
+    const exited = "the task ended its process with exit code 4";
+    const notRun = { ok: false, error: "the Python worker has exited", notRun: true };
+    assert.deepEqual(results.map(outcome), [
+      { ok: true },
+      { ok: false, error: "ValueError: cannot parse row 17" },
+      { ok: true },
+      { ok: false, error: exited },
+      notRun,
+      notRun,
+    ]);
+    const first = await Deno.readTextFile(`${dir}/pid-0`);
+    assert.equal(await Deno.readTextFile(`${dir}/pid-2`), first, "one worker ran the batch");
+    // Each task's output is its own.
+    assert.deepEqual(lines.filter(([i]) => i !== 1), [[3, `kt-deno task: ${exited}`]]);
+    const parsed = lines.filter(([i]) => i === 1).map(([, line]) => line);
+    assert.equal(parsed[0], "parsing up to row 17");
+    assert.equal(parsed.at(-1), "kt-deno task: ValueError: cannot parse row 17");
+
+    // What did not run goes again, and runs in a fresh worker.
+    const again = await Promise.all(pool.execBatch([pid(4), pid(5)], signal));
+    assert.deepEqual(again.map(outcome), [{ ok: true }, { ok: true }]);
+    const fresh = await Deno.readTextFile(`${dir}/pid-4`);
+    assert.notEqual(fresh, first);
+    assert.equal(await Deno.readTextFile(`${dir}/pid-5`), fresh);
+    assert.equal(alive(Number(first)), false, "the worker that the task ended is gone");
+  } finally {
+    await pool.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("an abort kills the Python worker running the task, and the pool goes on", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kt-python-pool-" });
-  const pool = new PythonPool(() => {});
+  const pool = pythonPool();
   try {
     const abort = new AbortController();
     const running = pool.exec(
       request(dir, "steps.sleep", { seconds: 600, target: "pid" }),
-      findFunctionModule(FUNCTIONS, "steps.sleep"),
       abort.signal,
     );
     const pid = Number(
@@ -81,7 +153,6 @@ Deno.test("an abort kills the Python worker running the task, and the pool goes 
     await until("the worker to be gone", 30, () => !alive(pid) || undefined);
     const next = await pool.exec(
       request(dir, "steps.noop", {}),
-      findFunctionModule(FUNCTIONS, "steps.noop"),
       new AbortController().signal,
     );
     assert.deepEqual(next, { ok: true });
@@ -94,12 +165,11 @@ Deno.test("an abort kills the Python worker running the task, and the pool goes 
 Deno.test("a Python worker that cannot start fails its task, saying why", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kt-python-pool-" });
   const lines: string[] = [];
-  const pool = new PythonPool((_, line) => lines.push(line));
+  const pool = pythonPool((_, line) => lines.push(line));
   Deno.env.set("KT_PYTHON", "/nonexistent/python3");
   try {
     const result = await pool.exec(
       request(dir, "steps.noop", {}),
-      findFunctionModule(FUNCTIONS, "steps.noop"),
       new AbortController().signal,
     );
     const why =

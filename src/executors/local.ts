@@ -21,10 +21,15 @@ import {
   type JobProgress,
 } from "./executor.ts";
 import { Slots } from "../async/slots.ts";
-import { PythonPool } from "./python_pool.ts";
 import { type CacheOptions, TaskCache } from "./task_cache.ts";
 import { taskAt } from "../spec/packed_tasks.ts";
-import { type BatchResult, type TaskResult, WorkerPool } from "./worker_pool.ts";
+import {
+  type BatchResult,
+  denoWorkers,
+  pythonWorkers,
+  type TaskResult,
+  WorkerPool,
+} from "./worker_pool.ts";
 
 /** Most tasks in one batch sent to a worker. */
 export const MAX_BATCH = 64;
@@ -47,9 +52,9 @@ type Settle = (
   ended: number,
 ) => Promise<boolean>;
 
-/** Whether a request runs in a TypeScript worker (and may be batched). */
+/** Whether a request runs in a worker of the pool (and may be batched): a function task. */
 function inWorker(request: TaskRequest | Error): request is TaskRequest {
-  return !(request instanceof Error) && request.found?.language === "typescript";
+  return !(request instanceof Error) && request.found !== undefined;
 }
 
 /** Settings of a {@linkcode LocalExecutor}. */
@@ -103,7 +108,6 @@ export class LocalExecutor implements Executor {
   readonly #slots: Slots;
   readonly #concurrency: number;
   readonly #pool: WorkerPool;
-  readonly #python: PythonPool;
   /** Aborts the jobs under way; stop() aborts them all, `#stopped` those that come later. */
   readonly #jobs = new Set<AbortController>();
   #stopped?: Error;
@@ -112,7 +116,7 @@ export class LocalExecutor implements Executor {
   readonly #fs: DataFs;
   #cache?: Promise<TaskCache>;
   readonly #finder: FunctionFinder;
-  /** Batches of TypeScript function tasks waiting for a slot (see `#submit`). */
+  /** Batches of function tasks waiting for a slot (see `#submit`). */
   readonly #queue: {
     requests: TaskRequest[];
     signal: AbortSignal;
@@ -136,12 +140,8 @@ export class LocalExecutor implements Executor {
     this.#finder = new FunctionFinder(options.functionsDir);
     this.#times = new TaskTimeRecorder(this.#fs, options.runId);
     this.#pool = new WorkerPool(
-      selfCommand(["worker"]),
-      {},
+      { typescript: denoWorkers(selfCommand(["worker"]), {}), python: pythonWorkers },
       (request, line) => options.events?.log?.(request.job, request.index, line),
-    );
-    this.#python = new PythonPool((request, line) =>
-      options.events?.log?.(request.job, request.index, line)
     );
   }
 
@@ -202,7 +202,7 @@ export class LocalExecutor implements Executor {
    * in `done`; resolves to the tasks that failed after their retries, in index order. A
    * local run runs all of a job's tasks that are not done; a packed pod, its own.
    *
-   * Consecutive TypeScript function tasks go to a worker in batches (see
+   * Consecutive function tasks go to a worker in batches (see
    * {@linkcode WorkerPool.execBatch}), which grow while its tasks take under
    * {@linkcode QUICK_TASK_MS} each, up to {@linkcode MAX_BATCH}: a batch takes one slot, as one
    * task would, and its worker never waits for its next task.
@@ -307,7 +307,7 @@ export class LocalExecutor implements Executor {
 
   /**
    * The batch that starts with `task`: more tasks (from `take`, up to `most` in all) when it
-   * is a first attempt of a TypeScript function, as long as the next ones are too (the first
+   * is a first attempt of a function, as long as the next ones are of its language (the first
    * that is not goes to `again`).
    */
   #batch(
@@ -318,10 +318,11 @@ export class LocalExecutor implements Executor {
     again: Attempt[],
   ): Batch {
     const batch = [{ ...task, request: taskRequest(job, task.index, this.#where, this.#finder) }];
-    if (task.attempt > 0 || !inWorker(batch[0].request)) return batch;
+    const first = batch[0].request;
+    if (task.attempt > 0 || !inWorker(first)) return batch;
     for (let index; batch.length < most && (index = take()) !== undefined;) {
       const request = taskRequest(job, index, this.#where, this.#finder);
-      if (!inWorker(request)) {
+      if (!inWorker(request) || request.found!.language !== first.found!.language) {
         again.push({ index, attempt: 0 });
         break;
       }
@@ -334,8 +335,8 @@ export class LocalExecutor implements Executor {
    * The one place where a batch's requests become results: from the cache first, when the
    * job uses it (`--cache`, `cache: true`), which answers the tasks whose entries hold and
    * passes the others on, asking them to record their file operations; then from a worker
-   * (a batch of TypeScript functions, queued for a slot), or from this process (a command,
-   * a Python function, a request that is an error, a retry).
+   * (a batch of functions, queued for a slot), or one at a time (a command, a request that
+   * is an error, a retry).
    */
   #answer(
     job: Readonly<JobTasks>,
@@ -391,10 +392,10 @@ export class LocalExecutor implements Executor {
   }
 
   /**
-   * Queues TypeScript function tasks for a worker; a promise of each one's result. When a
+   * Queues function tasks for a worker; a promise of each one's result. When a
    * slot is free, the first queued batch goes to a worker, and when more are queued than
    * there are slots, with the batches queued after it,
-   * up to {@linkcode MAX_BATCH} tasks, of jobs with the same memory (their heap limit) and no
+   * up to {@linkcode MAX_BATCH} tasks, of jobs with the same language and memory and no
    * timeout (whose stop would stop the worker's other tasks): 10,000 single-task jobs ready
    * at once cost a few hundred writes to workers, not 10,000.
    */
@@ -424,7 +425,9 @@ export class LocalExecutor implements Executor {
         for (let i = 0; join && i < this.#queue.length && i < 2 * MAX_BATCH;) {
           const queued = this.#queue[i];
           const fits = count + queued.requests.length <= MAX_BATCH;
-          if (queued.alone || queued.requests[0].memory !== memory || !fits) {
+          const like = queued.requests[0].memory === memory &&
+            queued.requests[0].found?.language === first.requests[0].found?.language;
+          if (queued.alone || !like || !fits) {
             i++;
             continue;
           }
@@ -467,9 +470,6 @@ export class LocalExecutor implements Executor {
       this.options.events?.log?.(job.name, index, `kt-deno task: ${request.message}`);
       return { ok: false, error: request.message };
     }
-    if (request.found?.language === "python") {
-      return await this.#python.exec(request, request.found, signal);
-    }
     if (!request.command) return await this.#pool.exec(request, signal);
     try {
       await runCommand(request, {
@@ -485,7 +485,7 @@ export class LocalExecutor implements Executor {
   async stop(why: string): Promise<void> {
     this.#stopped ??= new Error(why);
     for (const abort of this.#jobs) abort.abort(this.#stopped);
-    await Promise.all([this.#pool.close(), this.#python.close()]);
+    await this.#pool.close();
     await Promise.allSettled(this.#inFlight);
     if (this.#cache) await (await this.#cache).close();
     if (this.options.runTimes !== false) await this.#times.flush();

@@ -1,8 +1,8 @@
 /**
- * One long-lived Python worker process (`py/kt_worker.py`) and the pipes to it: task
- * requests and file-operation answers go down its stdin, file operations and outcomes come
- * up its stdout, and the task's own output (stdout and stderr of the task's code) comes up
- * its stderr, ended after each task by a line holding the worker's nonce.
+ * One long-lived Python worker process (`py/kt_worker.py`) and the pipes to it: batches of
+ * tasks (a frame each) and file-operation answers go down its stdin, file operations and
+ * outcomes come up its stdout, and the task's own output (stdout and stderr of the task's
+ * code) comes up its stderr, ended after each task by a line holding the worker's nonce.
  *
  * The worker runs each task in its own process, or in a child it forks per task with
  * `KT_PYTHON_FORK=1` (see `py/kt_worker.py`); this side serves the task's file operations
@@ -22,32 +22,45 @@ import type { FunctionModule } from "../function_lookup.ts";
 import { encodeFrame, type Frame, readFrames } from "./frames.ts";
 import { serveFs } from "./fs_service.ts";
 import { FsStreams } from "./fs_streams.ts";
-import { MIN_PYTHON, pythonProgram } from "./python_check.ts";
+import { checkPython, MIN_PYTHON, pythonProgram } from "./python_check.ts";
 import { pythonWorkerScript } from "./sources.ts";
 
 /**
  * How a Python task ended: `jobs` is a dynamic job's returned list, as JSON; `observed`,
- * with `request.record`, what it did through `fsutil` and `kt_deno`.
+ * with `request.record`, what it did through `fsutil` and `kt_deno`; `notRun` when its
+ * worker ended before it began.
  */
 export type PythonOutcome =
   | { ok: true; jobs?: string; observed?: Observed }
-  | { ok: false; error: string };
+  | { ok: false; error: string; notRun?: true };
 
-interface Current {
+/** A task for a worker: its request, its function, and where its output lines go. */
+export interface PythonTask {
+  request: TaskRequest;
+  found: FunctionModule;
+  output: (line: string) => void;
+}
+
+/** A task handed to the worker and not ended. */
+interface Sent {
   request: TaskRequest;
   output: (line: string) => void;
   fs: DataFs;
   recorder?: FsRecorder;
+  /** Its `KT_JOB_ARGS_FILE`, removed when it ends. */
+  file?: string;
   done?: Frame;
   outputEnded: boolean;
   finish: (outcome: PythonOutcome) => void;
-  unwatch: () => void;
 }
 
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
 /**
- * A Python worker: runs one task at a time, as many tasks as it is given.
+ * A Python worker: runs the tasks it is given one after the other, each alone, as many as
+ * it is given. The tasks of one {@linkcode PythonWorker.runBatch} go down in one frame, so
+ * that the worker goes from one to the next without waiting for kt-deno.
  *
  * @example
  * ```ts ignore
@@ -64,7 +77,16 @@ export class PythonWorker {
   readonly #streams = new FsStreams();
   readonly #ready: Promise<void>;
   readonly exited: Promise<Deno.CommandStatus>;
-  #current?: Current;
+  /** The tasks sent and not ended, in order: the first is the one it runs (or just ran). */
+  #sent: Sent[] = [];
+  /** Which of `#sent` the worker's frames speak of now: done frames move it on. */
+  #framesAt = 0;
+  /** Which of `#sent` the worker's output is of now: the nonce line moves it on. */
+  #outputAt = 0;
+  /** Ends the memory watch, which runs while it has tasks (those of one batch's memory). */
+  #unwatch?: () => void;
+  /** Batches are written one after the other. */
+  #writing: Promise<void> = Promise.resolve();
   #early: string[] = [];
   #nextId = 0;
   #outOfMemory = false;
@@ -87,23 +109,29 @@ export class PythonWorker {
       for await (const frame of readFrames(child.stdout)) {
         if (frame.header.t === "ready") ready();
         else if (frame.header.t === "fs") await this.#serve(frame);
-        else if (frame.header.t === "done" && this.#current) {
-          this.#current.done = frame;
+        else if (frame.header.t === "done") {
+          const task = this.#sent[this.#framesAt];
+          if (!task) continue;
+          this.#framesAt++;
+          task.done = frame;
+          // The task's open files end with it; the next task's frames come after this one.
+          this.#streams.drop();
           this.#settle();
         }
       }
     })();
     const output = (async () => {
       for await (const line of readLines(child.stderr)) {
-        const current = this.#current;
+        const task = this.#sent[this.#outputAt];
         if (line.endsWith(this.#nonce)) {
           const before = line.slice(0, -this.#nonce.length);
-          if (before) current?.output(before);
-          if (current) {
-            current.outputEnded = true;
+          if (before) task?.output(before);
+          if (task) {
+            this.#outputAt++;
+            task.outputEnded = true;
             this.#settle();
           }
-        } else if (current) current.output(line);
+        } else if (task) task.output(line);
         else if (this.#early.length < 50) this.#early.push(line);
       }
     })();
@@ -111,17 +139,27 @@ export class PythonWorker {
       this.alive = false;
       this.#group.release();
       await Promise.allSettled([frames, output]);
-      const memory = this.#current?.request.memory;
-      this.#current?.unwatch();
-      this.#current?.finish({
-        ok: false,
-        error: this.#outOfMemory
-          ? `out of memory (limit ${memory})`
-          : status.signal
-          ? `the task's process was killed by ${status.signal}`
-          : `the task ended its process with exit code ${status.code}`,
-      });
-      this.#current = undefined;
+      this.#stopWatch();
+      const sent = this.#sent;
+      this.#sent = [];
+      const running = sent.find((task) => !task.done);
+      for (const task of sent) {
+        // Its outcome came: its output is all there is.
+        if (task.done) this.#finish(task);
+        else if (task === running) {
+          const memory = task.request.memory;
+          this.#end(task, {
+            ok: false,
+            error: this.#outOfMemory
+              ? `out of memory (limit ${memory})`
+              : status.signal
+              ? `the task's process was killed by ${status.signal}`
+              : `the task ended its process with exit code ${status.code}`,
+          });
+        } else {
+          this.#end(task, { ok: false, error: "the Python worker has exited", notRun: true });
+        }
+      }
       ready();
       return status;
     });
@@ -144,7 +182,7 @@ export class PythonWorker {
   }
 
   async #serve(frame: Frame): Promise<void> {
-    const fs = this.#current?.fs;
+    const fs = this.#sent[this.#framesAt]?.fs;
     const reply = fs
       ? await serveFs(fs, this.#streams, frame.header, frame.body)
       : { header: { ok: false, type: "RuntimeError", message: "no task is running" } };
@@ -154,27 +192,43 @@ export class PythonWorker {
 
   /** A task is over when its outcome came and its output ended (both, in either order). */
   #settle(): void {
-    const current = this.#current;
-    if (!current?.done || !current.outputEnded) return;
-    this.#current = undefined;
-    current.unwatch();
-    this.#streams.drop();
-    const header = current.done.header as {
+    for (let task; (task = this.#sent[0]) && task.done && task.outputEnded;) {
+      this.#sent.shift();
+      this.#framesAt--;
+      this.#outputAt--;
+      if (this.#sent.length === 0) this.#stopWatch();
+      this.#finish(task);
+    }
+  }
+
+  /** Ends a task whose outcome came. */
+  #finish(task: Sent): void {
+    const header = task.done!.header as {
       ok: boolean;
       error?: string;
       oom?: boolean;
       unobserved?: string;
     };
     if (header.ok) {
-      const jobs = current.request.kind === "dynamic"
-        ? decoder.decode(current.done.body) || "[]"
+      const jobs = task.request.kind === "dynamic"
+        ? decoder.decode(task.done!.body) || "[]"
         : undefined;
-      if (header.unobserved) current.recorder?.unobservable(header.unobserved);
-      const observed = current.recorder?.observed();
-      current.finish({ ok: true, jobs, ...(observed ? { observed } : {}) });
-    } else if (header.oom && current.request.memory !== undefined) {
-      current.finish({ ok: false, error: `out of memory (limit ${current.request.memory})` });
-    } else current.finish({ ok: false, error: header.error ?? "failed" });
+      if (header.unobserved) task.recorder?.unobservable(header.unobserved);
+      const observed = task.recorder?.observed();
+      this.#end(task, { ok: true, jobs, ...(observed ? { observed } : {}) });
+    } else if (header.oom && task.request.memory !== undefined) {
+      this.#end(task, { ok: false, error: `out of memory (limit ${task.request.memory})` });
+    } else this.#end(task, { ok: false, error: header.error ?? "failed" });
+  }
+
+  #end(task: Sent, outcome: PythonOutcome): void {
+    if (task.file) Deno.remove(task.file).catch(() => {});
+    task.finish(outcome);
+  }
+
+  #stopWatch(): void {
+    this.#unwatch?.();
+    this.#unwatch = undefined;
   }
 
   #store(dataDir: string): DataFs {
@@ -185,38 +239,76 @@ export class PythonWorker {
     return fs;
   }
 
-  /**
-   * Runs one task; `output` receives each line it prints. With `request.memory` the task
-   * is watched: when the worker and what it started hold more resident memory than that
-   * (`memory_watch.ts`), they are killed and the task fails with `out of memory (limit …)`.
-   */
-  async run(
+  /** Runs one task; `output` receives each line it prints. See {@linkcode runBatch}. */
+  run(
     request: TaskRequest,
     found: FunctionModule,
     output: (line: string) => void,
   ): Promise<PythonOutcome> {
-    if (!this.alive) return { ok: false, error: "the Python worker has exited" };
-    const file = await argsFile(request);
-    try {
+    return this.runBatch([{ request, found, output }])[0];
+  }
+
+  /**
+   * Runs tasks one after the other, each in its own environment (see `py/kt_worker.py`),
+   * sent in one frame; a promise of each one's outcome. When the worker ends, the task it
+   * runs fails with how it ended, and the tasks after it come back `notRun`.
+   *
+   * With a `memory` (the first task's stands for the batch) the tasks are watched: when the
+   * worker and what it started hold more resident memory than that (`memory_watch.ts`),
+   * they are killed and the task fails with `out of memory (limit …)`.
+   */
+  runBatch(tasks: PythonTask[]): Promise<PythonOutcome>[] {
+    if (!this.alive) {
+      return tasks.map(() =>
+        Promise.resolve({ ok: false, error: "the Python worker has exited", notRun: true })
+      );
+    }
+    const sent = tasks.map(({ request, output }) => {
       const recorder = request.record ? new FsRecorder() : undefined;
       const store = this.#store(request.dataDir);
-      const limit = memoryLimit(request.memory);
-      const unwatch = limit === null
-        ? () => {}
-        : memoryWatch.watch(this.#group.child.pid, limit, () => this.#killForMemory());
-      const outcome = new Promise<PythonOutcome>((finish) => {
-        this.#current = {
-          request,
-          output,
-          fs: recorder ? new DataFs(store.driver, store.rules, recorder) : store,
-          recorder,
-          outputEnded: false,
-          finish,
-          unwatch,
-        };
-      });
-      const header = {
-        t: "task",
+      const fs = recorder ? new DataFs(store.driver, store.rules, recorder) : store;
+      let finish!: (outcome: PythonOutcome) => void;
+      const outcome = new Promise<PythonOutcome>((resolve) => finish = resolve);
+      const task: Sent = { request, output, fs, recorder, outputEnded: false, finish };
+      return { task, outcome };
+    });
+    this.#sent.push(...sent.map((s) => s.task));
+    const limit = memoryLimit(tasks[0].request.memory);
+    if (!this.#unwatch && limit !== null) {
+      this.#unwatch = memoryWatch.watch(this.pid, limit, () => this.#killForMemory());
+    }
+    const outcomes = sent.map((s) => s.outcome);
+    // A batch goes down when the last one is done: until then the worker reads only the
+    // answers to its file operations.
+    this.#writing = this.#writing
+      .then(() => this.#write(tasks, sent.map((s) => s.task)))
+      .then(() => Promise.all(outcomes))
+      .then(() => {});
+    return outcomes;
+  }
+
+  /** Writes a batch frame: each task's header in the frame's, their args one after the other. */
+  async #write(tasks: PythonTask[], sent: Sent[]): Promise<void> {
+    // Ended meanwhile: its tasks have ended with it.
+    if (!this.alive) return;
+    try {
+      await this.#writeFrame(tasks, sent);
+    } catch (error) {
+      // No args file (a full disk): the batch fails, the worker waits for another.
+      this.#sent = this.#sent.filter((task) => !sent.includes(task));
+      if (this.#sent.length === 0) this.#stopWatch();
+      for (const task of sent) this.#end(task, { ok: false, error: (error as Error).message });
+    }
+  }
+
+  async #writeFrame(tasks: PythonTask[], sent: Sent[]): Promise<void> {
+    const headers = [];
+    const bodies = [];
+    for (const [i, { request, found }] of tasks.entries()) {
+      const file = sent[i].file = await argsFile(request);
+      const body = encoder.encode(argsJson(request).json);
+      bodies.push(body);
+      headers.push({
         id: ++this.#nextId,
         kind: request.kind,
         function: request.function,
@@ -226,14 +318,14 @@ export class PythonWorker {
           ? request.functionsDir
           : `${Deno.cwd()}/${request.functionsDir}`,
         env: taskEnv(request, file),
+        size: body.length,
         ...(request.record ? { watch: true } : {}),
-      };
-      const body = new TextEncoder().encode(argsJson(request).json);
-      this.#stdin.write(encodeFrame(header, body)).catch(() => {});
-      return await outcome;
-    } finally {
-      if (file) await Deno.remove(file).catch(() => {});
+      });
     }
+    const body = new Uint8Array(bodies.reduce((n, b) => n + b.length, 0));
+    let at = 0;
+    for (const part of bodies) body.set(part, at), at += part.length;
+    await this.#stdin.write(encodeFrame({ t: "batch", tasks: headers }, body)).catch(() => {});
   }
 
   /** The task holds more than its memory: it ends with its worker, as a pod's would. */
@@ -249,9 +341,31 @@ export class PythonWorker {
     if (this.alive) this.#group.kill();
   }
 
-  /** Ends the worker: closing its stdin lets it exit once its task is done. */
+  /** Ends the worker: closing its stdin lets it exit once its tasks are done. */
   async close(): Promise<void> {
     await this.#stdin.close().catch(() => {});
     await this.exited;
+  }
+}
+
+/**
+ * Starts a Python worker for `request`'s function. When it will not start, the error says
+ * why plainly when Python is missing or too old ({@linkcode checkPython}), and is the
+ * worker's own otherwise. The one place a Python worker is started: the local executor's
+ * pool and a pod's task (`run_python_task.ts`) both come here.
+ *
+ * @example
+ * ```ts ignore
+ * const worker = await startPythonWorker(request);
+ * const outcome = await worker.run(request, request.found!, (line) => console.log(line));
+ * await worker.close();
+ * ```
+ */
+export async function startPythonWorker(request: TaskRequest): Promise<PythonWorker> {
+  try {
+    return await PythonWorker.start();
+  } catch (error) {
+    await checkPython(`function ${request.function} is Python (${request.found?.file})`);
+    throw error;
   }
 }

@@ -6,8 +6,7 @@
  */
 import type { FunctionModule } from "../function_lookup.ts";
 import type { TaskRequest } from "../request.ts";
-import { checkPython } from "./python_check.ts";
-import { PythonWorker } from "./python_worker.ts";
+import { startPythonWorker } from "./python_worker.ts";
 import type { Observed } from "../../storage/fs_recorder.ts";
 
 /** Raised when a Python task fails; its message is the job's error. */
@@ -27,14 +26,7 @@ export async function runPythonTask(
   found: FunctionModule,
   output: (line: string) => void,
 ): Promise<{ returned: unknown; observed?: Observed }> {
-  let worker: PythonWorker;
-  try {
-    worker = await PythonWorker.start();
-  } catch (error) {
-    // Why it would not start, said plainly when Python is missing or too old.
-    await checkPython(`function ${request.function} is Python (${found.file})`);
-    throw error;
-  }
+  const worker = await startPythonWorker({ ...request, found });
   try {
     const outcome = await worker.run(request, found, output);
     if (!outcome.ok) throw new PythonTaskError(outcome.error);

@@ -1,19 +1,20 @@
 """kt-deno's Python worker: runs Python task functions for its kt-deno parent.
 
 One worker serves one concurrency slot and runs one task at a time, as many tasks as it is
-given. It imports a task's module once (later tasks of the same module find it imported)
-and calls the function in this process, as a TypeScript worker does: module-level state
-lives on between the tasks of one worker, and what a task changes in the process is put
-back after it (see ``Process``): ``sys.stdout``/``sys.stderr`` and file descriptors 1 and
-2, ``sys.argv``, ``os.environ``, the working directory, ``logging`` (the handlers, level,
-``propagate`` and ``disabled`` of the loggers that existed before the task, the root
-included, and ``logging.disable``; handlers a task added there are closed), signal handlers,
-and a pending ``alarm``/``ITIMER_REAL`` (not the signal mask). Threads a task leaves running
-go on running. Every process a task started, in a new session or not, daemons that left
-their parent included (this worker is their subreaper), is killed when the task ends. With
-``KT_PYTHON_FORK=1`` it forks a child per task instead, which calls the function and exits,
-so that every task starts from the module as imported, as in kube-transform's pod per task
-(about 2 to 4 ms of CPU more per task).
+given: kt-deno sends them in batches, a frame each, and the worker goes from one task of a
+batch to the next without waiting. It imports a task's module once (later tasks of the same
+module find it imported) and calls the function in this process, as a TypeScript worker
+does: module-level state lives on between the tasks of one worker, and what a task changes
+in the process is put back after it (see ``Process``): ``sys.stdout``/``sys.stderr`` and
+file descriptors 1 and 2, ``sys.argv``, ``os.environ``, the working directory, ``logging``
+(the handlers, level, ``propagate`` and ``disabled`` of the loggers that existed before the
+task, the root included, and ``logging.disable``; handlers a task added there are closed),
+signal handlers, and a pending ``alarm``/``ITIMER_REAL`` (not the signal mask). Threads a
+task leaves running go on running. Every process a task started, in a new session or not,
+daemons that left their parent included (this worker is their subreaper), is killed when the
+task ends. With ``KT_PYTHON_FORK=1`` it forks a child per task instead, which calls the
+function and exits, so that every task starts from the module as imported, as in
+kube-transform's pod per task (about 2 to 4 ms of CPU more per task).
 
 A job's ``memory`` is not enforced here: kt-deno watches the resident memory of this
 process and of everything below it, and kills them when they hold more (see
@@ -21,7 +22,9 @@ process and of everything below it, and kills them when they hold more (see
 stacks reserve address space that they never touch.
 
 Channels (set up by kt-deno):
-- fd 0 brings frames from kt-deno: a task, or the answer to a file operation;
+- fd 0 brings frames from kt-deno: a batch of tasks (each task's header in the frame's
+  ``tasks``, with the ``size`` of its args, which follow one another in the body), or the
+  answer to a file operation (a batch comes only when the last one is done);
 - fd 1 takes frames to kt-deno: ready, a file operation, done;
 - fd 2 takes the task's output (fd 1 is pointed there for the task's code, so ``print``,
   ``logging`` and the programs a task starts all write there); after each task this
@@ -478,11 +481,16 @@ def main() -> int:
         frame = kt_deno.read_frame(read_fd)
         if frame is None:
             return 0
-        task, body = frame
-        outcome, result = run(task, body)
-        flush()
-        os.write(OUTPUT_FD, nonce + b"\n")
-        kt_deno.write_frame(write_fd, {"t": "done", "id": task.get("id"), **outcome}, result)
+        header, body = frame
+        # A batch: the tasks one after the other, each with its args from the body in turn.
+        at = 0
+        for task in header["tasks"]:
+            args = body[at : at + task["size"]]
+            at += task["size"]
+            outcome, result = run(task, args)
+            flush()
+            os.write(OUTPUT_FD, nonce + b"\n")
+            kt_deno.write_frame(write_fd, {"t": "done", "id": task.get("id"), **outcome}, result)
 
 
 if __name__ == "__main__":
