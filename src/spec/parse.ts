@@ -19,16 +19,25 @@ import { SpecError } from "./problems.ts";
  * ```
  */
 export function parseSpec(text: string, source = "spec"): Pipeline {
-  let raw = parseJson(text, source);
+  return checkSpec(parseJson(text, source) ?? parseYamlSpec(text, source), source);
+}
+
+/**
+ * The YAML parser and its settings: part of the key of a parsed spec kept by `run --cache`
+ * (`records/cache.ts`); kept in step with deno.json's `yaml` import by a test.
+ */
+export const YAML_PARSER = "npm:yaml@2.9.1 merge";
+
+/** Parses YAML spec text into its value, not yet validated; throws {@linkcode SpecError}. */
+export function parseYamlSpec(text: string, source = "spec"): unknown {
   try {
-    raw ??= withoutEnvLookups(() => parseYaml(text, { merge: true, logLevel: "error" }));
+    return withoutEnvLookups(() => parseYaml(text, { merge: true, logLevel: "error" }));
   } catch (error) {
     const reason = /Maximum call stack/.test((error as Error).message)
       ? "nested too deeply to parse (lists and objects within each other)"
       : (error as Error).message;
     throw new SpecError([{ message: `cannot parse ${source}: ${reason}` }]);
   }
-  return checkSpec(raw, source);
 }
 
 /**

@@ -150,10 +150,14 @@ export class LocalDriver implements StorageDriver {
 
   async write(path: string, data: Uint8Array): Promise<void> {
     const target = await this.#inside(path);
-    await this.#parent(path);
     const temp = `${target}.kt-tmp-${crypto.randomUUID()}`;
     try {
-      await Deno.writeFile(temp, data);
+      // Its folder is made when the write finds it missing: most writes go to one that is.
+      await Deno.writeFile(temp, data).catch(async (error) => {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+        await this.#parent(path);
+        await Deno.writeFile(temp, data);
+      });
       await Deno.rename(temp, target);
     } catch (error) {
       await Deno.remove(temp).catch(() => {});
