@@ -553,3 +553,40 @@ Deno.test("run --cache on batched worker tasks: hits and misses in one batch, a 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("run --cache: a large YAML spec run again unchanged is read from its parsed form", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kt-cache-spec-" });
+  try {
+    const spec = (word: string, comment: string) =>
+      stringify({
+        name: "kept",
+        jobs: [{
+          name: "a",
+          type: "static",
+          tasks: [{ command: ["sh", "-c", `echo ${word} >> ${dir}/said.txt`] }],
+        }],
+      }) + `# ${comment.repeat(70_000)}\n`;
+    await Deno.writeTextFile(`${dir}/pipeline.yaml`, spec("one", "x"));
+    const run = async () => {
+      const result = await ktDeno(["run", "pipeline.yaml", "--data-dir", "data", "--cache"], dir);
+      assert.equal(result.code, 0, result.stderr);
+    };
+    await run();
+    const kept = [...Deno.readDirSync(`${dir}/data/kt-metadata/cache/specs`)].map((e) => e.name);
+    assert.equal(kept.length, 1);
+    const path = `${dir}/data/kt-metadata/cache/specs/${kept[0]}`;
+    const parsed = JSON.parse(await Deno.readTextFile(path));
+    assert.deepEqual(parsed.jobs[0].tasks[0].command, ["sh", "-c", `echo one >> ${dir}/said.txt`]);
+    // The same text again: its kept form is what runs (here changed behind its back).
+    parsed.jobs[0].tasks[0].command[2] = `echo two >> ${dir}/said.txt`;
+    await Deno.writeTextFile(path, JSON.stringify(parsed));
+    await run();
+    // Other text (one more character in a comment): parsed again, and kept too.
+    await Deno.writeTextFile(`${dir}/pipeline.yaml`, spec("one", "y"));
+    await run();
+    assert.equal(await Deno.readTextFile(`${dir}/said.txt`), "one\ntwo\none\n");
+    assert.equal([...Deno.readDirSync(`${dir}/data/kt-metadata/cache/specs`)].length, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

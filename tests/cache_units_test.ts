@@ -124,3 +124,21 @@ Deno.test("canonical JSON does not depend on the order of keys", () => {
   );
   assert.notEqual(canonicalJson({ a: [1, 2] }), canonicalJson({ a: [2, 1] }));
 });
+
+Deno.test("a parsed spec is kept only when JSON gives the same value back, keyed by the parser in deno.json", async () => {
+  const { exactJson } = await import("../src/spec/load.ts");
+  const { YAML_PARSER } = await import("../src/spec/parse.ts");
+  assert.equal(
+    exactJson({ a: [1, "x", true, null, { b: 2.5 }] }),
+    '{"a":[1,"x",true,null,{"b":2.5}]}',
+  );
+  for (const value of [Infinity, NaN, -0, new Date(0), new Map(), undefined, 10n]) {
+    assert.equal(exactJson({ value }), undefined, String(value));
+  }
+  assert.equal(exactJson(JSON.parse('{"__proto__": 1}')), undefined);
+  const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  assert.ok(
+    YAML_PARSER.startsWith(`${config.imports.yaml} `),
+    "YAML_PARSER names deno.json's yaml",
+  );
+});

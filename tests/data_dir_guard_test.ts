@@ -173,6 +173,30 @@ Deno.test("glob lists a symlinked folder once, and a link to its own parent does
   }
 });
 
+Deno.test("a folder resolved once still refuses a file, or a folder removed, that becomes a symlink out", async () => {
+  const base = await Deno.makeTempDir({ prefix: "kt-guard-memo-" });
+  try {
+    await Deno.mkdir(`${base}/data/mid`, { recursive: true });
+    await Deno.mkdir(`${base}/elsewhere`);
+    await Deno.writeTextFile(`${base}/elsewhere/secret.txt`, "secret");
+    const fs = new DataFs(openStorage(`${base}/data`));
+    await fs.write("mid/a.txt", "a");
+    assert.equal(await fs.read("mid/a.txt"), "a"); // mid/ is resolved, and remembered
+    // A file of a remembered folder replaced by a symlink out: its lstat says so.
+    await Deno.remove(`${base}/data/mid/a.txt`);
+    await Deno.symlink(`${base}/elsewhere/secret.txt`, `${base}/data/mid/a.txt`);
+    await assert.rejects(fs.read("mid/a.txt"), /leads out of the data dir through a symlink/);
+    await assert.rejects(fs.stat("mid/a.txt"), /leads out of the data dir through a symlink/);
+    // A folder removed through the data dir and put back as a symlink out is resolved again.
+    await fs.rmdir("mid");
+    await Deno.symlink(`${base}/elsewhere`, `${base}/data/mid`);
+    await assert.rejects(fs.read("mid/secret.txt"), /leads out of the data dir through a symlink/);
+    await assert.rejects(fs.stat("mid/secret.txt"), /leads out of the data dir through a symlink/);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
 Deno.test("a Python task meets the same guard: ValueError for the root and kt-metadata", async () => {
   const { dir, path } = await specFile({
     name: "py-guard",

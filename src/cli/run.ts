@@ -28,6 +28,22 @@ function usesFunctions(pipeline: Pipeline): boolean {
   return false;
 }
 
+/** True when a data dir is a local folder (not an object store). */
+function isLocalDir(dataDir: string): boolean {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(dataDir)?.[1]?.toLowerCase();
+  return scheme === undefined || scheme === "file";
+}
+
+/** The parsed specs kept in a local data dir's cache. */
+async function keptSpecs(dataDir: string) {
+  const [{ parsedSpecs }, { DataFs }, { openStorage }] = await Promise.all([
+    import("../records/cache.ts"),
+    import("../storage/data_fs.ts"),
+    import("../storage/open.ts"),
+  ]);
+  return parsedSpecs(new DataFs(openStorage(dataDir)));
+}
+
 async function isDirectory(path: string): Promise<boolean> {
   try {
     return (await Deno.stat(path)).isDirectory;
@@ -42,7 +58,12 @@ async function isDirectory(path: string): Promise<boolean> {
  */
 export async function runCommand(specPath: string, flags: RunFlags): Promise<number> {
   const { loadSpec } = await import("../spec/load.ts");
-  const pipeline = await loadSpec(specPath);
+  // With --cache on a local data dir, a large YAML spec run again unchanged is not parsed
+  // again: its parsed form is kept in the data dir's cache (written once the dir is checked).
+  const parsed = flags.cache && flags.image === undefined && isLocalDir(flags.dataDir)
+    ? await keptSpecs(flags.dataDir)
+    : undefined;
+  const pipeline = await loadSpec(specPath, parsed);
   applyS3Flags(flags);
   if (flags.image !== undefined) {
     const { podCountWarnings } = await import("../spec/pod_count.ts");
@@ -69,6 +90,7 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
   }
   await pythonReady(functionsDir);
   await checkDataDir(flags.dataDir, { write: true });
+  await parsed?.write().catch(() => {});
   const runId = newRunId();
   console.log(`run id: ${runId}`);
   const { runLocally } = await import("../run/local_run.ts");

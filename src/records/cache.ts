@@ -19,9 +19,12 @@ import {
   cacheTasksPath,
   digestMemoPath,
   METADATA_ROOT,
+  parsedSpecPath,
+  parsedSpecsDir,
   statePath,
 } from "./layout.ts";
 import { isRunId } from "./run_id.ts";
+import type { ParsedSpecs } from "../spec/load.ts";
 
 /** One task's cache entry. */
 export interface CacheEntry {
@@ -93,6 +96,24 @@ export async function readDigestMemo(fs: DataFs): Promise<DigestMemo> {
 /** Writes the digest memo, when it learned something. */
 export async function writeDigestMemo(fs: DataFs, memo: DigestMemo): Promise<void> {
   if (memo.changed) await fs.write(digestMemoPath(), memo.serialize());
+}
+
+/**
+ * The parsed YAML specs of the data dir (`spec/load.ts`): read as asked; one parsed in this
+ * run is written by {@linkcode ParsedSpecs.set}'s caller calling `write` (once the data dir
+ * was checked). A spec's file is written whole and depends only on its text's digest, so
+ * runs that write one at once write the same.
+ */
+export function parsedSpecs(fs: DataFs): ParsedSpecs & { write(): Promise<void> } {
+  const pending = new Map<string, string>();
+  return {
+    get: async (digest) => await fs.readJson(parsedSpecPath(digest)).catch(() => undefined),
+    set: (digest, json) => void pending.set(digest, json),
+    write: async () => {
+      for (const [digest, json] of pending) await fs.write(parsedSpecPath(digest), json);
+      pending.clear();
+    },
+  };
 }
 
 /** Writes a job's decisions in a run. */
@@ -246,8 +267,9 @@ export async function lineage(fs: DataFs, path: string): Promise<Lineage> {
 }
 
 /**
- * Removes the entries that none of the `keep` newest runs used (cached or stored), and the
- * digest memo (the next run hashes again what it digests, and remembers only that);
+ * Removes the entries that none of the `keep` newest runs used (cached or stored), the
+ * parsed specs, and the digest memo (the next run hashes again what it digests, and
+ * remembers only that);
  * returns how many entries went.
  */
 export async function pruneCache(fs: DataFs, keep: number): Promise<{ removed: number }> {
@@ -272,6 +294,7 @@ export async function pruneCache(fs: DataFs, keep: number): Promise<{ removed: n
     removed++;
   }
   await fs.remove(digestMemoPath()).catch(() => {});
+  await fs.rmdir(parsedSpecsDir()).catch(() => {});
   return { removed };
 }
 

@@ -196,6 +196,16 @@ export function reportPath(runId: string): string {
 /** The incremental runs' cache, shared by every run of the data dir. */
 export const CACHE_ROOT = `${METADATA_ROOT}/cache`;
 
+/** Path of a parsed YAML spec by the digest of its text (see `cache.ts`, `ParsedSpecs`). */
+export function parsedSpecPath(digest: string): string {
+  return `${CACHE_ROOT}/specs/${digest}.json`;
+}
+
+/** The folder of the parsed YAML specs. */
+export function parsedSpecsDir(): string {
+  return `${CACHE_ROOT}/specs`;
+}
+
 /**
  * Path of a cache entry by its key (64 hex characters).
  *

@@ -177,7 +177,42 @@ async function readSpecFile(path: string): Promise<Uint8Array> {
  * const pipeline = await loadSpec("examples/hello-world/pipeline.yaml");
  * ```
  */
-export async function loadSpec(path: string): Promise<Pipeline> {
+/**
+ * Parsed YAML specs kept by the digest of their text (`run --cache` keeps them in the data
+ * dir, `records/cache.ts`): a large spec run again unchanged is not parsed again.
+ */
+export interface ParsedSpecs {
+  /** The parsed value of the spec whose text has this digest, or `undefined`. */
+  get(digest: string): Promise<unknown>;
+  /** Keeps a parsed value (JSON text of a value JSON gives back exactly). */
+  set(digest: string, json: string): void;
+}
+
+/** Specs smaller than this (bytes of text) are parsed each time: their parse is quick. */
+export const PARSED_SPEC_MIN = 64 * 1024;
+
+/**
+ * JSON text of a parsed value when JSON gives the very same value back (plain objects and
+ * lists, text, booleans, null and finite numbers), or `undefined`.
+ */
+export function exactJson(value: unknown): string | undefined {
+  const exact = (v: unknown, depth: number): boolean => {
+    if (v === null || typeof v === "string" || typeof v === "boolean") return true;
+    if (typeof v === "number") return Number.isFinite(v) && !Object.is(v, -0);
+    if (typeof v !== "object" || depth > 256) return false;
+    if (Array.isArray(v)) return v.every((item) => exact(item, depth + 1));
+    if (Object.getPrototypeOf(v) !== Object.prototype) return false;
+    for (const key of Object.keys(v)) {
+      if (key === "__proto__" || !exact((v as Record<string, unknown>)[key], depth + 1)) {
+        return false;
+      }
+    }
+    return true;
+  };
+  return exact(value, 0) ? JSON.stringify(value) : undefined;
+}
+
+export async function loadSpec(path: string, parsed?: ParsedSpecs): Promise<Pipeline> {
   const source = path === "-" ? "(standard input)" : path;
   const bytes = path === "-"
     ? await readSpecStream(Deno.stdin.readable, source).catch((error) => {
@@ -188,6 +223,16 @@ export async function loadSpec(path: string): Promise<Pipeline> {
   const text = specText(bytes, source);
   const raw = parseJson(text, source);
   if (raw !== undefined) return checkSpec(raw, source);
-  const { parseSpec } = await import("./parse.ts");
-  return parseSpec(text, source);
+  const { parseYamlSpec, YAML_PARSER } = await import("./parse.ts");
+  if (!parsed || text.length < PARSED_SPEC_MIN) {
+    return checkSpec(parseYamlSpec(text, source), source);
+  }
+  const { createHash } = await import("node:crypto");
+  const digest = createHash("sha256").update(`${YAML_PARSER}\0`).update(text).digest("hex");
+  const known = await parsed.get(digest).catch(() => undefined);
+  if (known !== undefined) return checkSpec(known, source);
+  const value = parseYamlSpec(text, source);
+  const json = exactJson(value);
+  if (json !== undefined) parsed.set(digest, json);
+  return checkSpec(value, source);
 }

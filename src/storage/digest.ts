@@ -102,6 +102,9 @@ export class DigestMemo {
   }
 }
 
+/** Files up to this size (bytes) are read whole to be hashed; larger ones as a stream. */
+const WHOLE_READ_BYTES = 1 << 20;
+
 /** The SHA-256 of a text, as hex. */
 export function sha256Hex(text: string | Uint8Array): string {
   return createHash("sha256").update(text).digest("hex");
@@ -134,7 +137,9 @@ export class Digester {
     if (known) return known;
     const hash = createHash("sha256");
     try {
-      for await (const chunk of await this.driver.readStream(path)) hash.update(chunk);
+      // A small file in one read: a stream costs an open, reads and a close, each a call.
+      if (info.size <= WHOLE_READ_BYTES) hash.update(await this.driver.read(path));
+      else for await (const chunk of await this.driver.readStream(path)) hash.update(chunk);
     } catch (error) {
       // Removed between the stat and the read.
       if ((error as Error).name === "NotFoundError") return ABSENT;
