@@ -414,24 +414,31 @@ export class LocalExecutor implements Executor {
     this.#pumping = true;
     try {
       while (this.#queue.length) {
-        const release = await this.#slots.acquire();
+        // A free slot is taken at once: the task is on its way to a worker before the
+        // caller goes on (with the run's state and progress, say), not a turn later.
+        const release = this.#slots.tryAcquire() ?? await this.#slots.acquire();
         const first = this.#queue.shift()!;
         const taken = [first];
         let count = first.requests.length;
         const memory = first.requests[0].memory;
         // Only batches that would wait for a slot anyway join it: workers stay all busy.
         const join = !first.alone && this.#queue.length >= this.#concurrency;
-        for (let i = 0; join && i < this.#queue.length && i < 2 * MAX_BATCH;) {
-          const queued = this.#queue[i];
+        // Those passed over keep their place; the queue is cut once (not once per batch
+        // taken, which costs a queue of 10,000 jobs its length each time).
+        const passed: (typeof first)[] = [];
+        let seen = 0;
+        const more = () =>
+          join && count < MAX_BATCH && seen < this.#queue.length && passed.length < 2 * MAX_BATCH;
+        for (; more(); seen++) {
+          const queued = this.#queue[seen];
           const fits = count + queued.requests.length <= MAX_BATCH;
-          if (queued.alone || queued.requests[0].memory !== memory || !fits) {
-            i++;
-            continue;
+          if (queued.alone || queued.requests[0].memory !== memory || !fits) passed.push(queued);
+          else {
+            taken.push(queued);
+            count += queued.requests.length;
           }
-          this.#queue.splice(i, 1);
-          taken.push(queued);
-          count += queued.requests.length;
         }
+        if (seen) this.#queue.splice(0, seen, ...passed);
         for (const queued of taken) queued.started();
         const results = this.#pool.execBatch(taken.flatMap((t) => t.requests), first.signal);
         let at = 0;
