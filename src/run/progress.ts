@@ -24,13 +24,25 @@ export interface ProgressView {
 /** Set once stderr cannot be written (a closed pipe, `2>&-`): progress then goes unshown. */
 let stderrGone = false;
 
+/** What {@linkcode encode} encodes short texts into: a UTF-16 unit is at most 3 bytes. */
+const buffer = new Uint8Array(64 * 1024);
+
+/**
+ * A text as UTF-8: a short one in {@linkcode buffer}, used again for each (a new array for
+ * each of a run's 20,000 status lines, outside the heap, cost more than writing it).
+ */
+function encode(text: string): Uint8Array {
+  if (text.length * 3 > buffer.length) return encoder.encode(text);
+  return buffer.subarray(0, encoder.encodeInto(text, buffer).written);
+}
+
 /**
  * Writes to stderr; output it cannot write is dropped, never thrown: the run goes on, and
  * its progress is still in the data dir's logs and state.
  */
 function write(text: string): void {
   if (stderrGone) return;
-  const bytes = encoder.encode(text);
+  const bytes = encode(text);
   try {
     for (let sent = 0; sent < bytes.length;) sent += Deno.stderr.writeSync(bytes.subarray(sent));
   } catch {
