@@ -243,7 +243,8 @@ export class LocalExecutor implements Executor {
       }
       if (result.ok) {
         progress.succeeded++;
-        done?.add(index);
+        // The job's last task: the job ends now and writes or drops its records itself.
+        done?.add(index, progress.succeeded + progress.failed === total);
       } else {
         progress.failed++;
         failures.push({ index, error: result.error });
