@@ -29,6 +29,13 @@ import { type BatchResult, type TaskResult, WorkerPool } from "./worker_pool.ts"
 /** Most tasks in one batch sent to a worker. */
 export const MAX_BATCH = 64;
 
+/**
+ * Jobs under way at once, per slot (more wait for their turn): enough to keep every worker's
+ * batches full, few enough that 10,000 jobs made ready at once do not each hold their
+ * bookkeeping (and hold up the first tasks) until their turn.
+ */
+export const JOBS_PER_SLOT = 2 * MAX_BATCH;
+
 /** A batch's tasks took less than this each (in milliseconds): the next one may be larger. */
 export const QUICK_TASK_MS = 5;
 
@@ -101,6 +108,10 @@ function reason(signal: AbortSignal): string {
  */
 export class LocalExecutor implements Executor {
   readonly #slots: Slots;
+  /** Jobs under way, and the jobs waiting for their turn (see {@linkcode JOBS_PER_SLOT}). */
+  #underWay = 0;
+  #waiting: { job: Readonly<JobState>; outcome: PromiseWithResolvers<JobOutcome> }[] = [];
+  #firstWaiting = 0;
   readonly #concurrency: number;
   readonly #pool: WorkerPool;
   readonly #python: PythonPool;
@@ -149,9 +160,40 @@ export class LocalExecutor implements Executor {
   readonly #inFlight = new Set<Promise<JobOutcome>>();
 
   run(job: Readonly<JobState>): Promise<JobOutcome> {
+    // Under way at once when there is room (not a turn of the event loop later); a job with
+    // a timeout never waits, its time runs from now.
+    const room = this.#underWay < JOBS_PER_SLOT * this.#concurrency &&
+      this.#firstWaiting === this.#waiting.length;
+    if (room || job.timeout !== undefined) return this.#start(job);
+    const outcome = Promise.withResolvers<JobOutcome>();
+    this.#waiting.push({ job, outcome });
+    return outcome.promise;
+  }
+
+  #start(job: Readonly<JobState>): Promise<JobOutcome> {
+    this.#underWay++;
     const work = this.#run(job);
     this.#inFlight.add(work);
-    return work.finally(() => this.#inFlight.delete(work));
+    return work.finally(() => {
+      this.#inFlight.delete(work);
+      this.#underWay--;
+      this.#startWaiting(JOBS_PER_SLOT * this.#concurrency);
+    });
+  }
+
+  /** Starts waiting jobs, in order, while fewer than `room` are under way. */
+  #startWaiting(room: number): void {
+    while (this.#underWay < room && this.#firstWaiting < this.#waiting.length) {
+      const { job, outcome } = this.#waiting[this.#firstWaiting++];
+      this.#start(job).then(outcome.resolve, outcome.reject);
+    }
+    if (this.#firstWaiting === this.#waiting.length) {
+      this.#waiting = [];
+      this.#firstWaiting = 0;
+    } else if (this.#firstWaiting > 1024 && 2 * this.#firstWaiting > this.#waiting.length) {
+      this.#waiting = this.#waiting.slice(this.#firstWaiting);
+      this.#firstWaiting = 0;
+    }
   }
 
   async #run(job: Readonly<JobState>): Promise<JobOutcome> {
@@ -493,6 +535,8 @@ export class LocalExecutor implements Executor {
   async stop(why: string): Promise<void> {
     this.#stopped ??= new Error(why);
     for (const abort of this.#jobs) abort.abort(this.#stopped);
+    // The waiting jobs start now, and stop at once: none of their tasks start.
+    this.#startWaiting(Infinity);
     await Promise.all([this.#pool.close(), this.#python.close()]);
     await Promise.allSettled(this.#inFlight);
     if (this.#cache) await (await this.#cache).close();
