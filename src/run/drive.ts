@@ -82,9 +82,10 @@ export async function drivePipeline(
   let inFlight = 0;
   let interrupted = false;
 
-  const changed = () => {
+  /** Saves the state; `now` writes it without waiting for the writer's gap. */
+  const changed = (now = false) => {
     options.onChange?.(run);
-    return writer.save();
+    return now ? writer.flush() : writer.save();
   };
   const finish = async (job: Readonly<JobState>, outcome: JobOutcome) => {
     if (!outcome.ok) {
@@ -102,7 +103,9 @@ export async function drivePipeline(
       else run.fail(job.name, found.error, now(), outcome.taskRetries);
     }
     if (!interrupted) launch(run.advance(now()));
-    await changed();
+    // The last job under way has ended, and no other started: the run is over, and its
+    // last state need not wait for the gap between writes.
+    await changed(inFlight === 1);
   };
   const launch = (jobs: readonly Readonly<JobState>[]) => {
     for (const job of jobs) {
