@@ -24,7 +24,8 @@ import { Slots } from "../async/slots.ts";
 import { PythonPool } from "./python_pool.ts";
 import { type CacheOptions, TaskCache } from "./task_cache.ts";
 import { taskAt } from "../spec/packed_tasks.ts";
-import { type BatchResult, type TaskResult, WorkerPool } from "./worker_pool.ts";
+import { type BatchResult, type OutputSink, type TaskResult, WorkerPool } from "./worker_pool.ts";
+import { takePrestartedPool } from "./prestart.ts";
 
 /** Most tasks in one batch sent to a worker. */
 export const MAX_BATCH = 64;
@@ -146,11 +147,10 @@ export class LocalExecutor implements Executor {
     this.#fs = new DataFs(openStorage(options.dataDir));
     this.#finder = new FunctionFinder(options.functionsDir);
     this.#times = new TaskTimeRecorder(this.#fs, options.runId);
-    this.#pool = new WorkerPool(
-      selfCommand(["worker"]),
-      {},
-      (request, line) => options.events?.log?.(request.job, request.index, line),
-    );
+    const output: OutputSink = (request, line) =>
+      options.events?.log?.(request.job, request.index, line);
+    // `kt-deno run` may have started a worker for this run already.
+    this.#pool = takePrestartedPool(output) ?? new WorkerPool(selfCommand(["worker"]), {}, output);
     this.#python = new PythonPool((request, line) =>
       options.events?.log?.(request.job, request.index, line)
     );

@@ -251,6 +251,19 @@ export class WorkerPool {
     return results;
   }
 
+  /**
+   * Starts a worker before any task asks for one, so that its start-up goes on while the
+   * caller does its own (a worker takes a tenth of a second to be ready), with the heap limit
+   * of a job's `memory`.
+   */
+  prestart(memory: string | undefined): void {
+    if (this.#all.size > 0) return;
+    const worker = new WorkerProcess(this.command, this.env, this.output, memory);
+    this.#all.add(worker);
+    worker.exited.then(() => this.#all.delete(worker));
+    this.#idle.push(worker);
+  }
+
   /** An idle worker with the heap limit the request asks for, if any. */
   #takeIdle(memory: string | undefined): WorkerProcess | undefined {
     for (let i = this.#idle.length - 1; i >= 0; i--) {
