@@ -230,6 +230,7 @@ export class LocalExecutor implements Executor {
         ok: false,
         taskRetries,
         error: `${reason(abort.signal)} (${notStarted} of ${count} tasks not started)`,
+        taskCounts: { failed: 0, not_started: notStarted },
       };
     }
     return {

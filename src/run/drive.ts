@@ -95,6 +95,7 @@ export async function drivePipeline(
         now(),
         outcome.taskRetries,
         outcome.failedTasks,
+        outcome.taskCounts,
       );
     } else if (job.type === "static") run.succeed(job.name, [], now(), outcome.taskRetries);
     else {
