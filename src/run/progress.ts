@@ -36,19 +36,39 @@ function encode(text: string): Uint8Array {
   return buffer.subarray(0, encoder.encodeInto(text, buffer).written);
 }
 
+/** Text waiting for the end of this turn of the event loop (see {@linkcode write}). */
+let pending = "";
+let flushTimer: ReturnType<typeof setTimeout> | undefined;
+
 /**
- * Writes to stderr; output it cannot write is dropped, never thrown: the run goes on, and
- * its progress is still in the data dir's logs and state.
+ * Writes to stderr at the end of this turn of the event loop, with what else was written
+ * meanwhile: the 64 jobs of a worker's batch end in one turn, and their 64 lines cost one
+ * write, not 64 (a large text goes at once). Output it cannot write is dropped, never
+ * thrown: the run goes on, and its progress is still in the data dir's logs and state.
  */
 function write(text: string): void {
   if (stderrGone) return;
-  const bytes = encode(text);
+  pending += text;
+  if (pending.length >= buffer.length / 3) flush();
+  else flushTimer ??= setTimeout(flush, 0);
+}
+
+/** Writes what {@linkcode write} holds now. */
+function flush(): void {
+  clearTimeout(flushTimer);
+  flushTimer = undefined;
+  const bytes = encode(pending);
+  pending = "";
+  if (stderrGone) return;
   try {
     for (let sent = 0; sent < bytes.length;) sent += Deno.stderr.writeSync(bytes.subarray(sent));
   } catch {
     stderrGone = true;
   }
 }
+
+// A process that ends without closing its view (an error) still shows what it said.
+globalThis.addEventListener("unload", flush);
 
 /** Plain lines on stderr: one when a job changes status, one per task output line. */
 export class PlainProgress implements ProgressView {
@@ -80,6 +100,7 @@ export class PlainProgress implements ProgressView {
 
   close(run: PipelineRun): void {
     this.update(run);
+    flush();
   }
 }
 
@@ -142,6 +163,7 @@ export class TerminalProgress implements ProgressView {
     }
     this.#run = run;
     this.#redraw();
+    flush();
   }
 
   #schedule(): void {
