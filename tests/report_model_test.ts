@@ -129,3 +129,34 @@ Deno.test("dynamic jobs that fit in a group keep their boxes and their returned 
   assert.ok(model.boxes.every((b) => b.kind === "job"));
   assert.equal(model.frames.length, 10);
 });
+
+Deno.test("a failed job's task counts come from its task_counts, not from its error's text", () => {
+  const five = Array.from({ length: 5 }, () => ({ args: {} }));
+  const model = buildModel(doc([
+    // What an executor reports now: the counts as data, whatever the error says.
+    job("kept", {
+      status: "Failed",
+      tasks: five,
+      error: "task 1: 3 of 4 tasks failed (their own words)",
+      task_counts: { failed: 2, not_started: 1 },
+    }),
+    job("stopped", {
+      status: "Failed",
+      tasks: five,
+      error: "job timed out after 5s",
+      task_counts: { failed: 0, not_started: 3 },
+    }),
+    // A document written before the counts were kept: read from its error, as then.
+    job("older", {
+      status: "Failed",
+      tasks: five,
+      error: "2 of 5 tasks failed (1 not started): task 0: boom; task 3: boom",
+    }),
+    job("whole", { status: "Failed", tasks: five, error: "Job failed: BackoffLimitExceeded" }),
+  ]));
+  const counts = Object.fromEntries(model.jobs.map((j) => [j.name, j.tasks]));
+  assert.deepEqual(counts.kept, { total: 5, done: 2, failed: 2, notStarted: 1 });
+  assert.deepEqual(counts.stopped, { total: 5, done: 2, failed: 0, notStarted: 3 });
+  assert.deepEqual(counts.older, { total: 5, done: 2, failed: 2, notStarted: 1 });
+  assert.deepEqual(counts.whole, { total: 5, done: 0, failed: 0, notStarted: 0 });
+});

@@ -20,30 +20,31 @@ export async function* readLines(
   cap = MAX_LINE_BYTES,
 ): AsyncGenerator<string> {
   const cutter = new LineCutter(cap);
-  for await (const chunk of chunks(stream)) yield* cutter.push(chunk);
-  yield* cutter.end();
-}
-
-/**
- * The chunks of a stream. A byte stream (a process's pipe, a file) is read into one buffer
- * used again for every read, rather than a new 64 KiB buffer per read, which a process
- * exchanging many short lines would otherwise leave for the garbage collector.
- */
-async function* chunks(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  // Read here, not through a generator of chunks, and each line yielded by a loop, not by
+  // `yield*` (which awaits each line of a chunk once more): a worker's reply reaches the
+  // executor a few turns of the event loop sooner, and that is a chain's every edge.
   let reader: ReadableStreamBYOBReader;
   try {
     reader = stream.getReader({ mode: "byob" });
   } catch {
-    return yield* stream;
+    for await (const chunk of stream) {
+      for (const line of cutter.push(chunk)) yield line;
+    }
+    for (const line of cutter.end()) yield line;
+    return;
   }
   try {
+    // A byte stream (a process's pipe, a file) is read into one buffer used again for every
+    // read, rather than a new 64 KiB buffer per read, which a process exchanging many short
+    // lines would otherwise leave for the garbage collector.
     for (let view = new Uint8Array(16 * 1024);;) {
       const { value, done } = await reader.read(view);
-      if (done || !value) return;
-      yield value;
+      if (done || !value) break;
+      for (const line of cutter.push(value)) yield line;
       view = new Uint8Array(value.buffer);
     }
   } finally {
     reader.releaseLock();
   }
+  for (const line of cutter.end()) yield line;
 }

@@ -34,6 +34,20 @@ export class Slots {
   async acquire(): Promise<() => void> {
     if (this.#free > 0) this.#free--;
     else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    return this.#release();
+  }
+
+  /**
+   * A free slot now, without waiting (and without a turn of the event loop): the function
+   * that gives it back; undefined when none is free or others wait for one.
+   */
+  tryAcquire(): (() => void) | undefined {
+    if (this.#free === 0 || this.#first < this.#waiting.length) return undefined;
+    this.#free--;
+    return this.#release();
+  }
+
+  #release(): () => void {
     let released = false;
     return () => {
       if (released) return;

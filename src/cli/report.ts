@@ -6,7 +6,7 @@
  */
 import type { Command } from "commander";
 import { METADATA_ROOT, reportPath, SCHEDULES_ROOT } from "../records/layout.ts";
-import { isRunId } from "../records/run_id.ts";
+import { checkRunId } from "../records/state_read.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { NotFoundError } from "../storage/driver.ts";
 import { checkDataDir } from "../storage/open.ts";
@@ -57,11 +57,7 @@ export async function checkOutputPath(flag: string, path: string): Promise<void>
 
 /** Writes or serves a run's report; resolves to the exit code. */
 export async function reportCommand(runId: string, flags: ReportFlags): Promise<number> {
-  if (!isRunId(runId)) {
-    throw new UsageError(
-      `not a run id: ${JSON.stringify(runId)} (expected ktpr + 8 hex characters)`,
-    );
-  }
+  checkRunId(runId);
   if (flags.port !== undefined && !flags.serve) throw new UsageError("--port needs --serve");
   if (flags.host !== undefined && !flags.serve) throw new UsageError("--host needs --serve");
   if (flags.host !== undefined && !/^[A-Za-z0-9.-]+$|^\[[0-9a-fA-F:]+\]$/.test(flags.host)) {

@@ -88,8 +88,18 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
       `functions folder ${flags.functions} not found (the spec calls functions; set --functions DIR)`,
     );
   }
-  await pythonReady(functionsDir);
-  await checkDataDir(flags.dataDir, { write: true });
+  // A worker for the run's functions: its start-up goes on while this process gets the run
+  // ready.
+  const early = usesFunctions(pipeline)
+    ? (await import("../executors/prestart.ts")).prestartWorker(pipeline.jobs, functionsDir)
+    : undefined;
+  try {
+    await pythonReady(functionsDir);
+    await checkDataDir(flags.dataDir, { write: true });
+  } catch (error) {
+    await early?.discard();
+    throw error;
+  }
   await parsed?.write().catch(() => {});
   const runId = newRunId();
   console.log(`run id: ${runId}`);

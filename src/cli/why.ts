@@ -6,7 +6,7 @@
  */
 import { Command } from "commander";
 import { type CacheDecision, readDecisions } from "../records/cache.ts";
-import { isRunId } from "../records/run_id.ts";
+import { checkRunId } from "../records/state_read.ts";
 import { statePath } from "../records/layout.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { openStorage } from "../storage/open.ts";
@@ -26,11 +26,7 @@ interface WhyFlags {
 }
 
 async function whyCommand(runId: string, task: string, flags: WhyFlags): Promise<number> {
-  if (!isRunId(runId)) {
-    throw new UsageError(
-      `not a run id: ${JSON.stringify(runId)} (expected ktpr + 8 hex characters)`,
-    );
-  }
+  checkRunId(runId);
   const match = /^([^/]+)(?:\/(\d+))?$/.exec(task);
   if (!match) throw new UsageError(`expected JOB or JOB/INDEX, got ${JSON.stringify(task)}`);
   if (flags.output !== "text" && flags.output !== "json") {

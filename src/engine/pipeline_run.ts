@@ -13,7 +13,13 @@
 import type { Job, Pipeline } from "../spec/schema.ts";
 import { PackedTasks } from "../spec/packed_tasks.ts";
 import { withKtFields } from "./kt_fields.ts";
-import { type JobState, JobStatus, type RunStatus, type StateDocument } from "./state.ts";
+import {
+  type FailedTaskCounts,
+  type JobState,
+  JobStatus,
+  type RunStatus,
+  type StateDocument,
+} from "./state.ts";
 
 const UPSTREAM_FAILED: ReadonlySet<JobStatus> = new Set([
   JobStatus.Failed,
@@ -241,12 +247,14 @@ export class PipelineRun {
     now: Date,
     taskRetries = 0,
     failedTasks: number[] = [],
+    taskCounts?: FailedTaskCounts,
   ): boolean {
     const node = this.#nodes.get(name);
     if (node?.job.status !== JobStatus.Running) return false;
     if (taskRetries) node.job.task_retries = taskRetries;
     node.job.error = error;
     if (failedTasks.length) node.job.failed_tasks = failedTasks;
+    if (taskCounts) node.job.task_counts = { ...taskCounts };
     node.job.finished_at = this.#time(now);
     this.#mark(node, JobStatus.Failed, now);
     this.#spread([node], now);

@@ -35,7 +35,7 @@ export function reopenRun(doc: Readonly<StateDocument>, now: Date): StateDocumen
   const jobs: Record<string, JobState> = {};
   for (const [name, job] of Object.entries(doc.jobs)) {
     if (RERUN.has(job.status)) {
-      const { error: _e, finished_at: _f, failed_tasks: _t, ...rest } = job;
+      const { error: _e, finished_at: _f, failed_tasks: _t, task_counts: _c, ...rest } = job;
       jobs[name] = { ...rest, status: JobStatus.Pending };
     } else if (job.status === JobStatus.DescendantFailed) {
       jobs[name] = { ...job, status: JobStatus.AwaitingDescendants };

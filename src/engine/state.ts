@@ -35,6 +35,14 @@ export interface JobState extends Job {
   error?: string;
   /** The indexes of the failed tasks its error names (at most three). */
   failed_tasks?: number[];
+  /** Of a job that failed with some of its tasks: how many failed, how many never started. */
+  task_counts?: FailedTaskCounts;
+}
+
+/** How many of a failed job's tasks failed, and how many never started. */
+export interface FailedTaskCounts {
+  failed: number;
+  not_started: number;
 }
 
 /** The run's own status, derived from its jobs (`Cancelled` after `kt-deno cancel`). */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { JobState } from "../engine/state.ts";
+import type { FailedTaskCounts, JobState } from "../engine/state.ts";
 
 /** How a job ended, as its executor saw it. */
 export interface JobOutcome {
@@ -13,6 +13,8 @@ export interface JobOutcome {
   error?: string;
   /** The indexes of the failed tasks its error names (at most three). */
   failedTasks?: number[];
+  /** How many of its tasks failed and never started, when it failed with some of them. */
+  taskCounts?: FailedTaskCounts;
   /** Task attempts that failed and were retried. */
   taskRetries: number;
 }
@@ -27,16 +29,19 @@ export function failureSummary(
   failed: number,
   reasons: { index: number; error: string }[],
   notStarted = 0,
-): Required<Pick<JobOutcome, "error" | "failedTasks">> {
+): Required<Pick<JobOutcome, "error" | "failedTasks" | "taskCounts">> {
   const named = reasons.slice(0, 3);
   const failedTasks = named.map((r) => r.index);
-  if (total === 1 && reasons.length === 1) return { error: reasons[0].error, failedTasks };
+  const taskCounts = { failed, not_started: notStarted };
+  if (total === 1 && reasons.length === 1) {
+    return { error: reasons[0].error, failedTasks, taskCounts };
+  }
   const shown = named.map((r) => `task ${r.index}: ${r.error}`).join("; ");
   const never = notStarted ? ` (${notStarted} not started)` : "";
   const error = `${failed} of ${total} tasks failed${never}${shown ? ": " : ""}${shown}${
     failed > 3 ? "; …" : ""
   }`;
-  return { error, failedTasks };
+  return { error, failedTasks, taskCounts };
 }
 
 /** Task counts of one job, for progress displays. */

@@ -26,13 +26,22 @@ import { taskAt } from "../spec/packed_tasks.ts";
 import {
   type BatchResult,
   denoWorkers,
+  type OutputSink,
   pythonWorkers,
   type TaskResult,
   WorkerPool,
 } from "./worker_pool.ts";
+import { takePrestartedPool } from "./prestart.ts";
 
 /** Most tasks in one batch sent to a worker. */
 export const MAX_BATCH = 64;
+
+/**
+ * Jobs under way at once, per slot (more wait for their turn): enough to keep every worker's
+ * batches full, few enough that 10,000 jobs made ready at once do not each hold their
+ * bookkeeping (and hold up the first tasks) until their turn.
+ */
+export const JOBS_PER_SLOT = 2 * MAX_BATCH;
 
 /** A batch's tasks took less than this each (in milliseconds): the next one may be larger. */
 export const QUICK_TASK_MS = 5;
@@ -106,6 +115,10 @@ function reason(signal: AbortSignal): string {
  */
 export class LocalExecutor implements Executor {
   readonly #slots: Slots;
+  /** Jobs under way, and the jobs waiting for their turn (see {@linkcode JOBS_PER_SLOT}). */
+  #underWay = 0;
+  #waiting: { job: Readonly<JobState>; outcome: PromiseWithResolvers<JobOutcome> }[] = [];
+  #firstWaiting = 0;
   readonly #concurrency: number;
   readonly #pool: WorkerPool;
   /** Aborts the jobs under way; stop() aborts them all, `#stopped` those that come later. */
@@ -139,9 +152,12 @@ export class LocalExecutor implements Executor {
     this.#fs = new DataFs(openStorage(options.dataDir));
     this.#finder = new FunctionFinder(options.functionsDir);
     this.#times = new TaskTimeRecorder(this.#fs, options.runId);
-    this.#pool = new WorkerPool(
+    const output: OutputSink = (request, line) =>
+      options.events?.log?.(request.job, request.index, line);
+    // `kt-deno run` may have started a worker for this run already.
+    this.#pool = takePrestartedPool(output) ?? new WorkerPool(
       { typescript: denoWorkers(selfCommand(["worker"]), {}), python: pythonWorkers },
-      (request, line) => options.events?.log?.(request.job, request.index, line),
+      output,
     );
   }
 
@@ -149,9 +165,40 @@ export class LocalExecutor implements Executor {
   readonly #inFlight = new Set<Promise<JobOutcome>>();
 
   run(job: Readonly<JobState>): Promise<JobOutcome> {
+    // Under way at once when there is room (not a turn of the event loop later); a job with
+    // a timeout never waits, its time runs from now.
+    const room = this.#underWay < JOBS_PER_SLOT * this.#concurrency &&
+      this.#firstWaiting === this.#waiting.length;
+    if (room || job.timeout !== undefined) return this.#start(job);
+    const outcome = Promise.withResolvers<JobOutcome>();
+    this.#waiting.push({ job, outcome });
+    return outcome.promise;
+  }
+
+  #start(job: Readonly<JobState>): Promise<JobOutcome> {
+    this.#underWay++;
     const work = this.#run(job);
     this.#inFlight.add(work);
-    return work.finally(() => this.#inFlight.delete(work));
+    return work.finally(() => {
+      this.#inFlight.delete(work);
+      this.#underWay--;
+      this.#startWaiting(JOBS_PER_SLOT * this.#concurrency);
+    });
+  }
+
+  /** Starts waiting jobs, in order, while fewer than `room` are under way. */
+  #startWaiting(room: number): void {
+    while (this.#underWay < room && this.#firstWaiting < this.#waiting.length) {
+      const { job, outcome } = this.#waiting[this.#firstWaiting++];
+      this.#start(job).then(outcome.resolve, outcome.reject);
+    }
+    if (this.#firstWaiting === this.#waiting.length) {
+      this.#waiting = [];
+      this.#firstWaiting = 0;
+    } else if (this.#firstWaiting > 1024 && 2 * this.#firstWaiting > this.#waiting.length) {
+      this.#waiting = this.#waiting.slice(this.#firstWaiting);
+      this.#firstWaiting = 0;
+    }
   }
 
   async #run(job: Readonly<JobState>): Promise<JobOutcome> {
@@ -188,6 +235,7 @@ export class LocalExecutor implements Executor {
         ok: false,
         taskRetries,
         error: `${reason(abort.signal)} (${notStarted} of ${count} tasks not started)`,
+        taskCounts: { failed: 0, not_started: notStarted },
       };
     }
     return {
@@ -243,7 +291,8 @@ export class LocalExecutor implements Executor {
       }
       if (result.ok) {
         progress.succeeded++;
-        done?.add(index);
+        // The job's last task: the job ends now and writes or drops its records itself.
+        done?.add(index, progress.succeeded + progress.failed === total);
       } else {
         progress.failed++;
         failures.push({ index, error: result.error });
@@ -415,26 +464,33 @@ export class LocalExecutor implements Executor {
     this.#pumping = true;
     try {
       while (this.#queue.length) {
-        const release = await this.#slots.acquire();
+        // A free slot is taken at once: the task is on its way to a worker before the
+        // caller goes on (with the run's state and progress, say), not a turn later.
+        const release = this.#slots.tryAcquire() ?? await this.#slots.acquire();
         const first = this.#queue.shift()!;
         const taken = [first];
         let count = first.requests.length;
         const memory = first.requests[0].memory;
         // Only batches that would wait for a slot anyway join it: workers stay all busy.
         const join = !first.alone && this.#queue.length >= this.#concurrency;
-        for (let i = 0; join && i < this.#queue.length && i < 2 * MAX_BATCH;) {
-          const queued = this.#queue[i];
+        // Those passed over keep their place; the queue is cut once (not once per batch
+        // taken, which costs a queue of 10,000 jobs its length each time).
+        const passed: (typeof first)[] = [];
+        let seen = 0;
+        const more = () =>
+          join && count < MAX_BATCH && seen < this.#queue.length && passed.length < 2 * MAX_BATCH;
+        for (; more(); seen++) {
+          const queued = this.#queue[seen];
           const fits = count + queued.requests.length <= MAX_BATCH;
           const like = queued.requests[0].memory === memory &&
             queued.requests[0].found?.language === first.requests[0].found?.language;
-          if (queued.alone || !like || !fits) {
-            i++;
-            continue;
+          if (queued.alone || !like || !fits) passed.push(queued);
+          else {
+            taken.push(queued);
+            count += queued.requests.length;
           }
-          this.#queue.splice(i, 1);
-          taken.push(queued);
-          count += queued.requests.length;
         }
+        if (seen) this.#queue.splice(0, seen, ...passed);
         for (const queued of taken) queued.started();
         const results = this.#pool.execBatch(taken.flatMap((t) => t.requests), first.signal);
         let at = 0;
@@ -485,6 +541,8 @@ export class LocalExecutor implements Executor {
   async stop(why: string): Promise<void> {
     this.#stopped ??= new Error(why);
     for (const abort of this.#jobs) abort.abort(this.#stopped);
+    // The waiting jobs start now, and stop at once: none of their tasks start.
+    this.#startWaiting(Infinity);
     await this.#pool.close();
     await Promise.allSettled(this.#inFlight);
     if (this.#cache) await (await this.#cache).close();

@@ -91,9 +91,14 @@ export interface TaskWorker {
 }
 
 /** A kind of worker: how to start one, and which tasks an idle one may take. */
+/** What a worker is started for: the memory of its tasks, and the function it runs first. */
+export type WorkerFor =
+  & Pick<TaskRequest, "memory">
+  & Partial<Pick<TaskRequest, "function" | "found">>;
+
 export interface WorkerKind<W extends TaskWorker = TaskWorker> {
   /** Starts a worker for `request` (and tasks like it); rejects with why it could not. */
-  start(request: TaskRequest, output: OutputSink): W | Promise<W>;
+  start(request: WorkerFor, output: OutputSink): W | Promise<W>;
   /** Whether an idle worker may run `request` next (false: another takes its place). */
   fits(worker: W, request: TaskRequest): boolean;
 }
@@ -449,10 +454,27 @@ export class WorkerPool {
     return results;
   }
 
+  /**
+   * Starts a TypeScript worker before any task asks for one, so that its start-up goes on
+   * while the caller does its own (a worker takes a tenth of a second to be ready), with the
+   * heap limit of a job's `memory`.
+   */
+  prestart(memory: string | undefined): void {
+    if (this.#all.size > 0) return;
+    const kind = this.kinds.typescript;
+    const worker = this.#start(kind, { memory });
+    if (worker instanceof Error) return;
+    const idle = (started: TaskWorker | Error) => {
+      if (!(started instanceof Error)) this.#idleOf(kind).push(started);
+    };
+    if (worker instanceof Promise) worker.then(idle);
+    else idle(worker);
+  }
+
   /** A new worker of `kind`, or a promise of one; the error that says why it did not start. */
   #start(
     kind: WorkerKind,
-    request: TaskRequest,
+    request: WorkerFor,
   ): TaskWorker | Error | Promise<TaskWorker | Error> {
     const add = (worker: TaskWorker) => {
       this.#all.add(worker);

@@ -179,7 +179,7 @@ export class KubernetesExecutor implements Executor {
     { job, indexes }: Waiter,
     condition: { reason?: string; message?: string },
     failedIndexes: number[],
-  ): Promise<Pick<JobOutcome, "error" | "failedTasks">> {
+  ): Promise<Pick<JobOutcome, "error" | "failedTasks" | "taskCounts">> {
     if (condition.reason === "DeadlineExceeded") {
       return { error: `job timed out after ${job.timeout}s` };
     }

@@ -70,16 +70,21 @@ export class UnknownRunError extends Error {
   }
 }
 
-/**
- * The state document of run `runId` in a data dir. Throws {@linkcode UnknownRunError}
- * when `runId` is not a run id or the data dir has no such run.
- */
-export async function readRunState(dataDir: string, runId: string): Promise<StateDocument> {
+/** Throws {@linkcode UnknownRunError} when `runId` is not of the run-id form. */
+export function checkRunId(runId: string): void {
   if (!isRunId(runId)) {
     throw new UnknownRunError(
       `not a run id: ${JSON.stringify(runId)} (expected ktpr + 8 hex characters)`,
     );
   }
+}
+
+/**
+ * The state document of run `runId` in a data dir. Throws {@linkcode UnknownRunError}
+ * when `runId` is not a run id or the data dir has no such run.
+ */
+export async function readRunState(dataDir: string, runId: string): Promise<StateDocument> {
+  checkRunId(runId);
   try {
     return await readStateDocument(new DataFs(openStorage(dataDir)), runId);
   } catch (error) {

@@ -111,12 +111,15 @@ export class DoneRecorder {
   /**
    * Records task `index` as done: written a second later with the tasks done meanwhile (a
    * job that ends sooner may not need it written at all, see {@linkcode dropPending}), or at
-   * the next flush.
+   * the next flush. With `last` (the job's last task: its caller flushes or drops the records
+   * now), it waits for that, with no timer set: a timer set and cleared for each of 10,000
+   * quick one-task jobs cost more than their tasks.
    */
-  add(index: number): void {
+  add(index: number, last = false): void {
     const block = this.#blockOf(index);
     block.indexes.push(index);
     block.dirty = true;
+    if (last) return;
     block.timer ??= setTimeout(() => {
       block.timer = undefined;
       block.writes.request().catch((error) =>

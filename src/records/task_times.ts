@@ -42,7 +42,18 @@ async function readOrUndefined<T>(fs: DataFs, path: string): Promise<T | undefin
 }
 
 /** One job's task times as recorded: start and end, and 0 never ran, 1 done, 2 failed. */
-type RecordedTimes = { start: Float64Array; end: Float64Array; ok: Uint8Array };
+type RecordedTimes = {
+  start: Float64Array | number[];
+  end: Float64Array | number[];
+  ok: Uint8Array | number[];
+};
+
+/**
+ * Jobs of more tasks keep their times in typed arrays (17 bytes a task); smaller ones in
+ * plain arrays, as three typed arrays for each of 10,000 one-task jobs (each its own
+ * allocation outside the heap) cost the run more than their tasks.
+ */
+const TYPED_FROM = 64;
 
 /**
  * Collects the task times of a local run in memory (17 bytes a task) and writes them in
@@ -65,10 +76,11 @@ export class TaskTimeRecorder {
 
   /** A job's times, `count` tasks. */
   job(name: string, count: number) {
-    const times = {
-      start: new Float64Array(count),
-      end: new Float64Array(count),
-      ok: new Uint8Array(count), // 0 never ran, 1 done, 2 failed
+    const typed = count >= TYPED_FROM;
+    const times: RecordedTimes = {
+      start: typed ? new Float64Array(count) : new Array<number>(count).fill(0),
+      end: typed ? new Float64Array(count) : new Array<number>(count).fill(0),
+      ok: typed ? new Uint8Array(count) : new Array<number>(count).fill(0), // 0 never ran, 1 done, 2 failed
     };
     this.#jobs.set(name, times);
     return {
@@ -122,7 +134,7 @@ export class TaskTimeRecorder {
   }
 }
 
-function earliest(t: { start: Float64Array; ok: Uint8Array }): number {
+function earliest(t: RecordedTimes): number {
   let min = Infinity;
   for (let i = 0; i < t.ok.length; i++) if (t.ok[i] && t.start[i] < min) min = t.start[i];
   return min;

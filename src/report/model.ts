@@ -173,13 +173,28 @@ export function shownJobs(doc: StateDocument, limits: Limits = LIMITS): Set<stri
   return shown;
 }
 
-/** A failed job's task counts from its error (`2 of 5 tasks failed: ...`). */
+/**
+ * The failed and never-started task counts a failed job's executor gave (`task_counts`);
+ * for a document written before it kept them, read from its error (`2 of 5 tasks failed
+ * (1 not started): ...`, `... (3 of 5 tasks not started)`).
+ */
+function failedCounts(job: JobState): { failed?: number; notStarted: number } | undefined {
+  if (job.task_counts) {
+    return { failed: job.task_counts.failed, notStarted: job.task_counts.not_started };
+  }
+  const summary = /^(\d+) of (\d+) tasks failed(?: \((\d+) not started\))?/.exec(job.error ?? "");
+  const never = /\((\d+) of \d+ tasks not started\)/.exec(job.error ?? "");
+  if (summary) return { failed: Number(summary[1]), notStarted: Number(summary[3] ?? 0) };
+  if (never) return { notStarted: Number(never[1]) };
+  return undefined;
+}
+
+/** A job's task counts: from its task times when known, else from its status and counts. */
 function countsOf(job: JobState, times: TaskTime[] | undefined): TaskCounts {
   const total = job.type === "dynamic" ? 1 : job.tasks?.length ?? 0;
   const stopped = job.status === "Failed" && /^(interrupted|cancelled):/.test(job.error ?? "");
-  const summary = /^(\d+) of (\d+) tasks failed(?: \((\d+) not started\))?/.exec(job.error ?? "");
-  const never = /\((\d+) of \d+ tasks not started\)/.exec(job.error ?? "");
-  const notStarted = Number(summary?.[3] ?? never?.[1] ?? 0);
+  const counts = job.status === "Failed" ? failedCounts(job) : undefined;
+  const notStarted = counts?.notStarted ?? 0;
   if (times) {
     const failed = times.filter((t) => !t.ok).length;
     const done = times.length - failed;
@@ -193,10 +208,16 @@ function countsOf(job: JobState, times: TaskTime[] | undefined): TaskCounts {
     case "DescendantFailed":
       return { total, done: total, failed: 0, notStarted: 0 };
     case "Failed": {
-      if (stopped && !summary) return { total, done: 0, failed: 0, notStarted: total };
-      const failed = summary ? Number(summary[1]) : total === 1 && !never ? 1 : 0;
-      const done = summary ? total - failed - notStarted : 0;
-      return { total, done, failed, notStarted: never ? total - done - failed : notStarted };
+      if (stopped && counts?.failed === undefined) {
+        return { total, done: 0, failed: 0, notStarted: total };
+      }
+      if (counts?.failed !== undefined) {
+        const failed = counts.failed;
+        return { total, done: total - failed - notStarted, failed, notStarted };
+      }
+      // Failed as a whole (its Job, its output), or with only tasks that never started.
+      if (counts) return { total, done: 0, failed: 0, notStarted: total };
+      return { total, done: 0, failed: total === 1 ? 1 : 0, notStarted: 0 };
     }
     default:
       return { total, done: 0, failed: 0, notStarted: 0 };

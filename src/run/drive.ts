@@ -80,11 +80,14 @@ export async function drivePipeline(
   const idle = Promise.withResolvers<void>();
   idle.promise.catch(() => {}); // awaited below, perhaps only after it fails
   let inFlight = 0;
+  /** Jobs launched whose end has not yet been given to the engine. */
+  let underWay = 0;
   let interrupted = false;
 
-  const changed = () => {
+  /** Saves the state; `now` writes it without waiting for the writer's gap. */
+  const changed = (now = false) => {
     options.onChange?.(run);
-    return writer.save();
+    return now ? writer.flush() : writer.save();
   };
   const finish = async (job: Readonly<JobState>, outcome: JobOutcome) => {
     if (!outcome.ok) {
@@ -94,6 +97,7 @@ export async function drivePipeline(
         now(),
         outcome.taskRetries,
         outcome.failedTasks,
+        outcome.taskCounts,
       );
     } else if (job.type === "static") run.succeed(job.name, [], now(), outcome.taskRetries);
     else {
@@ -102,11 +106,15 @@ export async function drivePipeline(
       else run.fail(job.name, found.error, now(), outcome.taskRetries);
     }
     if (!interrupted) launch(run.advance(now()));
-    await changed();
+    // No job is under way any more (this one was the last, and made none ready): the run is
+    // over, and its last state need not wait for the gap between writes (the jobs that
+    // ended just before it wait for that write too).
+    await changed(--underWay === 0);
   };
   const launch = (jobs: readonly Readonly<JobState>[]) => {
     for (const job of jobs) {
       inFlight++;
+      underWay++;
       executor.run(job).then((outcome) => finish(job, outcome)).then(
         () => --inFlight === 0 && idle.resolve(),
         idle.reject,

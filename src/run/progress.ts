@@ -24,19 +24,51 @@ export interface ProgressView {
 /** Set once stderr cannot be written (a closed pipe, `2>&-`): progress then goes unshown. */
 let stderrGone = false;
 
+/** What {@linkcode encode} encodes short texts into: a UTF-16 unit is at most 3 bytes. */
+const buffer = new Uint8Array(64 * 1024);
+
 /**
- * Writes to stderr; output it cannot write is dropped, never thrown: the run goes on, and
- * its progress is still in the data dir's logs and state.
+ * A text as UTF-8: a short one in {@linkcode buffer}, used again for each (a new array for
+ * each of a run's 20,000 status lines, outside the heap, cost more than writing it).
+ */
+function encode(text: string): Uint8Array {
+  if (text.length * 3 > buffer.length) return encoder.encode(text);
+  return buffer.subarray(0, encoder.encodeInto(text, buffer).written);
+}
+
+/** Text waiting for the end of this turn of the event loop (see {@linkcode write}). */
+let pending = "";
+let flushTimer: ReturnType<typeof setTimeout> | undefined;
+
+/**
+ * Writes to stderr at the end of this turn of the event loop, with what else was written
+ * meanwhile: the 64 jobs of a worker's batch end in one turn, and their 64 lines cost one
+ * write, not 64 (a large text goes at once). Output it cannot write is dropped, never
+ * thrown: the run goes on, and its progress is still in the data dir's logs and state.
  */
 function write(text: string): void {
   if (stderrGone) return;
-  const bytes = encoder.encode(text);
+  pending += text;
+  if (pending.length >= buffer.length / 3) flush();
+  else flushTimer ??= setTimeout(flush, 0);
+}
+
+/** Writes what {@linkcode write} holds now. */
+function flush(): void {
+  clearTimeout(flushTimer);
+  flushTimer = undefined;
+  const bytes = encode(pending);
+  pending = "";
+  if (stderrGone) return;
   try {
     for (let sent = 0; sent < bytes.length;) sent += Deno.stderr.writeSync(bytes.subarray(sent));
   } catch {
     stderrGone = true;
   }
 }
+
+// A process that ends without closing its view (an error) still shows what it said.
+globalThis.addEventListener("unload", flush);
 
 /** Plain lines on stderr: one when a job changes status, one per task output line. */
 export class PlainProgress implements ProgressView {
@@ -68,6 +100,7 @@ export class PlainProgress implements ProgressView {
 
   close(run: PipelineRun): void {
     this.update(run);
+    flush();
   }
 }
 
@@ -130,6 +163,7 @@ export class TerminalProgress implements ProgressView {
     }
     this.#run = run;
     this.#redraw();
+    flush();
   }
 
   #schedule(): void {

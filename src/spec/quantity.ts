@@ -39,6 +39,20 @@ const MAX_POWER = 80;
  * is not a quantity. Values too large for a JavaScript number are `Infinity`.
  */
 function roundedValue(text: string, scale: number): number | null {
+  const key = `${scale} ${text}`;
+  let value = known.get(key);
+  if (value === undefined) {
+    value = computeRoundedValue(text, scale);
+    // Most jobs of a run give the same few quantities (their defaults, at least).
+    if (known.size < 1024) known.set(key, value);
+  }
+  return value;
+}
+
+/** Quantities parsed so far: each job's memory and cpu are checked, 10,000 jobs' too. */
+const known = new Map<string, number | null>();
+
+function computeRoundedValue(text: string, scale: number): number | null {
   const match = QUANTITY.exec(text);
   if (!match) return null;
   const [, sign, number, exponent, suffix = ""] = match;

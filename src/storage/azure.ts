@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { ContainerClient, StoragePipelineOptions } from "@azure/storage-blob";
 import {
@@ -203,6 +203,8 @@ export class AzureStore implements ObjectStore {
   async getStream(key: string): Promise<ReadableStream<Uint8Array> | null> {
     return await this.#call(key, async (client) => {
       const body = (await client.getBlobClient(key).download()).readableStreamBody!;
+      // Loaded here, not with this module: every process that opens a data dir loads it.
+      const { Readable } = await import("node:stream");
       return Readable.toWeb(body as Readable) as ReadableStream<Uint8Array>;
     });
   }
@@ -215,6 +217,7 @@ export class AzureStore implements ObjectStore {
   async putStream(key: string, stream: ReadableStream<Uint8Array>): Promise<void> {
     try {
       const client = await this.#connect();
+      const { Readable } = await import("node:stream");
       await client.getBlockBlobClient(key).uploadStream(
         Readable.fromWeb(stream as WebReadableStream),
         8 << 20,

@@ -10,10 +10,7 @@
  *
  * @module
  */
-import { EventEmitter } from "node:events";
-import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import { pipeline } from "node:stream/promises";
 import type { Bucket, Storage } from "@google-cloud/storage";
 import {
   inParallel,
@@ -97,6 +94,18 @@ function messageOf(error: unknown): string {
  */
 const ANSWER_TIMEOUT_MS = 20_000;
 
+/**
+ * Node's streams, loaded when a GCS store first needs them: a module of Node's loaded by
+ * every process that opens a data dir (every worker, at its start) cost it 20 ms.
+ */
+async function nodeStreams() {
+  const [{ Readable }, { pipeline }] = await Promise.all([
+    import("node:stream"),
+    import("node:stream/promises"),
+  ]);
+  return { Readable, pipeline };
+}
+
 /** An {@linkcode ObjectStore} over one GCS bucket. */
 export class GcsStore implements ObjectStore {
   #bucket?: Promise<Bucket>;
@@ -106,6 +115,7 @@ export class GcsStore implements ObjectStore {
   #connect(): Promise<Bucket> {
     this.#bucket ??= (async () => {
       const { Storage, IdempotencyStrategy } = await import("@google-cloud/storage");
+      const { EventEmitter } = await import("node:events");
       // Each download's stream (in teeny-request) carries 12 listeners on Deno's node
       // streams: a bounded count, not a leak, which would otherwise print a warning.
       EventEmitter.defaultMaxListeners = Math.max(EventEmitter.defaultMaxListeners, 20);
@@ -209,6 +219,7 @@ export class GcsStore implements ObjectStore {
     if (await this.head(key) === null) return null;
     const bucket = await this.#connect();
     const stream = bucket.file(key).createReadStream({ validation: false });
+    const { Readable } = await nodeStreams();
     return Readable.toWeb(stream) as ReadableStream<Uint8Array>;
   }
 
@@ -218,6 +229,7 @@ export class GcsStore implements ObjectStore {
 
   async putStream(key: string, stream: ReadableStream<Uint8Array>): Promise<void> {
     const bucket = await this.#connect();
+    const { Readable, pipeline } = await nodeStreams();
     try {
       await pipeline(
         Readable.fromWeb(stream as WebReadableStream),

@@ -361,7 +361,9 @@ export class PythonWorker {
  * await worker.close();
  * ```
  */
-export async function startPythonWorker(request: TaskRequest): Promise<PythonWorker> {
+export async function startPythonWorker(
+  request: Partial<Pick<TaskRequest, "function" | "found">>,
+): Promise<PythonWorker> {
   try {
     return await PythonWorker.start();
   } catch (error) {

@@ -1,0 +1,64 @@
+/**
+ * A worker started ahead of the run that will use it: `kt-deno run` starts one as soon as
+ * it has read a spec whose first function is TypeScript, and the run's local executor takes
+ * it over, so that the worker's start-up (a tenth of a second) goes on while the launcher
+ * checks the data dir, writes the run's first records and loads the rest of itself, not
+ * before the run's first task.
+ *
+ * @module
+ */
+import type { Job } from "../spec/schema.ts";
+import { FunctionFinder } from "../task/function_lookup.ts";
+import { selfCommand } from "../task/self_command.ts";
+import { denoWorkers, type OutputSink, pythonWorkers, WorkerPool } from "./worker_pool.ts";
+
+/** The pool started ahead, and where its workers' output goes once an executor has it. */
+let early: { pool: WorkerPool; sink: { output?: OutputSink } } | undefined;
+
+/** The first function the jobs call, and its job's memory (its worker's heap limit). */
+function firstFunction(jobs: readonly Job[]): { ref: string; memory?: string } | undefined {
+  for (const job of jobs) {
+    if (job.function !== undefined) return { ref: job.function, memory: job.memory };
+    for (const task of job.tasks ?? []) {
+      if (task.function !== undefined) return { ref: task.function, memory: job.memory };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Starts one worker for the run of `jobs` when their first function is a TypeScript one
+ * (a run of commands or of Python functions needs none), to be taken by
+ * {@linkcode takePrestartedPool}. Returns what ends that worker when no run comes to take
+ * it (a check that fails first).
+ */
+export function prestartWorker(
+  jobs: readonly Job[],
+  functionsDir: string,
+): { discard(): Promise<void> } {
+  const first = firstFunction(jobs);
+  const found = first && new FunctionFinder(functionsDir).find(first.ref);
+  if (
+    !early && found !== undefined && !(found instanceof Error) && found.language === "typescript"
+  ) {
+    const sink: { output?: OutputSink } = {};
+    const pool = new WorkerPool(
+      { typescript: denoWorkers(selfCommand(["worker"]), {}), python: pythonWorkers },
+      (request, line) => sink.output?.(request, line),
+    );
+    pool.prestart(first!.memory);
+    early = { pool, sink };
+  }
+  return { discard: async () => await takePrestartedPool(() => {})?.close() };
+}
+
+/**
+ * The pool started by {@linkcode prestartWorker}, its workers' output now going to
+ * `output`; undefined when none was started. A pool is taken once.
+ */
+export function takePrestartedPool(output: OutputSink): WorkerPool | undefined {
+  const taken = early;
+  early = undefined;
+  if (taken) taken.sink.output = output;
+  return taken?.pool;
+}
