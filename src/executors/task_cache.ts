@@ -428,10 +428,33 @@ export class TaskCache {
     keys[index] = key;
   }
 
-  /** Waits for the entries being stored, then writes a job's decisions and latest keys. */
-  async flush(job: string): Promise<void> {
+  /** Takes decisions made before (by an earlier controller of the run). */
+  restore(job: string, decisions: CacheDecision[]): void {
+    for (const decision of decisions) {
+      this.#decide(job, decision);
+      if (decision.outcome === "cached" && decision.key) {
+        this.#remember(job, decision.index, decision.key);
+      }
+    }
+  }
+
+  /**
+   * Waits for the entries being stored, then writes a job's decisions and latest keys;
+   * `running`: tasks that a Job is about to run, written as `ran` with why they run.
+   */
+  async flush(job: string, running: Miss[] = []): Promise<void> {
     while (this.#storing.size) await Promise.all(this.#storing);
     if (this.options.pod) return;
+    if (running.length) {
+      const decided = this.decisions(job);
+      const pending = running.map(({ request, key, why }): CacheDecision => ({
+        index: request.index,
+        outcome: "ran",
+        why,
+        ...(key ? { key } : {}),
+      }));
+      return await writeDecisions(this.fs, this.runId, job, [...decided, ...pending]);
+    }
     const decisions = this.#decisions.get(job);
     if (decisions) {
       const earlier = this.options.resumed
