@@ -8,7 +8,16 @@ import assert from "node:assert/strict";
 import type { KubeClient } from "../src/k8s/client.ts";
 import { LABELS } from "../src/k8s/names.ts";
 import type { CacheDecision } from "../src/records/cache.ts";
-import { FIXTURE_FUNCTIONS, ktDeno, runIdOf, specFile, stateOf } from "./cli_helpers.ts";
+import {
+  exists,
+  FIXTURE_FUNCTIONS,
+  ktDeno,
+  runIdOf,
+  spawnKtDeno,
+  specFile,
+  stateOf,
+} from "./cli_helpers.ts";
+import { until } from "./until.ts";
 import { applyRbac, clusterSuite, writableByPods } from "./cluster/harness.ts";
 import { testImage } from "./cluster/images.ts";
 
@@ -150,6 +159,80 @@ suite.test("run --cache on Kubernetes: a rerun makes no pod; a changed input rer
     // And once more: all cached again.
     const fourth = await run();
     assert.equal(fourth.count(fourth.pods), 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+suite.test("run --cache on Kubernetes: a controller killed while a Job runs; the next one adopts the Job and its decisions", async ({ cluster, kube }) => {
+  await applyRbac(kube, NS);
+  // Task 0 is answered from its entry; task 1 waits in its pod for the file `go`.
+  const { dir, path } = await specFile({
+    name: "adopted",
+    jobs: [{
+      name: "slow",
+      type: "static",
+      tasks: [
+        { function: "hello.prepend", args: { input: "input/a.txt", output: "mid/a.txt" } },
+        { function: "report_steps.waitForFile", args: { path: "go", started: "started" } },
+      ],
+    }],
+  });
+  try {
+    const dataDir = `${dir}/data`;
+    await Deno.mkdir(`${dataDir}/input`, { recursive: true });
+    await Deno.writeTextFile(`${dataDir}/input/a.txt`, "line of a\n");
+    await Deno.writeTextFile(`${dataDir}/go`, "");
+    await writableByPods(dataDir);
+    const args = ["run", path, "--cache", "--image", IMAGE, "--data-dir", dataDir, "--wait"];
+    const env = { KUBECONFIG: cluster.kubeconfigPath };
+    const first = await ktDeno(args, dir, env);
+    assert.equal(first.code, 0, first.stdout + first.stderr);
+
+    await Deno.remove(`${dataDir}/go`);
+    await Deno.remove(`${dataDir}/started`);
+    const launcher = spawnKtDeno(args, dir, env);
+    const output = Promise.all([
+      new Response(launcher.stdout).text(),
+      new Response(launcher.stderr).text(),
+      launcher.status,
+    ]);
+    const runId = await until<string>("the run id", 60, async () => {
+      for await (const e of Deno.readDir(`${dataDir}/kt-metadata`)) {
+        if (e.name !== runIdOf(first.stdout) && e.name.startsWith("ktpr")) return e.name;
+      }
+    });
+    await until("task 1 to start in its pod", 120, () => exists(`${dataDir}/started`));
+    const pods = await kube.request<Obj>("GET", `/api/v1/namespaces/${NS}/pods`, {
+      query: { labelSelector: `job-name=kt-controller-${runId}` },
+    });
+    const pod = pods.items.find((p: Obj) => p.status?.phase === "Running")?.metadata.name;
+    assert.ok(pod, "the controller's pod runs");
+    await kube.request("DELETE", `/api/v1/namespaces/${NS}/pods/${pod}`, {
+      body: { apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: 0 },
+    });
+    // The next controller pod is up (the Job made another): then task 1 may end.
+    await until("another controller pod to run", 120, async () => {
+      const now = await kube.request<Obj>("GET", `/api/v1/namespaces/${NS}/pods`, {
+        query: { labelSelector: `job-name=kt-controller-${runId}` },
+      });
+      return now.items.some((p: Obj) =>
+        p.metadata.name !== pod && p.status?.containerStatuses?.[0]?.state?.running
+      );
+    });
+    await Deno.writeTextFile(`${dataDir}/go`, "");
+    const [stdout, stderr, status] = await output;
+    assert.equal(status.code, 0, stdout + stderr);
+    assert.equal((await stateOf(dataDir, runId)).status, "Completed");
+    const jobs = await taskObjects(kube, runId, "jobs");
+    assert.equal(jobs.slow.length, 1, "one Job, adopted, not made twice");
+    assert.equal(jobs.slow[0].spec.completions, 1, "the Job runs task 1 only");
+    const decided = await decisions(dataDir, runId, "slow");
+    assert.deepEqual(decided.map((d) => [d.index, d.outcome]), [[0, "cached"], [1, "ran"]]);
+    assert.match(decided[1].why, /^input go (appeared|changed)|^input go was removed/);
+    assert.ok(decided[1].key, `task 1 stored its entry: ${JSON.stringify(decided)}`);
+    const why = await ktDeno(["why", runId, "slow", "--data-dir", dataDir], dir);
+    assert.match(why.stdout, /slow\/0: cached: its entry holds\nslow\/1: ran: /);
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }

@@ -317,6 +317,82 @@ Deno.test("run --cache: what is never stored (a process started, a failure) and 
   }
 });
 
+Deno.test("resume of a run started with --cache keeps caching: hits answered, entries stored", async () => {
+  const p = await project();
+  const input = (name: string, text: string) =>
+    Deno.writeTextFile(`${p.dir}/data/input/${name}`, text);
+  try {
+    await input("ok.txt", "ok\n");
+    await input("flag.txt", "fine\n");
+    const base = pipeline();
+    const spec = {
+      name: "resumed",
+      jobs: [
+        base.jobs[0],
+        {
+          name: "gate",
+          type: "static",
+          tasks: ["ok.txt", "flag.txt"].map((f) => ({
+            function: "steps.fails",
+            args: { input: `input/${f}` },
+          })),
+        },
+        { ...base.jobs[1] as Record<string, unknown>, dependencies: ["upper", "gate"] },
+      ],
+    };
+    await p.run(spec);
+    await input("flag.txt", "fail\n");
+    await Deno.writeTextFile(`${p.dir}/pipeline.yaml`, stringify(spec));
+    const failed = await p.cli([
+      "run",
+      "pipeline.yaml",
+      "--functions",
+      "fns",
+      "--data-dir",
+      "data",
+      "--cache",
+    ]);
+    assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+    const runId = runIdOf(failed.stdout);
+    assert.deepEqual(await p.outcomes(runId), {
+      "upper/0": "cached",
+      "upper/1": "cached",
+      "gate/0": "cached",
+      "gate/1": "ran",
+    });
+
+    // Fixed, and resumed without --cache: the run was started with it.
+    await input("flag.txt", "fine again\n");
+    const resumed = await p.cli(["resume", runId, "--data-dir", "data"]);
+    assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
+    assert.deepEqual(await p.outcomes(runId), {
+      "upper/0": "cached",
+      "upper/1": "cached",
+      "gate/0": "cached",
+      "gate/1": "ran",
+      "count/0": "cached",
+      "count/1": "cached",
+    });
+    const why = await p.decisions(runId);
+    assert.equal(why.gate[0].why, "its entry holds", "the earlier attempt's decision is kept");
+    assert.match(why.gate[1].why, /^input input\/flag\.txt changed/);
+    const status = await p.cli(["status", runId, "--data-dir", "data"]);
+    assert.match(status.stdout, /gate: 1 cached, 1 ran/);
+    // The resumed attempt stored gate/1's entry: the next run answers it.
+    const next = await p.run(spec);
+    assert.deepEqual(await p.outcomes(next.runId), {
+      "upper/0": "cached",
+      "upper/1": "cached",
+      "gate/0": "cached",
+      "gate/1": "cached",
+      "count/0": "cached",
+      "count/1": "cached",
+    });
+  } finally {
+    await Deno.remove(p.dir, { recursive: true });
+  }
+});
+
 Deno.test("run --cache: two runs writing the cache at once leave whole entries that a third run uses", async () => {
   const p = await project();
   try {

@@ -6,7 +6,11 @@ import assert from "node:assert/strict";
 import { codeDigest } from "../src/task/code_digest.ts";
 import { Digester, DigestMemo } from "../src/storage/digest.ts";
 import { LocalDriver } from "../src/storage/local.ts";
-import { canonicalJson } from "../src/executors/task_cache.ts";
+import { canonicalJson, TaskCache } from "../src/executors/task_cache.ts";
+import { readJobDecisions, readTaskKeys, writeEntry } from "../src/records/cache.ts";
+import { DataFs } from "../src/storage/data_fs.ts";
+import { openStorage } from "../src/storage/open.ts";
+import type { TaskRequest } from "../src/task/request.ts";
 
 async function tree(files: Record<string, string>): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "kt-cache-units-" });
@@ -141,4 +145,55 @@ Deno.test("a parsed spec is kept only when JSON gives the same value back, keyed
     YAML_PARSER.startsWith(`${config.imports.yaml} `),
     "YAML_PARSER names deno.json's yaml",
   );
+});
+
+Deno.test("decisions written before a Job is made are what a restarted controller adopts", async () => {
+  const dir = await tree({});
+  try {
+    const fs = new DataFs(openStorage(dir));
+    const runId = "ktpr0000adop";
+    const [k0, k1] = ["a", "b"].map((c) => c.repeat(64));
+    const request = (index: number) => ({ job: "j", index }) as unknown as TaskRequest;
+    // The first controller: task 0 answered from its entry, task 1 left to the Job.
+    const first = await TaskCache.open(fs, runId);
+    first.restore("j", [{ index: 0, outcome: "cached", why: "its entry holds", key: k0 }]);
+    await first.flush("j", [{ request: request(1), key: k1, why: "no entry" }]);
+    assert.deepEqual((await readJobDecisions(fs, runId, "j")).map((d) => [d.index, d.outcome]), [
+      [0, "cached"],
+      [1, "ran"],
+    ]);
+    // It dies; the Job's pod stores task 1's entry; the next controller adopts the Job.
+    await writeEntry(fs, {
+      key: k1,
+      run_id: runId,
+      job: "j",
+      index: 1,
+      function: "m.f",
+      time: new Date().toISOString(),
+      code: {},
+      args_digest: "",
+      env_digest: "",
+      reads: {},
+      lists: {},
+      globs: {},
+      writes: {},
+    });
+    const next = await TaskCache.open(fs, runId);
+    const earlier = await readJobDecisions(fs, runId, "j");
+    next.restore("j", earlier.filter((d) => d.outcome === "cached"));
+    const misses = earlier.filter((d) => d.outcome === "ran").map((d) => ({
+      request: request(d.index),
+      key: d.key,
+      why: d.why,
+    }));
+    await next.ranElsewhere(misses);
+    await next.flush("j");
+    assert.deepEqual(await readJobDecisions(fs, runId, "j"), [
+      { index: 0, outcome: "cached", why: "its entry holds", key: k0 },
+      { index: 1, outcome: "ran", why: "no entry", key: k1 },
+    ]);
+    assert.deepEqual(await readTaskKeys(fs, "j"), { 0: k0, 1: k1 });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

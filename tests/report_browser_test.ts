@@ -234,6 +234,113 @@ Deno.test(
   },
 );
 
+const CACHED_STEPS = `
+export async function upper(args: { input: string; output: string }, ctx: any) {
+  await ctx.fs.write(args.output, (await ctx.fs.read(args.input)).toUpperCase());
+}
+export async function count(args: { input: string; output: string }, ctx: any) {
+  await ctx.fs.write(args.output, String((await ctx.fs.read(args.input)).length));
+}
+`;
+
+Deno.test(
+  "a run with --cache: a task's details say cached or ran, why, and the files it read and wrote",
+  browserTest,
+  async () => {
+    const files = ["a.txt", "b.txt"];
+    const { dir, path } = await specFile({
+      name: "cached",
+      jobs: [
+        {
+          name: "upper",
+          type: "static",
+          tasks: files.map((f) => ({
+            function: "steps.upper",
+            args: { input: `input/${f}`, output: `mid/${f}` },
+          })),
+        },
+        {
+          name: "count",
+          type: "static",
+          dependencies: ["upper"],
+          tasks: files.map((f) => ({
+            function: "steps.count",
+            args: { input: `mid/${f}`, output: `out/${f}` },
+          })),
+        },
+      ],
+    });
+    await Deno.mkdir(`${dir}/fns`);
+    await Deno.writeTextFile(`${dir}/fns/steps.ts`, CACHED_STEPS);
+    const data = `${dir}/kt-data`;
+    await Deno.mkdir(`${data}/input`, { recursive: true });
+    for (const f of files) await Deno.writeTextFile(`${data}/input/${f}`, `${f}\n`);
+    const run = async () => {
+      const result = await ktDeno(
+        ["run", path, "--data-dir", data, "--functions", "fns", "--cache"],
+        dir,
+      );
+      assert.equal(result.code, 0, result.stderr);
+      return result;
+    };
+    const first = runIdOf((await run()).stdout);
+    await Deno.writeTextFile(`${data}/input/b.txt`, "b, longer now\n");
+    const second = await run();
+    const runId = runIdOf(second.stdout);
+    const url = `file://${reportOf(second.stdout, data, runId)}`;
+    const { page, requests, errors, close } = await open(url);
+    try {
+      await page.click(`#dag .box[data-job="count"]`);
+      const details = (await detailsText(page))!;
+      assert.match(details, /cache1 cached, 1 ran/);
+      // The task that ran comes first, with why; then the cached one.
+      const tasks = await page.$$eval(
+        "#details-body details.lineage",
+        (els) => els.map((e) => ({ index: e.getAttribute("data-index"), text: e.textContent })),
+      );
+      assert.deepEqual(tasks.map((t) => t.index), ["1", "0"]);
+      assert.match(tasks[0].text!, /^Task 1: ran input mid\/b\.txt changed/);
+      assert.match(tasks[1].text!, /^Task 0: cached its entry holds/);
+      // Opened, a task lists what it read (and who wrote it) and what it wrote.
+      await page.click(`#details-body details.lineage[data-index="1"] summary`);
+      await page.click(`#details-body details.lineage[data-index="0"] summary`);
+      const reads = await page.$$eval(
+        "#details-body details.lineage .reads li",
+        (els) => els.map((e) => e.textContent),
+      );
+      assert.deepEqual(reads, [
+        `mid/b.txt written by upper/1`,
+        `mid/a.txt written by upper/0 (run ${first})`,
+      ]);
+      const writes = await page.$$eval(
+        "#details-body details.lineage .writes li",
+        (els) => els.map((e) => e.textContent),
+      );
+      assert.deepEqual(writes, ["out/b.txt", "out/a.txt"]);
+      assert.match(
+        details + (await detailsText(page)),
+        new RegExp(`From its entry of run ${first}`),
+      );
+      // The first job's tasks read inputs no task wrote.
+      await page.click(`#dag .box[data-job="upper"]`);
+      await page.click(`#details-body details.lineage[data-index="1"] summary`);
+      assert.match(
+        (await detailsText(page))!,
+        /Task 1: ran input input\/b\.txt changed.*read 1 fileinput\/b\.txtwrote 1 filemid\/b\.txt/,
+      );
+      await page.click(`#dag .box[data-job="count"]`);
+      await page.click(`#details-body details.lineage[data-index="1"] summary`);
+      await page.click(`#details-body details.lineage[data-index="0"] summary`);
+      await page.screenshot({ path: `${SCREENS}/cached.png`, fullPage: false });
+      assert.deepEqual(errors, []);
+      assert.deepEqual(requests, [url]);
+    } finally {
+      await close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
 Deno.test(
   "report --serve shows a run as it goes and reloads when its state changes",
   browserTest,

@@ -3,6 +3,16 @@ import type { JobState, StateDocument } from "../src/engine/state.ts";
 import { layoutGraph } from "../src/report/layout.ts";
 import { buildModel, LIMITS, shownJobs } from "../src/report/model.ts";
 import { renderPage } from "../src/report/page.ts";
+import { loadLineage } from "../src/report/lineage.ts";
+import {
+  type CacheDecision,
+  type CacheEntry,
+  readDecisions,
+  writeDecisions,
+  writeEntry,
+} from "../src/records/cache.ts";
+import { DataFs } from "../src/storage/data_fs.ts";
+import { openStorage } from "../src/storage/open.ts";
 
 const T = "2026-01-01T00:00:00.000Z";
 
@@ -159,4 +169,83 @@ Deno.test("a failed job's task counts come from its task_counts, not from its er
   assert.deepEqual(counts.stopped, { total: 5, done: 2, failed: 0, notStarted: 3 });
   assert.deepEqual(counts.older, { total: 5, done: 2, failed: 2, notStarted: 1 });
   assert.deepEqual(counts.whole, { total: 5, done: 0, failed: 0, notStarted: 0 });
+});
+
+Deno.test("a report's lineage is capped: tasks per job, files per task, entries read for writers", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kt-report-lineage-" });
+  try {
+    const fs = new DataFs(openStorage(dir));
+    const runId = "ktpr0000abcd";
+    const n = 200;
+    const entry = (job: string, index: number, reads: string[], writes: string[]): CacheEntry => ({
+      key: `${job === "w" ? "a" : "b"}${String(index).padStart(4, "0")}`.padEnd(64, "0"),
+      run_id: index % 2 ? runId : "ktpr0000prev",
+      job,
+      index,
+      function: "m.f",
+      time: T,
+      code: {},
+      args_digest: "",
+      env_digest: "",
+      reads: Object.fromEntries(reads.map((p) => [p, "sha256:1"])),
+      lists: {},
+      globs: {},
+      writes: Object.fromEntries(writes.map((p) => [p, "sha256:2"])),
+    });
+    const wrote = Array.from({ length: n }, (_, i) => entry("w", i, [`in/${i}`], [`f/${i}`]));
+    // Each reader reads 30 files, the first of them written by a task far down `w`.
+    const read = Array.from(
+      { length: n },
+      (_, i) =>
+        entry("r", i, [`f/${n - 1 - i}`, ...Array.from({ length: 29 }, (_, j) => `in/z${j}`)], [
+          `out/${i}`,
+        ]),
+    );
+    for (const e of [...wrote, ...read]) await writeEntry(fs, e);
+    const decide = (es: CacheEntry[]) =>
+      es.map((e): CacheDecision => ({
+        index: e.index,
+        outcome: e.index === 7 ? "ran" : "cached",
+        why: e.index === 7 ? "no entry" : "its entry holds",
+        key: e.key,
+      }));
+    await writeDecisions(fs, runId, "w", decide(wrote));
+    await writeDecisions(fs, runId, "r", decide(read));
+    const state = doc([
+      job("w", { tasks: wrote.map(() => ({ args: {} })) }),
+      job("r", { dependencies: ["w"], tasks: read.map(() => ({ args: {} })) }),
+    ]);
+    const decisions = await readDecisions(fs, runId);
+    const shown = new Set(["w", "r"]);
+    const lineage = await loadLineage(fs, state, shown, decisions, LIMITS);
+    const r = lineage.get("r")!;
+    assert.deepEqual(r.map((t) => [t.index, t.outcome]), [
+      [7, "ran"],
+      [0, "cached"],
+      [
+        1,
+        "cached",
+      ],
+      [2, "cached"],
+      [3, "cached"],
+    ]);
+    assert.equal(lineage.get("w")!.length, LIMITS.lineageTasks);
+    assert.equal(r[0].readCount, 30);
+    assert.equal(r[0].reads.length, LIMITS.lineageFiles);
+    // f/192 was written by w/192, found by reading w's other entries.
+    const first = r[0].reads.find((x) => x.path === `f/${n - 1 - 7}`);
+    assert.deepEqual(first?.writer, { job: "w", index: 192, run: "ktpr0000prev" });
+    assert.equal(r[0].reads.find((x) => x.path === "in/z0")?.writer, undefined);
+    assert.deepEqual(r[0].writes, ["out/7"]);
+    assert.equal(r[0].entryRun, runId);
+
+    // With a budget of 10 more entries, writers far down `w` are not found; the totals hold.
+    const small = { ...LIMITS, lineageWriters: 10, lineageTotal: 6 };
+    const capped = await loadLineage(fs, state, shown, decisions, small);
+    assert.equal([...capped.values()].flat().length, 6);
+    assert.equal(capped.get("r")!.length, 1);
+    assert.equal(capped.get("r")![0].reads[0].writer, undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

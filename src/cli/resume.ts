@@ -30,6 +30,8 @@ export async function resumeCommand(runId: string, flags: RunFlags): Promise<num
   const doc = await readRunState(flags.dataDir, runId);
   const fs = new DataFs(openStorage(flags.dataDir));
   const { pipeline, launch } = await planResume(fs, doc);
+  // A run started with --cache keeps using it.
+  const cache = flags.cache || launch?.cache === true || undefined;
   if (flags.image === undefined && launch?.namespace !== undefined) {
     throw new UsageError(
       `run ${runId} ran on Kubernetes (namespace ${launch.namespace}); resume it there: kt-deno resume ${runId} --image IMAGE --data-dir ${flags.dataDir} and the other flags it was run with`,
@@ -38,7 +40,10 @@ export async function resumeCommand(runId: string, flags: RunFlags): Promise<num
   if (flags.image !== undefined) {
     const { runOnClusterHere } = await import("../k8s/cluster_here.ts");
     return await runOnClusterHere(
-      clusterRunOptions(pipeline, flags, { runId, reopened: reopenRun(doc, new Date()) }),
+      clusterRunOptions(pipeline, { ...flags, cache }, {
+        runId,
+        reopened: reopenRun(doc, new Date()),
+      }),
     );
   }
   await checkDataDir(flags.dataDir, { write: true });
@@ -59,6 +64,7 @@ export async function resumeCommand(runId: string, flags: RunFlags): Promise<num
         functionsDir,
         concurrency: flags.concurrency,
         resuming: true,
+        cache,
       }),
     (doc) => reportEnd(flags.dataDir, doc),
   );

@@ -400,7 +400,10 @@ export class LocalExecutor implements Executor {
         : [this.#timedAttempt(job, { ...batch[0], request: requests[0] }, signal)];
     const requests = batch.map((t) => t.request);
     if (!(job.cache ?? this.options.cache) || requests[0] instanceof Error) return run(requests);
-    this.#cache ??= TaskCache.open(this.#fs, this.#where.runId, this.options.cacheOptions);
+    this.#cache ??= TaskCache.open(this.#fs, this.#where.runId, {
+      ...this.options.cacheOptions,
+      ...(this.options.resuming ? { resumed: true } : {}),
+    });
     const count = job.type === "dynamic" ? 1 : job.tasks!.length;
     const requestAt = (i: number) => {
       // A packed pod's job has only its own tasks.

@@ -22,6 +22,7 @@ import {
   missReason,
   readDigestMemo,
   readEntry,
+  readJobDecisions,
   readTaskKeys,
   staleness,
   type TaskKeys,
@@ -53,6 +54,18 @@ const NOT_KEYED = [
   TASK_ENV.argsFile,
 ];
 
+/** A local path made absolute and plain; a store's URL as it is. */
+function absolutePath(path: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) return path;
+  const parts: string[] = [];
+  const whole = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+  for (const part of whole.split("/")) {
+    if (part === "..") parts.pop();
+    else if (part !== "" && part !== ".") parts.push(part);
+  }
+  return `/${parts.join("/")}`;
+}
+
 /** JSON with object keys sorted, so equal values give equal text. */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(
@@ -74,6 +87,11 @@ export interface CacheOptions {
    * (no decisions, latest keys or digest memo, which the controller writes).
    */
   pod?: boolean;
+  /**
+   * A resumed run: a job's decisions are added to those its earlier attempts wrote (the
+   * tasks recorded done there are not looked up again, and keep theirs).
+   */
+  resumed?: boolean;
 }
 
 /** A task a {@linkcode TaskCache.split} left to run elsewhere (a pod): its key, and why. */
@@ -161,6 +179,8 @@ export class TaskCache {
   #keyParts(request: TaskRequest, code: CodeDigest): KeyParts {
     const env = taskEnv(request, "");
     for (const name of NOT_KEYED) delete env[name];
+    // A folder spelled another way is the same folder (`resume` has it absolute).
+    for (const name of [POD_ENV.dataDir, POD_ENV.functionsDir]) env[name] = absolutePath(env[name]);
     if (this.options.image !== undefined) env[IMAGE_KEY] = this.options.image;
     const args_digest = sha256Hex(canonicalJson(request.args ?? {}));
     const env_digest = sha256Hex(canonicalJson(env));
@@ -408,12 +428,40 @@ export class TaskCache {
     keys[index] = key;
   }
 
-  /** Waits for the entries being stored, then writes a job's decisions and latest keys. */
-  async flush(job: string): Promise<void> {
+  /** Takes decisions made before (by an earlier controller of the run). */
+  restore(job: string, decisions: CacheDecision[]): void {
+    for (const decision of decisions) {
+      this.#decide(job, decision);
+      if (decision.outcome === "cached" && decision.key) {
+        this.#remember(job, decision.index, decision.key);
+      }
+    }
+  }
+
+  /**
+   * Waits for the entries being stored, then writes a job's decisions and latest keys;
+   * `running`: tasks that a Job is about to run, written as `ran` with why they run.
+   */
+  async flush(job: string, running: Miss[] = []): Promise<void> {
     while (this.#storing.size) await Promise.all(this.#storing);
     if (this.options.pod) return;
+    if (running.length) {
+      const decided = this.decisions(job);
+      const pending = running.map(({ request, key, why }): CacheDecision => ({
+        index: request.index,
+        outcome: "ran",
+        why,
+        ...(key ? { key } : {}),
+      }));
+      return await writeDecisions(this.fs, this.runId, job, [...decided, ...pending]);
+    }
     const decisions = this.#decisions.get(job);
-    if (decisions) await writeDecisions(this.fs, this.runId, job, [...decisions.values()]);
+    if (decisions) {
+      const earlier = this.options.resumed
+        ? (await readJobDecisions(this.fs, this.runId, job)).filter((d) => !decisions.has(d.index))
+        : [];
+      await writeDecisions(this.fs, this.runId, job, [...earlier, ...decisions.values()]);
+    }
     const keys = this.#keys.get(job);
     if (keys) {
       this.#keys.delete(job);

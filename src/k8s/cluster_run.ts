@@ -122,6 +122,7 @@ export async function runOnCluster(
         ...(options.specPath ? { spec_path: absolute(options.specPath) } : {}),
         namespace: settings.namespace,
         ...(options.context ? { context: options.context } : {}),
+        ...(options.cache ? { cache: true } : {}),
       }).catch((error) =>
         // The run is launched; without its record, resume and cancel need --namespace.
         hooks.warn(`the run's launch record was not written: ${(error as Error).message}`)

@@ -226,10 +226,14 @@ export class KubernetesExecutor implements Executor {
   async run(job: Readonly<JobState>): Promise<JobOutcome> {
     if (this.#stopped) return await new Promise<never>(() => {});
     const name = jobObjectName(this.options.settings.runId, job.name);
-    // With the cache, the tasks whose entries hold are answered here, before any Job.
-    const cached = !this.#jobs.get(name) && (job.cache ?? this.options.settings.cache)
-      ? await this.#split(job)
-      : undefined;
+    // With the cache, the tasks whose entries hold are answered here, before any Job; a
+    // Job made by an earlier controller of the run is adopted with the decisions it kept.
+    const caching = job.cache ?? this.options.settings.cache;
+    const cached = !caching
+      ? undefined
+      : this.#jobs.get(name)
+      ? await this.#adopt(job)
+      : await this.#split(job);
     if (cached?.misses.length === 0) {
       const total = taskCount(job);
       this.options.events?.progress?.({
@@ -250,7 +254,11 @@ export class KubernetesExecutor implements Executor {
     if (!this.#jobs.get(name)) {
       const release = await this.#creating.acquire();
       try {
-        if (!this.#jobs.get(name)) await this.#create(job, cached?.indexes);
+        if (!this.#jobs.get(name)) {
+          // The decisions go first: a controller that adopts the Job finds them.
+          if (cached) await cached.cache.flush(job.name, cached.misses);
+          await this.#create(job, cached?.indexes);
+        }
       } catch (error) {
         if (!(error instanceof ApiError && error.status === 409)) {
           this.#waiting.delete(name);
@@ -275,18 +283,19 @@ export class KubernetesExecutor implements Executor {
     return ended;
   }
 
-  /**
-   * Looks a job's tasks up in the cache: answers those whose entries hold, and says which
-   * are left to run, and (for a job of one-task pods of which some were answered) the
-   * tasks of its Job's completion indexes.
-   */
-  async #split(job: Readonly<JobState>) {
+  /** The run's cache, opened once. */
+  async #openCache(): Promise<TaskCache> {
     const { settings, fs } = this.options;
     if (!this.#cache) {
       const { TaskCache } = await import("../executors/task_cache.ts");
       this.#cache = TaskCache.open(fs, settings.runId, { image: settings.image });
     }
-    const cache = await this.#cache;
+    return await this.#cache;
+  }
+
+  /** A job's tasks as the cache sees them. */
+  #requests(job: Readonly<JobState>): TaskRequest[] {
+    const { settings } = this.options;
     const where = {
       runId: settings.runId,
       job: job.name,
@@ -297,6 +306,38 @@ export class KubernetesExecutor implements Executor {
     for (const definition of taskDefinitions(job)) {
       requests.push({ ...definition, ...where, index: requests.length });
     }
+    return requests;
+  }
+
+  /**
+   * A Job an earlier controller made: the decisions it wrote before making it are taken
+   * again (its cached tasks, and why the others run in the Job); the tasks it did not
+   * decide are said to have run in it.
+   */
+  async #adopt(job: Readonly<JobState>) {
+    const cache = await this.#openCache();
+    const { readJobDecisions } = await import("../records/cache.ts");
+    const earlier = await readJobDecisions(this.options.fs, this.options.settings.runId, job.name);
+    const by = new Map(earlier.map((d) => [d.index, d]));
+    cache.restore(job.name, earlier.filter((d) => d.outcome === "cached"));
+    const misses: Miss[] = this.#requests(job).flatMap((request) => {
+      const d = by.get(request.index);
+      if (d?.outcome === "cached") return [];
+      const why = d?.why.replace(/; not stored \(.*\)$/, "") ??
+        "ran in a Job an earlier controller of the run made";
+      return [{ request, key: d?.key, why }];
+    });
+    return { cache, misses, indexes: undefined };
+  }
+
+  /**
+   * Looks a job's tasks up in the cache: answers those whose entries hold, and says which
+   * are left to run, and (for a job of one-task pods of which some were answered) the
+   * tasks of its Job's completion indexes.
+   */
+  async #split(job: Readonly<JobState>) {
+    const cache = await this.#openCache();
+    const requests = this.#requests(job);
     const misses: Miss[] = await cache.split(requests);
     const some = misses.length > 0 && misses.length < requests.length;
     const indexes = some && tasksPerPod(job) === 1

@@ -127,6 +127,15 @@ export async function writeDecisions(
   await fs.writeJson(cacheDecisionsPath(runId, job), sorted);
 }
 
+/** A job's decisions in a run (empty when there are none). */
+export async function readJobDecisions(
+  fs: DataFs,
+  runId: string,
+  job: string,
+): Promise<CacheDecision[]> {
+  return await fs.readJson<CacheDecision[]>(cacheDecisionsPath(runId, job)).catch(() => []);
+}
+
 /** A run's decisions by job (empty when the run did not use the cache). */
 export async function readDecisions(
   fs: DataFs,

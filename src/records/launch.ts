@@ -21,6 +21,8 @@ export interface LaunchRecord {
   schedule?: string;
   /** Its controller Job, when that is not `kt-controller-<run id>` (a schedule's Job). */
   controller_job?: string;
+  /** Started with `--cache`: `resume` keeps using the cache. */
+  cache?: boolean;
 }
 
 /** A path made absolute against the working directory (for the launch record). */

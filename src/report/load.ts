@@ -20,6 +20,7 @@ import {
   shownJobs,
   type TaskLog,
 } from "./model.ts";
+import { loadLineage } from "./lineage.ts";
 import { readRunTimes, readTaskTimes, type TaskTime } from "../records/task_times.ts";
 
 /** Indexes of a failed job's failed tasks: from its task times, else those kept with it. */
@@ -49,7 +50,8 @@ export async function loadReport(
   const times = new Map<string, TaskTime[]>();
   const logs = new Map<string, TaskLog[]>();
   const cache = new Map<string, { cached: number; ran: number }>();
-  for (const [job, decisions] of Object.entries(await readDecisions(fs, runId))) {
+  const decided = await readDecisions(fs, runId);
+  for (const [job, decisions] of Object.entries(decided)) {
     const cached = decisions.filter((d) => d.outcome === "cached").length;
     cache.set(job, { cached, ran: decisions.length - cached });
   }
@@ -70,5 +72,6 @@ export async function loadReport(
     );
     if (withLines.length) logs.set(name, withLines);
   });
-  return buildModel(doc, { shown, times, logs, limits, cache });
+  const lineage = cache.size ? await loadLineage(fs, doc, shown, decided, limits) : undefined;
+  return buildModel(doc, { shown, times, logs, limits, cache, lineage });
 }

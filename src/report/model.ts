@@ -26,6 +26,14 @@ export interface Limits {
   logTasks: number;
   /** Last lines of a failed task's log that are shown. */
   logLines: number;
+  /** With `--cache`: most tasks of one job whose decision and files are shown. */
+  lineageTasks: number;
+  /** With `--cache`: most tasks in the whole report whose decision and files are shown. */
+  lineageTotal: number;
+  /** Most files read (and most written) listed for one task. */
+  lineageFiles: number;
+  /** Most cache entries of other tasks read to find who wrote the files shown tasks read. */
+  lineageWriters: number;
 }
 
 /** The limits reports use. */
@@ -35,6 +43,10 @@ export const LIMITS: Limits = {
   taskBars: 12,
   logTasks: 3,
   logLines: 20,
+  lineageTasks: 5,
+  lineageTotal: 100,
+  lineageFiles: 10,
+  lineageWriters: 400,
 };
 
 /** Tasks of a job that are done, failed and never started, out of its total. */
@@ -50,6 +62,32 @@ export interface TaskCounts {
 export interface TaskLog {
   index: number;
   lines: string[];
+}
+
+/** A task that wrote a file, as lineage names it. */
+export interface Writer {
+  job: string;
+  index: number;
+  /** The run it wrote in, when that is not the report's run (a cached task's entry). */
+  run?: string;
+}
+
+/**
+ * One task of a run with the cache: whether it was skipped (`cached`) or ran and why, and
+ * its lineage from its cache entry: the files it read (with the task that last wrote each,
+ * where the report found it) and those it wrote. At most {@linkcode Limits.lineageFiles}
+ * of each are listed; `readCount` and `writeCount` count them all.
+ */
+export interface TaskLineage {
+  index: number;
+  outcome: "cached" | "ran";
+  why: string;
+  /** The run whose entry this is (a cached task's is an earlier run's). */
+  entryRun?: string;
+  reads: { path: string; writer?: Writer }[];
+  readCount: number;
+  writes: string[];
+  writeCount: number;
 }
 
 /** One job as the report shows it. */
@@ -71,6 +109,8 @@ export interface JobView {
   logs?: TaskLog[];
   /** With `--cache`: its tasks skipped (cached) and run. */
   cache?: { cached: number; ran: number };
+  /** With `--cache`: some of its tasks' decisions and files (see {@linkcode TaskLineage}). */
+  lineage?: TaskLineage[];
 }
 
 /** A box of the graph: one job, or a summary of the jobs folded in one group. */
@@ -233,6 +273,7 @@ export function buildModel(
     logs?: Map<string, TaskLog[]>;
     limits?: Limits;
     cache?: Map<string, { cached: number; ran: number }>;
+    lineage?: Map<string, TaskLineage[]>;
   } = {},
 ): ReportModel {
   const limits = extras.limits ?? LIMITS;
@@ -257,6 +298,7 @@ export function buildModel(
       ...(times ? { times } : {}),
       ...(logs?.length ? { logs } : {}),
       ...(extras.cache?.has(job.name) ? { cache: extras.cache.get(job.name) } : {}),
+      ...(extras.lineage?.has(job.name) ? { lineage: extras.lineage.get(job.name) } : {}),
     };
   });
 

@@ -67,6 +67,15 @@ table.jobs th { background: #f3f4f6; position: sticky; top: 0; }
 table.jobs td.err { max-width: 520px; overflow-wrap: anywhere; color: #991b1b; }
 table.jobs tbody tr:hover { background: #eff6ff; cursor: pointer; }
 .empty { color: var(--muted); }
+details.lineage { border-top: 1px solid var(--line); padding: 4px 0; }
+details.lineage summary { cursor: pointer; }
+details.lineage .why { color: var(--muted); overflow-wrap: anywhere; }
+.outcome { padding: 0 6px; border-radius: 8px; font-size: 12px; }
+.outcome.cached { background: #dbeafe; }
+.outcome.ran { background: #fef3c7; }
+details.lineage ul { margin: 2px 0 6px; padding-left: 18px; }
+details.lineage code { font-size: 12px; overflow-wrap: anywhere; }
+details.lineage .writer { color: var(--muted); }
 `;
 
 const CSP =

@@ -34,6 +34,45 @@ function pageParts(): any {
   return { g, doc, data, jobs, esc, ms, dur, time, swatch, row };
 }
 
+/** Some tasks of a job with the cache: cached or ran and why, the files read and written. */
+function lineageDetails(page: any, job: any): string {
+  const { data, esc } = page;
+  const total = job.cache.cached + job.cache.ran;
+  const task = (w: any) => `${esc(w.job)}/${esc(w.index)}${w.run ? ` (run ${esc(w.run)})` : ""}`;
+  const more = (shown: number, count: number) =>
+    count > shown ? `<li class="more">and ${count - shown} more</li>` : "";
+  const files = (t: any) =>
+    !t.entryRun ? `<p class="note">No entry: what it read and wrote was not stored.</p>` : (
+      `<div class="files">read ${t.readCount} file${t.readCount === 1 ? "" : "s"}` +
+      `<ul class="reads">${
+        t.reads.map((r: any) =>
+          `<li><code>${esc(r.path)}</code>${
+            r.writer ? ` <span class="writer">written by ${task(r.writer)}</span>` : ""
+          }</li>`
+        ).join("")
+      }${more(t.reads.length, t.readCount)}</ul>` +
+      `wrote ${t.writeCount} file${t.writeCount === 1 ? "" : "s"}<ul class="writes">${
+        t.writes.map((p: string) => `<li><code>${esc(p)}</code></li>`).join("")
+      }${more(t.writes.length, t.writeCount)}</ul>` +
+      (t.entryRun !== data.run.id
+        ? `<p class="note">From its entry of run ${esc(t.entryRun)}.</p>`
+        : "") +
+      `</div>`
+    );
+  const items = job.lineage.map((t: any) =>
+    `<details class="lineage" data-index="${esc(t.index)}"><summary>Task ${esc(t.index)}: ` +
+    `<span class="outcome ${esc(t.outcome)}">${esc(t.outcome)}</span> ` +
+    `<span class="why">${esc(t.why)}</span></summary>${files(t)}</details>`
+  ).join("");
+  const rest = total - job.lineage.length;
+  return `<h4>Tasks and their files</h4>${items}` +
+    (rest > 0
+      ? `<p class="note">${rest} more task${rest === 1 ? "" : "s"}: kt-deno why ${
+        esc(data.run.id)
+      } ${esc(job.name)}, and kt-deno lineage PATH for a file.</p>`
+      : "");
+}
+
 /**
  * The details panel: a job's details (or a folded group's) on hover, click or Enter in the
  * graph or the timeline. Returns what shows an element's details (pinned or not).
@@ -67,6 +106,7 @@ function detailsPanel(page: any): (el: any, pin: boolean) => void {
       (job.cache ? row("cache", `${job.cache.cached} cached, ${job.cache.ran} ran`) : "") +
       `</table>`;
     if (job.error) html += `<h4>Error</h4><pre class="error">${esc(job.error)}</pre>`;
+    if (job.lineage) html += lineageDetails(page, job);
     for (const log of job.logs ?? []) {
       html += `<h4>Task ${log.index}: last lines of its log</h4><pre class="log">${
         esc(log.lines.join("\n"))
@@ -246,6 +286,6 @@ function reportPage(): void {
 
 /** The page script's source, to inline in the page. */
 export const PAGE_SCRIPT = `(() => {
-${[pageParts, detailsPanel, zoomControls, jobsTable, reportPage].join("\n")}
+${[pageParts, lineageDetails, detailsPanel, zoomControls, jobsTable, reportPage].join("\n")}
 reportPage();
 })();`;

@@ -59,6 +59,7 @@ export async function runLocally(
   const launch: LaunchRecord = {
     ...(options.specPath ? { spec_path: absolute(options.specPath) } : {}),
     functions_dir: absolute(options.functionsDir),
+    ...(options.cache ? { cache: true } : {}),
   };
   const run = PipelineRun.start(options.runId, pipeline, new Date(), VERSION);
   try {
