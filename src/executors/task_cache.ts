@@ -55,6 +55,12 @@ const NOT_KEYED = [
 
 /** JSON with object keys sorted, so equal values give equal text. */
 export function canonicalJson(value: unknown): string {
+  const parts: string[] = [];
+  return plainJson(value, parts) ? parts.join("") : sortedJson(value);
+}
+
+/** The canonical JSON of any value: `JSON.stringify` with each object's entries sorted. */
+function sortedJson(value: unknown): string {
   return JSON.stringify(
     value,
     (_key, v) =>
@@ -62,6 +68,58 @@ export function canonicalJson(value: unknown): string {
         ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
         : v,
   );
+}
+
+/** A key that an object lists before its other keys, in numeric order, whatever its place. */
+const INDEX_LIKE = /^(?:0|[1-9][0-9]*)$/;
+
+/**
+ * The canonical JSON of plain data (strings, finite or not numbers, booleans, null, arrays
+ * and plain objects of them) pushed onto `parts`, the same text {@linkcode sortedJson}
+ * gives without its replacer's copies; `false` for anything else (a `toJSON`, `undefined`,
+ * a key like `"10"` that objects order by number, a class instance...), which that one
+ * writes.
+ */
+function plainJson(value: unknown, parts: string[]): boolean {
+  switch (typeof value) {
+    case "string":
+    case "number":
+    case "boolean":
+      parts.push(JSON.stringify(value));
+      return true;
+    case "object": {
+      if (value === null) {
+        parts.push("null");
+        return true;
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (Array.isArray(value)) {
+        if (proto !== Array.prototype) return false;
+        parts.push("[");
+        for (let i = 0; i < value.length; i++) {
+          if (i > 0) parts.push(",");
+          if (!plainJson(value[i], parts)) return false;
+        }
+        parts.push("]");
+        return true;
+      }
+      if (proto !== Object.prototype && proto !== null) return false;
+      const object = value as Record<string, unknown>;
+      if (typeof object.toJSON === "function") return false;
+      const keys = Object.keys(object).sort();
+      parts.push("{");
+      for (let i = 0; i < keys.length; i++) {
+        if (INDEX_LIKE.test(keys[i])) return false;
+        if (i > 0) parts.push(",");
+        parts.push(JSON.stringify(keys[i]), ":");
+        if (!plainJson(object[keys[i]], parts)) return false;
+      }
+      parts.push("}");
+      return true;
+    }
+    default:
+      return false;
+  }
 }
 
 /** Where a {@linkcode TaskCache} runs. */
@@ -84,11 +142,30 @@ export interface Miss {
 }
 
 /** The parts of a task's key. */
-interface KeyParts {
+export interface KeyParts {
   key: string;
   code: CodeDigest;
   args_digest: string;
   env_digest: string;
+}
+
+/** The args given to the environment a task is keyed by (they are keyed by themselves). */
+const NO_ARGS: Record<string, unknown> = Object.freeze({});
+
+/**
+ * A task's key and its parts: the SHA-256 of its function's code digest, of its canonical
+ * args, and of its environment without the names in {@linkcode NOT_KEYED} (plus the
+ * image's, on Kubernetes). Entries are found by it in every data dir: it never changes for
+ * a task whose code, args and environment did not.
+ */
+export function taskKey(request: TaskRequest, code: CodeDigest, image?: string): KeyParts {
+  const env = taskEnv({ ...request, args: NO_ARGS }, "");
+  for (const name of NOT_KEYED) delete env[name];
+  if (image !== undefined) env[IMAGE_KEY] = image;
+  const args_digest = sha256Hex(canonicalJson(request.args ?? {}));
+  const env_digest = sha256Hex(canonicalJson(env));
+  const key = sha256Hex(canonicalJson([code.digest, args_digest, env_digest]));
+  return { key, code, args_digest, env_digest };
 }
 
 /** What the cache found for a task: a hit (its entry), or why it must run. */
@@ -158,16 +235,6 @@ export class TaskCache {
     return code;
   }
 
-  #keyParts(request: TaskRequest, code: CodeDigest): KeyParts {
-    const env = taskEnv(request, "");
-    for (const name of NOT_KEYED) delete env[name];
-    if (this.options.image !== undefined) env[IMAGE_KEY] = this.options.image;
-    const args_digest = sha256Hex(canonicalJson(request.args ?? {}));
-    const env_digest = sha256Hex(canonicalJson(env));
-    const key = sha256Hex(canonicalJson([code.digest, args_digest, env_digest]));
-    return { key, code, args_digest, env_digest };
-  }
-
   #decide(job: string, decision: CacheDecision): void {
     let decisions = this.#decisions.get(job);
     if (!decisions) this.#decisions.set(job, decisions = new Map());
@@ -193,7 +260,7 @@ export class TaskCache {
     if (request.command || !request.function) return { why: "a command task is never cached" };
     const code = this.#code(request);
     if (code instanceof Error) return { why: `not cached: ${code.message}` };
-    const parts = this.#keyParts(request, code);
+    const parts = taskKey(request, code, this.options.image);
     // A pod reads the entry of its key; the controller decided before that it may be there.
     if (this.options.pod) {
       const entry = await readEntry(this.fs, parts.key);
