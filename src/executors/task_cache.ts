@@ -55,8 +55,7 @@ const NOT_KEYED = [
 
 /** JSON with object keys sorted, so equal values give equal text. */
 export function canonicalJson(value: unknown): string {
-  const parts: string[] = [];
-  return plainJson(value, parts) ? parts.join("") : sortedJson(value);
+  return plainJson(value) ?? sortedJson(value);
 }
 
 /** The canonical JSON of any value: `JSON.stringify` with each object's entries sorted. */
@@ -74,51 +73,45 @@ function sortedJson(value: unknown): string {
 const INDEX_LIKE = /^(?:0|[1-9][0-9]*)$/;
 
 /**
- * The canonical JSON of plain data (strings, finite or not numbers, booleans, null, arrays
- * and plain objects of them) pushed onto `parts`, the same text {@linkcode sortedJson}
- * gives without its replacer's copies; `false` for anything else (a `toJSON`, `undefined`,
- * a key like `"10"` that objects order by number, a class instance...), which that one
- * writes.
+ * The canonical JSON of plain data (strings, numbers, booleans, null, arrays and plain
+ * objects of them): the text {@linkcode sortedJson} gives, without its replacer's copies;
+ * `undefined` for anything else (a `toJSON`, an `undefined`, a key like `"10"` that objects
+ * order by number, a class instance...), which that one writes.
  */
-function plainJson(value: unknown, parts: string[]): boolean {
+function plainJson(value: unknown): string | undefined {
   switch (typeof value) {
     case "string":
     case "number":
     case "boolean":
-      parts.push(JSON.stringify(value));
-      return true;
+      return JSON.stringify(value);
     case "object": {
-      if (value === null) {
-        parts.push("null");
-        return true;
-      }
+      if (value === null) return "null";
       const proto = Object.getPrototypeOf(value);
       if (Array.isArray(value)) {
-        if (proto !== Array.prototype) return false;
-        parts.push("[");
+        if (proto !== Array.prototype) return undefined;
+        let text = "[";
         for (let i = 0; i < value.length; i++) {
-          if (i > 0) parts.push(",");
-          if (!plainJson(value[i], parts)) return false;
+          const item = plainJson(value[i]);
+          if (item === undefined) return undefined;
+          text += i > 0 ? `,${item}` : item;
         }
-        parts.push("]");
-        return true;
+        return `${text}]`;
       }
-      if (proto !== Object.prototype && proto !== null) return false;
+      if (proto !== Object.prototype && proto !== null) return undefined;
       const object = value as Record<string, unknown>;
-      if (typeof object.toJSON === "function") return false;
+      if (typeof object.toJSON === "function") return undefined;
       const keys = Object.keys(object).sort();
-      parts.push("{");
+      let text = "{";
       for (let i = 0; i < keys.length; i++) {
-        if (INDEX_LIKE.test(keys[i])) return false;
-        if (i > 0) parts.push(",");
-        parts.push(JSON.stringify(keys[i]), ":");
-        if (!plainJson(object[keys[i]], parts)) return false;
+        const key = keys[i];
+        const item = INDEX_LIKE.test(key) ? undefined : plainJson(object[key]);
+        if (item === undefined) return undefined;
+        text += `${i > 0 ? "," : ""}${JSON.stringify(key)}:${item}`;
       }
-      parts.push("}");
-      return true;
+      return `${text}}`;
     }
     default:
-      return false;
+      return undefined;
   }
 }
 
