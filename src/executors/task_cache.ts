@@ -196,10 +196,12 @@ export class TaskCache {
   readonly #decisions = new Map<string, Map<number, CacheDecision>>();
   readonly #keys = new Map<string, TaskKeys>();
   readonly #priorKeys = new Map<string, Promise<TaskKeys>>();
-  readonly #verdicts = new Map<string, Promise<Verdict>>();
+  /**
+   * By job, the lookups started ahead (by index) and the index below which every task's
+   * lookup was started.
+   */
+  readonly #verdicts = new Map<string, { next: number; verdicts: Map<number, Promise<Verdict>> }>();
   readonly #storing = new Set<Promise<void>>();
-  /** By job, the index below which every task's lookup was started. */
-  readonly #lookedUp = new Map<string, number>();
 
   private constructor(
     readonly fs: DataFs,
@@ -275,16 +277,18 @@ export class TaskCache {
 
   /** The verdict of a task, started now unless looked up ahead; and the next ones started. */
   #verdict(request: TaskRequest, requestAt?: (index: number) => TaskRequest | undefined) {
-    const id = (index: number) => `${request.job}\0${index}`;
-    const from = Math.max(request.index + 1, this.#lookedUp.get(request.job) ?? 0);
-    for (let index = from; requestAt && index < request.index + LOOK_AHEAD; index++) {
-      const ahead = requestAt(index);
-      if (!ahead) break;
-      this.#verdicts.set(id(index), this.#lookup(ahead));
-      this.#lookedUp.set(request.job, index + 1);
+    let ahead = this.#verdicts.get(request.job);
+    if (!ahead) this.#verdicts.set(request.job, ahead = { next: 0, verdicts: new Map() });
+    const end = requestAt ? request.index + LOOK_AHEAD : 0;
+    for (let index = Math.max(request.index + 1, ahead.next); index < end; index++) {
+      const next = requestAt!(index);
+      if (!next) break;
+      ahead.verdicts.set(index, this.#lookup(next));
+      ahead.next = index + 1;
     }
-    const verdict = this.#verdicts.get(id(request.index)) ?? this.#lookup(request);
-    this.#verdicts.delete(id(request.index));
+    const verdict = ahead.verdicts.get(request.index);
+    if (!verdict) return this.#lookup(request);
+    ahead.verdicts.delete(request.index);
     return verdict;
   }
 

@@ -164,6 +164,7 @@ export async function staleness(
     say: (path: string, was: string, is: string) => string,
   ) => {
     const paths = Object.keys(recorded);
+    if (paths.length === 0) return null;
     const found = await Promise.all(paths.map(now));
     const at = found.findIndex((digest, i) => digest !== recorded[paths[i]]);
     return at < 0 ? null : say(paths[at], recorded[paths[at]], found[at]);
