@@ -194,6 +194,8 @@ const STORING = 64;
 export class TaskCache {
   readonly #codes = new Map<string, CodeDigest | Error>();
   readonly #decisions = new Map<string, Map<number, CacheDecision>>();
+  /** The jobs with decisions made since theirs were last written. */
+  readonly #unwritten = new Set<string>();
   readonly #keys = new Map<string, TaskKeys>();
   readonly #priorKeys = new Map<string, Promise<TaskKeys>>();
   /**
@@ -233,6 +235,7 @@ export class TaskCache {
   #decide(job: string, decision: CacheDecision): void {
     let decisions = this.#decisions.get(job);
     if (!decisions) this.#decisions.set(job, decisions = new Map());
+    this.#unwritten.add(job);
     decisions.set(decision.index, decision);
   }
 
@@ -477,7 +480,10 @@ export class TaskCache {
     while (this.#storing.size) await Promise.all(this.#storing);
     if (this.options.pod) return;
     const decisions = this.#decisions.get(job);
-    if (decisions) await writeDecisions(this.fs, this.runId, job, [...decisions.values()]);
+    // Written whole, and only again when a decision came since (`close` flushes every job).
+    if (decisions && this.#unwritten.delete(job)) {
+      await writeDecisions(this.fs, this.runId, job, [...decisions.values()]);
+    }
     const keys = this.#keys.get(job);
     if (keys) {
       this.#keys.delete(job);
@@ -487,7 +493,7 @@ export class TaskCache {
 
   /** Writes what remains: every job's records and the digest memo. */
   async close(): Promise<void> {
-    for (const job of new Set([...this.#decisions.keys(), ...this.#keys.keys()])) {
+    for (const job of new Set([...this.#unwritten, ...this.#keys.keys()])) {
       await this.flush(job);
     }
     if (this.options.pod) return void await this.flush("");
