@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { codeDigest } from "../src/task/code_digest.ts";
 import { Digester, DigestMemo } from "../src/storage/digest.ts";
 import { LocalDriver } from "../src/storage/local.ts";
-import { canonicalJson, TaskCache } from "../src/executors/task_cache.ts";
+import { canonicalJson, TaskCache, taskKey } from "../src/executors/task_cache.ts";
 import { readJobDecisions, readTaskKeys, writeEntry } from "../src/records/cache.ts";
 import { DataFs } from "../src/storage/data_fs.ts";
 import { openStorage } from "../src/storage/open.ts";
@@ -127,6 +127,69 @@ Deno.test("canonical JSON does not depend on the order of keys", () => {
     canonicalJson({ a: { c: null, d: [2, { e: 0, f: 1 }] }, b: 1 }),
   );
   assert.notEqual(canonicalJson({ a: [1, 2] }), canonicalJson({ a: [2, 1] }));
+});
+
+Deno.test("canonical JSON is the text JSON.stringify gives with each object's entries sorted", () => {
+  const sorted = (value: unknown) =>
+    JSON.stringify(
+      value,
+      (_key, v) =>
+        v && typeof v === "object" && !Array.isArray(v)
+          ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+          : v,
+    );
+  const values: unknown[] = [
+    {},
+    [],
+    'a\u2028"é\ud800',
+    [1, -0, 1.5e300, NaN, Infinity, true, null],
+    { b: { d: [{ z: 1, a: [] }], c: "x" }, a: false, "": 0, B: 1, "é": 2, "a b": 3 },
+    // Objects list keys like "10" first, by number: the text keeps that order.
+    { b: 1, "10": 2, "2": 3, "01": 4, a: { "0": [] } },
+    // Values JSON.stringify treats its own way.
+    { a: undefined, b: [undefined, () => 1], c: new Date(0), d: { toJSON: () => "t" } },
+    Object.assign(Object.create(null), { b: 1, a: 2 }),
+    [new Map([[1, 2]]), new Uint8Array([1])],
+  ];
+  for (const value of values) assert.equal(canonicalJson(value), sorted(value));
+});
+
+Deno.test("a task's key is the one kt-deno has always given it (entries are shared between data dirs)", () => {
+  const request = {
+    runId: "ktpr0123abcd",
+    dataDir: "/data/dir",
+    functionsDir: "/functions",
+    job: "copy",
+    kind: "static",
+    index: 7,
+    function: "steps.copy",
+    args: {
+      output: "mid/7.txt",
+      input: "input/7.txt",
+      n: 1.5,
+      deep: { z: [1, { y: null, x: true }], a: "é\u2028" },
+      "10": 1,
+      "2": 2,
+    },
+  } as unknown as TaskRequest;
+  const code = { digest: `sha256:${"ab".repeat(32)}`, files: {} };
+  assert.deepEqual(
+    { ...taskKey(request, code), code: undefined },
+    {
+      key: "11476911faef6bc2c82e6118304b138a82c21e831c142d5b46739862f22629b6",
+      code: undefined,
+      args_digest: "8171546f7e797d45cc51e05567a69f6f9fd0ffda222ea666cada62b09272c308",
+      env_digest: "aeb540b6be4bb79db45321623bd042c4331be74f1434f3a37762157a5fc04a5b",
+    },
+  );
+  // On Kubernetes the image is in the key too.
+  assert.equal(
+    taskKey(request, code, "kt:1").key,
+    "1f3838badeb8752c884a74ee2d88c805c8922d30f6f8871368cf750d5833f068",
+  );
+  // The same task in another run, or with its args' keys in another order, has the same key.
+  const again = { ...request, runId: "ktprffffffff", args: { ...request.args } };
+  assert.equal(taskKey(again, code).key, taskKey(request, code).key);
 });
 
 Deno.test("a parsed spec is kept only when JSON gives the same value back, keyed by the parser in deno.json", async () => {

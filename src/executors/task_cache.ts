@@ -68,6 +68,11 @@ function absolutePath(path: string): string {
 
 /** JSON with object keys sorted, so equal values give equal text. */
 export function canonicalJson(value: unknown): string {
+  return plainJson(value) ?? sortedJson(value);
+}
+
+/** The canonical JSON of any value: `JSON.stringify` with each object's entries sorted. */
+function sortedJson(value: unknown): string {
   return JSON.stringify(
     value,
     (_key, v) =>
@@ -75,6 +80,52 @@ export function canonicalJson(value: unknown): string {
         ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
         : v,
   );
+}
+
+/** A key that an object lists before its other keys, in numeric order, whatever its place. */
+const INDEX_LIKE = /^(?:0|[1-9][0-9]*)$/;
+
+/**
+ * The canonical JSON of plain data (strings, numbers, booleans, null, arrays and plain
+ * objects of them): the text {@linkcode sortedJson} gives, without its replacer's copies;
+ * `undefined` for anything else (a `toJSON`, an `undefined`, a key like `"10"` that objects
+ * order by number, a class instance...), which that one writes.
+ */
+function plainJson(value: unknown): string | undefined {
+  switch (typeof value) {
+    case "string":
+    case "number":
+    case "boolean":
+      return JSON.stringify(value);
+    case "object": {
+      if (value === null) return "null";
+      const proto = Object.getPrototypeOf(value);
+      if (Array.isArray(value)) {
+        if (proto !== Array.prototype) return undefined;
+        let text = "[";
+        for (let i = 0; i < value.length; i++) {
+          const item = plainJson(value[i]);
+          if (item === undefined) return undefined;
+          text += i > 0 ? `,${item}` : item;
+        }
+        return `${text}]`;
+      }
+      if (proto !== Object.prototype && proto !== null) return undefined;
+      const object = value as Record<string, unknown>;
+      if (typeof object.toJSON === "function") return undefined;
+      const keys = Object.keys(object).sort();
+      let text = "{";
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i];
+        const item = INDEX_LIKE.test(key) ? undefined : plainJson(object[key]);
+        if (item === undefined) return undefined;
+        text += `${i > 0 ? "," : ""}${JSON.stringify(key)}:${item}`;
+      }
+      return `${text}}`;
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** Where a {@linkcode TaskCache} runs. */
@@ -102,11 +153,32 @@ export interface Miss {
 }
 
 /** The parts of a task's key. */
-interface KeyParts {
+export interface KeyParts {
   key: string;
   code: CodeDigest;
   args_digest: string;
   env_digest: string;
+}
+
+/** The args given to the environment a task is keyed by (they are keyed by themselves). */
+const NO_ARGS: Record<string, unknown> = Object.freeze({});
+
+/**
+ * A task's key and its parts: the SHA-256 of its function's code digest, of its canonical
+ * args, and of its environment without the names in {@linkcode NOT_KEYED} (plus the
+ * image's, on Kubernetes). Entries are found by it in every data dir: it never changes for
+ * a task whose code, args and environment did not.
+ */
+export function taskKey(request: TaskRequest, code: CodeDigest, image?: string): KeyParts {
+  const env = taskEnv({ ...request, args: NO_ARGS }, "");
+  for (const name of NOT_KEYED) delete env[name];
+  // A folder spelled another way is the same folder (`resume` has it absolute).
+  for (const name of [POD_ENV.dataDir, POD_ENV.functionsDir]) env[name] = absolutePath(env[name]);
+  if (image !== undefined) env[IMAGE_KEY] = image;
+  const args_digest = sha256Hex(canonicalJson(request.args ?? {}));
+  const env_digest = sha256Hex(canonicalJson(env));
+  const key = sha256Hex(canonicalJson([code.digest, args_digest, env_digest]));
+  return { key, code, args_digest, env_digest };
 }
 
 /** What the cache found for a task: a hit (its entry), or why it must run. */
@@ -142,12 +214,16 @@ const STORING = 64;
 export class TaskCache {
   readonly #codes = new Map<string, CodeDigest | Error>();
   readonly #decisions = new Map<string, Map<number, CacheDecision>>();
+  /** The jobs with decisions made since theirs were last written. */
+  readonly #unwritten = new Set<string>();
   readonly #keys = new Map<string, TaskKeys>();
   readonly #priorKeys = new Map<string, Promise<TaskKeys>>();
-  readonly #verdicts = new Map<string, Promise<Verdict>>();
+  /**
+   * By job, the lookups started ahead (by index) and the index below which every task's
+   * lookup was started.
+   */
+  readonly #verdicts = new Map<string, { next: number; verdicts: Map<number, Promise<Verdict>> }>();
   readonly #storing = new Set<Promise<void>>();
-  /** By job, the index below which every task's lookup was started. */
-  readonly #lookedUp = new Map<string, number>();
 
   private constructor(
     readonly fs: DataFs,
@@ -176,21 +252,10 @@ export class TaskCache {
     return code;
   }
 
-  #keyParts(request: TaskRequest, code: CodeDigest): KeyParts {
-    const env = taskEnv(request, "");
-    for (const name of NOT_KEYED) delete env[name];
-    // A folder spelled another way is the same folder (`resume` has it absolute).
-    for (const name of [POD_ENV.dataDir, POD_ENV.functionsDir]) env[name] = absolutePath(env[name]);
-    if (this.options.image !== undefined) env[IMAGE_KEY] = this.options.image;
-    const args_digest = sha256Hex(canonicalJson(request.args ?? {}));
-    const env_digest = sha256Hex(canonicalJson(env));
-    const key = sha256Hex(canonicalJson([code.digest, args_digest, env_digest]));
-    return { key, code, args_digest, env_digest };
-  }
-
   #decide(job: string, decision: CacheDecision): void {
     let decisions = this.#decisions.get(job);
     if (!decisions) this.#decisions.set(job, decisions = new Map());
+    this.#unwritten.add(job);
     decisions.set(decision.index, decision);
   }
 
@@ -213,7 +278,7 @@ export class TaskCache {
     if (request.command || !request.function) return { why: "a command task is never cached" };
     const code = this.#code(request);
     if (code instanceof Error) return { why: `not cached: ${code.message}` };
-    const parts = this.#keyParts(request, code);
+    const parts = taskKey(request, code, this.options.image);
     // A pod reads the entry of its key; the controller decided before that it may be there.
     if (this.options.pod) {
       const entry = await readEntry(this.fs, parts.key);
@@ -235,16 +300,18 @@ export class TaskCache {
 
   /** The verdict of a task, started now unless looked up ahead; and the next ones started. */
   #verdict(request: TaskRequest, requestAt?: (index: number) => TaskRequest | undefined) {
-    const id = (index: number) => `${request.job}\0${index}`;
-    const from = Math.max(request.index + 1, this.#lookedUp.get(request.job) ?? 0);
-    for (let index = from; requestAt && index < request.index + LOOK_AHEAD; index++) {
-      const ahead = requestAt(index);
-      if (!ahead) break;
-      this.#verdicts.set(id(index), this.#lookup(ahead));
-      this.#lookedUp.set(request.job, index + 1);
+    let ahead = this.#verdicts.get(request.job);
+    if (!ahead) this.#verdicts.set(request.job, ahead = { next: 0, verdicts: new Map() });
+    const end = requestAt ? request.index + LOOK_AHEAD : 0;
+    for (let index = Math.max(request.index + 1, ahead.next); index < end; index++) {
+      const next = requestAt!(index);
+      if (!next) break;
+      ahead.verdicts.set(index, this.#lookup(next));
+      ahead.next = index + 1;
     }
-    const verdict = this.#verdicts.get(id(request.index)) ?? this.#lookup(request);
-    this.#verdicts.delete(id(request.index));
+    const verdict = ahead.verdicts.get(request.index);
+    if (!verdict) return this.#lookup(request);
+    ahead.verdicts.delete(request.index);
     return verdict;
   }
 
@@ -456,7 +523,8 @@ export class TaskCache {
       return await writeDecisions(this.fs, this.runId, job, [...decided, ...pending]);
     }
     const decisions = this.#decisions.get(job);
-    if (decisions) {
+    // Written whole, and only again when a decision came since (`close` flushes every job).
+    if (decisions && this.#unwritten.delete(job)) {
       const earlier = this.options.resumed
         ? (await readJobDecisions(this.fs, this.runId, job)).filter((d) => !decisions.has(d.index))
         : [];
@@ -471,7 +539,7 @@ export class TaskCache {
 
   /** Writes what remains: every job's records and the digest memo. */
   async close(): Promise<void> {
-    for (const job of new Set([...this.#decisions.keys(), ...this.#keys.keys()])) {
+    for (const job of new Set([...this.#unwritten, ...this.#keys.keys()])) {
       await this.flush(job);
     }
     if (this.options.pod) return void await this.flush("");

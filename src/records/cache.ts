@@ -79,13 +79,15 @@ export async function readTaskKeys(fs: DataFs, job: string): Promise<TaskKeys> {
 }
 
 /**
- * Adds keys to a job's latest keys. Read, merged and written again: two runs of one job at
- * once may lose each other's keys here, which only makes `why` and `lineage` say less.
+ * Adds keys to a job's latest keys. Read, merged and written again (unless it holds them
+ * all already): two runs of one job at once may lose each other's keys here, which only makes `why` and `lineage` say less.
  */
 export async function addTaskKeys(fs: DataFs, job: string, keys: TaskKeys): Promise<void> {
   if (Object.keys(keys).length === 0) return;
-  const merged = { ...await readTaskKeys(fs, job), ...keys };
-  await fs.write(cacheTasksPath(job), JSON.stringify(merged));
+  const known = await readTaskKeys(fs, job);
+  // A rerun whose tasks kept their keys (every one a hit) writes nothing.
+  if (Object.keys(keys).every((index) => known[index] === keys[index])) return;
+  await fs.write(cacheTasksPath(job), JSON.stringify({ ...known, ...keys }));
 }
 
 /** The digest memo of the data dir (empty when there is none). */
@@ -171,6 +173,7 @@ export async function staleness(
     say: (path: string, was: string, is: string) => string,
   ) => {
     const paths = Object.keys(recorded);
+    if (paths.length === 0) return null;
     const found = await Promise.all(paths.map(now));
     const at = found.findIndex((digest, i) => digest !== recorded[paths[i]]);
     return at < 0 ? null : say(paths[at], recorded[paths[at]], found[at]);
