@@ -11,6 +11,7 @@ import { type CacheDecision, type CacheEntry, readEntry } from "../records/cache
 import type { StateDocument } from "../engine/state.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import type { Limits, TaskLineage, Writer } from "./model.ts";
+import { mapLimited } from "../async/map_limited.ts";
 
 /**
  * The decisions of a job whose lineage is shown, at most `count`: the tasks that ran first
@@ -87,15 +88,6 @@ export function taskLineage(
     writes: writes.slice(0, limits.lineageFiles),
     writeCount: writes.length,
   };
-}
-
-async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>) {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]);
-  }));
-  return out;
 }
 
 /**

@@ -22,20 +22,12 @@ import {
 } from "./model.ts";
 import { loadLineage } from "./lineage.ts";
 import { readRunTimes, readTaskTimes, type TaskTime } from "../records/task_times.ts";
+import { mapLimited } from "../async/map_limited.ts";
 
 /** Indexes of a failed job's failed tasks: from its task times, else those kept with it. */
 function failedIndexes(job: Readonly<JobState>, times: TaskTime[] | undefined) {
   if (times) return times.filter((t) => !t.ok).map((t) => t.index);
   return failedTasks(job);
-}
-
-async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>) {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]);
-  }));
-  return out;
 }
 
 /** Reads a run's report model from its data dir. Throws NotFoundError when there is no such run. */

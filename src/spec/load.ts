@@ -169,15 +169,6 @@ async function readSpecFile(path: string): Promise<Uint8Array> {
 }
 
 /**
- * Reads and validates a spec file; `-` is standard input.
- *
- * @example
- * ```ts
- * import { loadSpec } from "./load.ts";
- * const pipeline = await loadSpec("examples/hello-world/pipeline.yaml");
- * ```
- */
-/**
  * Parsed YAML specs kept by the digest of their text (`run --cache` keeps them in the data
  * dir, `records/cache.ts`): a large spec run again unchanged is not parsed again.
  */
@@ -212,6 +203,16 @@ export function exactJson(value: unknown): string | undefined {
   return exact(value, 0) ? JSON.stringify(value) : undefined;
 }
 
+/**
+ * Reads and validates a spec file; `-` is standard input. With `parsed`, a large YAML spec
+ * seen before is taken from it, and one not seen yet is kept there.
+ *
+ * @example
+ * ```ts
+ * import { loadSpec } from "./load.ts";
+ * const pipeline = await loadSpec("examples/hello-world/pipeline.yaml");
+ * ```
+ */
 export async function loadSpec(path: string, parsed?: ParsedSpecs): Promise<Pipeline> {
   const source = path === "-" ? "(standard input)" : path;
   const bytes = path === "-"
