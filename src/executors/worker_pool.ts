@@ -90,12 +90,12 @@ export interface TaskWorker {
   close(): Promise<void>;
 }
 
-/** A kind of worker: how to start one, and which tasks an idle one may take. */
 /** What a worker is started for: the memory of its tasks, and the function it runs first. */
 export type WorkerFor =
   & Pick<TaskRequest, "memory">
   & Partial<Pick<TaskRequest, "function" | "found">>;
 
+/** A kind of worker: how to start one, and which tasks an idle one may take. */
 export interface WorkerKind<W extends TaskWorker = TaskWorker> {
   /** Starts a worker for `request` (and tasks like it); rejects with why it could not. */
   start(request: WorkerFor, output: OutputSink): W | Promise<W>;
