@@ -120,6 +120,12 @@ export class LineCutter {
     for (let start = 0; start < chunk.length;) {
       const newline = chunk.indexOf(10, start);
       const end = newline < 0 ? chunk.length : newline;
+      if (newline >= 0 && this.#headLength === 0 && end - start <= this.#head.length) {
+        // A whole line in the chunk, and short: decoded where it is, not copied twice first.
+        lines.push(decoder.decode(chunk.subarray(start, chunk[end - 1] === 13 ? end - 1 : end)));
+        start = newline + 1;
+        continue;
+      }
       this.#take(chunk.subarray(start, end));
       if (newline < 0) break;
       lines.push(this.#line());

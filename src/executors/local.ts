@@ -121,8 +121,13 @@ export class LocalExecutor implements Executor {
   #firstWaiting = 0;
   readonly #concurrency: number;
   readonly #pool: WorkerPool;
-  /** Aborts the jobs under way; stop() aborts them all, `#stopped` those that come later. */
+  /**
+   * Abort the jobs with a timeout under way (each has its own); stop() aborts them all and
+   * the shared one of the other jobs, `#stopped` those that come later.
+   */
   readonly #jobs = new Set<AbortController>();
+  /** The signal of the jobs without a timeout (a controller per job cost more than its task). */
+  readonly #shared = new AbortController();
   #stopped?: Error;
   readonly #where: { runId: string; dataDir: string; functionsDir: string };
   readonly #times: TaskTimeRecorder;
@@ -208,22 +213,28 @@ export class LocalExecutor implements Executor {
       ? await readDoneTasks(this.#fs, runId, job.name)
       : new Set<number>();
     const todo = Array.from({ length: count }, (_, i) => i).filter((i) => !known.has(i));
-    const done = job.type === "static"
+    // A job of one task needs no done records: its task done, it is done, and its state
+    // says so (its records would be dropped unwritten, see `dropPending`).
+    const done = job.type === "static" && count > 1
       ? new DoneRecorder(this.#fs, runId, job.name, LOCAL_BLOCK, known)
       : undefined;
-    const abort = new AbortController();
-    if (this.#stopped) abort.abort(this.#stopped);
-    this.#jobs.add(abort);
-    const timer = job.timeout === undefined ? undefined : setTimeout(
-      () => abort.abort(new Error(`job timed out after ${job.timeout}s`)),
-      job.timeout * 1000,
+    // A job with a timeout has a signal of its own; the others share the executor's.
+    const own = job.timeout === undefined ? undefined : new AbortController();
+    const signal = own?.signal ?? this.#shared.signal;
+    if (own) {
+      if (this.#stopped) own.abort(this.#stopped);
+      this.#jobs.add(own);
+    }
+    const timer = own && setTimeout(
+      () => own.abort(new Error(`job timed out after ${job.timeout}s`)),
+      job.timeout! * 1000,
     );
     let ran: TasksRun | undefined;
     try {
-      ran = await this.runTasks(job, todo, { total: count, done, signal: abort.signal });
+      ran = await this.runTasks(job, todo, { total: count, done, signal });
     } finally {
       clearTimeout(timer);
-      this.#jobs.delete(abort);
+      if (own) this.#jobs.delete(own);
       const allDone = ran?.failures.length === 0 && ran.notStarted === 0;
       await (allDone ? done?.dropPending() : done?.flush());
       if (this.#cache) await (await this.#cache).flush(job.name);
@@ -234,7 +245,7 @@ export class LocalExecutor implements Executor {
       return {
         ok: false,
         taskRetries,
-        error: `${reason(abort.signal)} (${notStarted} of ${count} tasks not started)`,
+        error: `${reason(signal)} (${notStarted} of ${count} tasks not started)`,
         taskCounts: { failed: 0, not_started: notStarted },
       };
     }
@@ -543,12 +554,15 @@ export class LocalExecutor implements Executor {
 
   async stop(why: string): Promise<void> {
     this.#stopped ??= new Error(why);
+    this.#shared.abort(this.#stopped);
     for (const abort of this.#jobs) abort.abort(this.#stopped);
     // The waiting jobs start now, and stop at once: none of their tasks start.
     this.#startWaiting(Infinity);
-    await this.#pool.close();
+    // The workers end while the jobs settle and the task times are written.
+    const closing = this.#pool.close();
     await Promise.allSettled(this.#inFlight);
     if (this.#cache) await (await this.#cache).close();
     if (this.options.runTimes !== false) await this.#times.flush();
+    await closing;
   }
 }

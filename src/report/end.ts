@@ -21,7 +21,7 @@ export async function reportEnd(dataDir: string, doc: Readonly<StateDocument>): 
   const { reportAfterRun } = await import("./write.ts");
   const report = await reportAfterRun(
     fs,
-    doc.pipeline_run_id,
+    doc,
     (line) => console.error(`kt-deno: ${line}`),
   );
   console.log(

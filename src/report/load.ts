@@ -10,7 +10,7 @@ import { readStateDocument } from "../records/state_read.ts";
 import { taskLogPath } from "../records/layout.ts";
 import { lastLines } from "../records/log_tail.ts";
 import { failedTasks } from "../records/failures.ts";
-import type { JobState } from "../engine/state.ts";
+import type { JobState, StateDocument } from "../engine/state.ts";
 import type { DataFs } from "../storage/data_fs.ts";
 import {
   buildModel,
@@ -30,13 +30,18 @@ function failedIndexes(job: Readonly<JobState>, times: TaskTime[] | undefined) {
   return failedTasks(job);
 }
 
-/** Reads a run's report model from its data dir. Throws NotFoundError when there is no such run. */
+/**
+ * Reads a run's report model from its data dir. Throws NotFoundError when there is no such
+ * run. `doc` is the run's state document when the caller holds it already (the launcher, at
+ * the run's end), so that it is not read and parsed again.
+ */
 export async function loadReport(
   fs: DataFs,
   runId: string,
   limits: Limits = LIMITS,
+  doc?: Readonly<StateDocument>,
 ): Promise<ReportModel> {
-  const doc = await readStateDocument(fs, runId);
+  doc ??= await readStateDocument(fs, runId);
   const shown = shownJobs(doc, limits);
   const runTimes = await readRunTimes(fs, runId);
   const times = new Map<string, TaskTime[]>();

@@ -5,6 +5,7 @@
  */
 import { reportPath } from "../records/layout.ts";
 import type { DataFs } from "../storage/data_fs.ts";
+import type { StateDocument } from "../engine/state.ts";
 import { VERSION } from "../version.ts";
 import { loadReport } from "./load.ts";
 import { renderPage } from "./page.ts";
@@ -18,8 +19,12 @@ import { renderPage } from "./page.ts";
  * const html = await makeReport(new DataFs(openStorage("./kt-data")), "ktpr0000abcd");
  * ```
  */
-export async function makeReport(fs: DataFs, runId: string): Promise<string> {
-  const model = await loadReport(fs, runId);
+export async function makeReport(
+  fs: DataFs,
+  runId: string,
+  doc?: Readonly<StateDocument>,
+): Promise<string> {
+  const model = await loadReport(fs, runId, undefined, doc);
   return renderPage(model, { version: VERSION, generatedAt: new Date() });
 }
 
@@ -33,23 +38,28 @@ export async function makeReport(fs: DataFs, runId: string): Promise<string> {
  * // reportPath("ktpr0000abcd")
  * ```
  */
-export async function writeReport(fs: DataFs, runId: string): Promise<string> {
+export async function writeReport(
+  fs: DataFs,
+  runId: string,
+  doc?: Readonly<StateDocument>,
+): Promise<string> {
   const path = reportPath(runId);
-  await fs.write(path, await makeReport(fs, runId));
+  await fs.write(path, await makeReport(fs, runId, doc));
   return path;
 }
 
 /**
- * Writes a run's report at the end of the run; a report that cannot be made is reported
- * through `warn` and does not change how the run ended. Returns the path, or undefined.
+ * Writes a run's report at the end of the run, from its final state document; a report
+ * that cannot be made is reported through `warn` and does not change how the run ended.
+ * Returns the path, or undefined.
  */
 export async function reportAfterRun(
   fs: DataFs,
-  runId: string,
+  doc: Readonly<StateDocument>,
   warn: (line: string) => void,
 ): Promise<string | undefined> {
   try {
-    return await writeReport(fs, runId);
+    return await writeReport(fs, doc.pipeline_run_id, doc);
   } catch (error) {
     warn(`the run's report could not be written: ${(error as Error).message}`);
     return undefined;

@@ -53,10 +53,17 @@ function write(text: string): void {
   else flushTimer ??= setTimeout(flush, 0);
 }
 
+/** Called once at the next flush, to write what a view held back until then. */
+const beforeFlush = new Set<() => void>();
+
 /** Writes what {@linkcode write} holds now. */
 function flush(): void {
   clearTimeout(flushTimer);
   flushTimer = undefined;
+  for (const hook of beforeFlush) {
+    beforeFlush.delete(hook);
+    hook();
+  }
   const bytes = encode(pending);
   pending = "";
   if (stderrGone) return;
@@ -70,24 +77,45 @@ function flush(): void {
 // A process that ends without closing its view (an error) still shows what it said.
 globalThis.addEventListener("unload", flush);
 
-/** Plain lines on stderr: one when a job changes status, one per task output line. */
+/**
+ * Plain lines on stderr: one when a job changes status, one per task output line. The
+ * status lines of a turn of the event loop are made once, when its output is written (a
+ * batch's 64 jobs end in one turn: one look at what changed, not 64).
+ */
 export class PlainProgress implements ProgressView {
   readonly #seen = new Map<string, string>();
-  #run?: PipelineRun;
+  /** The run as last shown, and its version then. */
+  #shown?: PipelineRun;
   #version = 0;
+  /** The run to show at the next flush. */
+  #next?: PipelineRun;
+  readonly #show = () => {
+    if (this.#next) this.#lines(this.#next);
+    this.#next = undefined;
+  };
 
   update(run: PipelineRun): void {
+    if (stderrGone) return;
+    this.#next = run;
+    beforeFlush.add(this.#show);
+    flushTimer ??= setTimeout(flush, 0);
+  }
+
+  #lines(run: PipelineRun): void {
     // The same run again: only the jobs that changed since (a cost that does not grow with it).
-    const jobs = run === this.#run ? run.changedSince(this.#version) : run.jobs();
-    this.#run = run;
+    const jobs = run === this.#shown ? run.changedSince(this.#version) : run.jobs();
+    this.#shown = run;
     this.#version = run.version;
     let lines = "";
+    let now: string | undefined;
     for (const job of jobs) {
       if (this.#seen.get(job.name) === job.status) continue;
       this.#seen.set(job.name, job.status);
       if (job.status === "Pending") continue;
       const detail = job.error ? `: ${job.error}` : "";
-      lines += `${new Date().toISOString()} ${job.name} ${job.status}${detail}\n`;
+      // One time for the changes seen at once (a batch's 64 jobs end together).
+      now ??= new Date().toISOString();
+      lines += `${now} ${job.name} ${job.status}${detail}\n`;
     }
     if (lines) write(lines);
   }
@@ -99,7 +127,8 @@ export class PlainProgress implements ProgressView {
   }
 
   close(run: PipelineRun): void {
-    this.update(run);
+    this.#next = run;
+    beforeFlush.add(this.#show);
     flush();
   }
 }

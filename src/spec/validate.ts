@@ -196,33 +196,31 @@ function shapeProblems(jobs: unknown, entry: (i: number) => string): Problem[] {
       return;
     }
     const { args, tasks, name } = job as { args?: unknown; tasks?: unknown; name?: unknown };
-    const label = typeof name === "string" && name !== "" ? shortName(name) : `jobs[${i}]`;
-    const fields = ["args"];
-    const values = [args];
-    if (Array.isArray(tasks)) {
-      tasks.forEach((task: unknown, t) => {
-        fields.push(`tasks[${t}].args`);
-        values.push((task as { args?: unknown } | null)?.args);
-      });
-    }
-    values.forEach((value, v) => {
+    // Names are made only for a problem: a returned list may hold 10,000 jobs, all fine.
+    const label = () => typeof name === "string" && name !== "" ? shortName(name) : `jobs[${i}]`;
+    const check = (value: unknown, field: () => string) => {
       if (tooDeep(value) !== null) {
         problems.push({
-          job: label,
-          field: fields[v],
+          job: label(),
+          field: field(),
           message: `nested deeper than ${MAX_DEPTH} levels of lists and objects (or circular)`,
         });
         return;
       }
-      const nul = nulAt(value, fields[v]);
-      if (nul !== null) {
+      if (nulAt(value) !== null) {
         problems.push({
-          job: label,
-          field: nul,
+          job: label(),
+          field: nulAt(value, field())!,
           message: "holds a NUL character, which no process argument or environment can",
         });
       }
-    });
+    };
+    check(args, () => "args");
+    if (Array.isArray(tasks)) {
+      tasks.forEach((task: unknown, t) => {
+        check((task as { args?: unknown } | null)?.args, () => `tasks[${t}].args`);
+      });
+    }
   });
   return problems;
 }
