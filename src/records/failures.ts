@@ -46,6 +46,8 @@ export async function failureReport(
   doc: Readonly<StateDocument>,
   lines = 5,
 ): Promise<string> {
+  // A run that completed has no failed job: its 10,000 jobs need no look.
+  if (doc.status === "Completed") return "";
   const failed = Object.values(doc.jobs).filter((job) => job.status === JobStatus.Failed);
   if (failed.length === 0) return "";
   const out = ["", "failed jobs:"];

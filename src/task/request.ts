@@ -79,7 +79,10 @@ export const ARGS_ENV_LIMIT = 64 * 1024;
 /** The task's args as JSON, and whether they are too large for `KT_JOB_ARGS`. */
 export function argsJson(request: Pick<TaskRequest, "args">): { json: string; large: boolean } {
   const json = JSON.stringify(request.args);
-  return { json, large: new TextEncoder().encode(json).length > ARGS_ENV_LIMIT };
+  // A UTF-16 unit is at most 3 bytes of UTF-8: most args are counted without encoding them.
+  const large = json.length * 3 > ARGS_ENV_LIMIT &&
+    new TextEncoder().encode(json).length > ARGS_ENV_LIMIT;
+  return { json, large };
 }
 
 /**

@@ -9,6 +9,7 @@ import { MAX_DEPTH, tooDeep } from "../spec/depth.ts";
 import { DataFs } from "../storage/data_fs.ts";
 import { FsRecorder, type Observed } from "../storage/fs_recorder.ts";
 import { openStorage } from "../storage/open.ts";
+import type { StorageDriver } from "../storage/driver.ts";
 import { loadFunction } from "./functions.ts";
 import { findFunctionModule } from "./function_lookup.ts";
 import { readLines } from "../async/lines.ts";
@@ -121,6 +122,15 @@ async function watchingProcesses<T>(recorder: FsRecorder, body: () => T): Promis
   }
 }
 
+/** The storage drivers of this process, by data dir: a worker's tasks share their run's. */
+const stores = new Map<string, StorageDriver>();
+
+function storeOf(dataDir: string): StorageDriver {
+  let store = stores.get(dataDir);
+  if (!store) stores.set(dataDir, store = openStorage(dataDir));
+  return store;
+}
+
 /**
  * Runs one task to the end in this process: a command, or a TypeScript function (a Python
  * one runs in a Python worker: `executors/`); throws when it fails. A dynamic job's
@@ -133,7 +143,7 @@ export async function runTask(
   options: CommandOptions = {},
 ): Promise<Observed | undefined> {
   if (request.command) return void await runCommand(request, options);
-  const store = openStorage(request.dataDir);
+  const store = storeOf(request.dataDir);
   const recorder = request.record ? new FsRecorder() : undefined;
   // The run's records are kt-deno's: a task reads them, changes none of them.
   const fs = new DataFs(store, { readOnly: [METADATA_ROOT] }, recorder);
