@@ -10,10 +10,12 @@
  *
  * Prints the wall time of the whole command, the run's own time (first job submitted to
  * last job finished), the peak memory of the whole run (the launcher and its worker
- * processes together, sampled from /proc every 20 ms: the sum of their RSS, which counts
- * the pages of the deno binary they share once per process, and the sum of their PSS,
+ * processes together, found through /proc/PID/task/TID/children: the sum of their RSS,
+ * read every 20 ms from /proc/PID/statm, which counts the pages of the deno binary they
+ * share once per process, and the sum of their PSS, read every 200 ms from smaps_rollup,
  * which shares those pages out; a worker being started, which shares the launcher's
- * memory until it runs its own program, is not counted twice), and the writes of the
+ * memory until it runs its own program, is not counted twice; reading smaps_rollup every
+ * 20 ms, and all of /proc to find the processes, made the dynamic case 0.2 s slower), and the writes of the
  * state document (counted by `bench/count_writes.ts`, preloaded into the command).
  *
  *     deno run -A bench/local_bench.ts [--tasks 100000] [--chain 500] [--dynamic 10000] [--line-mb 100] [--only fan-out,chain,dynamic,long-line]
@@ -35,40 +37,72 @@ const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 const PRELOAD = new URL("./count_writes.ts", import.meta.url).pathname;
 const FUNCTIONS = new URL("../tests/fixtures/kt_functions", import.meta.url).pathname;
 
-/** The RSS and the PSS of a process and all its descendants, in bytes. */
-function memoryOfTree(root: number): { rss: number; pss: number } {
-  const children = new Map<number, number[]>();
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      children.set(ppid, [...children.get(ppid) ?? [], Number(entry.name)]);
-    } catch { /* exited */ }
-  }
-  const cmdline = (pid: number) => {
-    try {
-      return Deno.readTextFileSync(`/proc/${pid}/cmdline`);
-    } catch {
-      return "";
+/** The processes below `pid`: the children of each of its threads, from /proc. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`).trim();
+      if (text) out.push(...text.split(" ").map(Number));
     }
-  };
-  const total = { rss: 0, pss: 0 };
+  } catch { /* exited */ }
+  return out;
+}
+
+function cmdline(pid: number): string {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/cmdline`);
+  } catch {
+    return "";
+  }
+}
+
+/** A process and all its descendants (a child still being started, not yet its own program, left out). */
+function treeOf(root: number): number[] {
+  const pids: number[] = [];
   for (const queue: [number, string][] = [[root, ""]]; queue.length;) {
     const [pid, parentCmdline] = queue.pop()!;
     const own = cmdline(pid);
     // A child being started shares its parent's memory until it runs its own program
     // (posix_spawn); its cmdline is still the parent's. Its pages are the parent's.
     if (own === parentCmdline) continue;
+    pids.push(pid);
+    for (const child of childrenOf(pid)) queue.push([child, own]);
+  }
+  return pids;
+}
+
+const PAGE = 4096;
+
+/** The resident memory of processes, in bytes, from their counters (/proc/PID/statm: cheap). */
+function rssOf(pids: number[]): number {
+  let rss = 0;
+  for (const pid of pids) {
+    try {
+      rss += Number(Deno.readTextFileSync(`/proc/${pid}/statm`).split(" ")[1]) * PAGE;
+    } catch { /* exited */ }
+  }
+  return rss;
+}
+
+/**
+ * The proportional set size of processes, in bytes (/proc/PID/smaps_rollup, which walks each
+ * process's page tables under its memory-map lock: it holds the process up while it reads,
+ * so it is read less often than the RSS).
+ */
+function pssOf(pids: number[]): number {
+  let pss = 0;
+  for (const pid of pids) {
     try {
       const rollup = Deno.readTextFileSync(`/proc/${pid}/smaps_rollup`);
-      total.rss += Number(/^Rss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
-      total.pss += Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
+      pss += Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
     } catch { /* exited */ }
-    for (const child of children.get(pid) ?? []) queue.push([child, own]);
   }
-  return total;
+  return pss;
 }
+
+/** Reads the PSS at every this many samples of the RSS. */
+const PSS_EVERY = 10;
 
 interface Measure {
   wall: number;
@@ -111,11 +145,11 @@ async function run(
     stdout: "piped",
     stderr: "null",
   }).spawn();
-  let peak = 0, peakPss = 0;
+  let peak = 0, peakPss = 0, samples = 0;
   const sampler = setInterval(() => {
-    const { rss, pss } = memoryOfTree(child.pid);
-    peak = Math.max(peak, rss);
-    peakPss = Math.max(peakPss, pss);
+    const pids = treeOf(child.pid);
+    peak = Math.max(peak, rssOf(pids));
+    if (samples++ % PSS_EVERY === 0) peakPss = Math.max(peakPss, pssOf(pids));
   }, 20);
   const output = await child.output();
   clearInterval(sampler);
