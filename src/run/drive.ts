@@ -84,10 +84,21 @@ export async function drivePipeline(
   let underWay = 0;
   let interrupted = false;
 
-  /** Saves the state; `now` writes it without waiting for the writer's gap. */
+  /** The write that the last save joined, watched for a failure (see `changed`). */
+  let watched: Promise<void> | undefined;
+  /**
+   * Saves the state; `now` writes it without waiting for the writer's gap. Nothing waits
+   * for the write: a job's end holds nothing until the next one (10,000 jobs ending between
+   * two writes would each hold their closures that long), and a write that fails stops the
+   * run through `idle`. The saves between two writes share one write, watched once.
+   */
   const changed = (now = false) => {
     options.onChange?.(run);
-    return now ? writer.flush() : writer.save();
+    const saved = now ? writer.flush() : writer.save();
+    if (saved !== watched) {
+      watched = saved;
+      saved.catch(idle.reject);
+    }
   };
   const finish = async (job: Readonly<JobState>, outcome: JobOutcome) => {
     if (!outcome.ok) {
@@ -107,9 +118,8 @@ export async function drivePipeline(
     }
     if (!interrupted) launch(run.advance(now()));
     // No job is under way any more (this one was the last, and made none ready): the run is
-    // over, and its last state need not wait for the gap between writes (the jobs that
-    // ended just before it wait for that write too).
-    await changed(--underWay === 0);
+    // over, and its last state need not wait for the gap between writes.
+    changed(--underWay === 0);
   };
   const launch = (jobs: readonly Readonly<JobState>[]) => {
     for (const job of jobs) {
@@ -135,7 +145,8 @@ export async function drivePipeline(
   try {
     const first = interrupted ? [] : [...run.running(), ...run.advance(now())];
     // The first write also makes the data dir, which tasks may write into without a care.
-    await changed();
+    options.onChange?.(run);
+    await writer.save();
     if (!interrupted) launch(first);
     if (inFlight > 0) await idle.promise;
   } catch (error) {
