@@ -19,7 +19,7 @@
 import assert from "node:assert/strict";
 import { runLocally } from "../src/run/local_run.ts";
 import { newRunId } from "../src/records/run_id.ts";
-import { checkSpec } from "../src/spec/load.ts";
+import { checkSpec } from "../src/spec/validate.ts";
 import { readRunTimes } from "../src/records/task_times.ts";
 import { DataFs } from "../src/storage/data_fs.ts";
 import { openStorage } from "../src/storage/open.ts";

@@ -63,7 +63,29 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
   const parsed = flags.cache && flags.image === undefined && isLocalDir(flags.dataDir)
     ? await keptSpecs(flags.dataDir)
     : undefined;
-  const pipeline = await loadSpec(specPath, parsed);
+  // A local run's worker starts as soon as the spec is parsed, while it is checked (see
+  // executors/prestart.ts); whatever stops the run before it starts discards that worker.
+  let early: Promise<{ discard(): Promise<void> }> | undefined;
+  try {
+    const pipeline = await loadSpec(specPath, parsed, (value) => {
+      if (flags.image !== undefined) return;
+      const functionsDir = resolveFunctionsDir(flags.functions);
+      early = import("../executors/prestart.ts").then((m) => m.prestartWorker(value, functionsDir));
+    });
+    return await runSpec(pipeline, specPath, flags, parsed);
+  } catch (error) {
+    await (await early?.catch(() => undefined))?.discard();
+    throw error;
+  }
+}
+
+/** Runs a checked spec: on Kubernetes with `--image`, else here. */
+async function runSpec(
+  pipeline: Pipeline,
+  specPath: string,
+  flags: RunFlags,
+  parsed: { write(): Promise<void> } | undefined,
+): Promise<number> {
   applyS3Flags(flags);
   if (flags.image !== undefined) {
     const { podCountWarnings } = await import("../spec/pod_count.ts");
@@ -88,18 +110,8 @@ export async function runCommand(specPath: string, flags: RunFlags): Promise<num
       `functions folder ${flags.functions} not found (the spec calls functions; set --functions DIR)`,
     );
   }
-  // A worker for the run's functions: its start-up goes on while this process gets the run
-  // ready.
-  const early = usesFunctions(pipeline)
-    ? (await import("../executors/prestart.ts")).prestartWorker(pipeline.jobs, functionsDir)
-    : undefined;
-  try {
-    await pythonReady(functionsDir);
-    await checkDataDir(flags.dataDir, { write: true });
-  } catch (error) {
-    await early?.discard();
-    throw error;
-  }
+  await pythonReady(functionsDir);
+  await checkDataDir(flags.dataDir, { write: true });
   await parsed?.write().catch(() => {});
   const runId = newRunId();
   console.log(`run id: ${runId}`);

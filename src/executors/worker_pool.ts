@@ -27,7 +27,8 @@ import { readLines } from "../async/lines.ts";
 import { killTree, memoryLimit, memoryWatch, treeMemory } from "../task/memory_watch.ts";
 import { type GroupProcess, spawnInGroup } from "../task/process_group.ts";
 import type { TaskRequest } from "../task/request.ts";
-import type { WorkerReply, WorkerRequest } from "../task/worker.ts";
+import type { FunctionModule } from "../task/function_lookup.ts";
+import { PRELOAD_ENV, type WorkerReply, type WorkerRequest } from "../task/worker.ts";
 import {
   type PythonOutcome,
   type PythonWorker,
@@ -90,10 +91,15 @@ export interface TaskWorker {
   close(): Promise<void>;
 }
 
-/** What a worker is started for: the memory of its tasks, and the function it runs first. */
+/**
+ * What a worker is started for: the memory of its tasks, and the function it runs first;
+ * `preload`, a TypeScript function's module for it to import as soon as it starts (a worker
+ * started ahead of its first task, see {@linkcode WorkerPool.prestart}).
+ */
 export type WorkerFor =
   & Pick<TaskRequest, "memory">
-  & Partial<Pick<TaskRequest, "function" | "found">>;
+  & Partial<Pick<TaskRequest, "function" | "found">>
+  & { preload?: FunctionModule };
 
 /** A kind of worker: how to start one, and which tasks an idle one may take. */
 export interface WorkerKind<W extends TaskWorker = TaskWorker> {
@@ -147,10 +153,12 @@ class WorkerProcess implements TaskWorker {
     env: Record<string, string>,
     output: OutputSink,
     readonly memory: string | undefined,
+    preload?: FunctionModule,
   ) {
+    const early: Record<string, string> = preload ? { [PRELOAD_ENV]: JSON.stringify(preload) } : {};
     this.#group = spawnInGroup(command[0], {
       args: command.slice(1),
-      env: { ...env, ...heapLimitEnv(memory), KT_WORKER_NONCE: this.#nonce },
+      env: { ...env, ...heapLimitEnv(memory), ...early, KT_WORKER_NONCE: this.#nonce },
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
@@ -258,7 +266,8 @@ class WorkerProcess implements TaskWorker {
  */
 export function denoWorkers(command: string[], env: Record<string, string>): WorkerKind {
   return {
-    start: (request, output) => new WorkerProcess(command, env, output, request.memory),
+    start: (request, output) =>
+      new WorkerProcess(command, env, output, request.memory, request.preload),
     fits: (worker, request) => (worker as WorkerProcess).memory === request.memory,
   };
 }
@@ -457,12 +466,13 @@ export class WorkerPool {
   /**
    * Starts a TypeScript worker before any task asks for one, so that its start-up goes on
    * while the caller does its own (a worker takes a tenth of a second to be ready), with the
-   * heap limit of a job's `memory`.
+   * heap limit of a job's `memory`; it imports `preload` (its first task's module) while it
+   * waits for that task.
    */
-  prestart(memory: string | undefined): void {
+  prestart(memory: string | undefined, preload?: FunctionModule): void {
     if (this.#all.size > 0) return;
     const kind = this.kinds.typescript;
-    const worker = this.#start(kind, { memory });
+    const worker = this.#start(kind, { memory, preload });
     if (worker instanceof Error) return;
     const idle = (started: TaskWorker | Error) => {
       if (!(started instanceof Error)) this.#idleOf(kind).push(started);

@@ -9,7 +9,7 @@
  */
 import { duplicateKey, jsonComment } from "./json_text.ts";
 import type { Pipeline } from "./schema.ts";
-import { SpecError, validatePipeline } from "./validate.ts";
+import { SpecError } from "./problems.ts";
 
 /** The largest spec kt-deno reads: 256 MiB. */
 export const MAX_SPEC_BYTES = 256 * 2 ** 20;
@@ -47,13 +47,6 @@ export function parseJson(text: string, source = "spec"): unknown {
     }]);
   }
   return value;
-}
-
-/** Validates a parsed spec; throws {@linkcode SpecError} naming `source`. */
-export function checkSpec(raw: unknown, source: string): Pipeline {
-  const result = validatePipeline(raw);
-  if (!result.ok) throw new SpecError(result.problems, `invalid pipeline spec ${source}`);
-  return result.value;
 }
 
 /** The byte offset of the first byte that is not UTF-8 in `bytes`, or -1. */
@@ -205,7 +198,9 @@ export function exactJson(value: unknown): string | undefined {
 
 /**
  * Reads and validates a spec file; `-` is standard input. With `parsed`, a large YAML spec
- * seen before is taken from it, and one not seen yet is kept there.
+ * seen before is taken from it, and one not seen yet is kept there. `onParsed` sees the
+ * spec's value once it is parsed, before it is checked (the schema loads meanwhile): what
+ * it finds there may be anything a file can hold.
  *
  * @example
  * ```ts
@@ -213,7 +208,20 @@ export function exactJson(value: unknown): string | undefined {
  * const pipeline = await loadSpec("examples/hello-world/pipeline.yaml");
  * ```
  */
-export async function loadSpec(path: string, parsed?: ParsedSpecs): Promise<Pipeline> {
+export async function loadSpec(
+  path: string,
+  parsed?: ParsedSpecs,
+  onParsed?: (value: unknown) => void,
+): Promise<Pipeline> {
+  const value = await readSpec(path, parsed);
+  onParsed?.(value);
+  // The schema (zod) loads here, not with this module.
+  const { checkSpec } = await import("./validate.ts");
+  return checkSpec(value, path === "-" ? "(standard input)" : path);
+}
+
+/** A spec file's value, parsed (YAML or JSON) and not yet checked. */
+async function readSpec(path: string, parsed?: ParsedSpecs): Promise<unknown> {
   const source = path === "-" ? "(standard input)" : path;
   const bytes = path === "-"
     ? await readSpecStream(Deno.stdin.readable, source).catch((error) => {
@@ -223,17 +231,15 @@ export async function loadSpec(path: string, parsed?: ParsedSpecs): Promise<Pipe
     : await readSpecFile(path);
   const text = specText(bytes, source);
   const raw = parseJson(text, source);
-  if (raw !== undefined) return checkSpec(raw, source);
+  if (raw !== undefined) return raw;
   const { parseYamlSpec, YAML_PARSER } = await import("./parse.ts");
-  if (!parsed || text.length < PARSED_SPEC_MIN) {
-    return checkSpec(parseYamlSpec(text, source), source);
-  }
+  if (!parsed || text.length < PARSED_SPEC_MIN) return parseYamlSpec(text, source);
   const { createHash } = await import("node:crypto");
   const digest = createHash("sha256").update(`${YAML_PARSER}\0`).update(text).digest("hex");
   const known = await parsed.get(digest).catch(() => undefined);
-  if (known !== undefined) return checkSpec(known, source);
+  if (known !== undefined) return known;
   const value = parseYamlSpec(text, source);
   const json = exactJson(value);
   if (json !== undefined) parsed.set(digest, json);
-  return checkSpec(value, source);
+  return value;
 }

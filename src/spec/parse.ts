@@ -5,7 +5,8 @@
  */
 import process from "node:process";
 import { parse as parseYaml } from "yaml";
-import { checkSpec, parseJson } from "./load.ts";
+import { parseJson } from "./load.ts";
+import { checkSpec } from "./validate.ts";
 import type { Pipeline } from "./schema.ts";
 import { SpecError } from "./problems.ts";
 

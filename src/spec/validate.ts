@@ -8,7 +8,7 @@ import type { z } from "zod";
 import { MAX_DEPTH, nulAt, tooDeep } from "./depth.ts";
 import { automaticName, isDnsLabel, sanitizeName } from "./names.ts";
 import { type Job, JobSchema, type Pipeline, PipelineSchema } from "./schema.ts";
-import type { Problem, Validated } from "./problems.ts";
+import { type Problem, SpecError, type Validated } from "./problems.ts";
 export { formatProblem, type Problem, SpecError, type Validated } from "./problems.ts";
 
 function fieldPath(path: PropertyKey[]): string {
@@ -253,6 +253,13 @@ export function validatePipeline(raw: unknown): Validated<Pipeline> {
   return problems.length
     ? { ok: false, problems }
     : { ok: true, value: { name: parsed.data.name, jobs } };
+}
+
+/** Validates a parsed spec; throws {@linkcode SpecError} naming `source`. */
+export function checkSpec(raw: unknown, source: string): Pipeline {
+  const result = validatePipeline(raw);
+  if (!result.ok) throw new SpecError(result.problems, `invalid pipeline spec ${source}`);
+  return result.value;
 }
 
 /**

@@ -14,6 +14,7 @@ import { capLine } from "../async/line_cap.ts";
 import type { Observed } from "../storage/fs_recorder.ts";
 import type { TaskRequest } from "./request.ts";
 import { runTask } from "./run_task.ts";
+import { loadFunction } from "./functions.ts";
 import { TASK_ENV_NAMES } from "./request.ts";
 
 /** A request sent to a worker. */
@@ -33,6 +34,14 @@ export interface WorkerReply {
   /** What the task did through its `fs`, or the temporary file that holds it when large. */
   observed?: Observed | string;
 }
+
+/**
+ * The environment variable that names a function module (a `FunctionModule` as JSON) for a
+ * worker started ahead of its first task to import before that task comes. Its top-level
+ * code then runs without a task's environment, as it does for every task after a worker's
+ * first (a module is imported once per worker).
+ */
+export const PRELOAD_ENV = "KT_WORKER_PRELOAD";
 
 /** The longest record of file operations sent in a reply line; a longer one goes in a file. */
 const OBSERVED_IN_LINE = 16 * 1024;
@@ -123,6 +132,12 @@ export async function workerMain(): Promise<number> {
   // Ctrl-C on a terminal reaches the whole process group; the run, not each worker,
   // decides what stops, and it stops its workers itself.
   Deno.addSignalListener("SIGINT", () => {});
+  const preload = Deno.env.get(PRELOAD_ENV);
+  if (preload !== undefined) {
+    Deno.env.delete(PRELOAD_ENV);
+    // A module that cannot be imported fails its task, which imports it again.
+    await loadFunction(JSON.parse(preload)).catch(() => {});
+  }
   await workerLoop(nonce);
   return 0;
 }
