@@ -8,6 +8,7 @@
  * @module
  */
 import { FunctionFinder } from "../task/function_lookup.ts";
+import { DEFAULT_MEMORY } from "../spec/quantity.ts";
 import { selfCommand } from "../task/self_command.ts";
 import { denoWorkers, type OutputSink, pythonWorkers, WorkerPool } from "./worker_pool.ts";
 
@@ -23,7 +24,8 @@ function firstFunction(spec: unknown): { ref: string; memory?: string } | undefi
   if (!Array.isArray(jobs)) return undefined;
   const text = (value: unknown) => typeof value === "string" ? value : undefined;
   for (const job of jobs as ({ function?: unknown; tasks?: unknown; memory?: unknown } | null)[]) {
-    const memory = text(job?.memory);
+    // As the schema will have it (a memory that is not a string fails it).
+    const memory = job?.memory === undefined ? DEFAULT_MEMORY : text(job.memory);
     const ref = text(job?.function);
     if (ref !== undefined) return { ref, memory };
     if (!Array.isArray(job?.tasks)) continue;

@@ -6,6 +6,12 @@
  * @module
  */
 
+/** A job's memory when its spec gives none (kube-transform's default). */
+export const DEFAULT_MEMORY = "1Gi";
+
+/** A job's cpu when its spec gives none (kube-transform's default). */
+export const DEFAULT_CPU = "500m";
+
 /** Each suffix as a power of ten or of two. */
 const SUFFIXES: Record<string, { ten: number } | { two: number }> = {
   "": { ten: 0 },

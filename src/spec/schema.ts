@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import type { TaskList } from "./packed_tasks.ts";
-import { parseMilliQuantity, parseQuantity } from "./quantity.ts";
+import { DEFAULT_CPU, DEFAULT_MEMORY, parseMilliQuantity, parseQuantity } from "./quantity.ts";
 
 /** `module.path.function`: identifiers joined by dots, at least one dot, nothing else. */
 export const FUNCTION_REF = /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)+$/;
@@ -151,8 +151,8 @@ export const TaskSchema = z.strictObject({
 export const JobSchema = z.strictObject({
   type: z.enum(["static", "dynamic"]),
   name: writtenName.optional().describe("defaults to <base>-job-<index>"),
-  memory: quantity("memory", "1Gi"),
-  cpu: quantity("cpu", "500m"),
+  memory: quantity("memory", DEFAULT_MEMORY),
+  cpu: quantity("cpu", DEFAULT_CPU),
   dependencies: z.array(z.string()).default([]),
   tasks: z.array(TaskSchema).max(MAX_INDEXED_JOB, {
     error: (issue) =>
