@@ -18,7 +18,7 @@
  */
 export type { Job, JobSpec, Pipeline, PipelineSpec, Task, TaskSpec } from "./spec/schema.ts";
 export { loadSpec } from "./spec/load.ts";
-export { parseSpec } from "./spec/parse.ts";
+export { parseSpec } from "./spec/parse_spec.ts";
 export { validatePipeline } from "./spec/validate.ts";
 export type { TaskContext } from "./task/context.ts";
 export type { TaskFunction } from "./task/functions.ts";

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { stringify } from "yaml";
 import { main } from "../src/cli/main.ts";
-import { parseSpec } from "../src/spec/parse.ts";
+import { parseSpec } from "../src/spec/parse_spec.ts";
 import { SpecError } from "../src/spec/problems.ts";
 import { validateDescendants } from "../src/spec/validate.ts";
 import { ktDeno, runIdOf } from "./cli_helpers.ts";

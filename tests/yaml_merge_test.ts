@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseSpec } from "../src/spec/parse.ts";
+import { parseSpec } from "../src/spec/parse_spec.ts";
 import { ktDeno } from "./cli_helpers.ts";
 
 const MERGED = `name: merged

@@ -1,7 +1,7 @@
 /**
  * Loading a spec file: YAML or JSON, then validation. Text that `JSON.parse` accepts
  * takes that fast path, and the YAML parser is not even loaded; everything else (YAML,
- * flow style included) goes through {@linkcode parseSpec} of `parse.ts`. A spec file is
+ * flow style included) goes through the YAML parser of `parse.ts`. A spec file is
  * read only when it is a regular file of at most {@linkcode MAX_SPEC_BYTES}, and only
  * when it is UTF-8.
  *

@@ -1,27 +1,12 @@
 /**
- * Parsing spec text, YAML or JSON (which takes the fast path of `JSON.parse`).
+ * Parsing YAML spec text (the schema is not loaded here: `load.ts` parses a spec before
+ * it checks it).
  *
  * @module
  */
 import process from "node:process";
 import { parse as parseYaml } from "yaml";
-import { parseJson } from "./load.ts";
-import { checkSpec } from "./validate.ts";
-import type { Pipeline } from "./schema.ts";
 import { SpecError } from "./problems.ts";
-
-/**
- * Parses spec text (YAML or JSON) and validates it; throws {@linkcode SpecError}.
- *
- * @example
- * ```ts
- * import { parseSpec } from "./parse.ts";
- * parseSpec("{name: flow, jobs: [{name: a, type: static}]}").jobs[0].name; // "a"
- * ```
- */
-export function parseSpec(text: string, source = "spec"): Pipeline {
-  return checkSpec(parseJson(text, source) ?? parseYamlSpec(text, source), source);
-}
 
 /**
  * The YAML parser and its settings: part of the key of a parsed spec kept by `run --cache`
