@@ -116,8 +116,9 @@ export async function workerLoop(nonce: string): Promise<void> {
       }
       for (const key of setByTask) if (!keep.has(key)) Deno.env.delete(key);
       setByTask.clear();
-      send(endOfStderr, Deno.stderr);
+      // The reply first: each write wakes the executor, and the reply is what it waits for.
       send(encoder.encode(`\n${nonce}${JSON.stringify(reply)}\n`), Deno.stdout);
+      send(endOfStderr, Deno.stderr);
     }
   }
 }
