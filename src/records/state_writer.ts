@@ -58,13 +58,13 @@ export class StateWriter {
   }
 
   /**
-   * The least time between a write's end and the next one's start: the interval, or ten
-   * times what the last write took if longer, so that a large document takes at most an
-   * eleventh of the run's time (its encoding holds up the run); at most
-   * {@linkcode MAX_GAP_MS}.
+   * The least time between a write's end and the next one's start: the interval, or twenty
+   * times what the last write took if longer, so that a large document takes at most a
+   * twenty-first of the run's time (its encoding holds up the run, and a chain of jobs
+   * waits for it at every edge); at most {@linkcode MAX_GAP_MS}.
    */
   #gap(): number {
-    return Math.min(MAX_GAP_MS, Math.max(this.interval, 10 * this.#lastTook));
+    return Math.min(MAX_GAP_MS, Math.max(this.interval, 20 * this.#lastTook));
   }
 
   /** What identifies the state: every change moves a job's status or the run's. */

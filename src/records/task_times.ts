@@ -55,6 +55,39 @@ type RecordedTimes = {
  */
 const TYPED_FROM = 64;
 
+/** One job's task times, as {@linkcode TaskTimeRecorder.job} collects them. */
+export class JobTimeRecorder implements RecordedTimes {
+  readonly start: Float64Array | number[];
+  readonly end: Float64Array | number[];
+  /** 0 never ran, 1 done, 2 failed. */
+  readonly ok: Uint8Array | number[];
+
+  constructor(count: number) {
+    if (count >= TYPED_FROM) {
+      this.start = new Float64Array(count);
+      this.end = new Float64Array(count);
+      this.ok = new Uint8Array(count);
+    } else {
+      this.start = zeros(count);
+      this.end = zeros(count);
+      this.ok = zeros(count);
+    }
+  }
+
+  /** Records task `index`'s last attempt. */
+  record(index: number, start: number, end: number, ok: boolean): void {
+    this.start[index] = start;
+    this.end[index] = end;
+    this.ok[index] = ok ? 1 : 2;
+  }
+}
+
+function zeros(count: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) out.push(0);
+  return out;
+}
+
 /**
  * Collects the task times of a local run in memory (17 bytes a task) and writes them in
  * one file when the executor stops, so that nothing competes with the run while it goes
@@ -75,21 +108,10 @@ export class TaskTimeRecorder {
   constructor(readonly fs: DataFs, readonly runId: string) {}
 
   /** A job's times, `count` tasks. */
-  job(name: string, count: number) {
-    const typed = count >= TYPED_FROM;
-    const times: RecordedTimes = {
-      start: typed ? new Float64Array(count) : new Array<number>(count).fill(0),
-      end: typed ? new Float64Array(count) : new Array<number>(count).fill(0),
-      ok: typed ? new Uint8Array(count) : new Array<number>(count).fill(0), // 0 never ran, 1 done, 2 failed
-    };
+  job(name: string, count: number): JobTimeRecorder {
+    const times = new JobTimeRecorder(count);
     this.#jobs.set(name, times);
-    return {
-      record: (index: number, start: number, end: number, ok: boolean) => {
-        times.start[index] = start;
-        times.end[index] = end;
-        times.ok[index] = ok ? 1 : 2;
-      },
-    };
+    return times;
   }
 
   /**
@@ -118,12 +140,12 @@ export class TaskTimeRecorder {
         const start: number[] = [], took: number[] = [], failed: number[] = [];
         // A task this process did not run (done before a resume) keeps its earlier time.
         const before = file.jobs[name];
-        const earlierFailed = new Set(before?.failed);
+        const earlierFailed = before ? new Set(before.failed) : undefined;
         for (let i = 0; i < t.ok.length; i++) {
           const earlier = !t.ok[i] && (before?.start[i] ?? -1) >= 0;
           start.push(t.ok[i] ? t.start[i] - file.base : earlier ? before!.start[i] : -1);
           took.push(t.ok[i] ? t.end[i] - t.start[i] : earlier ? before!.took[i] : 0);
-          if (t.ok[i] === 2 || (earlier && earlierFailed.has(i))) failed.push(i);
+          if (t.ok[i] === 2 || (earlier && earlierFailed?.has(i))) failed.push(i);
         }
         file.jobs[name] = { start, took, failed };
       }
