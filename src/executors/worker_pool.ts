@@ -141,8 +141,6 @@ class WorkerProcess implements TaskWorker {
   served = 0;
   /** The tasks handed to it and not ended, in order: the first is the one it runs. */
   #queue: Queued[] = [];
-  /** The same, as far as its stderr has told: each task ends its stderr with the nonce. */
-  #stderrQueue: TaskRequest[] = [];
   /** Ends the memory watch, which runs while it has tasks (of one memory: see execBatch). */
   #unwatch?: () => void;
   alive = true;
@@ -156,12 +154,14 @@ class WorkerProcess implements TaskWorker {
     preload?: FunctionModule,
   ) {
     const early: Record<string, string> = preload ? { [PRELOAD_ENV]: JSON.stringify(preload) } : {};
-    this.#group = spawnInGroup(command[0], {
-      args: command.slice(1),
+    // Its stderr is its stdout: one stream, in the order written, in which a task's output
+    // ends with its reply (and a worker's write per task wakes this process once, not twice).
+    this.#group = spawnInGroup("sh", {
+      args: ["-c", 'exec "$@" 2>&1', "kt-deno-worker", ...command],
       env: { ...env, ...heapLimitEnv(memory), ...early, KT_WORKER_NONCE: this.#nonce },
       stdin: "piped",
       stdout: "piped",
-      stderr: "piped",
+      stderr: "null",
     });
     this.#child = this.#group.child;
     this.#stdin = this.#child.stdin.getWriter();
@@ -181,22 +181,14 @@ class WorkerProcess implements TaskWorker {
                 : { ok: false, error: reply.error ?? "failed", started, ended },
             );
           }
-        } else if (line && this.#queue.length) output(this.#queue[0].request, line);
-      }
-    };
-    const forwardStderr = async () => {
-      for await (let line of readLines(this.#child.stderr)) {
-        const ends = line.endsWith(this.#nonce);
-        if (ends) line = line.slice(0, -this.#nonce.length);
-        const current = this.#stderrQueue[0];
-        if (current && (line || !ends)) {
-          if (/out of memory/i.test(line)) this.#outOfMemory = true;
-          output(current, line);
+        } else if (line && this.#queue.length) {
+          // V8 says so (on stderr) when a heap outgrows its limit.
+          if (memory !== undefined && /out of memory/i.test(line)) this.#outOfMemory = true;
+          output(this.#queue[0].request, line);
         }
-        if (ends) this.#stderrQueue.shift();
       }
     };
-    const streams = Promise.all([forwardStdout(), forwardStderr()]);
+    const streams = forwardStdout();
     this.exited = this.#child.status.then(async (status) => {
       this.alive = false;
       this.#group.release();
@@ -209,7 +201,6 @@ class WorkerProcess implements TaskWorker {
       const [current, ...waiting] = this.#queue;
       this.#queue = [];
       this.#stopWatch();
-      this.#stderrQueue = [];
       const now = Date.now();
       current?.done({ ok: false, error, started: now, ended: now });
       for (const task of waiting) task.done({ ok: false, error, notRun: true });
@@ -225,7 +216,6 @@ class WorkerProcess implements TaskWorker {
       lines.push({ id, request });
       return new Promise<BatchResult>((done) => {
         this.#queue.push({ id, request, done });
-        this.#stderrQueue.push(request);
       });
     });
     this.served += requests.length;

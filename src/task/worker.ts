@@ -5,8 +5,9 @@
  * own worker.
  *
  * Replies go to stdout on lines that start with the nonce the executor gave the worker in
- * `KT_WORKER_NONCE`; every other line there is the task's own output. Each task's stderr
- * ends with the nonce too, so that the executor knows whose each stderr line is.
+ * `KT_WORKER_NONCE`; every other line there is the task's own output. The executor starts
+ * a worker with its stderr on its stdout (`2>&1`), so a task's output, both streams in the
+ * order written, ends with its reply: the executor knows whose each line is.
  *
  * @module
  */
@@ -90,7 +91,6 @@ export async function workerLoop(nonce: string): Promise<void> {
   const send = (bytes: Uint8Array, to: typeof Deno.stdout) => {
     for (let sent = 0; sent < bytes.length;) sent += to.writeSync(bytes.subarray(sent));
   };
-  const endOfStderr = encoder.encode(`${nonce}\n`);
   for (const line of stdinLines()) {
     if (!line.trim()) continue;
     for (const { id, request } of JSON.parse(line) as WorkerRequest[]) {
@@ -116,9 +116,7 @@ export async function workerLoop(nonce: string): Promise<void> {
       }
       for (const key of setByTask) if (!keep.has(key)) Deno.env.delete(key);
       setByTask.clear();
-      // The reply first: each write wakes the executor, and the reply is what it waits for.
       send(encoder.encode(`\n${nonce}${JSON.stringify(reply)}\n`), Deno.stdout);
-      send(endOfStderr, Deno.stderr);
     }
   }
 }
