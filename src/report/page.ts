@@ -8,7 +8,7 @@
 import { dagSvg } from "./dag_svg.ts";
 import { escapeHtml as esc, scriptJson } from "./escape.ts";
 import { layoutGraph } from "./layout.ts";
-import type { ReportModel } from "./model.ts";
+import type { JobView, ReportModel } from "./model.ts";
 import { PAGE_SCRIPT } from "./page_script.ts";
 import { shortStatus, STATUS_COLORS } from "./statuses.ts";
 import { between, formatDuration, formatTime } from "./time_format.ts";
@@ -103,6 +103,10 @@ function failures(model: ReportModel): string {
   return `<section id="failures"><h2>Failed tasks</h2>${items}</section>`;
 }
 
+function withoutTimes({ times: _times, ...job }: JobView): Omit<JobView, "times"> {
+  return job;
+}
+
 /** The whole page of a report. */
 export function renderPage(model: ReportModel, info: PageInfo): string {
   const { doc } = model;
@@ -128,7 +132,8 @@ export function renderPage(model: ReportModel, info: PageInfo): string {
   const data = {
     run: { id: doc.pipeline_run_id, pipeline: doc.pipeline_name, status: doc.status },
     colors: STATUS_COLORS,
-    jobs: model.jobs.map(({ times: _times, ...job }) => job),
+    // Without their task times (the timeline has them); most jobs have none to leave out.
+    jobs: model.jobs.map((job) => job.times ? withoutTimes(job) : job),
     summaries: Object.fromEntries(folded.map((b) => [b.id, b])),
   };
   const statusOptions = Object.keys(STATUS_COLORS).map((s) =>
