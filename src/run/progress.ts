@@ -58,12 +58,13 @@ const beforeFlush = new Set<() => void>();
 
 /** Writes what {@linkcode write} holds now. */
 function flush(): void {
-  clearTimeout(flushTimer);
-  flushTimer = undefined;
+  // First, as they write (which would set the timer again).
   for (const hook of beforeFlush) {
     beforeFlush.delete(hook);
     hook();
   }
+  clearTimeout(flushTimer);
+  flushTimer = undefined;
   const bytes = encode(pending);
   pending = "";
   if (stderrGone) return;
