@@ -99,6 +99,7 @@ export async function drivePipeline(
       watched = saved;
       saved.catch(idle.reject);
     }
+    return saved;
   };
   const finish = async (job: Readonly<JobState>, outcome: JobOutcome) => {
     if (!outcome.ok) {
@@ -145,8 +146,7 @@ export async function drivePipeline(
   try {
     const first = interrupted ? [] : [...run.running(), ...run.advance(now())];
     // The first write also makes the data dir, which tasks may write into without a care.
-    options.onChange?.(run);
-    await writer.save();
+    await changed();
     if (!interrupted) launch(first);
     if (inFlight > 0) await idle.promise;
   } catch (error) {

@@ -213,16 +213,16 @@ export async function loadSpec(
   parsed?: ParsedSpecs,
   onParsed?: (value: unknown) => void,
 ): Promise<Pipeline> {
-  const value = await readSpec(path, parsed);
+  const source = path === "-" ? "(standard input)" : path;
+  const value = await readSpec(path, source, parsed);
   onParsed?.(value);
   // The schema (zod) loads here, not with this module.
   const { checkSpec } = await import("./validate.ts");
-  return checkSpec(value, path === "-" ? "(standard input)" : path);
+  return checkSpec(value, source);
 }
 
-/** A spec file's value, parsed (YAML or JSON) and not yet checked. */
-async function readSpec(path: string, parsed?: ParsedSpecs): Promise<unknown> {
-  const source = path === "-" ? "(standard input)" : path;
+/** A spec file's value, parsed (YAML or JSON) and not yet checked; `source` names it. */
+async function readSpec(path: string, source: string, parsed?: ParsedSpecs): Promise<unknown> {
   const bytes = path === "-"
     ? await readSpecStream(Deno.stdin.readable, source).catch((error) => {
       if (error instanceof SpecError) throw error;
